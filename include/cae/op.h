@@ -1,0 +1,101 @@
+/*
+ * cae/op.h — writing an op. Built-in ops and a user's own op are the same
+ * kind of thing: a const cae_op descriptor plus a constructor that calls
+ * cae_node_new. Nothing else is registered anywhere.
+ *
+ *   infer(n)     set n->out.rank/shape from n->in[i]->out; on a mismatch call
+ *                cae_node_fail(n, "...") and return non-zero.
+ *   plan(n)      (may be NULL) runs once at compile, after infer, with the
+ *                inputs' shapes known: set n->scratch_bytes, dispatch kernels
+ *                into n->kern[], return non-zero (after cae_node_fail) if a
+ *                kernel cannot be had.
+ *   forward(n)   compute n->out.data from the inputs. n->scratch is ready.
+ *   backward(n)  (NULL = not differentiable) given n->out.grad, accumulate
+ *                (+=) into n->in[i]->out.grad for every input whose grad is
+ *                non-NULL (cae_needs_grad(n->in[i])).
+ *
+ * forward/backward must not allocate, fail or print. The tape calls them
+ * from the caller's thread; they may open OpenMP regions with
+ * cae_node_threads(n) threads.
+ *
+ *   static int sq_infer(cae_node *n) { cae_node_same_shape(n, 0); return 0; }
+ *   static void sq_fwd(cae_node *n) {
+ *       for (int64_t i = 0; i < n->out.size; i++)
+ *           n->out.data[i] = n->in[0]->out.data[i] * n->in[0]->out.data[i];
+ *   }
+ *   static void sq_bwd(cae_node *n) {
+ *       cae_tensor *x = &n->in[0]->out;
+ *       if (!x->grad) return;
+ *       for (int64_t i = 0; i < n->out.size; i++)
+ *           x->grad[i] += 2 * x->data[i] * n->out.grad[i];
+ *   }
+ *   static const cae_op my_square = {"my_square", 1, sq_infer, NULL,
+ *                                    sq_fwd, sq_bwd};
+ *   cae_node *y = cae_node_new(g, &my_square, (cae_node *[]){x}, NULL);
+ */
+#ifndef CAE_OP_H
+#define CAE_OP_H
+
+#include "cae/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cae_op {
+    const char *name;
+    int n_in;
+    int (*infer)(cae_node *n);
+    int (*plan)(cae_node *n);
+    void (*forward)(cae_node *n);
+    void (*backward)(cae_node *n);
+} cae_op;
+
+/* Node kinds (leaves have op == NULL). */
+enum { CAE_NODE_OP = 0, CAE_NODE_INPUT, CAE_NODE_PARAM, CAE_NODE_CONST };
+
+struct cae_node {
+    const cae_op *op;
+    int kind;
+    int n_in;
+    cae_node *in[CAE_MAX_IN];
+    cae_tensor out;     /* value; out.grad non-NULL iff a gradient is kept */
+    /* Attributes an op's constructor may set (read by infer/plan/run). */
+    int64_t iattr[4];
+    double fattr[4];
+    void *pattr;        /* caller-owned data (e.g. labels), not freed */
+    /* Filled by plan. */
+    size_t scratch_bytes;
+    void *scratch;      /* CAE_ALIGN-aligned, scratch_bytes long */
+    void *kern[8];      /* dispatched kernels or other plan results */
+    /* Owned by the graph. */
+    cae_graph *graph;
+    int id;
+    int requires_grad;
+    char name[48];
+};
+
+/* Add a node running `op` on inputs in[0..op->n_in-1]. Returns NULL if any
+ * input is NULL (the earlier error stands) or on out of memory. Shape checks
+ * happen in infer, at compile, and also immediately here so a mismatch is
+ * reported by the constructor that caused it. */
+cae_node *cae_node_new(cae_graph *g, const cae_op *op, cae_node *const *in,
+                       const char *name);
+/* Record "op 'name': <formatted message>" as g's error (first one wins). */
+int cae_node_fail(cae_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* infer helper: out takes input i's shape. Returns 0. */
+int cae_node_same_shape(cae_node *n, int i);
+/* infer helper: all inputs must have identical shapes; out takes them. */
+int cae_node_same_shapes(cae_node *n);
+/* Set out to a scalar (rank 0). Returns 0. */
+int cae_node_scalar(cae_node *n);
+/* True if backward must produce this node's gradient. */
+static inline int cae_needs_grad(const cae_node *n) { return n->out.grad != 0; }
+/* Threads an op may use (the graph's setting, 0 = OpenMP default). */
+int cae_node_threads(const cae_node *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,78 @@
+/*
+ * cae/ops.h — the built-in ops. Each constructor adds one node to g and
+ * returns it, or returns NULL: silently when an input is NULL (the earlier
+ * error stands), with a recorded error naming the op and the shapes when
+ * the shapes do not fit (cae_graph_error). Shapes are row-major; "B x N"
+ * means B rows (examples) of N features.
+ *
+ * Loss conventions (those of the paper reproduced here): reconstruction
+ * losses are summed over features and averaged over the batch.
+ */
+#ifndef CAE_OPS_H
+#define CAE_OPS_H
+
+#include "cae/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* C = op(A) op(B), op(X) = X or X^T by the flags. A, B rank 2. JIT libxsmm
+ * microkernels dispatched at compile, OpenMP over output tiles. */
+cae_node *cae_matmul(cae_graph *g, cae_node *a, cae_node *b, int trans_a,
+                     int trans_b);
+
+/* ---- element-wise, same shapes (any rank) */
+cae_node *cae_add(cae_graph *g, cae_node *a, cae_node *b);
+cae_node *cae_sub(cae_graph *g, cae_node *a, cae_node *b);
+cae_node *cae_mul(cae_graph *g, cae_node *a, cae_node *b);
+cae_node *cae_scale(cae_graph *g, cae_node *x, cae_real c);      /* c x   */
+cae_node *cae_add_scalar(cae_graph *g, cae_node *x, cae_real c); /* x + c */
+cae_node *cae_square(cae_graph *g, cae_node *x);
+
+/* ---- row broadcast: x is B x N, v has N elements (rank 1) */
+cae_node *cae_bias_add(cae_graph *g, cae_node *x, cae_node *v); /* x + v */
+cae_node *cae_mul_row(cae_graph *g, cae_node *x, cae_node *v);  /* x * v */
+
+/* ---- reductions */
+cae_node *cae_sum(cae_graph *g, cae_node *x);  /* all elements -> scalar */
+cae_node *cae_mean(cae_graph *g, cae_node *x); /* all elements -> scalar */
+/* x rank 2, B x N. sum_rows: each row summed -> B values (rank 1).
+ * sum_cols: each column summed -> N values (rank 1). */
+cae_node *cae_sum_rows(cae_graph *g, cae_node *x);
+cae_node *cae_sum_cols(cae_graph *g, cae_node *x);
+
+/* ---- activations (element-wise) */
+cae_node *cae_sigmoid(cae_graph *g, cae_node *x);
+cae_node *cae_tanh(cae_graph *g, cae_node *x);
+cae_node *cae_relu(cae_graph *g, cae_node *x);
+cae_node *cae_softplus(cae_graph *g, cae_node *x); /* log(1 + e^x), stable */
+cae_node *cae_exp(cae_graph *g, cae_node *x);
+cae_node *cae_log(cae_graph *g, cae_node *x);
+/* Heaviside step (x > 0): the derivative of relu; zero gradient. */
+cae_node *cae_step(cae_graph *g, cae_node *x);
+
+/* ---- losses -> scalar */
+/* Binary cross-entropy between sigmoid(logits) and targets in [0,1]
+ * (B x N): -sum_i [t log y + (1-t) log(1-y)], summed over features,
+ * averaged over the B rows; stable for any logit. */
+cae_node *cae_bce_logits(cae_graph *g, cae_node *logits, cae_node *target);
+/* Softmax cross-entropy: logits B x C, labels B reals holding class
+ * indices 0..C-1 (an input node; no gradient flows to it). Mean over B. */
+cae_node *cae_softmax_xent(cae_graph *g, cae_node *logits, cae_node *labels);
+/* sum_i (y - t)^2 over features, averaged over the B rows. */
+cae_node *cae_sq_error(cae_graph *g, cae_node *y, cae_node *target);
+
+/* ---- noise (a fresh draw on every forward from the graph's RNG) */
+/* x + N(0, sigma^2); gradient passes through unchanged. */
+cae_node *cae_gaussian_noise(cae_graph *g, cae_node *x, cae_real sigma);
+/* Each element set to 0 with probability nu, else kept (not rescaled);
+ * the gradient passes through the same mask. */
+cae_node *cae_mask_noise(cae_graph *g, cae_node *x, cae_real nu);
+/* Identity forward, no gradient to x. */
+cae_node *cae_stop_grad(cae_graph *g, cae_node *x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

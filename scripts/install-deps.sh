@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the Debian packages cae needs, only those that are missing.
+# Idempotent: a second run installs nothing and exits 0.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config
+  libxsmm-dev          # JIT GEMM microkernels (1.17)
+  check                # unit-test framework
+  zlib1g-dev           # gzip IDX files
+  liblapacke-dev       # SVD of Jacobians (analysis)
+  libopenblas-dev      # LAPACK backend; sgemm peer in bench/matmul only
+  gnuplot-nox          # charts
+  libstb-dev           # image decoding for background photographs
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
