@@ -72,6 +72,9 @@ struct cae_node {
     cae_graph *graph;
     int id;
     int requires_grad;
+    int on_tape;
+    void *state;        /* from cae_node_state, freed with the graph */
+    cae_real *own;      /* a leaf's own buffer (inputs, constants) */
     char name[48];
 };
 
@@ -81,6 +84,15 @@ struct cae_node {
  * reported by the constructor that caused it. */
 cae_node *cae_node_new(cae_graph *g, const cae_op *op, cae_node *const *in,
                        const char *name);
+/* Attributes an op's infer needs (e.g. transpose flags) are set before
+ * infer runs: pass them here (attr may be NULL). */
+typedef struct cae_attr {
+    int64_t i[4];
+    double f[4];
+    void *p;
+} cae_attr;
+cae_node *cae_node_new_attr(cae_graph *g, const cae_op *op, cae_node *const *in,
+                            const cae_attr *attr, const char *name);
 /* Record "op 'name': <formatted message>" as g's error (first one wins). */
 int cae_node_fail(cae_node *n, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -92,6 +104,10 @@ int cae_node_same_shapes(cae_node *n);
 int cae_node_scalar(cae_node *n);
 /* True if backward must produce this node's gradient. */
 static inline int cae_needs_grad(const cae_node *n) { return n->out.grad != 0; }
+/* Zeroed memory for plan results (kernel plans, sizes) owned by the node:
+ * call it from plan; it lives until the graph is recompiled or freed.
+ * Returns NULL (and records an error) when out of memory. */
+void *cae_node_state(cae_node *n, size_t bytes);
 /* Threads an op may use (the graph's setting, 0 = OpenMP default). */
 int cae_node_threads(const cae_node *n);
 

@@ -1,0 +1,48 @@
+/*
+ * cae/gemm.h — the matrix product under cae_matmul, usable on raw buffers
+ * (fused ops, benchmarks). Row-major C (M x N) = op(A) op(B) (+ C when
+ * accumulating), op(X) = X or X^T.
+ *
+ * A plan is made once (that is where libxsmm JIT kernels are dispatched) and
+ * run many times; running never allocates and never dispatches. The product
+ * is cut into tiles of C (at most 32 rows x 64 columns, the whole K per
+ * kernel call) shared out over OpenMP threads, each tile written by one
+ * thread: no atomics, results independent of the thread count.
+ * libxsmm 1.17 cannot transpose its first operand, which is our B: a plan
+ * with trans_b transposes B into caller-provided scratch on every run.
+ */
+#ifndef CAE_GEMM_H
+#define CAE_GEMM_H
+
+#include "cae/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cae_gemm {
+    int64_t m, n, k;
+    int trans_a, trans_b, accumulate;
+    int64_t mb, nb;      /* tile sizes */
+    void *kern[2][2];    /* [partial rows][partial cols] */
+    size_t scratch_reals; /* needed by cae_gemm_run (K*N when trans_b) */
+} cae_gemm;
+
+/* Plan C = op(A) op(B) with op(A) M x K, op(B) K x N. accumulate: C += ...
+ * instead of C = .... Returns 0, or -1 when a kernel cannot be dispatched
+ * or a size is not positive (the plan is then unusable). */
+int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a,
+                  int trans_b, int accumulate);
+/* Run a plan. a, b, c as planned (row-major, densely packed); scratch holds
+ * p->scratch_reals reals (may be NULL when that is 0); threads <= 0 uses
+ * the OpenMP default. */
+void cae_gemm_run(const cae_gemm *p, const cae_real *a, const cae_real *b,
+                  cae_real *c, cae_real *scratch, int threads);
+/* out (cols x rows) = in (rows x cols)^T, blocked, OpenMP. */
+void cae_transpose(cae_real *out, const cae_real *in, int64_t rows,
+                   int64_t cols, int threads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,118 @@
+/* matmul: C = op(A) op(B) with a transpose flag on either operand.
+ *
+ *   A: M x K (or K x M with trans_a)   B: K x N (or N x K with trans_b)
+ *   C: M x N
+ * Backward, with G = dL/dC (M x N):
+ *   dA += G op(B)^T          (stored as A: transposed when trans_a)
+ *   dB += op(A)^T G          (stored as B: transposed when trans_b)
+ * Each of the three products is planned once at compile (cae_gemm_plan
+ * dispatches the libxsmm kernels); the transposes a product needs go
+ * through the node's scratch. */
+#include "cae/gemm.h"
+#include "cae/ops.h"
+#include "graph/internal.h"
+
+typedef struct matmul_plan {
+    cae_gemm fwd, da, db;
+    int has_da, has_db;
+} matmul_plan;
+
+static int matmul_infer(cae_node *n)
+{
+    const cae_tensor *a = &n->in[0]->out, *b = &n->in[1]->out;
+    char sa[64], sb[64];
+    if (a->rank != 2 || b->rank != 2)
+        return cae_node_fail(n, "needs two matrices, got %s and %s",
+                             cae_shape_str(a, sa, sizeof sa), cae_shape_str(b, sb, sizeof sb));
+    const int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    const int64_t m = ta ? a->shape[1] : a->shape[0], ka = ta ? a->shape[0] : a->shape[1];
+    const int64_t kb = tb ? b->shape[1] : b->shape[0], nn = tb ? b->shape[0] : b->shape[1];
+    if (ka != kb)
+        return cae_node_fail(n, "inner dimensions differ: %s%s times %s%s (%lld vs %lld)",
+                             cae_shape_str(a, sa, sizeof sa), ta ? "^T" : "",
+                             cae_shape_str(b, sb, sizeof sb), tb ? "^T" : "", (long long)ka,
+                             (long long)kb);
+    if (m <= 0 || nn <= 0 || ka <= 0)
+        return cae_node_fail(n, "empty operand: %s and %s", cae_shape_str(a, sa, sizeof sa),
+                             cae_shape_str(b, sb, sizeof sb));
+    n->out.rank = 2;
+    n->out.shape[0] = m;
+    n->out.shape[1] = nn;
+    n->iattr[2] = ka;
+    return 0;
+}
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+static int matmul_plan_fn(cae_node *n)
+{
+    matmul_plan *p = cae_node_state(n, sizeof *p);
+    if (!p) return -1;
+    const int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    const int64_t m = n->out.shape[0], nn = n->out.shape[1], k = n->iattr[2];
+    if (cae_gemm_plan(&p->fwd, m, nn, k, ta, tb, 0))
+        return cae_node_fail(n, "libxsmm dispatch failed for %lldx%lldx%lld", (long long)m,
+                             (long long)nn, (long long)k);
+    size_t scratch = p->fwd.scratch_reals;
+    if (cae_needs_grad(n)) {
+        p->has_da = cae_needs_grad(n->in[0]);
+        p->has_db = cae_needs_grad(n->in[1]);
+    }
+    /* dA: not trans_a: dA (M x K) += G (M x N) op(B)^T (N x K), where
+     *     op(B)^T is B^T (a transpose) or, with trans_b, B itself.
+     *     trans_a: dA (K x M) += op(B) (K x N) G^T (N x M): G^T needs the
+     *     scratch transpose; op(B) is B, or B^T read with trans_a. */
+    if (p->has_da) {
+        int rc = ta ? cae_gemm_plan(&p->da, k, m, nn, tb, 1, 1)
+                    : cae_gemm_plan(&p->da, m, k, nn, 0, !tb, 1);
+        if (rc) return cae_node_fail(n, "libxsmm dispatch failed (dA)");
+        scratch = max_sz(scratch, p->da.scratch_reals);
+    }
+    /* dB: not trans_b: dB (K x N) += op(A)^T (K x M) G (M x N).
+     *     trans_b: dB (N x K) += G^T (N x M) op(A) (M x K). */
+    if (p->has_db) {
+        int rc = tb ? cae_gemm_plan(&p->db, nn, k, m, 1, ta, 1)
+                    : cae_gemm_plan(&p->db, k, nn, m, !ta, 0, 1);
+        if (rc) return cae_node_fail(n, "libxsmm dispatch failed (dB)");
+        scratch = max_sz(scratch, p->db.scratch_reals);
+    }
+    n->scratch_bytes = scratch * sizeof(cae_real);
+    return 0;
+}
+
+static void matmul_forward(cae_node *n)
+{
+    const matmul_plan *p = n->state;
+    cae_gemm_run(&p->fwd, n->in[0]->out.data, n->in[1]->out.data, n->out.data, n->scratch,
+                 cae_node_threads(n));
+}
+
+static void matmul_backward(cae_node *n)
+{
+    const matmul_plan *p = n->state;
+    const int ta = (int)n->iattr[0], tb = (int)n->iattr[1], th = cae_node_threads(n);
+    cae_tensor *a = &n->in[0]->out, *b = &n->in[1]->out;
+    const cae_real *G = n->out.grad;
+    if (p->has_da) {
+        if (ta) /* dA = op(B) G^T: first operand op(B), second G^T (scratch) */
+            cae_gemm_run(&p->da, b->data, G, a->grad, n->scratch, th);
+        else /* dA = G op(B)^T */
+            cae_gemm_run(&p->da, G, b->data, a->grad, n->scratch, th);
+    }
+    if (p->has_db) {
+        if (tb) /* dB = G^T op(A) */
+            cae_gemm_run(&p->db, G, a->data, b->grad, n->scratch, th);
+        else /* dB = op(A)^T G */
+            cae_gemm_run(&p->db, a->data, G, b->grad, n->scratch, th);
+    }
+}
+
+static const cae_op matmul_op = {"matmul", 2, matmul_infer, matmul_plan_fn, matmul_forward,
+                                 matmul_backward};
+
+cae_node *cae_matmul(cae_graph *g, cae_node *a, cae_node *b, int trans_a, int trans_b)
+{
+    cae_node *in[2] = {a, b};
+    cae_attr at = {.i = {!!trans_a, !!trans_b}};
+    return cae_node_new_attr(g, &matmul_op, in, &at, NULL);
+}

@@ -1,0 +1,191 @@
+/* matmul and the raw GEMM: against a naive reference for every transpose
+ * combination and awkward sizes, gradients by central differences, and 1
+ * thread vs 2 threads. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cae/gemm.h"
+#include "cae/gradcheck.h"
+#include "cae/ops.h"
+#include "testutil.h"
+
+#ifdef CAE_REAL_DOUBLE
+#define REF_TOL 1e-12
+#else
+#define REF_TOL 2e-5
+#endif
+
+/* C (m x n) = op(A) op(B), in double. */
+static void naive(const cae_real *a, const cae_real *b, double *c, int64_t m, int64_t n,
+                  int64_t k, int ta, int tb)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < k; p++) {
+                double av = ta ? a[p * m + i] : a[i * k + p];
+                double bv = tb ? b[j * k + p] : b[p * n + j];
+                s += av * bv;
+            }
+            c[i * n + j] = s;
+        }
+}
+
+static const int64_t sizes[][3] = {{1, 1, 1},   {1, 7, 5},    {3, 5, 7},   {17, 33, 9},
+                                   {20, 100, 78}, {33, 65, 31}, {5, 130, 1}, {64, 64, 64},
+                                   {100, 70, 129}};
+
+static void check_gemm(int64_t m, int64_t n, int64_t k, int ta, int tb, int acc, int threads)
+{
+    cae_real *a = cae_alloc_reals((size_t)(m * k)), *b = cae_alloc_reals((size_t)(k * n));
+    cae_real *c = cae_alloc_reals((size_t)(m * n));
+    double *ref = malloc((size_t)(m * n) * sizeof *ref);
+    tu_fill_uniform(a, m * k, -1, 1, 1 + (uint64_t)m);
+    tu_fill_uniform(b, k * n, -1, 1, 2 + (uint64_t)n);
+    tu_fill_uniform(c, m * n, -1, 1, 3);
+    naive(a, b, ref, m, n, k, ta, tb);
+    if (acc)
+        for (int64_t i = 0; i < m * n; i++) ref[i] += c[i];
+    cae_gemm p;
+    ck_assert_int_eq(cae_gemm_plan(&p, m, n, k, ta, tb, acc), 0);
+    cae_real *s = p.scratch_reals ? cae_alloc_reals(p.scratch_reals) : NULL;
+    cae_gemm_run(&p, a, b, c, s, threads);
+    for (int64_t i = 0; i < m * n; i++) {
+        double tol = REF_TOL * (1 + sqrt((double)k));
+        ck_assert_msg(fabs(c[i] - ref[i]) <= tol,
+                      "gemm %lldx%lldx%lld ta=%d tb=%d acc=%d threads=%d: C[%lld] = %g, want %g",
+                      (long long)m, (long long)n, (long long)k, ta, tb, acc, threads,
+                      (long long)i, (double)c[i], ref[i]);
+    }
+    cae_free(a);
+    cae_free(b);
+    cae_free(c);
+    cae_free(s);
+    free(ref);
+}
+
+START_TEST(gemm_vs_naive)
+{
+    const int ta = _i & 1, tb = (_i >> 1) & 1;
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++)
+        for (int acc = 0; acc < 2; acc++)
+            for (int th = 1; th <= 2; th++)
+                check_gemm(sizes[t][0], sizes[t][1], sizes[t][2], ta, tb, acc, th);
+}
+END_TEST
+
+START_TEST(gemm_rejects_bad_sizes)
+{
+    cae_gemm p;
+    ck_assert_int_eq(cae_gemm_plan(&p, 0, 3, 3, 0, 0, 0), -1);
+    ck_assert_int_eq(cae_gemm_plan(&p, 3, -1, 3, 0, 0, 0), -1);
+}
+END_TEST
+
+/* loss = sum(matmul(A, B) * R) */
+static cae_graph *build(int64_t m, int64_t n, int64_t k, int ta, int tb, cae_params **pp,
+                        cae_node **A, cae_node **B)
+{
+    cae_params *p = cae_params_new();
+    cae_tensor *tb_t = cae_params_add(p, "B", 2, tb ? (int64_t[]){n, k} : (int64_t[]){k, n});
+    cae_rng r;
+    cae_rng_seed(&r, 7, 0);
+    cae_tensor_uniform(tb_t, 1, &r);
+    cae_graph *g = cae_graph_new(p, m);
+    *A = cae_input(g, "A", 2, ta ? (int64_t[]){k, m} : (int64_t[]){m, k});
+    tu_fill_uniform(cae_node_value(*A)->data, m * k, -1, 1, 11);
+    cae_input_requires_grad(*A);
+    *B = cae_param(g, tb_t);
+    cae_node *c = cae_matmul(g, *A, *B, ta, tb);
+    cae_node *R = cae_const(g, "R", 2, (int64_t[]){m, n}, 0);
+    tu_fill_uniform(cae_node_value(R)->data, m * n, -1, 1, 13);
+    cae_node *loss = cae_sum(g, cae_mul(g, c, R));
+    ck_assert_msg(cae_graph_compile(g, loss) == 0, "compile: %s", cae_graph_error(g));
+    *pp = p;
+    return g;
+}
+
+START_TEST(matmul_gradients)
+{
+    const int ta = _i & 1, tb = (_i >> 1) & 1;
+    const int64_t shapes[][3] = {{3, 5, 7}, {1, 17, 9}, {20, 33, 1}, {18, 70, 35}};
+    for (size_t s = 0; s < 4; s++) {
+        cae_params *p;
+        cae_node *A, *B;
+        cae_graph *g = build(shapes[s][0], shapes[s][1], shapes[s][2], ta, tb, &p, &A, &B);
+        cae_gradcheck_report r;
+        for (int w = 0; w < 2; w++) {
+            ck_assert_int_eq(cae_gradcheck(g, w ? B : A, TU_FD_EPS, 300, 5, TU_FD_FLOOR, &r), 0);
+            ck_assert_msg(r.max_rel_err < TU_FD_TOL,
+                          "matmul ta=%d tb=%d shape %lld,%lld,%lld d/d%s: rel %g at %lld "
+                          "(analytic %g numeric %g)",
+                          ta, tb, (long long)shapes[s][0], (long long)shapes[s][1],
+                          (long long)shapes[s][2], w ? "B" : "A", r.max_rel_err,
+                          (long long)r.worst_index, r.worst_analytic, r.worst_numeric);
+        }
+        cae_graph_free(g);
+        cae_params_free(p);
+    }
+}
+END_TEST
+
+START_TEST(matmul_threads_agree)
+{
+    cae_params *p;
+    cae_node *A, *B;
+    cae_graph *g = build(37, 130, 90, 0, 1, &p, &A, &B);
+    cae_graph_set_threads(g, 1);
+    cae_graph_forward(g);
+    cae_graph_backward(g);
+    size_t nb = cae_params_total(p);
+    cae_real *g1 = malloc(nb * sizeof *g1);
+    memcpy(g1, cae_params_grads(p), nb * sizeof *g1);
+    cae_real l1 = cae_node_value(cae_graph_tape_at(g, cae_graph_tape_length(g) - 1))->data[0];
+    cae_graph_set_threads(g, 2);
+    cae_graph_forward(g);
+    cae_graph_backward(g);
+    cae_real l2 = cae_node_value(cae_graph_tape_at(g, cae_graph_tape_length(g) - 1))->data[0];
+    /* Tiles are owned by one thread each: results are bitwise equal. */
+    ck_assert_msg(l1 == l2, "loss %g (1 thread) vs %g (2 threads)", (double)l1, (double)l2);
+    ck_assert_msg(!memcmp(g1, cae_params_grads(p), nb * sizeof *g1), "gradients differ");
+    free(g1);
+    cae_graph_free(g);
+    cae_params_free(p);
+}
+END_TEST
+
+START_TEST(matmul_shape_error)
+{
+    cae_graph *g = cae_graph_new(NULL, 3);
+    cae_node *a = cae_input(g, "a", 2, (int64_t[]){3, 5});
+    cae_node *b = cae_input(g, "b", 2, (int64_t[]){4, 7});
+    ck_assert_ptr_null(cae_matmul(g, a, b, 0, 0));
+    const char *e = cae_graph_error(g);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_msg(strstr(e, "matmul") && strstr(e, "3x5") && strstr(e, "4x7"), "message: %s", e);
+    /* NULL propagates and compile reports the first error. */
+    cae_node *s = cae_sum(g, cae_matmul(g, NULL, b, 0, 0));
+    ck_assert_ptr_null(s);
+    ck_assert_int_ne(cae_graph_compile(g, s), 0);
+    ck_assert_str_eq(cae_graph_error(g), e);
+    cae_graph_free(g);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("matmul");
+    TCase *t = tcase_create("gemm");
+    tcase_add_loop_test(t, gemm_vs_naive, 0, 4);
+    tcase_add_test(t, gemm_rejects_bad_sizes);
+    tcase_set_timeout(t, 120);
+    suite_add_tcase(s, t);
+    t = tcase_create("matmul");
+    tcase_add_loop_test(t, matmul_gradients, 0, 4);
+    tcase_add_test(t, matmul_threads_agree);
+    tcase_add_test(t, matmul_shape_error);
+    tcase_set_timeout(t, 120);
+    suite_add_tcase(s, t);
+    return tu_run(s);
+}
