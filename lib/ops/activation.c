@@ -1,0 +1,145 @@
+/* Element-wise activations: sigmoid, tanh, relu, softplus, exp, log and
+ * step. sigmoid and softplus are written to be finite for any finite x:
+ * neither ever evaluates e^x for a large positive x. Math goes through
+ * <tgmath.h>, so the float build calls expf and friends. */
+#include <tgmath.h>
+
+#include "cae/kernels.h"
+#include "cae/op.h"
+#include "cae/ops.h"
+#include "ops/ewise.h"
+
+/* ------------------------------------------------------------ kernels */
+
+/* 1 / (1 + e^-x) with e^-|x| only: no overflow, no 1 - (1 - tiny). */
+static inline cae_real sigm(cae_real x)
+{
+    const cae_real e = exp(-fabs(x));
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
+void caek_sigmoid_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
+{   /* out, x: n */
+    CAEK_FOR(n, nt, out[i] = sigm(x[i]));
+}
+
+void caek_sigmoid_backward(cae_real *dx, const cae_real *dout,
+                           const cae_real *out, int64_t n, int nt)
+{   /* dx, dout, out: n */
+    CAEK_FOR(n, nt, dx[i] += dout[i] * out[i] * (1 - out[i]));
+}
+
+void caek_tanh_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
+{   /* out, x: n */
+    CAEK_FOR(n, nt, out[i] = tanh(x[i]));
+}
+
+void caek_tanh_backward(cae_real *dx, const cae_real *dout,
+                        const cae_real *out, int64_t n, int nt)
+{   /* dx, dout, out: n */
+    CAEK_FOR(n, nt, dx[i] += dout[i] * (1 - out[i] * out[i]));
+}
+
+void caek_relu_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
+{   /* out, x: n */
+    CAEK_FOR(n, nt, out[i] = x[i] > 0 ? x[i] : 0);
+}
+
+void caek_relu_backward(cae_real *dx, const cae_real *dout,
+                        const cae_real *x, int64_t n, int nt)
+{   /* dx, dout, x: n */
+    CAEK_FOR(n, nt, dx[i] += x[i] > 0 ? dout[i] : 0);
+}
+
+void caek_softplus_forward(cae_real *out, const cae_real *x, int64_t n,
+                           int nt)
+{   /* out, x: n */
+    CAEK_FOR(n, nt, out[i] = (x[i] > 0 ? x[i] : 0) + log1p(exp(-fabs(x[i]))));
+}
+
+void caek_softplus_backward(cae_real *dx, const cae_real *dout,
+                            const cae_real *x, int64_t n, int nt)
+{   /* dx, dout, x: n */
+    CAEK_FOR(n, nt, dx[i] += dout[i] * sigm(x[i]));
+}
+
+void caek_exp_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
+{   /* out, x: n */
+    CAEK_FOR(n, nt, out[i] = exp(x[i]));
+}
+
+void caek_exp_backward(cae_real *dx, const cae_real *dout,
+                       const cae_real *out, int64_t n, int nt)
+{   /* dx, dout, out: n */
+    CAEK_FOR(n, nt, dx[i] += dout[i] * out[i]);
+}
+
+void caek_log_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
+{   /* out, x: n */
+    CAEK_FOR(n, nt, out[i] = log(x[i]));
+}
+
+void caek_log_backward(cae_real *dx, const cae_real *dout, const cae_real *x,
+                       int64_t n, int nt)
+{   /* dx, dout, x: n */
+    CAEK_FOR(n, nt, dx[i] += dout[i] / x[i]);
+}
+
+void caek_step_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
+{   /* out, x: n */
+    CAEK_FOR(n, nt, out[i] = x[i] > 0 ? 1 : 0);
+}
+
+/* -------------------------------------------------------------- nodes */
+
+#define IN0(n) (&(n)->in[0]->out)
+#define NT(n) cae_node_threads(n)
+
+/* One adapter pair per activation; BY is the buffer the derivative is
+ * computed from: IN0(n)->data (the input) or n->out.data (the output). */
+#define ACTIVATION(op, BY)                                                  \
+    static void op##_fwd(cae_node *n)                                       \
+    {                                                                       \
+        caek_##op##_forward(n->out.data, IN0(n)->data, n->out.size, NT(n)); \
+    }                                                                       \
+    static void op##_bwd(cae_node *n)                                       \
+    {                                                                       \
+        if (cae_needs_grad(n->in[0]))                                       \
+            caek_##op##_backward(IN0(n)->grad, n->out.grad, BY, n->out.size, \
+                                 NT(n));                                    \
+    }                                                                       \
+    static const cae_op op##_op = {#op, 1, act_infer, NULL, op##_fwd, op##_bwd};
+
+static int act_infer(cae_node *n) { return cae_node_same_shape(n, 0); }
+
+ACTIVATION(sigmoid, n->out.data)
+ACTIVATION(tanh, n->out.data)
+ACTIVATION(relu, IN0(n)->data)
+ACTIVATION(softplus, IN0(n)->data)
+ACTIVATION(exp, n->out.data)
+ACTIVATION(log, IN0(n)->data)
+
+/* step's gradient is zero almost everywhere: a NULL backward tells the
+ * tape that no gradient flows through it (the node keeps none), which is
+ * exact, and a graph that differentiates through step (the relu encoder's
+ * contractive penalty) still compiles. */
+static void step_fwd(cae_node *n)
+{
+    caek_step_forward(n->out.data, IN0(n)->data, n->out.size, NT(n));
+}
+static const cae_op step_op = {"step", 1, act_infer, NULL, step_fwd, NULL};
+
+/* ------------------------------------------------------- constructors */
+
+static cae_node *unary(cae_graph *g, const cae_op *op, cae_node *x)
+{
+    return cae_node_new(g, op, (cae_node *[]){x}, NULL);
+}
+
+cae_node *cae_sigmoid(cae_graph *g, cae_node *x) { return unary(g, &sigmoid_op, x); }
+cae_node *cae_tanh(cae_graph *g, cae_node *x) { return unary(g, &tanh_op, x); }
+cae_node *cae_relu(cae_graph *g, cae_node *x) { return unary(g, &relu_op, x); }
+cae_node *cae_softplus(cae_graph *g, cae_node *x) { return unary(g, &softplus_op, x); }
+cae_node *cae_exp(cae_graph *g, cae_node *x) { return unary(g, &exp_op, x); }
+cae_node *cae_log(cae_graph *g, cae_node *x) { return unary(g, &log_op, x); }
+cae_node *cae_step(cae_graph *g, cae_node *x) { return unary(g, &step_op, x); }

@@ -1,0 +1,114 @@
+/* Private helpers of lib/ops (not installed).
+ *
+ * CAEK_FOR(n, nt, body...) runs body for int64_t i in [0, n): an OpenMP
+ * `parallel for simd` over nt threads (0 = OpenMP default) when n is at
+ * least CAEK_PAR_MIN, a serial `omp simd` loop otherwise, so small tensors
+ * never pay for a thread team. Iterations must be independent.
+ * CAEK_FOR_ROWS(B, width, nt, body...) does the same for int64_t b over B
+ * rows of `width` elements each (no simd: the body loops over its row).
+ *
+ * The cae_ops_* infer helpers fail through cae_node_fail, which prefixes
+ * the op's name. */
+#ifndef CAE_OPS_EWISE_H
+#define CAE_OPS_EWISE_H
+
+#include <omp.h>
+#include <stdint.h>
+
+#include "cae/graph.h"
+#include "cae/op.h"
+
+#define CAEK_PAR_MIN 32768
+/* Elements per partial sum of the deterministic reductions. */
+#define CAEK_CHUNK 4096
+/* Columns per thread task in column reductions. */
+#define CAEK_COLS 64
+
+static inline int caek_nt(int nt) { return nt > 0 ? nt : omp_get_max_threads(); }
+
+#define CAEK_FOR(n, nt, ...)                                                \
+    do {                                                                    \
+        const int64_t caek_n_ = (n);                                        \
+        if (caek_n_ >= CAEK_PAR_MIN) {                                      \
+            const int caek_nt_ = caek_nt(nt);                               \
+            _Pragma("omp parallel for simd schedule(static) num_threads(caek_nt_)") \
+            for (int64_t i = 0; i < caek_n_; i++) { __VA_ARGS__; }          \
+        } else {                                                            \
+            _Pragma("omp simd")                                             \
+            for (int64_t i = 0; i < caek_n_; i++) { __VA_ARGS__; }          \
+        }                                                                   \
+    } while (0)
+
+#define CAEK_FOR_ROWS(B, width, nt, ...)                                    \
+    do {                                                                    \
+        const int64_t caek_b_ = (B);                                        \
+        if (caek_b_ > 1 && caek_b_ * (int64_t)(width) >= CAEK_PAR_MIN) {    \
+            const int caek_nt_ = caek_nt(nt);                               \
+            _Pragma("omp parallel for schedule(static) num_threads(caek_nt_)") \
+            for (int64_t b = 0; b < caek_b_; b++) { __VA_ARGS__; }          \
+        } else {                                                            \
+            for (int64_t b = 0; b < caek_b_; b++) { __VA_ARGS__; }          \
+        }                                                                   \
+    } while (0)
+
+/* Inputs 0 and 1 must have identical shapes; out takes them. */
+static inline int cae_ops_same2(cae_node *n)
+{
+    const cae_tensor *a = &n->in[0]->out, *b = &n->in[1]->out;
+    int same = a->rank == b->rank;
+    for (int d = 0; same && d < a->rank; d++) same = a->shape[d] == b->shape[d];
+    if (!same) {
+        char sa[64], sb[64];
+        cae_node_fail(n, "shapes %s and %s differ",
+                      cae_shape_str(a, sa, sizeof sa),
+                      cae_shape_str(b, sb, sizeof sb));
+        return -1;
+    }
+    return cae_node_same_shape(n, 0);
+}
+
+/* Input i must have rank `rank`. */
+static inline int cae_ops_rank(cae_node *n, int i, int rank)
+{
+    const cae_tensor *t = &n->in[i]->out;
+    if (t->rank == rank) return 0;
+    char s[64];
+    cae_node_fail(n, "input %d must have rank %d, got shape %s", i, rank,
+                  cae_shape_str(t, s, sizeof s));
+    return -1;
+}
+
+/* Set out to a vector of len elements. Returns 0. */
+static inline int cae_ops_vector(cae_node *n, int64_t len)
+{
+    n->out.rank = 1;
+    n->out.shape[0] = len;
+    return 0;
+}
+
+/* Column reduction: acc[j] += sum_b y[b,j] (x == NULL) or
+ * sum_b y[b,j] x[b,j]; y, x B x N, acc N. Threads own column blocks, so
+ * each acc[j] is summed by one thread in row order (deterministic). */
+static inline void cae_ops_col_acc(cae_real *acc, const cae_real *y,
+                                   const cae_real *x, int64_t B, int64_t N,
+                                   int nt)
+{
+    const int64_t nblk = (N + CAEK_COLS - 1) / CAEK_COLS;
+    CAEK_FOR_ROWS(nblk, B * CAEK_COLS, nt, {
+        const int64_t j0 = b * CAEK_COLS;
+        const int64_t j1 = j0 + CAEK_COLS < N ? j0 + CAEK_COLS : N;
+        for (int64_t r = 0; r < B; r++) {
+            const cae_real *yr = y + r * N;
+            if (x) {
+                const cae_real *xr = x + r * N;
+                _Pragma("omp simd")
+                for (int64_t j = j0; j < j1; j++) acc[j] += yr[j] * xr[j];
+            } else {
+                _Pragma("omp simd")
+                for (int64_t j = j0; j < j1; j++) acc[j] += yr[j];
+            }
+        }
+    });
+}
+
+#endif

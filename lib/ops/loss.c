@@ -1,0 +1,223 @@
+/* Losses to a scalar, summed over the features and averaged over the B
+ * rows: bce_logits (binary cross-entropy of sigmoid(z) against targets),
+ * sq_error and softmax_xent (labels are class indices stored in reals).
+ * Forward sums each row in double into scratch (one thread per row), then
+ * adds the rows in order, so the loss never depends on the thread count.
+ *
+ * bce_logits, per element, for y = sigmoid(z):
+ *   -t log y - (1-t) log(1-y) = max(z,0) - z t + log1p(e^-|z|)
+ * (finite for any z); d/dz = sigmoid(z) - t and d/dt = -z. */
+#include <tgmath.h>
+
+#include "cae/kernels.h"
+#include "cae/op.h"
+#include "cae/ops.h"
+#include "graph/internal.h"
+#include "ops/ewise.h"
+
+/* ------------------------------------------------------------ kernels */
+
+static inline cae_real sigm(cae_real x)
+{
+    const cae_real e = exp(-fabs(x));
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
+/* out[0] = (1/B) sum_b part[b], adding the rows in order. */
+static void mean_rows(cae_real *out, const double *part, int64_t B)
+{
+    double s = 0;
+    for (int64_t b = 0; b < B; b++) s += part[b];
+    out[0] = (cae_real)(B > 0 ? s / (double)B : 0);
+}
+
+void caek_bce_logits_forward(cae_real *out, const cae_real *z,
+                             const cae_real *t, int64_t B, int64_t N,
+                             double *part, int nt)
+{   /* out: 1; z, t: B x N; part: B */
+    CAEK_FOR_ROWS(B, N, nt, {
+        const cae_real *zr = z + b * N, *tr = t + b * N;
+        double s = 0;
+        _Pragma("omp simd reduction(+ : s)")
+        for (int64_t j = 0; j < N; j++)
+            s += (zr[j] > 0 ? zr[j] : 0) - zr[j] * tr[j] + log1p(exp(-fabs(zr[j])));
+        part[b] = s;
+    });
+    mean_rows(out, part, B);
+}
+
+void caek_bce_logits_backward(cae_real *dz, cae_real *dt, cae_real g,
+                              const cae_real *z, const cae_real *t,
+                              int64_t B, int64_t N, int nt)
+{   /* dz, dt (either may be NULL), z, t: B x N */
+    const cae_real c = B > 0 ? g / (cae_real)B : 0;
+    if (dz) CAEK_FOR(B * N, nt, dz[i] += c * (sigm(z[i]) - t[i]));
+    if (dt) CAEK_FOR(B * N, nt, dt[i] -= c * z[i]);
+}
+
+void caek_sq_error_forward(cae_real *out, const cae_real *y,
+                           const cae_real *t, int64_t B, int64_t N,
+                           double *part, int nt)
+{   /* out: 1; y, t: B x N; part: B */
+    CAEK_FOR_ROWS(B, N, nt, {
+        const cae_real *yr = y + b * N, *tr = t + b * N;
+        double s = 0;
+        _Pragma("omp simd reduction(+ : s)")
+        for (int64_t j = 0; j < N; j++) {
+            const double d = (double)yr[j] - (double)tr[j];
+            s += d * d;
+        }
+        part[b] = s;
+    });
+    mean_rows(out, part, B);
+}
+
+void caek_sq_error_backward(cae_real *dy, cae_real *dt, cae_real g,
+                            const cae_real *y, const cae_real *t, int64_t B,
+                            int64_t N, int nt)
+{   /* dy, dt (either may be NULL), y, t: B x N */
+    const cae_real c = B > 0 ? 2 * g / (cae_real)B : 0;
+    if (dy) CAEK_FOR(B * N, nt, dy[i] += c * (y[i] - t[i]));
+    if (dt) CAEK_FOR(B * N, nt, dt[i] -= c * (y[i] - t[i]));
+}
+
+/* Class index of row b; anything but an integer in 0..C-1 is a caller bug. */
+static inline int64_t label_at(const cae_real *labels, int64_t b, int64_t C)
+{
+    const cae_real l = labels[b];
+    CAE_ASSERT(l >= 0 && l < (cae_real)C && l == floor(l),
+               "softmax_xent: label %g of row %lld is not a class in 0..%lld",
+               (double)l, (long long)b, (long long)(C - 1));
+    return (int64_t)l;
+}
+
+void caek_softmax_xent_forward(cae_real *out, cae_real *lse,
+                               const cae_real *z, const cae_real *labels,
+                               int64_t B, int64_t C, int nt)
+{   /* out: 1; lse: B; z: B x C; labels: B */
+    CAEK_FOR_ROWS(B, C, nt, {
+        const cae_real *zr = z + b * C;
+        cae_real m = zr[0];
+        for (int64_t c = 1; c < C; c++) m = zr[c] > m ? zr[c] : m;
+        double s = 0;
+        for (int64_t c = 0; c < C; c++) s += exp((double)(zr[c] - m));
+        lse[b] = m + (cae_real)log(s);
+    });
+    double s = 0;
+    for (int64_t b = 0; b < B; b++)
+        s += (double)lse[b] - (double)z[b * C + label_at(labels, b, C)];
+    out[0] = (cae_real)(B > 0 ? s / (double)B : 0);
+}
+
+void caek_softmax_xent_backward(cae_real *dz, cae_real g, const cae_real *z,
+                                const cae_real *labels, const cae_real *lse,
+                                int64_t B, int64_t C, int nt)
+{   /* dz, z: B x C; labels, lse: B */
+    const cae_real c0 = B > 0 ? g / (cae_real)B : 0;
+    CAEK_FOR_ROWS(B, C, nt, {
+        cae_real *d = dz + b * C;
+        const cae_real *zr = z + b * C;
+        for (int64_t c = 0; c < C; c++) d[c] += c0 * exp(zr[c] - lse[b]);
+        d[label_at(labels, b, C)] -= c0;
+    });
+}
+
+/* -------------------------------------------------------------- nodes */
+
+#define IN(n, i) (&(n)->in[i]->out)
+#define NT(n) cae_node_threads(n)
+
+/* bce_logits and sq_error: two B x N inputs of one shape; scratch holds B
+ * row sums. */
+static int pair_infer(cae_node *n)
+{
+    if (cae_ops_same2(n) || cae_ops_rank(n, 0, 2)) return -1;
+    return cae_node_scalar(n);
+}
+static int rows_plan(cae_node *n)
+{
+    n->scratch_bytes = (size_t)IN(n, 0)->shape[0] * sizeof(double);
+    return 0;
+}
+static void bce_fwd(cae_node *n)
+{
+    caek_bce_logits_forward(n->out.data, IN(n, 0)->data, IN(n, 1)->data, IN(n, 0)->shape[0],
+                            IN(n, 0)->shape[1], n->scratch, NT(n));
+}
+static void bce_bwd(cae_node *n)
+{
+    caek_bce_logits_backward(IN(n, 0)->grad, IN(n, 1)->grad, n->out.grad[0], IN(n, 0)->data,
+                             IN(n, 1)->data, IN(n, 0)->shape[0], IN(n, 0)->shape[1], NT(n));
+}
+static void sq_fwd(cae_node *n)
+{
+    caek_sq_error_forward(n->out.data, IN(n, 0)->data, IN(n, 1)->data, IN(n, 0)->shape[0],
+                          IN(n, 0)->shape[1], n->scratch, NT(n));
+}
+static void sq_bwd(cae_node *n)
+{
+    caek_sq_error_backward(IN(n, 0)->grad, IN(n, 1)->grad, n->out.grad[0], IN(n, 0)->data,
+                           IN(n, 1)->data, IN(n, 0)->shape[0], IN(n, 0)->shape[1], NT(n));
+}
+
+/* softmax_xent: logits B x C, labels a vector of B; scratch holds lse. */
+static int xent_infer(cae_node *n)
+{
+    if (cae_ops_rank(n, 0, 2) || cae_ops_rank(n, 1, 1)) return -1;
+    if (IN(n, 0)->shape[1] < 1) {
+        char sz[64];
+        cae_node_fail(n, "logits %s have no class",
+                      cae_shape_str(IN(n, 0), sz, sizeof sz));
+        return -1;
+    }
+    if (IN(n, 1)->shape[0] != IN(n, 0)->shape[0]) {
+        char sz[64], sl[64];
+        cae_node_fail(n, "labels %s do not match the rows of logits %s",
+                      cae_shape_str(IN(n, 1), sl, sizeof sl),
+                      cae_shape_str(IN(n, 0), sz, sizeof sz));
+        return -1;
+    }
+    return cae_node_scalar(n);
+}
+static int xent_plan(cae_node *n)
+{
+    n->scratch_bytes = (size_t)IN(n, 0)->shape[0] * sizeof(cae_real);
+    return 0;
+}
+static void xent_fwd(cae_node *n)
+{
+    caek_softmax_xent_forward(n->out.data, n->scratch, IN(n, 0)->data, IN(n, 1)->data,
+                              IN(n, 0)->shape[0], IN(n, 0)->shape[1], NT(n));
+}
+static void xent_bwd(cae_node *n)
+{   /* labels never receive a gradient */
+    if (cae_needs_grad(n->in[0]))
+        caek_softmax_xent_backward(IN(n, 0)->grad, n->out.grad[0], IN(n, 0)->data,
+                                   IN(n, 1)->data, n->scratch, IN(n, 0)->shape[0],
+                                   IN(n, 0)->shape[1], NT(n));
+}
+
+static const cae_op bce_op = {"bce_logits", 2, pair_infer, rows_plan, bce_fwd, bce_bwd};
+static const cae_op sq_op = {"sq_error", 2, pair_infer, rows_plan, sq_fwd, sq_bwd};
+static const cae_op xent_op = {"softmax_xent", 2, xent_infer, xent_plan, xent_fwd,
+                               xent_bwd};
+
+/* ------------------------------------------------------- constructors */
+
+static cae_node *binary(cae_graph *g, const cae_op *op, cae_node *a, cae_node *b)
+{
+    return cae_node_new(g, op, (cae_node *[]){a, b}, NULL);
+}
+
+cae_node *cae_bce_logits(cae_graph *g, cae_node *logits, cae_node *target)
+{
+    return binary(g, &bce_op, logits, target);
+}
+cae_node *cae_softmax_xent(cae_graph *g, cae_node *logits, cae_node *labels)
+{
+    return binary(g, &xent_op, logits, labels);
+}
+cae_node *cae_sq_error(cae_graph *g, cae_node *y, cae_node *target)
+{
+    return binary(g, &sq_op, y, target);
+}

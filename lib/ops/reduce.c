@@ -1,0 +1,162 @@
+/* Reductions: sum and mean of every element (to a scalar), sum_rows and
+ * sum_cols of a B x N matrix. Sums never depend on the thread count: sum
+ * and mean add fixed chunks of CAEK_CHUNK elements in double into scratch,
+ * then add the chunks in order; each row or column sum is one thread's. */
+#include "cae/kernels.h"
+#include "cae/op.h"
+#include "cae/ops.h"
+#include "ops/ewise.h"
+
+/* ------------------------------------------------------------ kernels */
+
+int64_t caek_sum_parts(int64_t n)
+{
+    return n <= CAEK_CHUNK ? 1 : (n + CAEK_CHUNK - 1) / CAEK_CHUNK;
+}
+
+void caek_sum_forward(cae_real *out, const cae_real *x, int64_t n,
+                      double *part, int nt)
+{   /* out: 1; x: n; part: caek_sum_parts(n) */
+    const int64_t np = caek_sum_parts(n);
+    CAEK_FOR_ROWS(np, CAEK_CHUNK, nt, {
+        const int64_t i0 = b * CAEK_CHUNK;
+        const int64_t i1 = i0 + CAEK_CHUNK < n ? i0 + CAEK_CHUNK : n;
+        double s = 0;
+        _Pragma("omp simd reduction(+ : s)")
+        for (int64_t i = i0; i < i1; i++) s += x[i];
+        part[b] = s;
+    });
+    double s = 0;
+    for (int64_t p = 0; p < np; p++) s += part[p];
+    out[0] = (cae_real)s;
+}
+
+void caek_sum_backward(cae_real *dx, cae_real g, int64_t n, int nt)
+{   /* dx: n */
+    CAEK_FOR(n, nt, dx[i] += g);
+}
+
+void caek_sum_rows_forward(cae_real *out, const cae_real *x, int64_t B,
+                           int64_t N, int nt)
+{   /* out: B; x: B x N */
+    CAEK_FOR_ROWS(B, N, nt, {
+        const cae_real *xr = x + b * N;
+        double s = 0;
+        _Pragma("omp simd reduction(+ : s)")
+        for (int64_t j = 0; j < N; j++) s += xr[j];
+        out[b] = (cae_real)s;
+    });
+}
+
+void caek_sum_rows_backward(cae_real *dx, const cae_real *dout, int64_t B,
+                            int64_t N, int nt)
+{   /* dx: B x N; dout: B */
+    CAEK_FOR_ROWS(B, N, nt, {
+        cae_real *d = dx + b * N;
+        const cae_real g = dout[b];
+        _Pragma("omp simd")
+        for (int64_t j = 0; j < N; j++) d[j] += g;
+    });
+}
+
+void caek_sum_cols_forward(cae_real *out, const cae_real *x, int64_t B,
+                           int64_t N, int nt)
+{   /* out: N; x: B x N */
+    for (int64_t j = 0; j < N; j++) out[j] = 0;
+    cae_ops_col_acc(out, x, NULL, B, N, nt);
+}
+
+void caek_sum_cols_backward(cae_real *dx, const cae_real *dout, int64_t B,
+                            int64_t N, int nt)
+{   /* dx: B x N; dout: N */
+    CAEK_FOR_ROWS(B, N, nt, {
+        cae_real *d = dx + b * N;
+        _Pragma("omp simd")
+        for (int64_t j = 0; j < N; j++) d[j] += dout[j];
+    });
+}
+
+/* -------------------------------------------------------------- nodes */
+
+#define IN(n, i) (&(n)->in[i]->out)
+#define NT(n) cae_node_threads(n)
+
+/* sum and mean: scalar out; scratch holds the chunk sums. */
+static int sum_infer(cae_node *n) { return cae_node_scalar(n); }
+static int sum_plan(cae_node *n)
+{
+    n->scratch_bytes = (size_t)caek_sum_parts(IN(n, 0)->size) * sizeof(double);
+    return 0;
+}
+static void sum_fwd(cae_node *n)
+{
+    caek_sum_forward(n->out.data, IN(n, 0)->data, IN(n, 0)->size, n->scratch, NT(n));
+}
+static void sum_bwd(cae_node *n)
+{
+    if (cae_needs_grad(n->in[0]))
+        caek_sum_backward(IN(n, 0)->grad, n->out.grad[0], IN(n, 0)->size, NT(n));
+}
+static void mean_fwd(cae_node *n)
+{
+    const int64_t size = IN(n, 0)->size;
+    caek_sum_forward(n->out.data, IN(n, 0)->data, size, n->scratch, NT(n));
+    if (size > 0) n->out.data[0] /= (cae_real)size;
+}
+static void mean_bwd(cae_node *n)
+{
+    const int64_t size = IN(n, 0)->size;
+    if (cae_needs_grad(n->in[0]) && size > 0)
+        caek_sum_backward(IN(n, 0)->grad, n->out.grad[0] / (cae_real)size, size, NT(n));
+}
+
+/* sum_rows: B x N -> B; sum_cols: B x N -> N. */
+static int sum_rows_infer(cae_node *n)
+{
+    return cae_ops_rank(n, 0, 2) ? -1 : cae_ops_vector(n, IN(n, 0)->shape[0]);
+}
+static int sum_cols_infer(cae_node *n)
+{
+    return cae_ops_rank(n, 0, 2) ? -1 : cae_ops_vector(n, IN(n, 0)->shape[1]);
+}
+static void sum_rows_fwd(cae_node *n)
+{
+    caek_sum_rows_forward(n->out.data, IN(n, 0)->data, IN(n, 0)->shape[0],
+                          IN(n, 0)->shape[1], NT(n));
+}
+static void sum_rows_bwd(cae_node *n)
+{
+    if (cae_needs_grad(n->in[0]))
+        caek_sum_rows_backward(IN(n, 0)->grad, n->out.grad, IN(n, 0)->shape[0],
+                               IN(n, 0)->shape[1], NT(n));
+}
+static void sum_cols_fwd(cae_node *n)
+{
+    caek_sum_cols_forward(n->out.data, IN(n, 0)->data, IN(n, 0)->shape[0],
+                          IN(n, 0)->shape[1], NT(n));
+}
+static void sum_cols_bwd(cae_node *n)
+{
+    if (cae_needs_grad(n->in[0]))
+        caek_sum_cols_backward(IN(n, 0)->grad, n->out.grad, IN(n, 0)->shape[0],
+                               IN(n, 0)->shape[1], NT(n));
+}
+
+static const cae_op sum_op = {"sum", 1, sum_infer, sum_plan, sum_fwd, sum_bwd};
+static const cae_op mean_op = {"mean", 1, sum_infer, sum_plan, mean_fwd, mean_bwd};
+static const cae_op sum_rows_op = {"sum_rows", 1, sum_rows_infer, NULL, sum_rows_fwd,
+                                   sum_rows_bwd};
+static const cae_op sum_cols_op = {"sum_cols", 1, sum_cols_infer, NULL, sum_cols_fwd,
+                                   sum_cols_bwd};
+
+/* ------------------------------------------------------- constructors */
+
+static cae_node *unary(cae_graph *g, const cae_op *op, cae_node *x)
+{
+    return cae_node_new(g, op, (cae_node *[]){x}, NULL);
+}
+
+cae_node *cae_sum(cae_graph *g, cae_node *x) { return unary(g, &sum_op, x); }
+cae_node *cae_mean(cae_graph *g, cae_node *x) { return unary(g, &mean_op, x); }
+cae_node *cae_sum_rows(cae_graph *g, cae_node *x) { return unary(g, &sum_rows_op, x); }
+cae_node *cae_sum_cols(cae_graph *g, cae_node *x) { return unary(g, &sum_cols_op, x); }
