@@ -1,0 +1,235 @@
+/* The graph machinery: parameter store, compile, tape, backward rules,
+ * sticky errors, asserts on misuse, user-defined ops, the RNG and the
+ * gradient checker itself (it must be able to fail). */
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+
+#include "cae/gradcheck.h"
+#include "cae/op.h"
+#include "cae/ops.h"
+#include "testutil.h"
+
+/* A user-defined op, written exactly like a built-in: y = x^3, with a
+ * backward that can be made wrong on purpose (fattr[0] scales it). */
+static int cube_infer(cae_node *n) { return cae_node_same_shape(n, 0); }
+static void cube_forward(cae_node *n)
+{
+    const cae_real *x = n->in[0]->out.data;
+    for (int64_t i = 0; i < n->out.size; i++) n->out.data[i] = x[i] * x[i] * x[i];
+}
+static void cube_backward(cae_node *n)
+{
+    cae_tensor *x = &n->in[0]->out;
+    if (!x->grad) return;
+    const cae_real k = (cae_real)(n->fattr[0] == 0 ? 1 : n->fattr[0]);
+    for (int64_t i = 0; i < n->out.size; i++)
+        x->grad[i] += k * 3 * x->data[i] * x->data[i] * n->out.grad[i];
+}
+static const cae_op cube_op = {"cube", 1, cube_infer, NULL, cube_forward, cube_backward};
+
+static cae_node *cube(cae_graph *g, cae_node *x, double factor)
+{
+    cae_attr a = {.f = {factor}};
+    return cae_node_new_attr(g, &cube_op, (cae_node *[]){x}, &a, "cube");
+}
+
+START_TEST(user_op_gradient_and_checker_can_fail)
+{
+    for (int wrong = 0; wrong < 2; wrong++) {
+        cae_params *p = cae_params_new();
+        cae_tensor *w = cae_params_add(p, "w", 2, (int64_t[]){3, 5});
+        tu_fill_uniform(w->data, w->size, 0.2, 1, 3);
+        cae_graph *g = cae_graph_new(p, 3);
+        cae_node *W = cae_param(g, w);
+        cae_node *loss = cae_sum(g, cube(g, W, wrong ? 1.01 : 1.0));
+        ck_assert_msg(!cae_graph_compile(g, loss), "%s", cae_graph_error(g));
+        cae_gradcheck_report r;
+        ck_assert_int_eq(cae_gradcheck(g, W, TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+        ck_assert_int_eq(r.n_checked, 15);
+        if (wrong) /* a 1% error in the backward must be caught */
+            ck_assert_msg(r.max_rel_err > 5e-3, "checker missed a 1%% error: %g", r.max_rel_err);
+        else
+            ck_assert_msg(r.max_rel_err < TU_FD_TOL, "rel %g", r.max_rel_err);
+        cae_graph_free(g);
+        cae_params_free(p);
+    }
+}
+END_TEST
+
+START_TEST(fan_in_accumulates)
+{
+    /* loss = sum(x*x) + sum(cube(x)): d/dx = 2x + 3x^2 */
+    cae_graph *g = cae_graph_new(NULL, 2);
+    cae_node *x = cae_input(g, "x", 2, (int64_t[]){2, 3});
+    cae_input_requires_grad(x);
+    cae_real *xv = cae_node_value(x)->data;
+    for (int i = 0; i < 6; i++) xv[i] = (cae_real)(0.5 * i - 1);
+    cae_node *loss = cae_add(g, cae_sum(g, cae_mul(g, x, x)), cae_sum(g, cube(g, x, 1)));
+    ck_assert(!cae_graph_compile(g, loss));
+    cae_graph_forward(g);
+    cae_graph_backward(g);
+    for (int i = 0; i < 6; i++) {
+        double want = 2 * xv[i] + 3 * xv[i] * xv[i];
+        ck_assert_msg(fabs(cae_node_value(x)->grad[i] - want) < 1e-5, "x[%d]: %g want %g", i,
+                      (double)cae_node_value(x)->grad[i], want);
+    }
+    /* Backward zeroes before accumulating: a second call gives the same. */
+    cae_graph_backward(g);
+    ck_assert(fabs(cae_node_value(x)->grad[5] - (2 * xv[5] + 3 * xv[5] * xv[5])) < 1e-5);
+    cae_graph_free(g);
+}
+END_TEST
+
+START_TEST(params_shared_between_graphs)
+{
+    cae_params *p = cae_params_new();
+    cae_tensor *w = cae_params_add(p, "W", 2, (int64_t[]){4, 3});
+    cae_tensor *b = cae_params_add(p, "b", 1, (int64_t[]){4});
+    ck_assert_ptr_nonnull(w);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_null(cae_params_add(p, "W", 1, (int64_t[]){2}));
+    ck_assert_ptr_nonnull(strstr(cae_params_error(p), "already exists"));
+    ck_assert_ptr_eq(cae_params_get(p, "b"), b);
+    ck_assert_int_eq(((uintptr_t)w->data) % CAE_ALIGN, 0);
+    ck_assert_int_eq(((uintptr_t)b->data) % CAE_ALIGN, 0);
+    ck_assert(w->data >= cae_params_values(p) && b->data < cae_params_values(p) + cae_params_total(p));
+    tu_fill_uniform(w->data, w->size, -1, 1, 1);
+    cae_graph *g1 = cae_graph_new(p, 2), *g2 = cae_graph_new(p, 5);
+    cae_node *x1 = cae_input(g1, "x", 2, (int64_t[]){2, 3});
+    cae_node *x2 = cae_input(g2, "x", 2, (int64_t[]){5, 3});
+    cae_node *l1 = cae_sum(g1, cae_matmul(g1, x1, cae_param(g1, w), 0, 1));
+    cae_node *l2 = cae_sum(g2, cae_bias_add(g2, cae_matmul(g2, x2, cae_param(g2, w), 0, 1),
+                                            cae_param(g2, b)));
+    ck_assert(!cae_graph_compile(g1, l1));
+    ck_assert(!cae_graph_compile(g2, l2));
+    /* Both graphs see the same values without copies. */
+    ck_assert_ptr_eq(cae_node_value(cae_graph_tape_at(g1, 1))->data, w->data);
+    memset(w->data, 0, (size_t)w->size * sizeof(cae_real));
+    w->data[0] = 42;
+    cae_node_value(x1)->data[0] = 1;
+    cae_graph_forward(g1);
+    ck_assert(fabs(cae_node_value(l1)->data[0] - 42) < 1e-4);
+    cae_graph_backward(g1);
+    ck_assert(fabs(w->grad[0] - 1) < 1e-6); /* d/dW[0][0] = x[0][0] summed */
+    cae_graph_free(g1);
+    cae_graph_free(g2);
+    cae_params_free(p);
+}
+END_TEST
+
+START_TEST(forward_uncompiled_aborts)
+{
+    cae_graph *g = cae_graph_new(NULL, 1);
+    cae_input(g, "x", 1, (int64_t[]){3});
+    cae_graph_forward(g); /* must abort */
+}
+END_TEST
+
+START_TEST(params_moved_after_compile_aborts)
+{
+    cae_params *p = cae_params_new();
+    cae_tensor *w = cae_params_add(p, "W", 1, (int64_t[]){3});
+    cae_graph *g = cae_graph_new(p, 1);
+    cae_node *l = cae_sum(g, cae_param(g, w));
+    ck_assert(!cae_graph_compile(g, l));
+    cae_params_add(p, "V", 1, (int64_t[]){3});
+    cae_graph_forward(g); /* the store moved: must abort, not read freed memory */
+}
+END_TEST
+
+START_TEST(compile_errors_are_clean)
+{
+    cae_graph *g = cae_graph_new(NULL, 3);
+    ck_assert_int_ne(cae_graph_compile(g, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(cae_graph_error(g), "NULL"));
+    cae_graph_free(g);
+    g = cae_graph_new(NULL, 3);
+    cae_graph *other = cae_graph_new(NULL, 3);
+    cae_node *a = cae_input(g, "a", 2, (int64_t[]){3, 5});
+    cae_node *b = cae_input(other, "b", 2, (int64_t[]){3, 5});
+    ck_assert_ptr_null(cae_add(g, a, b));
+    ck_assert_ptr_nonnull(strstr(cae_graph_error(g), "another graph"));
+    cae_node *bad = cae_add(g, a, cae_input(g, "c", 2, (int64_t[]){5, 3}));
+    ck_assert_ptr_null(bad);
+    /* Sticky: the first error is kept. */
+    ck_assert_ptr_nonnull(strstr(cae_graph_error(g), "another graph"));
+    ck_assert_ptr_null(cae_input(g, "neg", 2, (int64_t[]){-1, 3}));
+    cae_graph_free(g);
+    cae_graph_free(other);
+}
+END_TEST
+
+START_TEST(backward_from_and_outputs)
+{
+    /* h = x W^T (B x 2); backward_from(h, e_j) gives row j of the Jacobian. */
+    cae_params *p = cae_params_new();
+    cae_tensor *w = cae_params_add(p, "W", 2, (int64_t[]){2, 3});
+    for (int i = 0; i < 6; i++) w->data[i] = (cae_real)(i + 1);
+    cae_graph *g = cae_graph_new(p, 1);
+    cae_node *x = cae_input(g, "x", 2, (int64_t[]){1, 3});
+    cae_input_requires_grad(x);
+    cae_node *h = cae_matmul(g, x, cae_param(g, w), 0, 1);
+    cae_node *extra = cae_scale(g, h, 2); /* not in the loss */
+    cae_graph_output(g, extra);
+    ck_assert(!cae_graph_compile(g, h));
+    ck_assert_int_eq(cae_graph_tape_length(g), 4);
+    cae_graph_forward(g);
+    cae_real seed[2] = {0, 1};
+    cae_graph_backward_from(g, h, seed);
+    for (int i = 0; i < 3; i++) ck_assert(fabs(cae_node_value(x)->grad[i] - w->data[3 + i]) < 1e-6);
+    cae_graph_free(g);
+    cae_params_free(p);
+}
+END_TEST
+
+START_TEST(rng_streams)
+{
+    cae_rng a, b, c;
+    cae_rng_seed(&a, 5, 0);
+    cae_rng_seed(&b, 5, 0);
+    cae_rng_seed(&c, 5, 1);
+    int same_ab = 1, same_ac = 1;
+    for (int i = 0; i < 100; i++) {
+        uint64_t x = cae_rng_next(&a), y = cae_rng_next(&b), z = cae_rng_next(&c);
+        same_ab &= x == y;
+        same_ac &= x == z;
+    }
+    ck_assert(same_ab);
+    ck_assert(!same_ac);
+    double s = 0, s2 = 0;
+    const int n = 200000;
+    for (int i = 0; i < n; i++) {
+        double u = cae_rng_normal(&a);
+        s += u;
+        s2 += u * u;
+    }
+    ck_assert_msg(fabs(s / n) < 0.01 && fabs(s2 / n - 1) < 0.02, "mean %g var %g", s / n, s2 / n);
+    int64_t idx[50], seen[50] = {0};
+    for (int i = 0; i < 50; i++) idx[i] = i;
+    cae_rng_shuffle(&a, idx, 50);
+    for (int i = 0; i < 50; i++) seen[idx[i]]++;
+    for (int i = 0; i < 50; i++) ck_assert_int_eq(seen[i], 1);
+    for (uint64_t i = 0; i < 1000; i++) {
+        double u = cae_rng_hash_uniform(99, i);
+        ck_assert(u >= 0 && u < 1);
+        ck_assert(u == cae_rng_hash_uniform(99, i));
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("graph");
+    TCase *t = tcase_create("graph");
+    tcase_add_test(t, user_op_gradient_and_checker_can_fail);
+    tcase_add_test(t, fan_in_accumulates);
+    tcase_add_test(t, params_shared_between_graphs);
+    tcase_add_test(t, compile_errors_are_clean);
+    tcase_add_test(t, backward_from_and_outputs);
+    tcase_add_test(t, rng_streams);
+    tcase_add_test_raise_signal(t, forward_uncompiled_aborts, SIGABRT);
+    tcase_add_test_raise_signal(t, params_moved_after_compile_aborts, SIGABRT);
+    suite_add_tcase(s, t);
+    return tu_run(s);
+}
