@@ -1,0 +1,403 @@
+/* Forward values of the ops against direct scalar references in long double
+ * (including the extreme logits where naive formulas overflow), the raw
+ * caek_ kernels without a graph (backward accumulates, NULL gradients are
+ * skipped, results identical with 1 and 2 threads on the parallel path),
+ * and the noise ops (mask fraction, gradient through exactly the mask,
+ * same seed same draw, fresh draws, thread-count independence). */
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cae/kernels.h"
+#include "cae/ops.h"
+#include "testutil.h"
+
+#ifdef CAE_REAL_DOUBLE
+#define REL 1e-13
+#else
+#define REL 1e-6
+#endif
+
+static void expect_close(const char *what, int64_t i, double got, long double want, double rel)
+{
+    ck_assert_msg(isfinite(got), "%s[%lld] = %g is not finite", what, (long long)i, got);
+    double w = (double)want;
+    ck_assert_msg(fabs(got - w) <= rel * fabs(w) + 1e-300,
+                  "%s[%lld] = %.17g, want %.17g (rel err %g)", what, (long long)i, got, w,
+                  fabs(got - w) / fabs(w));
+}
+
+/* ---------------------------------------------------- element-wise values */
+
+static long double sp(long double x) { return log1pl(expl(x)); }
+
+typedef struct {
+    const char *name;
+    cae_node *(*make)(cae_graph *, cae_node *);
+    long double (*ref)(long double);
+    int positive; /* inputs must be > 0 */
+} unary_case;
+
+static cae_node *mk_scale(cae_graph *g, cae_node *x) { return cae_scale(g, x, (cae_real)-1.5); }
+static cae_node *mk_add_scalar(cae_graph *g, cae_node *x) { return cae_add_scalar(g, x, 2); }
+static long double r_sigmoid(long double x) { return 1 / (1 + expl(-x)); }
+static long double r_tanh(long double x) { return tanhl(x); }
+static long double r_relu(long double x) { return x > 0 ? x : 0; }
+static long double r_softplus(long double x) { return sp(x); }
+static long double r_exp(long double x) { return expl(x); }
+static long double r_log(long double x) { return logl(x); }
+static long double r_step(long double x) { return x > 0 ? 1 : 0; }
+static long double r_square(long double x) { return x * x; }
+static long double r_scale(long double x) { return -1.5L * x; }
+static long double r_add_scalar(long double x) { return x + 2; }
+
+static const unary_case unary[] = {
+    {"sigmoid", cae_sigmoid, r_sigmoid, 0}, {"tanh", cae_tanh, r_tanh, 0},
+    {"relu", cae_relu, r_relu, 0},          {"softplus", cae_softplus, r_softplus, 0},
+    {"exp", cae_exp, r_exp, 0},             {"log", cae_log, r_log, 1},
+    {"step", cae_step, r_step, 0},          {"square", cae_square, r_square, 0},
+    {"scale", mk_scale, r_scale, 0},        {"add_scalar", mk_add_scalar, r_add_scalar, 0},
+};
+
+START_TEST(unary_values)
+{
+    const unary_case *c = &unary[_i];
+    static const double ext[] = {-50, -20, -5, -1, -0.3, 0.2, 1, 5, 20, 50};
+    const int64_t n = 64;
+    cae_graph *g = cae_graph_new(NULL, 1);
+    cae_node *x = cae_input(g, "x", 1, &n);
+    cae_node *y = c->make(g, x);
+    ck_assert_int_eq(cae_graph_compile(g, y), 0);
+    cae_real *xv = cae_node_value(x)->data;
+    tu_fill_uniform(xv, n, -3, 3, 17);
+    for (int i = 0; i < 10; i++) xv[i] = (cae_real)ext[i];
+    if (c->positive)
+        for (int64_t i = 0; i < n; i++) xv[i] = fabs(xv[i]) + (cae_real)0.01;
+    cae_graph_forward(g);
+    for (int64_t i = 0; i < n; i++)
+        expect_close(c->name, i, cae_node_value(y)->data[i], c->ref(xv[i]), 4 * REL);
+    cae_graph_free(g);
+}
+END_TEST
+
+/* add, sub, mul, bias_add, mul_row and the reductions on 5 x 7. */
+START_TEST(binary_and_reduce_values)
+{
+    enum { B = 5, N = 7 };
+    cae_graph *g = cae_graph_new(NULL, B);
+    cae_node *a = cae_input(g, "a", 2, (int64_t[]){B, N});
+    cae_node *b = cae_input(g, "b", 2, (int64_t[]){B, N});
+    cae_node *v = cae_input(g, "v", 1, (int64_t[]){N});
+    cae_node *out[9] = {cae_add(g, a, b),       cae_sub(g, a, b),      cae_mul(g, a, b),
+                        cae_bias_add(g, a, v),  cae_mul_row(g, a, v),  cae_sum(g, a),
+                        cae_mean(g, a),         cae_sum_rows(g, a),    cae_sum_cols(g, a)};
+    for (int k = 0; k < 9; k++) cae_graph_output(g, out[k]);
+    ck_assert_int_eq(cae_graph_compile(g, out[5]), 0);
+    cae_real *av = cae_node_value(a)->data, *bv = cae_node_value(b)->data;
+    cae_real *vv = cae_node_value(v)->data;
+    tu_fill_uniform(av, B * N, -2, 2, 1);
+    tu_fill_uniform(bv, B * N, -2, 2, 2);
+    tu_fill_uniform(vv, N, -2, 2, 3);
+    cae_graph_forward(g);
+    long double total = 0, rows[B] = {0}, cols[N] = {0};
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < N; j++) {
+            const int k = i * N + j;
+            expect_close("add", k, cae_node_value(out[0])->data[k], (long double)av[k] + bv[k], REL);
+            expect_close("sub", k, cae_node_value(out[1])->data[k], (long double)av[k] - bv[k], REL);
+            expect_close("mul", k, cae_node_value(out[2])->data[k], (long double)av[k] * bv[k], REL);
+            expect_close("bias_add", k, cae_node_value(out[3])->data[k], (long double)av[k] + vv[j], REL);
+            expect_close("mul_row", k, cae_node_value(out[4])->data[k], (long double)av[k] * vv[j], REL);
+            total += av[k], rows[i] += av[k], cols[j] += av[k];
+        }
+    expect_close("sum", 0, cae_node_value(out[5])->data[0], total, REL);
+    expect_close("mean", 0, cae_node_value(out[6])->data[0], total / (B * N), REL);
+    for (int i = 0; i < B; i++) expect_close("sum_rows", i, cae_node_value(out[7])->data[i], rows[i], 8 * REL);
+    for (int j = 0; j < N; j++) expect_close("sum_cols", j, cae_node_value(out[8])->data[j], cols[j], 8 * REL);
+    cae_graph_free(g);
+}
+END_TEST
+
+/* ------------------------------------------------------------ loss values */
+
+/* bce at logits up to +-1000 (naive log(sigmoid) is -inf there), against
+ * t softplus(-z) + (1 - t) softplus(z) in long double, summed over the
+ * features and averaged over the rows; sq_error likewise. */
+START_TEST(loss_values)
+{
+    enum { B = 3, N = 6 };
+    static const double z[B * N] = {50, -50, 50, -50, 0.5, -2,   1000, -1000, 30, -30, 0, 3,
+                                    -7, 7,   88,  -88, 17,  -0.1};
+    static const double t[B * N] = {0, 1, 1, 0, 0.3, 0.7, 0, 1, 0.5, 0.5, 1, 0,
+                                    0.2, 0.9, 1, 0, 0.5, 0.5};
+    cae_graph *g = cae_graph_new(NULL, B);
+    cae_node *zn = cae_input(g, "z", 2, (int64_t[]){B, N});
+    cae_node *tn = cae_input(g, "t", 2, (int64_t[]){B, N});
+    cae_node *bce = cae_bce_logits(g, zn, tn), *sq = cae_sq_error(g, zn, tn);
+    cae_graph_output(g, sq);
+    ck_assert_int_eq(cae_graph_compile(g, bce), 0);
+    long double want_bce = 0, want_sq = 0;
+    for (int i = 0; i < B * N; i++) {
+        cae_node_value(zn)->data[i] = (cae_real)z[i];
+        cae_node_value(tn)->data[i] = (cae_real)t[i];
+        long double zi = (cae_real)z[i], ti = (cae_real)t[i];
+        want_bce += ti * sp(-zi) + (1 - ti) * sp(zi);
+        want_sq += (zi - ti) * (zi - ti);
+    }
+    cae_graph_forward(g);
+    expect_close("bce_logits", 0, cae_node_value(bce)->data[0], want_bce / B, 4 * REL);
+    expect_close("sq_error", 0, cae_node_value(sq)->data[0], want_sq / B, 4 * REL);
+    cae_graph_free(g);
+}
+END_TEST
+
+/* softmax_xent with logits of +-1000 (exp overflows without the shift). */
+START_TEST(softmax_values)
+{
+    enum { B = 3, C = 4 };
+    static const double z[B * C] = {1000, -1000, 0, 999, -1000, -1000, -1001, -999, 1, 2, 3, 4};
+    static const double lab[B] = {3, 2, 0};
+    cae_graph *g = cae_graph_new(NULL, B);
+    cae_node *zn = cae_input(g, "z", 2, (int64_t[]){B, C});
+    cae_node *ln = cae_input(g, "labels", 1, (int64_t[]){B});
+    cae_node *loss = cae_softmax_xent(g, zn, ln);
+    ck_assert_int_eq(cae_graph_compile(g, loss), 0);
+    long double want = 0;
+    for (int b = 0; b < B; b++) {
+        long double m = -INFINITY, s = 0;
+        for (int c = 0; c < C; c++) m = fmaxl(m, z[b * C + c]);
+        for (int c = 0; c < C; c++) s += expl(z[b * C + c] - m);
+        want += m + logl(s) - z[b * C + (int)lab[b]];
+        cae_node_value(ln)->data[b] = (cae_real)lab[b];
+        for (int c = 0; c < C; c++) cae_node_value(zn)->data[b * C + c] = (cae_real)z[b * C + c];
+    }
+    cae_graph_forward(g);
+    expect_close("softmax_xent", 0, cae_node_value(loss)->data[0], want / B, 4 * REL);
+    cae_graph_free(g);
+}
+END_TEST
+
+/* A label outside 0..C-1 is a caller bug: an always-on assert aborts. */
+START_TEST(softmax_bad_label_aborts)
+{
+    cae_graph *g = cae_graph_new(NULL, 2);
+    cae_node *zn = cae_input(g, "z", 2, (int64_t[]){2, 3});
+    cae_node *ln = cae_input(g, "labels", 1, (int64_t[]){2});
+    ck_assert_int_eq(cae_graph_compile(g, cae_softmax_xent(g, zn, ln)), 0);
+    cae_node_value(ln)->data[1] = 3;
+    cae_graph_forward(g); /* aborts */
+}
+END_TEST
+
+/* ------------------------------------------------------------ raw kernels */
+
+/* Backward accumulates into what is there, and skips NULL gradients. */
+START_TEST(kernels_accumulate)
+{
+    enum { B = 3, N = 5, n = B * N };
+    cae_real x[n], y[n], dout[n], dx[n], dy[n], v[N], dv[N], out[n];
+    tu_fill_uniform(x, n, -1, 1, 1);
+    tu_fill_uniform(y, n, -1, 1, 2);
+    tu_fill_uniform(dout, n, -1, 1, 3);
+    tu_fill_uniform(v, N, -1, 1, 4);
+    for (int i = 0; i < n; i++) dx[i] = dy[i] = 1;
+    caek_mul_backward(dx, NULL, dout, x, y, n, 1);
+    caek_sub_backward(NULL, dy, dout, n, 1);
+    for (int i = 0; i < n; i++) {
+        expect_close("mul_backward", i, dx[i], 1 + (long double)dout[i] * y[i], REL);
+        expect_close("sub_backward", i, dy[i], 1 - (long double)dout[i], REL);
+    }
+    for (int j = 0; j < N; j++) dv[j] = 2;
+    caek_mul_row_backward(NULL, dv, dout, x, v, B, N, 1);
+    for (int j = 0; j < N; j++) {
+        long double s = 2;
+        for (int b = 0; b < B; b++) s += (long double)dout[b * N + j] * x[b * N + j];
+        expect_close("mul_row_backward dv", j, dv[j], s, 4 * REL);
+    }
+    /* softmax rows: the gradient of each row sums to zero (+ the prior 1s) */
+    const cae_real labels[B] = {0, 4, 2};
+    cae_real lse[B], loss;
+    caek_softmax_xent_forward(&loss, lse, x, labels, B, N, 1);
+    for (int i = 0; i < n; i++) dx[i] = 1;
+    caek_softmax_xent_backward(dx, 1, x, labels, lse, B, N, 1);
+    for (int b = 0; b < B; b++) {
+        long double s = 0;
+        for (int j = 0; j < N; j++) s += dx[b * N + j] - 1;
+        ck_assert_msg(fabsl(s) < 100 * REL, "softmax_xent row %d gradient sums to %Lg", b, s);
+    }
+    caek_sigmoid_forward(out, x, n, 1);
+    for (int i = 0; i < n; i++) dx[i] = 1;
+    caek_sigmoid_backward(dx, dout, out, n, 1);
+    for (int i = 0; i < n; i++) {
+        long double s = r_sigmoid(x[i]);
+        expect_close("sigmoid_backward", i, dx[i], 1 + dout[i] * s * (1 - s), 4 * REL);
+    }
+}
+END_TEST
+
+/* On the parallel path (>= 32768 elements), 1 and 2 threads give the same
+ * bits; sums match a long double reference. */
+START_TEST(kernels_thread_independent)
+{
+    enum { B = 300, N = 333, n = B * N };
+    cae_real *x = cae_alloc_reals(n), *t = cae_alloc_reals(n);
+    cae_real *o1 = cae_alloc_reals(n), *o2 = cae_alloc_reals(n);
+    cae_real *m1 = cae_alloc_reals(n), *m2 = cae_alloc_reals(n);
+    double *part = malloc((size_t)(B + caek_sum_parts(n)) * sizeof *part); /* B for bce */
+    tu_fill_uniform(x, n, -3, 3, 5);
+    tu_fill_uniform(t, n, 0, 1, 6);
+    cae_real s1, s2;
+    caek_sum_forward(&s1, x, n, part, 1);
+    caek_sum_forward(&s2, x, n, part, 2);
+    ck_assert_msg(s1 == s2, "sum: %.17g with 1 thread, %.17g with 2", (double)s1, (double)s2);
+    long double ref = 0;
+    for (int i = 0; i < n; i++) ref += x[i];
+    ck_assert_msg(fabsl(s1 - ref) < 1e-4L, "sum %.10g, want %.10Lg", (double)s1, ref);
+    caek_bce_logits_forward(&s1, x, t, B, N, part, 1);
+    caek_bce_logits_forward(&s2, x, t, B, N, part, 2);
+    ck_assert_msg(s1 == s2, "bce: %.17g with 1 thread, %.17g with 2", (double)s1, (double)s2);
+    caek_sum_cols_forward(o1, x, B, N, 1);
+    caek_sum_cols_forward(o2, x, B, N, 2);
+    ck_assert_msg(memcmp(o1, o2, N * sizeof *o1) == 0, "sum_cols differs across threads");
+    caek_sigmoid_forward(o1, x, n, 1);
+    caek_sigmoid_forward(o2, x, n, 2);
+    ck_assert_msg(memcmp(o1, o2, n * sizeof *o1) == 0, "sigmoid differs across threads");
+    caek_mask_noise_forward(o1, m1, x, (cae_real)0.25, 1234, n, 1);
+    caek_mask_noise_forward(o2, m2, x, (cae_real)0.25, 1234, n, 2);
+    ck_assert_msg(memcmp(o1, o2, n * sizeof *o1) == 0 && memcmp(m1, m2, n * sizeof *m1) == 0,
+                  "mask_noise differs across threads");
+    caek_gaussian_noise_forward(o1, x, (cae_real)0.5, 99, n, 1);
+    caek_gaussian_noise_forward(o2, x, (cae_real)0.5, 99, n, 2);
+    ck_assert_msg(memcmp(o1, o2, n * sizeof *o1) == 0, "gaussian_noise differs across threads");
+    cae_free(x), cae_free(t), cae_free(o1), cae_free(o2), cae_free(m1), cae_free(m2);
+    free(part);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ noise */
+
+enum { NB = 200, NN = 500, NTOT = NB * NN }; /* large: the parallel path */
+
+typedef struct {
+    cae_graph *g;
+    cae_node *x, *r, *y, *loss;
+} noise_graph;
+
+static noise_graph noise_new(int mask, double level, uint64_t seed, double x_lo, double x_hi)
+{
+    noise_graph q;
+    q.g = cae_graph_new(NULL, NB);
+    cae_graph_seed(q.g, seed);
+    q.x = cae_input(q.g, "x", 2, (int64_t[]){NB, NN});
+    cae_input_requires_grad(q.x);
+    q.r = cae_const(q.g, "R", 2, (int64_t[]){NB, NN}, 0);
+    q.y = mask ? cae_mask_noise(q.g, q.x, (cae_real)level)
+               : cae_gaussian_noise(q.g, q.x, (cae_real)level);
+    q.loss = cae_sum(q.g, cae_mul(q.g, q.y, q.r));
+    ck_assert_int_eq(cae_graph_compile(q.g, q.loss), 0);
+    tu_fill_uniform(cae_node_value(q.x)->data, NTOT, x_lo, x_hi, 8);
+    tu_fill_uniform(cae_node_value(q.r)->data, NTOT, -1, 1, 9);
+    return q;
+}
+
+/* About a fraction nu is zeroed, the rest kept exactly, and the gradient
+ * is R exactly where kept and 0 where dropped. */
+START_TEST(mask_fraction_and_grad)
+{
+    noise_graph q = noise_new(1, 0.3, 1, 0.5, 1);
+    cae_graph_forward(q.g);
+    cae_graph_backward(q.g);
+    int64_t dropped = 0;
+    for (int64_t i = 0; i < NTOT; i++) {
+        const cae_real y = cae_node_value(q.y)->data[i], dx = cae_node_value(q.x)->grad[i];
+        ck_assert_msg(y == 0 || y == cae_node_value(q.x)->data[i], "mask_noise: out[%lld] = %g, x = %g",
+                      (long long)i, (double)y, (double)cae_node_value(q.x)->data[i]);
+        dropped += y == 0;
+        const cae_real want = y == 0 ? 0 : cae_node_value(q.r)->data[i];
+        ck_assert_msg(dx == want, "mask_noise: dx[%lld] = %g, want %g", (long long)i,
+                      (double)dx, (double)want);
+    }
+    const double frac = (double)dropped / NTOT;
+    ck_assert_msg(fabs(frac - 0.3) < 0.01, "mask_noise: dropped fraction %g, nu 0.3", frac);
+    cae_graph_free(q.g);
+}
+END_TEST
+
+/* x = 0: the output is the noise; mean ~ 0, std ~ sigma; dx = R. */
+START_TEST(gaussian_stats_and_grad)
+{
+    noise_graph q = noise_new(0, 0.5, 2, 0, 0);
+    cae_graph_forward(q.g);
+    cae_graph_backward(q.g);
+    double s = 0, s2 = 0;
+    for (int64_t i = 0; i < NTOT; i++) {
+        s += cae_node_value(q.y)->data[i], s2 += (double)cae_node_value(q.y)->data[i] * cae_node_value(q.y)->data[i];
+        ck_assert_msg(cae_node_value(q.x)->grad[i] == cae_node_value(q.r)->data[i], "gaussian_noise: dx[%lld] = %g",
+                      (long long)i, (double)cae_node_value(q.x)->grad[i]);
+    }
+    const double mean = s / NTOT, sd = sqrt(s2 / NTOT - mean * mean);
+    ck_assert_msg(fabs(mean) < 0.01 && fabs(sd - 0.5) < 0.01, "mean %g, sd %g (sigma 0.5)",
+                  mean, sd);
+    cae_graph_free(q.g);
+}
+END_TEST
+
+/* Same seed: same draw; another seed or the next forward: another draw;
+ * 1 or 2 threads: the same bits. _i: 0 mask, 1 gaussian. */
+START_TEST(noise_draws)
+{
+    const int mask = _i == 0;
+    const double level = mask ? 0.5 : 0.3;
+    noise_graph a = noise_new(mask, level, 42, -1, 1), b = noise_new(mask, level, 42, -1, 1);
+    noise_graph c = noise_new(mask, level, 43, -1, 1);
+    cae_graph_set_threads(a.g, 1);
+    cae_graph_set_threads(b.g, 2);
+    cae_graph_forward(a.g);
+    cae_graph_forward(b.g);
+    cae_graph_forward(c.g);
+    const size_t bytes = NTOT * sizeof(cae_real);
+    ck_assert_msg(memcmp(cae_node_value(a.y)->data, cae_node_value(b.y)->data, bytes) == 0,
+                  "same seed, 1 vs 2 threads: different draws");
+    ck_assert_msg(cae_node_value(a.loss)->data[0] == cae_node_value(b.loss)->data[0], "loss differs across threads");
+    ck_assert_msg(memcmp(cae_node_value(a.y)->data, cae_node_value(c.y)->data, bytes) != 0, "seeds 42, 43: same draw");
+    cae_real *first = malloc(bytes);
+    memcpy(first, cae_node_value(a.y)->data, bytes);
+    cae_graph_forward(a.g);
+    int64_t diff = 0;
+    for (int64_t i = 0; i < NTOT; i++) diff += first[i] != cae_node_value(a.y)->data[i];
+    ck_assert_msg(diff > NTOT / 4, "two forwards: only %lld of %d elements differ",
+                  (long long)diff, NTOT);
+    free(first);
+    cae_graph_free(a.g), cae_graph_free(b.g), cae_graph_free(c.g);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("ops_values");
+    TCase *tc = tcase_create("values");
+    tcase_add_loop_test(tc, unary_values, 0, (int)(sizeof unary / sizeof unary[0]));
+    tcase_add_test(tc, binary_and_reduce_values);
+    tcase_add_test(tc, loss_values);
+    tcase_add_test(tc, softmax_values);
+    suite_add_tcase(s, tc);
+    /* A death test needs its own process: only when Check forks. */
+    const char *fork = getenv("CK_FORK");
+    if (!fork || strcmp(fork, "no") != 0) {
+        tc = tcase_create("softmax_bad_label");
+        tcase_add_test_raise_signal(tc, softmax_bad_label_aborts, SIGABRT);
+        suite_add_tcase(s, tc);
+    }
+    tc = tcase_create("kernels");
+    tcase_add_test(tc, kernels_accumulate);
+    tcase_add_test(tc, kernels_thread_independent);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("noise");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, mask_fraction_and_grad);
+    tcase_add_test(tc, gaussian_stats_and_grad);
+    tcase_add_loop_test(tc, noise_draws, 0, 2);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
