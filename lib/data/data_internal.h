@@ -1,0 +1,26 @@
+/* Private helpers shared by the lib/data sources. */
+#ifndef CAE_DATA_INTERNAL_H
+#define CAE_DATA_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cae/data.h"
+
+/* Format a message into err (if any) and return st: one-line error returns. */
+cae_data_status cae_data_fail(char *err, size_t errlen, cae_data_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* a * b into *out; 0 on overflow or negative operands. */
+int cae_data_mul(int64_t a, int64_t b, int64_t *out);
+
+/* Write len bytes atomically: path.tmp.PID, fsync-free fwrite, rename. */
+cae_data_status cae_data_write_file(const char *path, const void *head, size_t head_len,
+                                    const void *body, size_t body_len, char *err, size_t errlen);
+
+/* Internal access to photo pixels (photos.c). */
+int cae_photos_size(const cae_photos *p, int i, int *w, int *h);
+const float *cae_photos_pixels(const cae_photos *p, int i);
+
+#endif

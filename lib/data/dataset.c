@@ -1,0 +1,320 @@
+/* Datasets (images + labels), the standard splits, and the minibatcher. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cae/rng.h"
+#include "data/data_internal.h"
+
+static cae_real *alloc_reals(int64_t n)
+{
+    int64_t bytes;
+    if (!cae_data_mul(n, (int64_t)sizeof(cae_real), &bytes) || bytes > CAE_IDX_MAX_BYTES * 4)
+        return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes > 0 ? (size_t)bytes : 64) != 0) return NULL;
+    return p;
+}
+
+void cae_dataset_free(cae_dataset *d)
+{
+    if (!d) return;
+    if (d->owns) {
+        free(d->x);
+        free(d->y);
+    }
+    free(d);
+}
+
+cae_dataset *cae_dataset_view(const cae_dataset *d, int64_t begin, int64_t count)
+{
+    if (!d || begin < 0 || count < 0 || begin > d->n || count > d->n - begin) return NULL;
+    cae_dataset *v = malloc(sizeof *v);
+    if (!v) return NULL;
+    *v = *d;
+    v->owns = 0;
+    v->n = count;
+    v->x = d->x + begin * d->dim;
+    v->y = d->y + begin;
+    return v;
+}
+
+static int is_integer_type(int t)
+{
+    return t == CAE_IDX_U8 || t == CAE_IDX_I8 || t == CAE_IDX_I16 || t == CAE_IDX_I32;
+}
+
+cae_data_status cae_dataset_load(const char *images_path, const char *labels_path,
+                                 cae_dataset **out, char *err, size_t errlen)
+{
+    if (out) *out = NULL;
+    if (!images_path || !labels_path || !out)
+        return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "cae_dataset_load: NULL argument");
+    cae_idx *im = NULL, *lb = NULL;
+    cae_dataset *d = NULL;
+    cae_data_status rc = cae_idx_read(images_path, &im, err, errlen);
+    if (rc) goto done;
+    rc = cae_idx_read(labels_path, &lb, err, errlen);
+    if (rc) goto done;
+
+    if (im->rank != 2 && im->rank != 3) {
+        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_RANK,
+                           "%s: offset 3: expected images of rank 2 or 3, found rank %d", images_path,
+                           im->rank);
+        goto done;
+    }
+    if (im->type != CAE_IDX_U8 && im->type != CAE_IDX_F32 && im->type != CAE_IDX_F64) {
+        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_TYPE,
+                           "%s: offset 2: expected image type u8, f32 or f64, found 0x%02x", images_path,
+                           im->type);
+        goto done;
+    }
+    if (lb->rank != 1) {
+        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_RANK,
+                           "%s: offset 3: expected labels of rank 1, found rank %d", labels_path, lb->rank);
+        goto done;
+    }
+    if (!is_integer_type(lb->type)) {
+        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_TYPE,
+                           "%s: offset 2: expected an integer label type, found 0x%02x", labels_path,
+                           lb->type);
+        goto done;
+    }
+    if (lb->dims[0] != im->dims[0]) {
+        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_MISMATCH,
+                           "%s: offset 4: expected %lld labels (one per image in %s), found %lld",
+                           labels_path, (long long)im->dims[0], images_path, (long long)lb->dims[0]);
+        goto done;
+    }
+    int64_t rows = im->dims[1], cols = im->rank == 3 ? im->dims[2] : 1;
+    if (rows > (1 << 20) || cols > (1 << 20)) {
+        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_DIMS, "%s: image size %lld x %lld is absurd",
+                           images_path, (long long)rows, (long long)cols);
+        goto done;
+    }
+    d = calloc(1, sizeof *d);
+    if (!d) goto nomem;
+    d->owns = 1;
+    d->n = im->dims[0];
+    d->rows = (int)rows;
+    d->cols = (int)cols;
+    d->dim = rows * cols;
+    d->x = alloc_reals(im->count);
+    d->y = malloc((size_t)d->n * sizeof *d->y);
+    if (!d->x || !d->y) goto nomem;
+
+    if (im->type == CAE_IDX_U8) {
+        const uint8_t *p = im->data;
+        for (int64_t i = 0; i < im->count; i++) d->x[i] = (cae_real)(p[i] * (1.0 / 255.0));
+    } else {
+        for (int64_t i = 0; i < im->count; i++) {
+            double v = cae_idx_get(im, i);
+            if (!(v >= 0.0 && v <= 1.0)) {
+                int esz = cae_idx_type_size(im->type);
+                rc = cae_data_fail(err, errlen, CAE_DATA_ERR_MISMATCH,
+                                   "%s: offset %lld: expected a value in [0,1], found %g", images_path,
+                                   (long long)(4 + 4 * im->rank + i * esz), v);
+                goto done;
+            }
+            d->x[i] = (cae_real)v;
+        }
+    }
+    int maxl = 0;
+    for (int64_t i = 0; i < d->n; i++) {
+        double v = cae_idx_get(lb, i);
+        if (v < 0 || v > 255) {
+            int esz = cae_idx_type_size(lb->type);
+            rc = cae_data_fail(err, errlen, CAE_DATA_ERR_MISMATCH,
+                               "%s: offset %lld: expected a label in 0..255, found %g", labels_path,
+                               (long long)(8 + i * esz), v);
+            goto done;
+        }
+        d->y[i] = (int32_t)v;
+        if (d->y[i] > maxl) maxl = d->y[i];
+    }
+    d->n_classes = maxl + 1;
+    goto done;
+nomem:
+    rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "%s: cannot allocate the dataset", images_path);
+done:
+    cae_idx_free(im);
+    cae_idx_free(lb);
+    if (rc) {
+        cae_dataset_free(d);
+        return rc;
+    }
+    *out = d;
+    return CAE_DATA_OK;
+}
+
+/* ------------------------------------------------------------------ splits */
+
+void cae_splits_free(cae_splits *s)
+{
+    if (!s) return;
+    cae_dataset *parts[3] = {s->train, s->valid, s->test};
+    for (int i = 0; i < 3; i++) {
+        int owned = 0;
+        for (int k = 0; k < 3; k++) owned |= parts[i] && parts[i] == s->owned[k];
+        if (!owned) cae_dataset_free(parts[i]);
+    }
+    for (int k = 0; k < 3; k++) cae_dataset_free(s->owned[k]);
+    free(s);
+}
+
+static char *join(const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(a) + strlen(b) + (c ? strlen(c) : 0) + 3;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "");
+    return p;
+}
+
+static cae_data_status load_pair(const char *dir, const char *sub, const char *img,
+                                 const char *lab, cae_dataset **out, char *err, size_t errlen)
+{
+    char *d = join(dir, sub, NULL);
+    char *pi = d ? join(d, img, NULL) : NULL;
+    char *pl = d ? join(d, lab, NULL) : NULL;
+    cae_data_status rc = (pi && pl) ? cae_dataset_load(pi, pl, out, err, errlen)
+                                    : cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+    free(d);
+    free(pi);
+    free(pl);
+    return rc;
+}
+
+cae_data_status cae_splits_load(const char *data_dir, const char *name, cae_splits **out,
+                                char *err, size_t errlen)
+{
+    if (out) *out = NULL;
+    if (!data_dir || !name || !out)
+        return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "cae_splits_load: NULL argument");
+    cae_splits *s = calloc(1, sizeof *s);
+    if (!s) return cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+    snprintf(s->name, sizeof s->name, "%s", name);
+    cae_data_status rc = CAE_DATA_OK;
+    int mnist = !strcmp(name, "mnist"), fashion = !strcmp(name, "fashion");
+    if (mnist || fashion) {
+        const char *sub = mnist ? "mnist" : "fashion-mnist";
+        const char *gz = mnist ? "" : ".gz";
+        char ti[64], tl[64], si[64], sl[64];
+        snprintf(ti, sizeof ti, "train-images-idx3-ubyte%s", gz);
+        snprintf(tl, sizeof tl, "train-labels-idx1-ubyte%s", gz);
+        snprintf(si, sizeof si, "t10k-images-idx3-ubyte%s", gz);
+        snprintf(sl, sizeof sl, "t10k-labels-idx1-ubyte%s", gz);
+        rc = load_pair(data_dir, sub, ti, tl, &s->owned[0], err, errlen);
+        if (!rc) rc = load_pair(data_dir, sub, si, sl, &s->owned[1], err, errlen);
+        if (!rc && s->owned[0]->n != 60000) {
+            rc = cae_data_fail(err, errlen, CAE_DATA_ERR_MISMATCH,
+                               "%s/%s/%s: expected 60000 training images, found %lld", data_dir, sub, ti,
+                               (long long)s->owned[0]->n);
+        }
+        if (!rc) {
+            s->train = cae_dataset_view(s->owned[0], 0, 50000);
+            s->valid = cae_dataset_view(s->owned[0], 50000, 10000);
+            s->test = s->owned[1];
+            if (!s->train || !s->valid)
+                rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+        }
+    } else if (cae_variation_from_name(name) >= 0) {
+        static const char *part[3] = {"train", "valid", "test"};
+        char *sub = join("variations", name, NULL);
+        if (!sub) rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+        for (int k = 0; k < 3 && !rc; k++) {
+            char img[64], lab[64];
+            snprintf(img, sizeof img, "%s-images-idx3-ubyte", part[k]);
+            snprintf(lab, sizeof lab, "%s-labels-idx1-ubyte", part[k]);
+            rc = load_pair(data_dir, sub, img, lab, &s->owned[k], err, errlen);
+        }
+        free(sub);
+        if (!rc) {
+            s->train = s->owned[0];
+            s->valid = s->owned[1];
+            s->test = s->owned[2];
+        }
+    } else {
+        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_ARG,
+                           "unknown data set '%s' (expected mnist, fashion or a variation name)", name);
+    }
+    if (rc) {
+        cae_splits_free(s);
+        return rc;
+    }
+    *out = s;
+    return CAE_DATA_OK;
+}
+
+/* ----------------------------------------------------------------- batcher */
+
+struct cae_batcher {
+    const cae_dataset *d;
+    int64_t batch;
+    uint64_t seed;
+    int drop_last;
+    int64_t *perm; /* n row indices in this epoch's order */
+    int64_t pos;   /* next position in perm */
+    int64_t last;  /* start of the batch last returned */
+};
+
+cae_batcher *cae_batcher_new(const cae_dataset *d, int64_t batch, uint64_t seed, int drop_last)
+{
+    if (!d || batch < 1 || d->n < 1 || d->n > (INT64_MAX / (int64_t)sizeof(int64_t))) return NULL;
+    cae_batcher *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->perm = malloc((size_t)d->n * sizeof *b->perm);
+    if (!b->perm) {
+        free(b);
+        return NULL;
+    }
+    b->d = d;
+    b->batch = batch;
+    b->seed = seed;
+    b->drop_last = drop_last;
+    cae_batcher_epoch(b, 0);
+    return b;
+}
+
+void cae_batcher_free(cae_batcher *b)
+{
+    if (!b) return;
+    free(b->perm);
+    free(b);
+}
+
+void cae_batcher_epoch(cae_batcher *b, uint64_t epoch)
+{
+    cae_rng r;
+    /* Stream 0x4241544348 ("BATCH") + epoch: one independent stream per epoch. */
+    cae_rng_seed(&r, b->seed, 0x4241544348ull + epoch);
+    for (int64_t i = 0; i < b->d->n; i++) b->perm[i] = i;
+    cae_rng_shuffle(&r, b->perm, b->d->n);
+    b->pos = 0;
+    b->last = 0;
+}
+
+int64_t cae_batcher_next(cae_batcher *b, cae_real *x, int32_t *y)
+{
+    int64_t left = b->d->n - b->pos;
+    int64_t m = left < b->batch ? left : b->batch;
+    if (m <= 0 || (b->drop_last && m < b->batch)) return 0;
+    const cae_dataset *d = b->d;
+    for (int64_t r = 0; r < m; r++) {
+        int64_t i = b->perm[b->pos + r];
+        if (x) memcpy(x + r * d->dim, d->x + i * d->dim, (size_t)d->dim * sizeof *x);
+        if (y) y[r] = d->y[i];
+    }
+    b->last = b->pos;
+    b->pos += m;
+    return m;
+}
+
+const int64_t *cae_batcher_indices(const cae_batcher *b)
+{
+    return b->perm + b->last;
+}
+
+int64_t cae_batcher_batches_per_epoch(const cae_batcher *b)
+{
+    return b->drop_last ? b->d->n / b->batch : (b->d->n + b->batch - 1) / b->batch;
+}
