@@ -1,0 +1,31 @@
+/* The `cae` command table: the one place a new subcommand is added.
+ *
+ * Each command is a function run(argc, argv) whose argv[0] is the command's
+ * own name ("data", "pretrain", ...), returning the process exit status:
+ * 0 success, 1 failure while running, 2 bad usage (one-line reason printed on
+ * stderr). `cae CMD --help` must print the command's usage and return 0.
+ *
+ * To add a command: declare its function below, add one X(...) line to
+ * CAE_CLI_COMMANDS, and put the function in cli/cmd_NAME.c (globbed by CMake).
+ */
+#ifndef CAE_CLI_COMMANDS_H
+#define CAE_CLI_COMMANDS_H
+
+int cmd_data(int argc, char **argv);
+
+/* X(name, function, one-line summary) */
+#define CAE_CLI_COMMANDS(X) \
+    X("data", cmd_data, "fetch, generate and inspect data sets (IDX files, variations)")
+
+/* Shared option helpers (cli/main.c). Each prints a one-line reason naming
+ * `who` and the option on stderr and returns 0 on failure. */
+int cli_parse_u64(const char *who, const char *opt, const char *text, unsigned long long *out);
+int cli_parse_i64(const char *who, const char *opt, const char *text, long long min, long long max,
+                  long long *out);
+/* Value of an option at argv[*i]: "--opt=value" or "--opt value" (advances
+ * *i). Returns NULL (after printing the reason) if the value is missing. */
+const char *cli_option_value(const char *who, int argc, char **argv, int *i, const char *opt);
+/* 1 if argv[i] is exactly opt or starts with "opt=". */
+int cli_is_option(const char *arg, const char *opt);
+
+#endif
