@@ -10,9 +10,13 @@
  *                into n->kern[], return non-zero (after cae_node_fail) if a
  *                kernel cannot be had.
  *   forward(n)   compute n->out.data from the inputs. n->scratch is ready.
- *   backward(n)  (NULL = not differentiable) given n->out.grad, accumulate
+ *   backward(n)  given n->out.grad, accumulate
  *                (+=) into n->in[i]->out.grad for every input whose grad is
  *                non-NULL (cae_needs_grad(n->in[i])).
+ *                A NULL backward means "no gradient flows through this op"
+ *                (step, stop_grad): everything upstream of it gets no
+ *                gradient from this path. An op that merely lacks its
+ *                backward must not be used in training.
  *
  * forward/backward must not allocate, fail or print. The tape calls them
  * from the caller's thread; they may open OpenMP regions with
@@ -108,7 +112,8 @@ static inline int cae_needs_grad(const cae_node *n) { return n->out.grad != 0; }
  * call it from plan; it lives until the graph is recompiled or freed.
  * Returns NULL (and records an error) when out of memory. */
 void *cae_node_state(cae_node *n, size_t bytes);
-/* Threads an op may use (the graph's setting, 0 = OpenMP default). */
+/* Threads an op may use: the graph's setting, or omp_get_max_threads()
+ * when that is 0. Always >= 1. */
 int cae_node_threads(const cae_node *n);
 
 #ifdef __cplusplus

@@ -55,8 +55,13 @@ static void graph_release_blocks(cae_graph *g)
     cae_free(g->scratch);
     free(g->tape);
     for (int i = 0; i < g->n_nodes; i++) {
-        free(g->nodes[i]->state);
-        g->nodes[i]->state = NULL;
+        cae_node *n = g->nodes[i];
+        free(n->state);
+        n->state = NULL;
+        n->scratch = NULL;
+        /* No pointer into the freed blocks survives. */
+        if (n->kind == CAE_NODE_OP) n->out.data = NULL;
+        if (n->kind != CAE_NODE_PARAM) n->out.grad = NULL;
     }
     g->act = g->act_grad = NULL;
     g->scratch = NULL;
