@@ -185,7 +185,8 @@ static int data_make_variations(int argc, char **argv)
     cae_data_status rc = cae_variations_write(data_dir, out, seed, small, mask, err, sizeof err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc) {
-        fprintf(stderr, "%s: %s\n", who, err);
+        fprintf(stderr, "%s: %s%s\n", who, err,
+                rc == CAE_DATA_ERR_IO ? " (fetch the data first: cae data fetch, or pass --data DIR)" : "");
         return 1;
     }
     printf("variations (seed %llu%s) written to %s in %.1f s\n", seed, small ? ", small" : "", out,

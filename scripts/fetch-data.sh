@@ -2,7 +2,7 @@
 # Fetch the real data cae uses. Idempotent: files already present and
 # verified are kept, so a second run downloads nothing.
 #
-#   scripts/fetch-data.sh [--dir DIR] [--only mnist|fashion|images]...
+#   scripts/fetch-data.sh [--dir DIR | DIR] [--only mnist|fashion|images]...
 #
 # DIR defaults to $CAE_DATA_DIR, else <source>/data (in .gitignore: nothing
 # fetched is ever committed). It gets:
@@ -19,6 +19,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 src="$(dirname "$here")"
 dir="${CAE_DATA_DIR:-$src/data}"
 only=()
+positional=0
 
 usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -27,7 +28,9 @@ while [ $# -gt 0 ]; do
     --dir=*) dir="${1#--dir=}"; shift ;;
     --only) [ $# -ge 2 ] || { echo "fetch-data: --only needs a value" >&2; exit 2; }; only+=("$2"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "fetch-data: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    -*) echo "fetch-data: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    *) [ $positional -eq 0 ] || { echo "fetch-data: unexpected argument '$1' (one DIR only)" >&2; exit 2; }
+       dir="$1"; positional=1; shift ;;
   esac
 done
 for o in "${only[@]+"${only[@]}"}"; do
