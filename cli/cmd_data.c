@@ -90,7 +90,7 @@ static int data_fetch(int argc, char **argv)
                 fprintf(stderr, "%s: bad value for --only: '%s' (expected mnist, fashion or images)\n", who, v);
                 return 2;
             }
-            if (na + 3 >= 64) {
+            if (na + 5 >= 64) {
                 fprintf(stderr, "%s: too many options\n", who);
                 return 2;
             }
@@ -100,6 +100,12 @@ static int data_fetch(int argc, char **argv)
         }
         fprintf(stderr, "%s: unknown option '%s' (try cae data --help)\n", who, argv[i]);
         return 2;
+    }
+    int has_dir = 0;
+    for (int k = 2; k < na; k += 2) has_dir |= !strcmp(args[k], "--dir");
+    if (!has_dir) { /* the same default as make-variations: $CAE_DATA_DIR or ./data */
+        args[na++] = "--dir";
+        args[na++] = (char *)default_data_dir();
     }
     args[na] = NULL;
     if (!find_fetch_script(script, sizeof script)) {

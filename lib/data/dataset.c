@@ -284,6 +284,7 @@ void cae_batcher_free(cae_batcher *b)
 
 void cae_batcher_epoch(cae_batcher *b, uint64_t epoch)
 {
+    if (!b) return;
     cae_rng r;
     /* Stream 0x4241544348 ("BATCH") + epoch: one independent stream per epoch. */
     cae_rng_seed(&r, b->seed, 0x4241544348ull + epoch);
@@ -295,6 +296,7 @@ void cae_batcher_epoch(cae_batcher *b, uint64_t epoch)
 
 int64_t cae_batcher_next(cae_batcher *b, cae_real *x, int32_t *y)
 {
+    if (!b) return 0;
     int64_t left = b->d->n - b->pos;
     int64_t m = left < b->batch ? left : b->batch;
     if (m <= 0 || (b->drop_last && m < b->batch)) return 0;
@@ -311,10 +313,11 @@ int64_t cae_batcher_next(cae_batcher *b, cae_real *x, int32_t *y)
 
 const int64_t *cae_batcher_indices(const cae_batcher *b)
 {
-    return b->perm + b->last;
+    return b ? b->perm + b->last : NULL;
 }
 
 int64_t cae_batcher_batches_per_epoch(const cae_batcher *b)
 {
+    if (!b) return 0;
     return b->drop_last ? b->d->n / b->batch : (b->d->n + b->batch - 1) / b->batch;
 }
