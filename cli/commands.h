@@ -12,10 +12,18 @@
 #define CAE_CLI_COMMANDS_H
 
 int cmd_data(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* X(name, function, one-line summary) */
 #define CAE_CLI_COMMANDS(X) \
-    X("data", cmd_data, "fetch, generate and inspect data sets (IDX files, variations)")
+    X("data", cmd_data, "fetch, generate and inspect data sets (IDX files, variations)") \
+    X("pretrain", cmd_pretrain, "train one auto-encoder / RBM layer (or stack one with --on)") \
+    X("finetune", cmd_finetune, "an MLP from pretrained layers, early stopping, test error") \
+    X("eval", cmd_eval, "error, ||J_f||, SAT and reconstruction of a checkpoint") \
+    X("export", cmd_export, "write a checkpoint's tensors as .npy files")
 
 /* Shared option helpers (cli/main.c). Each prints a one-line reason naming
  * `who` and the option on stderr and returns 0 on failure. */

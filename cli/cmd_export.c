@@ -1,0 +1,45 @@
+/* `cae export` — every tensor of a checkpoint as a NumPy .npy file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli_common.h"
+#include "commands.h"
+
+static const char *export_usage =
+    "usage: cae export --model CKPT --npy DIR\n"
+    "\n"
+    "Write each tensor of CKPT as DIR/<name>.npy (NumPy format 1.0, C order;\n"
+    "e.g. L1.W.npy is n_in x n_hidden, a = x W + b), creating DIR if needed.\n"
+    "Load with numpy.load.\n";
+
+int cmd_export(int argc, char **argv)
+{
+    const char *who = "cae export", *model = NULL, *dir = NULL;
+    cli_opt o[] = {
+        {"--model", CLI_STR, &model, 0, 0, 0, 0},
+        {"--npy", CLI_STR, &dir, 0, 0, 0, 0},
+    };
+    const int n = (int)(sizeof o / sizeof o[0]);
+    int rc = cli_parse(who, export_usage, argc, argv, o, n);
+    if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = cli_require(who, &o[0])) || (rc = cli_require(who, &o[1]))) return rc;
+    cae_model_info info;
+    cae_params *p = NULL;
+    if ((rc = cli_load_checkpoint(who, "--model", model, &info, &p))) return rc;
+    char err[1024];
+    if (cae_export_npy(p, dir, err, sizeof err)) {
+        fprintf(stderr, "%s: --npy %s: %s\n", who, dir, err);
+        cae_params_free(p);
+        return 1;
+    }
+    const int count = cae_params_count(p);
+    printf("wrote %d tensor%s to %s:", count, count == 1 ? "" : "s", dir);
+    for (int i = 0; i < count; i++) {
+        const cae_tensor *t = cae_params_at(p, i);
+        char shape[64];
+        printf(" %s.npy (%s)", t->name, cae_shape_str(t, shape, sizeof shape));
+    }
+    printf("\n");
+    cae_params_free(p);
+    return 0;
+}

@@ -1,0 +1,201 @@
+/* `cae finetune` — an MLP from pretrained layers (the loaded store itself
+ * gains out.V / out.c: the hidden layers start from exactly the pretrained
+ * weights), trained on the labels with early stopping on the validation
+ * error; reports the test error with its 95% interval. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_common.h"
+#include "commands.h"
+
+static const char *finetune_usage =
+    "usage: cae finetune --init CKPT --data SET --out CKPT [options]\n"
+    "\n"
+    "Fine-tune the encoder layers of CKPT (from cae pretrain, or a classifier to\n"
+    "continue) with a fresh softmax output layer on the labels of SET, keeping\n"
+    "the parameters of the epoch with the lowest validation error.\n"
+    "\n"
+    "  --data-dir DIR   where the data sets are (default $CAE_DATA_DIR or ./data)\n"
+    "  --epochs N       at most N epochs (default 50)\n"
+    "  --lr X           learning rate (default 0.1)\n"
+    "  --momentum X     momentum in [0, 1) (default 0)\n"
+    "  --batch B        minibatch size (default 20)\n"
+    "  --patience P     stop after P epochs without a better validation error\n"
+    "                   (default 5; 0 = run every epoch, keep the last)\n"
+    "  --wd X           weight decay on every W and on the output layer (default 0)\n"
+    "  --limit N        use the first N training examples (default all)\n"
+    "  --seed S         output-layer initialisation and shuffling (default 1)\n"
+    "  --threads T      OpenMP threads (default: OpenMP's choice)\n"
+    "  --out CKPT       the classifier checkpoint (written at each new best epoch)\n";
+
+typedef struct finetune_ctx {
+    const char *who, *out;
+    cae_model_info *info;
+    cae_params *p;
+    cli_progress pg;
+    int save_failed;
+} finetune_ctx;
+
+static void on_batch(int epoch, int64_t done, int64_t total, void *ctx)
+{
+    cli_progress_batch(&((finetune_ctx *)ctx)->pg, epoch, done, total);
+}
+
+static int on_epoch(const cae_epoch_report *r, void *vctx)
+{
+    finetune_ctx *c = vctx;
+    cli_progress_clear(&c->pg);
+    const double rate = r->seconds > 0 ? (double)r->examples / r->seconds : 0;
+    printf("epoch %3d/%d  objective %8.5f  valid error %6.2f%%%s  %6.1f s  %6.0f ex/s\n", r->epoch,
+           r->epochs, r->objective, 100 * r->valid_metric, r->is_best ? " (best)" : "       ",
+           r->seconds, rate);
+    fflush(stdout);
+    c->info->epochs_done = r->epoch;
+    if (!r->is_best) return 0;
+    /* The file always holds the best parameters so far. */
+    if (cli_save_checkpoint(c->who, c->out, c->info, c->p)) {
+        c->save_failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int max_classes(const cae_splits *s)
+{
+    int c = s->train->n_classes;
+    if (s->valid && s->valid->n_classes > c) c = s->valid->n_classes;
+    if (s->test && s->test->n_classes > c) c = s->test->n_classes;
+    return c;
+}
+
+int cmd_finetune(int argc, char **argv)
+{
+    const char *who = "cae finetune";
+    const char *init = NULL, *data = NULL, *data_dir = cli_default_data_dir(), *out = NULL;
+    long long epochs = 50, batch = 20, patience = 5, limit = 0, threads = 0;
+    unsigned long long seed = 1;
+    double lr = 0.1, momentum = 0, wd = 0;
+    cli_opt o[] = {
+        {"--init", CLI_STR, &init, 0, 0, 0, 0},
+        {"--data", CLI_STR, &data, 0, 0, 0, 0},
+        {"--data-dir", CLI_STR, &data_dir, 0, 0, 0, 0},
+        {"--epochs", CLI_INT, &epochs, 1, 1000000, 0, 0},
+        {"--lr", CLI_REAL, &lr, 1e-12, 1e6, 0, 0},
+        {"--momentum", CLI_REAL, &momentum, 0, 1, 1, 0},
+        {"--batch", CLI_INT, &batch, 1, 1 << 20, 0, 0},
+        {"--patience", CLI_INT, &patience, 0, 1000000, 0, 0},
+        {"--wd", CLI_REAL, &wd, 0, 1e9, 0, 0},
+        {"--limit", CLI_INT, &limit, 0, 1e12, 0, 0},
+        {"--seed", CLI_U64, &seed, 0, 0, 0, 0},
+        {"--threads", CLI_INT, &threads, 0, 4096, 0, 0},
+        {"--out", CLI_STR, &out, 0, 0, 0, 0},
+    };
+    const int n = (int)(sizeof o / sizeof o[0]);
+    int rc = cli_parse(who, finetune_usage, argc, argv, o, n);
+    if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = cli_require(who, cli_opt_get(o, n, "--init"))) || (rc = cli_require(who, cli_opt_get(o, n, "--data"))) ||
+        (rc = cli_require(who, cli_opt_get(o, n, "--out"))))
+        return rc;
+
+    cae_model_info info;
+    cae_params *p = NULL;
+    cae_splits *s = NULL;
+    cae_task *task = NULL;
+    char err[1024], desc[256];
+    if ((rc = cli_load_checkpoint(who, "--init", init, &info, &p))) goto done;
+    if (info.n_layers < 1) {
+        fprintf(stderr, "%s: --init %s has no encoder layers\n", who, init);
+        rc = 2;
+        goto done;
+    }
+    if ((rc = cli_load_splits(who, data_dir, data, &s))) goto done;
+    if ((rc = cli_check_width(who, data, s->train, info.layer[0].n_in, "--init", init))) goto done;
+    const int classes = max_classes(s);
+    cae_mlp_config m;
+    if (info.n_classes > 0) { /* continue a classifier */
+        cae_model_info_mlp(&info, &m);
+        if (m.n_classes != classes) {
+            fprintf(stderr, "%s: --init %s classifies %d classes, --data %s has %d\n", who, init,
+                    m.n_classes, data, classes);
+            rc = 2;
+            goto done;
+        }
+    } else {
+        memset(&m, 0, sizeof m);
+        m.n_layers = info.n_layers;
+        m.sizes[0] = info.layer[0].n_in;
+        for (int k = 0; k < info.n_layers; k++) {
+            m.sizes[k + 1] = info.layer[k].n_hidden;
+            m.act[k] = info.layer[k].act;
+        }
+        m.n_classes = classes;
+    }
+    if (cli_opt_get(o, n, "--wd")->given || info.n_classes == 0) m.wd = wd;
+    cae_rng rinit;
+    cae_rng_seed(&rinit, seed, 0x6f7574u);
+    if (cae_mlp_params(p, &m, &rinit, err, sizeof err) ||
+        !(task = cae_task_finetune(p, &m, batch, seed, (int)threads, err, sizeof err))) {
+        fprintf(stderr, "%s: --init %s: %s\n", who, init, err);
+        rc = 1;
+        goto done;
+    }
+    info.kind = CAE_MODEL_MLP;
+    info.n_classes = m.n_classes;
+    info.mlp_wd = m.wd;
+    snprintf(info.data, sizeof info.data, "%s", data);
+    info.epochs_done = 0;
+    info.seed = seed;
+    info.batch = batch;
+    info.lr = lr;
+    info.momentum = momentum;
+    info.has_rng = 0;
+    printf("finetune %s on %s: %lld examples, batch %lld, lr %g, up to %lld epochs, patience %lld\n",
+           cli_describe_stack(&info, desc, sizeof desc), data,
+           (long long)(limit && limit < s->train->n ? limit : s->train->n), batch, lr, epochs, patience);
+    fflush(stdout);
+
+    cae_train_config tc;
+    cae_train_config_default(&tc);
+    tc.epochs = (int)epochs;
+    tc.lr = lr;
+    tc.momentum = momentum;
+    tc.limit = limit;
+    tc.seed = seed;
+    tc.patience = (int)patience;
+    finetune_ctx ctx = {.who = who, .out = out, .info = &info, .p = p};
+    cli_progress_init(&ctx.pg, (int)epochs);
+    cae_train_hooks hooks = {.on_epoch = on_epoch, .on_batch = on_batch, .ctx = &ctx};
+    cae_train_result res;
+    const double t0 = cli_now();
+    const int trc = cae_train(task, s->train, s->valid, &tc, &hooks, &res, err, sizeof err);
+    cli_progress_clear(&ctx.pg);
+    if (trc) {
+        fprintf(stderr, "%s: %s\n", who, err);
+        rc = 1;
+        goto done;
+    }
+    info.epochs_done = res.epochs_run;
+    if (ctx.save_failed || cli_save_checkpoint(who, out, &info, p)) {
+        rc = 1;
+        goto done;
+    }
+    double e, ci;
+    if (cae_classify_error(task, s->test, &e, &ci)) {
+        fprintf(stderr, "%s: test set of %s: %s\n", who, data, cae_task_error(task));
+        rc = 1;
+        goto done;
+    }
+    printf("best epoch %d of %d: valid error %.2f%%\n", res.best_epoch, res.epochs_run,
+           100 * res.best_valid_metric);
+    printf("test error %.2f%% +- %.2f%% (95%% interval, %lld examples)\n", 100 * e, 100 * ci,
+           (long long)s->test->n);
+    printf("wrote %s in %.1f s\n", out, cli_now() - t0);
+    rc = 0;
+done:
+    cae_task_free(task);
+    cae_splits_free(s);
+    cae_params_free(p);
+    return rc;
+}

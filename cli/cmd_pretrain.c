@@ -1,0 +1,274 @@
+/* `cae pretrain` — train one auto-encoder (or RBM) layer, alone or stacked
+ * on the layers of an existing checkpoint (--on), and write a checkpoint
+ * holding every layer. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cae/metrics.h"
+#include "cli_common.h"
+#include "commands.h"
+
+static const char *pretrain_usage =
+    "usage: cae pretrain --model KIND --data SET --out CKPT [options]\n"
+    "\n"
+    "Train one layer: KIND is ae, ae-wd, dae-g, dae-b, cae or rbm; SET is mnist,\n"
+    "fashion or a variation (basic, rot, bg-rand, bg-img, bg-img-rot, rect,\n"
+    "rect-img, convex). Objectives are summed over the inputs and averaged over\n"
+    "the batch (lambda multiplies the per-example ||J||_F^2).\n"
+    "\n"
+    "  --data-dir DIR   where the data sets are (default $CAE_DATA_DIR or ./data)\n"
+    "  --hidden N       hidden units (default 1000)\n"
+    "  --act A          encoder activation: sigmoid (default), tanh, relu, softplus\n"
+    "  --untied         separate decoder weights (default tied: W^T)\n"
+    "  --composed       cae: the penalty composed from primitive ops (default fused)\n"
+    "  --lambda X       cae: penalty weight (default 0.1)\n"
+    "  --noise X        dae-g: noise sigma (0.3); dae-b: fraction of inputs zeroed (0.25)\n"
+    "  --wd X           weight decay on W (default 1e-4 for ae-wd, else 0)\n"
+    "  --cd-k K         rbm: Gibbs steps per update (default 1)\n"
+    "  --pcd            rbm: persistent contrastive divergence\n"
+    "  --lr X           learning rate (default 0.01)\n"
+    "  --momentum X     momentum in [0, 1) (default 0)\n"
+    "  --batch B        minibatch size (default 20)\n"
+    "  --epochs N       epochs (default 20)\n"
+    "  --limit N        use the first N training examples (default all)\n"
+    "  --seed S         initialisation, shuffling and noise (default 1)\n"
+    "  --threads T      OpenMP threads (default: OpenMP's choice)\n"
+    "  --on CKPT        stack: train layer k+1 on the codes of CKPT's k layers\n"
+    "  --out CKPT       the checkpoint to write (after every epoch, atomically)\n"
+    "\n"
+    "Each epoch prints the training objective, the validation reconstruction\n"
+    "cross-entropy (rbm: the free-energy gap and the mean-field reconstruction)\n"
+    "and the time; on a terminal a progress bar runs on stderr.\n";
+
+typedef struct pretrain_ctx {
+    const char *who, *out;
+    cae_model_info *info;
+    cae_params *p;
+    cae_task *task;
+    cli_progress pg;
+    int save_failed;
+} pretrain_ctx;
+
+static void on_batch(int epoch, int64_t done, int64_t total, void *ctx)
+{
+    cli_progress_batch(&((pretrain_ctx *)ctx)->pg, epoch, done, total);
+}
+
+static int on_epoch(const cae_epoch_report *r, void *vctx)
+{
+    pretrain_ctx *c = vctx;
+    cli_progress_clear(&c->pg);
+    const double rate = r->seconds > 0 ? (double)r->examples / r->seconds : 0;
+    if (c->info->kind == CAE_MODEL_RBM)
+        printf("epoch %3d/%d  objective %10.4f  valid free-energy gap %9.4f  recon %9.4f  %6.1f s  %6.0f ex/s\n",
+               r->epoch, r->epochs, r->objective, r->valid_loss, r->valid_metric, r->seconds, rate);
+    else
+        printf("epoch %3d/%d  objective %10.4f  valid recon %10.4f  %6.1f s  %6.0f ex/s\n", r->epoch,
+               r->epochs, r->objective, r->valid_metric, r->seconds, rate);
+    fflush(stdout);
+    c->info->epochs_done = r->epoch;
+    c->info->rng = *cae_task_rng(c->task);
+    c->info->has_rng = 1;
+    if (cli_save_checkpoint(c->who, c->out, c->info, c->p)) {
+        c->save_failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Options that only make sense for some kinds. */
+static int check_kind_options(const char *who, cae_model_kind kind, cli_opt *o, int n)
+{
+    static const struct { const char *opt; unsigned kinds; const char *what; } only[] = {
+        {"--lambda", 1u << CAE_MODEL_CAE, "cae"},
+        {"--composed", 1u << CAE_MODEL_CAE, "cae"},
+        {"--noise", 1u << CAE_MODEL_DAE_G | 1u << CAE_MODEL_DAE_B, "dae-g and dae-b"},
+        {"--cd-k", 1u << CAE_MODEL_RBM, "rbm"},
+        {"--pcd", 1u << CAE_MODEL_RBM, "rbm"},
+    };
+    for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
+        if (cli_opt_get(o, n, only[i].opt)->given && !(only[i].kinds >> kind & 1)) {
+            fprintf(stderr, "%s: %s applies to --model %s only, not %s\n", who, only[i].opt,
+                    only[i].what, cae_model_kind_name(kind));
+            return 2;
+        }
+    return 0;
+}
+
+int cmd_pretrain(int argc, char **argv)
+{
+    const char *who = "cae pretrain";
+    const char *model = NULL, *data = NULL, *data_dir = cli_default_data_dir(), *act_name = "sigmoid";
+    const char *on = NULL, *out = NULL;
+    long long hidden = 1000, cd_k = 1, batch = 20, epochs = 20, limit = 0, threads = 0;
+    unsigned long long seed = 1;
+    int untied = 0, composed = 0, pcd = 0;
+    double lambda = 0, noise = 0, wd = 0, lr = 0.01, momentum = 0;
+    cli_opt o[] = {
+        {"--model", CLI_STR, &model, 0, 0, 0, 0},
+        {"--data", CLI_STR, &data, 0, 0, 0, 0},
+        {"--data-dir", CLI_STR, &data_dir, 0, 0, 0, 0},
+        {"--hidden", CLI_INT, &hidden, 1, 1 << 20, 0, 0},
+        {"--act", CLI_STR, &act_name, 0, 0, 0, 0},
+        {"--untied", CLI_FLAG, &untied, 0, 0, 0, 0},
+        {"--composed", CLI_FLAG, &composed, 0, 0, 0, 0},
+        {"--lambda", CLI_REAL, &lambda, 0, 1e9, 0, 0},
+        {"--noise", CLI_REAL, &noise, 0, 1e3, 0, 0},
+        {"--wd", CLI_REAL, &wd, 0, 1e9, 0, 0},
+        {"--cd-k", CLI_INT, &cd_k, 1, 1000, 0, 0},
+        {"--pcd", CLI_FLAG, &pcd, 0, 0, 0, 0},
+        {"--lr", CLI_REAL, &lr, 1e-12, 1e6, 0, 0},
+        {"--momentum", CLI_REAL, &momentum, 0, 1, 1, 0},
+        {"--batch", CLI_INT, &batch, 1, 1 << 20, 0, 0},
+        {"--epochs", CLI_INT, &epochs, 1, 1000000, 0, 0},
+        {"--limit", CLI_INT, &limit, 0, 1e12, 0, 0},
+        {"--seed", CLI_U64, &seed, 0, 0, 0, 0},
+        {"--threads", CLI_INT, &threads, 0, 4096, 0, 0},
+        {"--on", CLI_STR, &on, 0, 0, 0, 0},
+        {"--out", CLI_STR, &out, 0, 0, 0, 0},
+    };
+    const int n = (int)(sizeof o / sizeof o[0]);
+    int rc = cli_parse(who, pretrain_usage, argc, argv, o, n);
+    if (rc) return rc < 0 ? 0 : rc;
+    if ((rc = cli_require(who, cli_opt_get(o, n, "--model"))) || (rc = cli_require(who, cli_opt_get(o, n, "--data"))) ||
+        (rc = cli_require(who, cli_opt_get(o, n, "--out"))))
+        return rc;
+    const int kind = cae_model_kind_parse(model);
+    if (kind < 0 || kind == CAE_MODEL_MLP) {
+        fprintf(stderr, "%s: bad value for --model: '%s' (expected ae, ae-wd, dae-g, dae-b, cae or rbm)\n",
+                who, model);
+        return 2;
+    }
+    const int act = cae_act_parse(act_name);
+    if (act < 0 || act == CAE_ACT_LINEAR) {
+        fprintf(stderr, "%s: bad value for --act: '%s' (expected sigmoid, tanh, relu or softplus)\n", who,
+                act_name);
+        return 2;
+    }
+    if ((rc = check_kind_options(who, (cae_model_kind)kind, o, n))) return rc;
+
+    /* The layers below (--on), then the data. */
+    cae_model_info info;
+    memset(&info, 0, sizeof info);
+    cae_params *p = NULL;
+    cae_splits *s = NULL;
+    cae_dataset *codes[2] = {NULL, NULL};
+    cae_task *task = NULL;
+    char err[1024];
+    if (on) {
+        if ((rc = cli_load_checkpoint(who, "--on", on, &info, &p))) goto done;
+        if (info.n_classes > 0 || info.kind == CAE_MODEL_MLP) {
+            fprintf(stderr, "%s: --on %s is a fine-tuned classifier: stack on a pretrained encoder\n", who, on);
+            rc = 2;
+            goto done;
+        }
+        if (info.n_layers < 1 || info.n_layers >= CAE_MAX_LAYERS) {
+            fprintf(stderr, "%s: --on %s has %d layers: can stack on 1..%d\n", who, on, info.n_layers,
+                    CAE_MAX_LAYERS - 1);
+            rc = 2;
+            goto done;
+        }
+    } else if (!(p = cae_params_new())) {
+        fprintf(stderr, "%s: out of memory\n", who);
+        rc = 1;
+        goto done;
+    }
+    if ((rc = cli_load_splits(who, data_dir, data, &s))) goto done;
+    if (on && (rc = cli_check_width(who, data, s->train, info.layer[0].n_in, "--on", on))) goto done;
+    const int layer = info.n_layers + 1;
+    const cae_dataset *train = s->train, *valid = s->valid;
+    if (on) {
+        const double t0 = cli_now();
+        if (cae_encode_dataset(p, info.n_layers, info.layer, s->train, limit, (int)threads, &codes[0], err,
+                               sizeof err) ||
+            cae_encode_dataset(p, info.n_layers, info.layer, s->valid, 0, (int)threads, &codes[1], err,
+                               sizeof err)) {
+            fprintf(stderr, "%s: computing the codes of --on %s: %s\n", who, on, err);
+            rc = 1;
+            goto done;
+        }
+        train = codes[0];
+        valid = codes[1];
+        printf("codes of layers 1..%d: %lld training and %lld validation examples of %lld units (%.1f s)\n",
+               info.n_layers, (long long)train->n, (long long)valid->n, (long long)train->dim,
+               cli_now() - t0);
+    }
+
+    /* The new layer. */
+    cae_layer_config lc;
+    cae_layer_config_default(&lc, (cae_model_kind)kind, train->dim, hidden);
+    lc.act = (cae_act)act;
+    lc.untied = untied;
+    lc.composed = composed;
+    lc.persistent = pcd;
+    lc.cd_k = (int)cd_k;
+    if (cli_opt_get(o, n, "--lambda")->given) lc.lambda = lambda;
+    if (cli_opt_get(o, n, "--noise")->given) lc.noise = noise;
+    if (cli_opt_get(o, n, "--wd")->given) lc.wd = wd;
+    const char *bad = cae_layer_config_check(&lc);
+    if (bad) {
+        fprintf(stderr, "%s: bad layer configuration: %s\n", who, bad);
+        rc = 2;
+        goto done;
+    }
+    cae_rng init;
+    cae_rng_seed(&init, seed, 0x696e6974u + (uint64_t)layer);
+    if (cae_layer_params(p, layer, &lc, &init, err, sizeof err) ||
+        !(task = cae_task_pretrain(p, layer, &lc, batch, seed, (int)threads, err, sizeof err))) {
+        fprintf(stderr, "%s: layer %d: %s\n", who, layer, err);
+        rc = 1;
+        goto done;
+    }
+    info.kind = (cae_model_kind)kind;
+    info.n_layers = layer;
+    info.layer[layer - 1] = lc;
+    info.n_classes = 0;
+    snprintf(info.data, sizeof info.data, "%s", data);
+    info.epochs_done = 0;
+    info.seed = seed;
+    info.batch = batch;
+    info.lr = lr;
+    info.momentum = momentum;
+
+    char desc[256];
+    printf("pretrain %s layer %d (%s) on %s: %lld examples, batch %lld, lr %g, %lld epoch%s\n",
+           cae_model_kind_name(lc.kind), layer, cli_describe_stack(&info, desc, sizeof desc), data,
+           (long long)(limit && limit < train->n ? limit : train->n), batch, lr, epochs, epochs == 1 ? "" : "s");
+    fflush(stdout);
+    cae_train_config tc;
+    cae_train_config_default(&tc);
+    tc.epochs = (int)epochs;
+    tc.lr = lr;
+    tc.momentum = momentum;
+    tc.limit = on ? 0 : limit;
+    tc.seed = seed;
+    pretrain_ctx ctx = {.who = who, .out = out, .info = &info, .p = p, .task = task};
+    cli_progress_init(&ctx.pg, (int)epochs);
+    cae_train_hooks hooks = {.on_epoch = on_epoch, .on_batch = on_batch, .ctx = &ctx};
+    cae_train_result res;
+    const double t0 = cli_now();
+    const int trc = cae_train(task, train, valid, &tc, &hooks, &res, err, sizeof err);
+    cli_progress_clear(&ctx.pg);
+    if (trc) {
+        fprintf(stderr, "%s: %s%s\n", who, err, info.epochs_done ? " (the checkpoint holds the last good epoch)" : "");
+        rc = 1;
+        goto done;
+    }
+    if (ctx.save_failed || cli_save_checkpoint(who, out, &info, p)) {
+        rc = 1;
+        goto done;
+    }
+    printf("wrote %s: %s %s, %d layer%s, %d epoch%s in %.1f s\n", out, cae_model_kind_name(lc.kind),
+           cli_describe_stack(&info, desc, sizeof desc), info.n_layers, info.n_layers > 1 ? "s" : "",
+           res.epochs_run, res.epochs_run > 1 ? "s" : "", cli_now() - t0);
+    rc = 0;
+done:
+    cae_task_free(task);
+    cae_dataset_free(codes[0]);
+    cae_dataset_free(codes[1]);
+    cae_splits_free(s);
+    cae_params_free(p);
+    return rc;
+}
