@@ -1,0 +1,64 @@
+/*
+ * cae/analysis.h — the geometry of a trained encoder (the paper's figures).
+ *
+ * An encoder net is layers 1..k of a parameter store (cae/model.h names),
+ * run batched through compiled graphs. On it:
+ *
+ *   contraction curve  for points x0 of a data set and x1 drawn uniformly
+ *                      on the sphere of radius r around x0, the mean (and
+ *                      standard deviation) over points of
+ *                      ||f(x0) - f(x1)|| / r, for each r of a grid (Fig. 1;
+ *                      through 1, 2, 3 stacked layers: Fig. 3);
+ *   distance stats     min / median / max Euclidean distance between pairs
+ *                      of examples of a data set (marked on Fig. 1);
+ *   Jacobian spectrum  singular values of J_f(x) (LAPACK gesdd) at each of n
+ *                      examples, sorted in decreasing order, averaged index
+ *                      by index, with their standard deviation (Fig. 2).
+ *
+ * Nothing prints; every function returns 0, or -1 with a message in err.
+ * Results go to caller-owned arrays.
+ */
+#ifndef CAE_ANALYSIS_H
+#define CAE_ANALYSIS_H
+
+#include "cae/data.h"
+#include "cae/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cae_encoder_net cae_encoder_net;
+
+/* Layers 1..n_layers of p with activations act[0..n_layers-1] (sizes come
+ * from the tensors L<k>.W). batch: rows per compiled forward (>= 1). */
+cae_encoder_net *cae_encoder_net_new(cae_params *p, int n_layers, const cae_act *act,
+                                     int64_t batch, int threads, char *err, size_t errlen);
+void cae_encoder_net_free(cae_encoder_net *e);
+int64_t cae_encoder_net_inputs(const cae_encoder_net *e);
+int64_t cae_encoder_net_outputs(const cae_encoder_net *e);
+/* h (n x outputs) = f(x) for n rows of x (n x inputs), any n >= 1. */
+int cae_encoder_net_run(cae_encoder_net *e, const cae_real *x, int64_t n, cae_real *h,
+                        char *err, size_t errlen);
+
+/* Contraction curve at n_radii radii (> 0) over the first n_points
+ * examples of d; the directions are drawn with seed. mean, sd: n_radii. */
+int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_points,
+                          const double *radii, int n_radii, uint64_t seed, double *mean,
+                          double *sd, char *err, size_t errlen);
+
+/* Distances over all pairs of `sample` examples drawn from d with seed. */
+int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, double *min,
+                       double *median, double *max, char *err, size_t errlen);
+
+/* Singular values of the Jacobian of layers 1..n_layers at the first
+ * n_examples examples of d: mean and sd (each min(inputs, outputs) values,
+ * the count written to *n_values). */
+int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const cae_dataset *d,
+                          int64_t n_examples, double *mean, double *sd, int64_t *n_values,
+                          char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,345 @@
+/* Contraction curves, distance statistics and Jacobian spectra. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lapacke.h>
+
+#include "cae/analysis.h"
+#include "cae/gemm.h"
+#include "cae/jacobian.h"
+#include "cae/ops.h"
+
+/* ----------------------------------------------------------- encoder net */
+
+typedef struct enc_graph {
+    cae_graph *g;
+    cae_node *x, *h;
+    int64_t rows;
+} enc_graph;
+
+struct cae_encoder_net {
+    cae_params *p;
+    int n_layers;
+    cae_act act[CAE_MAX_LAYERS];
+    int64_t batch, n_in, n_out;
+    int threads;
+    enc_graph full, part;
+};
+
+static int enc_build(cae_encoder_net *e, enc_graph *eg, int64_t rows, char *err, size_t errlen)
+{
+    cae_graph_free(eg->g);
+    memset(eg, 0, sizeof *eg);
+    cae_graph *g = cae_graph_new(e->p, rows);
+    cae_graph_set_threads(g, e->threads);
+    eg->x = cae_input(g, "x", 2, (int64_t[]){rows, e->n_in});
+    cae_node *h = eg->x;
+    for (int k = 1; k <= e->n_layers; k++) h = cae_encoder(g, e->p, k, e->act[k - 1], h, NULL);
+    eg->h = h;
+    eg->g = g;
+    eg->rows = rows;
+    if (cae_graph_compile(g, h)) {
+        snprintf(err, errlen, "encoder: %s", cae_graph_error(g));
+        return -1;
+    }
+    return 0;
+}
+
+cae_encoder_net *cae_encoder_net_new(cae_params *p, int n_layers, const cae_act *act,
+                                     int64_t batch, int threads, char *err, size_t errlen)
+{
+    if (n_layers < 1 || n_layers > CAE_MAX_LAYERS || batch < 1) {
+        snprintf(err, errlen, "encoder: needs 1..%d layers and a batch >= 1", CAE_MAX_LAYERS);
+        return NULL;
+    }
+    int64_t prev = -1;
+    for (int k = 1; k <= n_layers; k++) {
+        cae_tensor *W = cae_layer_tensor(p, k, "W");
+        if (!W || !cae_layer_tensor(p, k, "b")) {
+            snprintf(err, errlen, "encoder: the store has no layer %d (L%d.W, L%d.b)", k, k, k);
+            return NULL;
+        }
+        if (prev >= 0 && W->shape[0] != prev) {
+            snprintf(err, errlen, "encoder: layer %d takes %lld inputs, layer %d gives %lld", k,
+                     (long long)W->shape[0], k - 1, (long long)prev);
+            return NULL;
+        }
+        prev = W->shape[1];
+    }
+    cae_encoder_net *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "encoder: out of memory");
+        return NULL;
+    }
+    e->p = p;
+    e->n_layers = n_layers;
+    memcpy(e->act, act, (size_t)n_layers * sizeof *act);
+    e->batch = batch;
+    e->threads = threads;
+    e->n_in = cae_layer_tensor(p, 1, "W")->shape[0];
+    e->n_out = prev;
+    if (enc_build(e, &e->full, batch, err, errlen)) {
+        cae_encoder_net_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void cae_encoder_net_free(cae_encoder_net *e)
+{
+    if (!e) return;
+    cae_graph_free(e->full.g);
+    cae_graph_free(e->part.g);
+    free(e);
+}
+
+int64_t cae_encoder_net_inputs(const cae_encoder_net *e) { return e->n_in; }
+int64_t cae_encoder_net_outputs(const cae_encoder_net *e) { return e->n_out; }
+
+int cae_encoder_net_run(cae_encoder_net *e, const cae_real *x, int64_t n, cae_real *h, char *err,
+                        size_t errlen)
+{
+    for (int64_t s = 0; s < n; s += e->batch) {
+        const int64_t rows = n - s < e->batch ? n - s : e->batch;
+        enc_graph *eg = rows == e->batch ? &e->full : &e->part;
+        if (eg->rows != rows && enc_build(e, eg, rows, err, errlen)) return -1;
+        cae_input_bind(eg->x, x + s * e->n_in);
+        cae_graph_forward(eg->g);
+        memcpy(h + s * e->n_out, cae_node_value(eg->h)->data,
+               (size_t)(rows * e->n_out) * sizeof(cae_real));
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------ contraction curve */
+
+int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_points,
+                          const double *radii, int n_radii, uint64_t seed, double *mean,
+                          double *sd, char *err, size_t errlen)
+{
+    if (d->dim != e->n_in) {
+        snprintf(err, errlen, "contraction: the data has %lld inputs, the encoder %lld",
+                 (long long)d->dim, (long long)e->n_in);
+        return -1;
+    }
+    if (n_points > d->n) n_points = d->n;
+    if (n_points < 1 || n_radii < 1) {
+        snprintf(err, errlen, "contraction: no points or no radii");
+        return -1;
+    }
+    const int64_t D = e->n_in, H = e->n_out, n = n_points;
+    cae_real *x1 = cae_alloc_reals((size_t)(n * D)), *u = cae_alloc_reals((size_t)(n * D));
+    cae_real *h0 = cae_alloc_reals((size_t)(n * H)), *h1 = cae_alloc_reals((size_t)(n * H));
+    int rc = -1;
+    if (!x1 || !u || !h0 || !h1) {
+        snprintf(err, errlen, "contraction: out of memory");
+        goto done;
+    }
+    /* One direction per point, uniform on the unit sphere. */
+    cae_rng r;
+    cae_rng_seed(&r, seed, 0x636f6e74);
+    for (int64_t i = 0; i < n; i++) {
+        double norm = 0;
+        for (int64_t k = 0; k < D; k++) {
+            const double g = cae_rng_normal(&r);
+            u[i * D + k] = (cae_real)g;
+            norm += g * g;
+        }
+        norm = sqrt(norm);
+        for (int64_t k = 0; k < D; k++) u[i * D + k] = (cae_real)(u[i * D + k] / norm);
+    }
+    if (cae_encoder_net_run(e, d->x, n, h0, err, errlen)) goto done;
+    for (int ri = 0; ri < n_radii; ri++) {
+        const double rad = radii[ri];
+        if (!(rad > 0)) {
+            snprintf(err, errlen, "contraction: radius %g is not > 0", rad);
+            goto done;
+        }
+        for (int64_t i = 0; i < n * D; i++) x1[i] = (cae_real)(d->x[i] + rad * u[i]);
+        if (cae_encoder_net_run(e, x1, n, h1, err, errlen)) goto done;
+        double s = 0, s2 = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double dist = 0;
+            for (int64_t j = 0; j < H; j++) {
+                const double df = (double)h0[i * H + j] - (double)h1[i * H + j];
+                dist += df * df;
+            }
+            const double ratio = sqrt(dist) / rad;
+            s += ratio;
+            s2 += ratio * ratio;
+        }
+        mean[ri] = s / (double)n;
+        sd[ri] = sqrt(fmax(0, s2 / (double)n - mean[ri] * mean[ri]));
+    }
+    rc = 0;
+done:
+    cae_free(x1);
+    cae_free(u);
+    cae_free(h0);
+    cae_free(h1);
+    return rc;
+}
+
+/* --------------------------------------------------------- distance stats */
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, double *min,
+                       double *median, double *max, char *err, size_t errlen)
+{
+    if (sample > d->n) sample = d->n;
+    if (sample < 2) {
+        snprintf(err, errlen, "distances: need at least 2 examples");
+        return -1;
+    }
+    const int64_t m = sample, D = d->dim, pairs = m * (m - 1) / 2;
+    int64_t *idx = malloc((size_t)d->n * sizeof *idx);
+    double *dist = malloc((size_t)pairs * sizeof *dist);
+    if (!idx || !dist) {
+        free(idx);
+        free(dist);
+        snprintf(err, errlen, "distances: out of memory for %lld pairs", (long long)pairs);
+        return -1;
+    }
+    for (int64_t i = 0; i < d->n; i++) idx[i] = i;
+    cae_rng r;
+    cae_rng_seed(&r, seed, 0x64697374);
+    cae_rng_shuffle(&r, idx, d->n);
+#pragma omp parallel for schedule(dynamic, 16)
+    for (int64_t i = 0; i < m; i++) {
+        const cae_real *a = d->x + idx[i] * D;
+        int64_t at = i * (2 * m - i - 1) / 2; /* pairs (i, j > i) start here */
+        for (int64_t j = i + 1; j < m; j++) {
+            const cae_real *b = d->x + idx[j] * D;
+            double s = 0;
+            for (int64_t k = 0; k < D; k++) {
+                const double df = (double)a[k] - (double)b[k];
+                s += df * df;
+            }
+            dist[at++] = sqrt(s);
+        }
+    }
+    qsort(dist, (size_t)pairs, sizeof *dist, cmp_double);
+    *min = dist[0];
+    *max = dist[pairs - 1];
+    *median = pairs % 2 ? dist[pairs / 2] : 0.5 * (dist[pairs / 2 - 1] + dist[pairs / 2]);
+    free(idx);
+    free(dist);
+    return 0;
+}
+
+/* ------------------------------------------------------ Jacobian spectrum */
+
+#ifdef CAE_REAL_DOUBLE
+#define GESDD LAPACKE_dgesdd
+#else
+#define GESDD LAPACKE_sgesdd
+#endif
+
+int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const cae_dataset *d,
+                          int64_t n_examples, double *mean, double *sd, int64_t *n_values,
+                          char *err, size_t errlen)
+{
+    char e2[256];
+    cae_encoder_net *net = cae_encoder_net_new(p, n_layers, act, 1, 1, e2, sizeof e2);
+    if (!net) {
+        snprintf(err, errlen, "spectrum: %s", e2);
+        return -1;
+    }
+    const int64_t D = net->n_in, Hout = net->n_out;
+    cae_encoder_net_free(net);
+    if (d->dim != D) {
+        snprintf(err, errlen, "spectrum: the data has %lld inputs, the encoder %lld",
+                 (long long)d->dim, (long long)D);
+        return -1;
+    }
+    if (n_examples > d->n) n_examples = d->n;
+    const int64_t nv = D < Hout ? D : Hout;
+    int64_t widest = D;
+    for (int k = 1; k <= n_layers; k++)
+        if (cae_layer_tensor(p, k, "W")->shape[1] > widest) widest = cae_layer_tensor(p, k, "W")->shape[1];
+    /* J (H_k x D) and the next layer's Jacobian, products into J2. */
+    cae_real *J = cae_alloc_reals((size_t)(widest * D)), *J2 = cae_alloc_reals((size_t)(widest * D));
+    cae_real *Jk = cae_alloc_reals((size_t)(widest * widest));
+    cae_real *act_in = cae_alloc_reals((size_t)widest), *pre = cae_alloc_reals((size_t)widest);
+    cae_real *s = cae_alloc_reals((size_t)nv);
+    double *sum = calloc((size_t)nv, sizeof *sum), *sum2 = calloc((size_t)nv, sizeof *sum2);
+    int rc = -1;
+    if (!J || !J2 || !Jk || !act_in || !pre || !s || !sum || !sum2) {
+        snprintf(err, errlen, "spectrum: out of memory");
+        goto done;
+    }
+    for (int64_t ex = 0; ex < n_examples; ex++) {
+        const cae_real *x = d->x + ex * D;
+        int64_t in = D;
+        memcpy(act_in, x, (size_t)D * sizeof *x);
+        for (int k = 1; k <= n_layers; k++) {
+            const cae_tensor *W = cae_layer_tensor(p, k, "W"), *b = cae_layer_tensor(p, k, "b");
+            const int64_t H = W->shape[1];
+            for (int64_t j = 0; j < H; j++) {
+                double a = b->data[j];
+                for (int64_t i = 0; i < in; i++) a += (double)act_in[i] * W->data[i * H + j];
+                pre[j] = (cae_real)a;
+            }
+            cae_real *dst = k == 1 ? J : Jk;
+            if (cae_jacobian_layer_pre(pre, W->data, in, H, act[k - 1], CAE_W_IN_UNITS, dst)) {
+                snprintf(err, errlen, "spectrum: layer %d Jacobian failed", k);
+                goto done;
+            }
+            if (k > 1) { /* J <- Jk (H x in) J (in x D) */
+                cae_gemm gp;
+                if (cae_gemm_plan(&gp, H, D, in, 0, 0, 0)) {
+                    snprintf(err, errlen, "spectrum: no GEMM kernel for %lldx%lldx%lld", (long long)H,
+                             (long long)D, (long long)in);
+                    goto done;
+                }
+                cae_gemm_run(&gp, Jk, J, J2, NULL, 0);
+                memcpy(J, J2, (size_t)(H * D) * sizeof *J);
+            }
+            for (int64_t j = 0; j < H; j++) {
+                const double a = pre[j];
+                switch (act[k - 1]) {
+                case CAE_ACT_SIGMOID: act_in[j] = (cae_real)(1 / (1 + exp(-a))); break;
+                case CAE_ACT_TANH: act_in[j] = (cae_real)tanh(a); break;
+                case CAE_ACT_RELU: act_in[j] = (cae_real)(a > 0 ? a : 0); break;
+                case CAE_ACT_SOFTPLUS: act_in[j] = (cae_real)(a > 0 ? a + log1p(exp(-a)) : log1p(exp(a))); break;
+                case CAE_ACT_LINEAR: act_in[j] = (cae_real)a; break;
+                }
+            }
+            in = H;
+        }
+        lapack_int info = GESDD(LAPACK_ROW_MAJOR, 'N', (lapack_int)Hout, (lapack_int)D, J,
+                                (lapack_int)D, s, NULL, (lapack_int)Hout, NULL, (lapack_int)D);
+        if (info != 0) {
+            snprintf(err, errlen, "spectrum: LAPACK gesdd failed (info %d) at example %lld",
+                     (int)info, (long long)ex);
+            goto done;
+        }
+        for (int64_t i = 0; i < nv; i++) { /* gesdd sorts in decreasing order */
+            sum[i] += s[i];
+            sum2[i] += (double)s[i] * s[i];
+        }
+    }
+    for (int64_t i = 0; i < nv; i++) {
+        mean[i] = n_examples ? sum[i] / (double)n_examples : 0;
+        sd[i] = n_examples ? sqrt(fmax(0, sum2[i] / (double)n_examples - mean[i] * mean[i])) : 0;
+    }
+    *n_values = nv;
+    rc = 0;
+done:
+    cae_free(J);
+    cae_free(J2);
+    cae_free(Jk);
+    cae_free(act_in);
+    cae_free(pre);
+    cae_free(s);
+    free(sum);
+    free(sum2);
+    return rc;
+}
