@@ -55,14 +55,40 @@ typedef enum cae_ckpt_status {
 const char *cae_ckpt_status_str(cae_ckpt_status s);
 
 /* Save info and every tensor of p (and, when opt is non-NULL, the tensors
- * of opt too: optimizer state, stored under their own names). */
+ * of opt too: optimizer state, stored under their own names). p must hold
+ * exactly the layer and classifier tensors info describes ("Lk.W", "Lk.b",
+ * "Lk.c", "Lk.Wd" iff untied, k = 1..n_layers; "out.V", "out.c" iff
+ * n_classes > 0), and no other "Lk.*" or "out.*"; tensors with other
+ * names are kept as they are. Names are 1..63 printable ASCII bytes
+ * without '/' or a backslash (they become file names in cae_export_npy),
+ * ranks <= 4. On failure nothing is written and PATH is left as it was. */
 cae_ckpt_status cae_checkpoint_save(const char *path, const cae_model_info *info,
                                     const cae_params *p, const cae_params *opt, char *err,
                                     size_t errlen);
-/* Load: *out_params receives a new store with every model tensor; when
- * out_opt is non-NULL it receives the optimizer tensors (or NULL if none
- * were saved). Validates that the tensors match info (names and shapes of
- * every layer, the classifier). */
+/* The element type of the tensors on disk. NATIVE is cae_real; saving
+ * F32 from the double build rounds (a value beyond float range is an
+ * error); loading converts whatever was saved to cae_real. */
+typedef enum cae_ckpt_real {
+    CAE_CKPT_NATIVE = 0,
+    CAE_CKPT_F32 = 4,
+    CAE_CKPT_F64 = 8
+} cae_ckpt_real;
+
+/* cae_checkpoint_save with the tensors stored as `real`. */
+cae_ckpt_status cae_checkpoint_save_as(const char *path, const cae_model_info *info,
+                                       const cae_params *p, const cae_params *opt,
+                                       cae_ckpt_real real, char *err, size_t errlen);
+/* The checks a save makes before writing anything, without writing: info
+ * is well formed (FORMAT) and p holds exactly the tensors it describes
+ * (MISMATCH). path (may be NULL) only prefixes the message. */
+cae_ckpt_status cae_checkpoint_check(const char *path, const cae_model_info *info,
+                                     const cae_params *p, char *err, size_t errlen);
+/* Load: *out_params receives a new store with every model tensor, in the
+ * order saved; when out_opt is non-NULL it receives the optimizer tensors
+ * (or NULL if none were saved). Validates that the tensors match info
+ * (names and shapes of every layer, the classifier). out_params may be
+ * NULL to read and validate only. On failure *info is untouched and the
+ * out pointers are set to NULL. */
 cae_ckpt_status cae_checkpoint_load(const char *path, cae_model_info *info,
                                     cae_params **out_params, cae_params **out_opt, char *err,
                                     size_t errlen);
