@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli_common.h"
 #include "commands.h"
@@ -108,7 +110,7 @@ int cli_load_splits(const char *who, const char *dir, const char *name, cae_spli
     fprintf(stderr, "%s: --data %s: %s%s\n", who, name, err,
             rc == CAE_DATA_ERR_IO ? " (fetch it with cae data fetch / make-variations, or pass --data-dir DIR)"
                                   : "");
-    return 1;
+    return rc == CAE_DATA_ERR_ARG ? 2 : 1; /* an unknown name is a usage error */
 }
 
 int cli_load_checkpoint(const char *who, const char *opt, const char *path, cae_model_info *info,
@@ -118,7 +120,8 @@ int cli_load_checkpoint(const char *who, const char *opt, const char *path, cae_
     *params = NULL;
     cae_ckpt_status rc = cae_checkpoint_load(path, info, params, NULL, err, sizeof err);
     if (rc == CAE_CKPT_OK) return 0;
-    fprintf(stderr, "%s: %s %s: %s (%s)\n", who, opt, path, err, cae_ckpt_status_str(rc));
+    (void)path; /* the message names the file */
+    fprintf(stderr, "%s: %s: %s (%s)\n", who, opt, err, cae_ckpt_status_str(rc));
     cae_params_free(*params);
     *params = NULL;
     return 1;
@@ -130,8 +133,35 @@ int cli_save_checkpoint(const char *who, const char *path, const cae_model_info 
     char err[1024];
     cae_ckpt_status rc = cae_checkpoint_save(path, info, p, NULL, err, sizeof err);
     if (rc == CAE_CKPT_OK) return 0;
-    fprintf(stderr, "%s: --out %s: %s (%s)\n", who, path, err, cae_ckpt_status_str(rc));
+    fprintf(stderr, "%s: --out: %s (%s)\n", who, err, cae_ckpt_status_str(rc));
     return 1;
+}
+
+int cli_check_out(const char *who, const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: --out %s: the directory %s does not exist\n", who, path, dir);
+        return 1;
+    }
+    if (access(dir, W_OK)) {
+        fprintf(stderr, "%s: --out %s: the directory %s is not writable\n", who, path, dir);
+        return 1;
+    }
+    if (!stat(path, &st) && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "%s: --out %s: is a directory\n", who, path);
+        return 1;
+    }
+    return 0;
 }
 
 int cli_check_width(const char *who, const char *data_name, const cae_dataset *d, int64_t n_in,

@@ -55,6 +55,9 @@ int cli_load_checkpoint(const char *who, const char *opt, const char *path, cae_
 /* Save atomically; 1 on failure (reason printed). */
 int cli_save_checkpoint(const char *who, const char *path, const cae_model_info *info,
                         const cae_params *p);
+/* 1 (reason printed) when the directory of an output path does not exist
+ * or is not writable, or the path is a directory: checked before training. */
+int cli_check_out(const char *who, const char *path);
 /* 2 (reason printed, naming the data option and the checkpoint) when d's
  * width is not n_in. */
 int cli_check_width(const char *who, const char *data_name, const cae_dataset *d, int64_t n_in,

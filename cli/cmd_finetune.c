@@ -98,6 +98,7 @@ int cmd_finetune(int argc, char **argv)
     if ((rc = cli_require(who, cli_opt_get(o, n, "--init"))) || (rc = cli_require(who, cli_opt_get(o, n, "--data"))) ||
         (rc = cli_require(who, cli_opt_get(o, n, "--out"))))
         return rc;
+    if ((rc = cli_check_out(who, out))) return rc;
 
     cae_model_info info;
     cae_params *p = NULL;

@@ -148,6 +148,7 @@ int cmd_pretrain(int argc, char **argv)
         return 2;
     }
     if ((rc = check_kind_options(who, (cae_model_kind)kind, o, n))) return rc;
+    if ((rc = cli_check_out(who, out))) return rc;
 
     /* The layers below (--on), then the data. */
     cae_model_info info;
