@@ -10,6 +10,7 @@
 
 #include "cae/data.h"
 #include "commands.h"
+#include "parse.h"
 
 static const char *data_usage =
     "usage: cae data <subcommand> [options]\n"
@@ -69,16 +70,34 @@ static int find_fetch_script(char *out, size_t len)
     return file_exists(out);
 }
 
-static int data_fetch(int argc, char **argv)
+/* Every option of every subcommand; filled by data_parse, nothing else. */
+typedef enum { DATA_FETCH, DATA_MAKE_VARIATIONS, DATA_INSPECT } data_sub;
+#define DATA_MAX_FETCH_ARGS 56
+typedef struct data_opts {
+    data_sub sub;
+    /* fetch: --dir/--only pairs passed on to the script, in order */
+    const char *fetch_args[DATA_MAX_FETCH_ARGS];
+    int n_fetch_args;
+    int fetch_has_dir;
+    /* make-variations */
+    const char *data_dir, *out;
+    unsigned long long seed;
+    int small;
+    unsigned mask;
+    /* inspect */
+    const char *path;
+} data_opts;
+
+static int is_help(const char *a)
+{
+    return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
+
+static int parse_fetch(int argc, char **argv, data_opts *o)
 {
     const char *who = "cae data fetch";
-    char *args[64];
-    int na = 0;
-    char script[PATH_MAX + 64];
-    args[na++] = "bash";
-    args[na++] = script;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        if (is_help(argv[i])) {
             fputs(data_usage, stdout);
             return 0;
         }
@@ -90,20 +109,31 @@ static int data_fetch(int argc, char **argv)
                 fprintf(stderr, "%s: bad value for --only: '%s' (expected mnist, fashion or images)\n", who, v);
                 return 2;
             }
-            if (na + 5 >= 64) {
+            if (o->n_fetch_args + 2 > DATA_MAX_FETCH_ARGS) {
                 fprintf(stderr, "%s: too many options\n", who);
                 return 2;
             }
-            args[na++] = (char *)opt;
-            args[na++] = (char *)v;
+            o->fetch_args[o->n_fetch_args++] = opt;
+            o->fetch_args[o->n_fetch_args++] = v;
+            o->fetch_has_dir |= !strcmp(opt, "--dir");
             continue;
         }
         fprintf(stderr, "%s: unknown option '%s' (try cae data --help)\n", who, argv[i]);
         return 2;
     }
-    int has_dir = 0;
-    for (int k = 2; k < na; k += 2) has_dir |= !strcmp(args[k], "--dir");
-    if (!has_dir) { /* the same default as make-variations: $CAE_DATA_DIR or ./data */
+    return CLI_PARSE_RUN;
+}
+
+static int data_fetch(const data_opts *o)
+{
+    const char *who = "cae data fetch";
+    char *args[DATA_MAX_FETCH_ARGS + 8];
+    int na = 0;
+    char script[PATH_MAX + 64];
+    args[na++] = "bash";
+    args[na++] = script;
+    for (int k = 0; k < o->n_fetch_args; k++) args[na++] = (char *)o->fetch_args[k];
+    if (!o->fetch_has_dir) { /* the same default as make-variations: $CAE_DATA_DIR or ./data */
         args[na++] = "--dir";
         args[na++] = (char *)default_data_dir();
     }
@@ -152,34 +182,43 @@ static unsigned parse_sets(const char *who, const char *list)
     return mask;
 }
 
-static int data_make_variations(int argc, char **argv)
+static int parse_make_variations(int argc, char **argv, data_opts *o)
 {
     const char *who = "cae data make-variations";
-    const char *data_dir = default_data_dir(), *out = NULL;
-    unsigned long long seed = 1;
-    int small = 0;
-    unsigned mask = 0;
+    o->data_dir = default_data_dir();
+    o->seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        if (is_help(a)) {
             fputs(data_usage, stdout);
             return 0;
         } else if (!strcmp(a, "--small")) {
-            small = 1;
+            o->small = 1;
         } else if (cli_is_option(a, "--seed")) {
-            if (!(v = cli_option_value(who, argc, argv, &i, "--seed")) || !cli_parse_u64(who, "--seed", v, &seed))
+            if (!(v = cli_option_value(who, argc, argv, &i, "--seed")) || !cli_parse_u64(who, "--seed", v, &o->seed))
                 return 2;
         } else if (cli_is_option(a, "--out")) {
-            if (!(out = cli_option_value(who, argc, argv, &i, "--out"))) return 2;
+            if (!(o->out = cli_option_value(who, argc, argv, &i, "--out"))) return 2;
         } else if (cli_is_option(a, "--data")) {
-            if (!(data_dir = cli_option_value(who, argc, argv, &i, "--data"))) return 2;
+            if (!(o->data_dir = cli_option_value(who, argc, argv, &i, "--data"))) return 2;
         } else if (cli_is_option(a, "--only")) {
-            if (!(v = cli_option_value(who, argc, argv, &i, "--only")) || !(mask = parse_sets(who, v))) return 2;
+            if (!(v = cli_option_value(who, argc, argv, &i, "--only")) || !(o->mask = parse_sets(who, v)))
+                return 2;
         } else {
             fprintf(stderr, "%s: unknown option '%s' (try cae data --help)\n", who, a);
             return 2;
         }
     }
+    return CLI_PARSE_RUN;
+}
+
+static int data_make_variations(const data_opts *o)
+{
+    const char *who = "cae data make-variations";
+    const char *data_dir = o->data_dir, *out = o->out;
+    unsigned long long seed = o->seed;
+    int small = o->small;
+    unsigned mask = o->mask;
     char outbuf[PATH_MAX];
     if (!out) {
         snprintf(outbuf, sizeof outbuf, "%s/variations", data_dir);
@@ -209,11 +248,11 @@ static int data_make_variations(int argc, char **argv)
     return 0;
 }
 
-static int data_inspect(int argc, char **argv)
+static int parse_inspect(int argc, char **argv, data_opts *o)
 {
-    const char *who = "cae data inspect", *path = NULL;
+    const char *who = "cae data inspect";
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        if (is_help(argv[i])) {
             fputs(data_usage, stdout);
             return 0;
         }
@@ -221,16 +260,22 @@ static int data_inspect(int argc, char **argv)
             fprintf(stderr, "%s: unknown option '%s' (try cae data --help)\n", who, argv[i]);
             return 2;
         }
-        if (path) {
+        if (o->path) {
             fprintf(stderr, "%s: expected one FILE, found a second: '%s'\n", who, argv[i]);
             return 2;
         }
-        path = argv[i];
+        o->path = argv[i];
     }
-    if (!path) {
+    if (!o->path) {
         fprintf(stderr, "%s: missing FILE (usage: cae data inspect FILE)\n", who);
         return 2;
     }
+    return CLI_PARSE_RUN;
+}
+
+static int data_inspect(const data_opts *o)
+{
+    const char *who = "cae data inspect", *path = o->path;
     char err[1024];
     cae_idx *x = NULL;
     cae_data_status rc = cae_idx_read(path, &x, err, sizeof err);
@@ -272,20 +317,50 @@ static int data_inspect(int argc, char **argv)
     return 0;
 }
 
-int cmd_data(int argc, char **argv)
+/* CLI_PARSE_RUN with *o filled, or the exit status (help, bad usage). */
+static int data_parse(int argc, char **argv, data_opts *o)
 {
+    memset(o, 0, sizeof *o);
     if (argc < 2) {
         fputs(data_usage, stderr);
         return 2;
     }
     const char *sub = argv[1];
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
+    if (is_help(sub) || !strcmp(sub, "help")) {
         fputs(data_usage, stdout);
         return 0;
     }
-    if (!strcmp(sub, "fetch")) return data_fetch(argc - 1, argv + 1);
-    if (!strcmp(sub, "make-variations")) return data_make_variations(argc - 1, argv + 1);
-    if (!strcmp(sub, "inspect")) return data_inspect(argc - 1, argv + 1);
+    if (!strcmp(sub, "fetch")) {
+        o->sub = DATA_FETCH;
+        return parse_fetch(argc - 1, argv + 1, o);
+    }
+    if (!strcmp(sub, "make-variations")) {
+        o->sub = DATA_MAKE_VARIATIONS;
+        return parse_make_variations(argc - 1, argv + 1, o);
+    }
+    if (!strcmp(sub, "inspect")) {
+        o->sub = DATA_INSPECT;
+        return parse_inspect(argc - 1, argv + 1, o);
+    }
     fprintf(stderr, "cae data: unknown subcommand '%s' (expected fetch, make-variations or inspect)\n", sub);
+    return 2;
+}
+
+int cmd_data_parse(int argc, char **argv)
+{
+    data_opts o;
+    return data_parse(argc, argv, &o);
+}
+
+int cmd_data(int argc, char **argv)
+{
+    data_opts o;
+    int rc = data_parse(argc, argv, &o);
+    if (rc != CLI_PARSE_RUN) return rc;
+    switch (o.sub) {
+    case DATA_FETCH: return data_fetch(&o);
+    case DATA_MAKE_VARIATIONS: return data_make_variations(&o);
+    case DATA_INSPECT: return data_inspect(&o);
+    }
     return 2;
 }

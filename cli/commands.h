@@ -25,7 +25,7 @@ int cmd_export(int argc, char **argv);
     X("eval", cmd_eval, "error, ||J_f||, SAT and reconstruction of a checkpoint") \
     X("export", cmd_export, "write a checkpoint's tensors as .npy files")
 
-/* Shared option helpers (cli/main.c). Each prints a one-line reason naming
+/* Shared option helpers (cli/options.c). Each prints a one-line reason naming
  * `who` and the option on stderr and returns 0 on failure. */
 int cli_parse_u64(const char *who, const char *opt, const char *text, unsigned long long *out);
 int cli_parse_i64(const char *who, const char *opt, const char *text, long long min, long long max,
