@@ -58,6 +58,15 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
                           int64_t n_examples, double *mean, double *sd, int64_t *n_values,
                           char *err, size_t errlen);
 
+/* Write a whitespace-separated table for gnuplot and other tools: a header
+ * line of column names (no '#', for gnuplot's columnhead), then nrows rows
+ * of ncols values (data row-major, nrows x ncols; NaN written as "nan").
+ * Lines starting with '#' may precede it: `comment` (may be NULL, may hold
+ * several '\n'-separated lines, each written as "# line"). Written to
+ * PATH.tmp.<pid>, then renamed. */
+int cae_table_write(const char *path, const char *comment, int ncols, const char *const *names,
+                    int64_t nrows, const double *data, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

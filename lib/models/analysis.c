@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <unistd.h>
+
 #include <lapacke.h>
 
 #include "cae/analysis.h"
@@ -342,4 +345,54 @@ done:
     free(sum);
     free(sum2);
     return rc;
+}
+
+/* ------------------------------------------------------------ data tables */
+
+int cae_table_write(const char *path, const char *comment, int ncols, const char *const *names,
+                    int64_t nrows, const double *data, char *err, size_t errlen)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (comment) {
+        const char *s = comment;
+        while (*s) {
+            const char *nl = strchr(s, '\n');
+            const int len = nl ? (int)(nl - s) : (int)strlen(s);
+            fprintf(f, "# %.*s\n", len, s);
+            s += len + (nl ? 1 : 0);
+        }
+    }
+    for (int c = 0; c < ncols; c++) fprintf(f, c ? " %s" : "%s", names[c]);
+    fputc('\n', f);
+    for (int64_t r = 0; r < nrows; r++) {
+        for (int c = 0; c < ncols; c++) {
+            const double v = data[r * ncols + c];
+            if (isnan(v))
+                fprintf(f, c ? " nan" : "nan");
+            else
+                fprintf(f, c ? " %.9g" : "%.9g", v);
+        }
+        fputc('\n', f);
+    }
+    const int bad = ferror(f) | (fflush(f) != 0) | (fsync(fileno(f)) != 0);
+    if (fclose(f) != 0 || bad) {
+        snprintf(err, errlen, "%s: write failed", tmp);
+        remove(tmp);
+        return -1;
+    }
+    if (rename(tmp, path)) {
+        snprintf(err, errlen, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
 }
