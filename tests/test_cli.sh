@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# End-to-end test of the model commands of `cae`: pretrain, eval (text and
+# JSON), finetune, eval of the classifier, export, stacking with --on, and
+# the error paths (exit status and message checked for each).
+#
+#   usage: tests/test_cli.sh PATH/TO/cae        (CAE_DATA_DIR: fetched MNIST)
+#
+# Prints one line per check and "N passed, M failed"; exits 1 on any failure,
+# 77 (CTest: skipped) when MNIST is not there.
+set -u
+CAE=${1:?usage: test_cli.sh PATH/TO/cae}
+DATA=${CAE_DATA_DIR:-data}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+if [ ! -f "$DATA/mnist/train-images-idx3-ubyte" ] && [ ! -f "$DATA/mnist/train-images-idx3-ubyte.gz" ]; then
+    echo "skipped: no MNIST in $DATA (scripts/fetch-data.sh)"
+    exit 77
+fi
+export CAE_DATA_DIR=$DATA
+T=$(mktemp -d "${TMPDIR:-/tmp}/cae-cli.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); echo "ok    $1"; }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL  $1"
+    shift
+    for f in "$@"; do [ -s "$f" ] && sed 's/^/      | /' "$f" | head -15; done
+}
+
+# run NAME WANT_RC OUT_SUBSTR ERR_SUBSTR -- ARGS...: run cae, check the exit
+# status and that stdout / stderr contain the substrings ("" = no check).
+# stdout and stderr stay in $T/out and $T/err for further checks.
+run() {
+    local name=$1 want=$2 opat=$3 epat=$4
+    shift 5
+    "$CAE" "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        bad "$name: exit status $rc, expected $want" "$T/out" "$T/err"
+        return 1
+    fi
+    if [ -n "$opat" ] && ! grep -qF -- "$opat" "$T/out"; then
+        bad "$name: stdout lacks '$opat'" "$T/out" "$T/err"
+        return 1
+    fi
+    if [ -n "$epat" ] && ! grep -qF -- "$epat" "$T/err"; then
+        bad "$name: stderr lacks '$epat'" "$T/out" "$T/err"
+        return 1
+    fi
+    if [ "$want" -ne 0 ] && [ "$(wc -l <"$T/err")" -ne 1 ]; then
+        bad "$name: expected a one-line reason on stderr" "$T/err"
+        return 1
+    fi
+    ok "$name"
+}
+
+# check NAME CONDITION...: one assertion on values extracted by the script.
+check() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else bad "$name ($*)" "$T/out" "$T/err"; fi
+}
+
+# A JSON number field of the one-line object in $T/out.
+json_field() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
+# |a - b| <= tol
+near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= t) }'; }
+positive() { awk -v a="$1" 'BEGIN { exit !(a != "" && a + 0 > 0) }'; }
+
+# ------------------------------------------------------------ happy path
+
+run "pretrain cae" 0 "epoch   1/1" "" -- pretrain --model cae --data mnist --limit 500 --epochs 1 \
+    --hidden 50 --seed 3 --out "$T/cae.ckpt"
+valid_recon=$(sed -n 's/.*valid recon *\([0-9.]*\).*/\1/p' "$T/out")
+check "pretrain wrote the checkpoint" test -s "$T/cae.ckpt"
+check "pretrain reports the validation reconstruction" positive "$valid_recon"
+check "pretrain prints nothing on stderr off a terminal" test ! -s "$T/err"
+
+run "eval (text)" 0 "||J||_F:" "" -- eval --model "$T/cae.ckpt"
+check "eval (text) reports SAT and recon" grep -q "^SAT: .*%" "$T/out"
+check "eval (text) uses the validation split of the training set" grep -q "mnist valid, 10000 examples" "$T/out"
+
+run "eval --json" 0 '"jac_norm":' "" -- eval --model "$T/cae.ckpt" --json
+check "eval --json is one line" test "$(wc -l <"$T/out")" -eq 1
+jn=$(json_field jac_norm)
+jsq=$(json_field jac_sqnorm)
+jpe=$(json_field jac_per_entry)
+check "eval --json: jac_norm > 0" positive "$jn"
+check "eval --json: jac_norm^2 <= jac_sqnorm" awk -v a="$jn" -v b="$jsq" 'BEGIN { exit !(a * a <= b * (1 + 1e-6)) }'
+check "eval --json: per entry = sqnorm / (784 x 50)" near "$jpe" "$(awk -v b="$jsq" 'BEGIN { printf "%.9g", b / 39200 }')" 1e-9
+check "eval --json: recon = pretrain's validation recon" near "$(json_field recon)" "$valid_recon" 0.001
+if command -v python3 >/dev/null; then
+    check "eval --json parses as JSON" python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["depth"] == 1 and len(d["sat_layers"]) == 1' "$T/out"
+fi
+
+run "finetune" 0 "test error" "" -- finetune --init "$T/cae.ckpt" --data mnist --limit 500 --epochs 2 \
+    --out "$T/mlp.ckpt"
+ft_err=$(sed -n 's/^test error \([0-9.]*\)% +- \([0-9.]*\)%.*/\1/p' "$T/out")
+check "finetune prints the test error with its interval" positive "$ft_err"
+check "finetune learned something (test error < 80%)" awk -v e="$ft_err" 'BEGIN { exit !(e < 80) }'
+
+run "eval classifier" 0 "95% interval" "" -- eval --model "$T/mlp.ckpt"
+check "eval classifier: same test error as finetune" grep -q "^error: *$ft_err% +-" "$T/out"
+run "eval classifier --json" 0 '"error":' "" -- eval --model "$T/mlp.ckpt" --json --split valid --limit 2000
+check "eval classifier --json: 2000 examples" grep -q '"examples":2000' "$T/out"
+check "eval classifier --json: error in (0, 1)" awk -v e="$(json_field error)" 'BEGIN { exit !(e > 0 && e < 1) }'
+
+run "export --npy" 0 "wrote 5 tensors" "" -- export --model "$T/mlp.ckpt" --npy "$T/npy"
+for t in L1.W L1.b L1.c out.V out.c; do
+    check "export: $t.npy is a NumPy file" test "$(head -c 6 "$T/npy/$t.npy" | tail -c 5)" = "NUMPY"
+done
+check "export: L1.W.npy is 784 x 50" grep -qa "'shape': (784, 50)" "$T/npy/L1.W.npy"
+
+run "pretrain --on (stack layer 2)" 0 "layer 2" "" -- pretrain --model cae --data mnist --on "$T/cae.ckpt" \
+    --limit 500 --epochs 1 --hidden 20 --out "$T/cae2.ckpt"
+check "stacked: codes of 500 training examples" grep -q "codes of layers 1..1: 500 training" "$T/out"
+run "eval stacked --json" 0 '"depth":2' "" -- eval --model "$T/cae2.ckpt" --json --max-jacobian 50
+check "eval stacked: two SAT figures" grep -q '"sat_layers":\[[0-9.e-]*,[0-9.e-]*\]' "$T/out"
+check "eval stacked: Jacobian on 50 examples" grep -q '"jacobian_examples":50,' "$T/out"
+check "eval stacked: layer 1 recon unchanged by stacking" near "$(json_field recon)" "$valid_recon" 0.001
+run "finetune the stack" 0 "784-50-20" "" -- finetune --init "$T/cae2.ckpt" --data mnist --limit 200 \
+    --epochs 1 --out "$T/mlp2.ckpt"
+
+for c in pretrain finetune eval export; do
+    run "$c --help" 0 "usage: cae $c" "" -- "$c" --help
+done
+
+# ------------------------------------------------------------ error paths
+
+run "unknown option" 2 "" "unknown option '--bogus'" -- pretrain --model cae --data mnist --bogus --out "$T/x"
+run "bad value" 2 "" "bad value for --hidden: 'abc'" -- pretrain --model cae --data mnist --hidden abc --out "$T/x"
+run "bad model" 2 "" "bad value for --model: 'xyz'" -- pretrain --model xyz --data mnist --out "$T/x"
+run "bad real" 2 "" "bad value for --lr" -- pretrain --model cae --data mnist --lr nan --out "$T/x"
+run "option without value" 2 "" "option --epochs needs a value" -- pretrain --model cae --data mnist --out "$T/x" --epochs
+run "option of another model" 2 "" "--lambda applies to --model cae only" -- pretrain --model ae --lambda 1 --data mnist --out "$T/x"
+run "missing --out" 2 "" "missing required option --out" -- pretrain --model cae --data mnist
+run "missing --init" 2 "" "missing required option --init" -- finetune --data mnist --out "$T/x"
+run "missing --npy" 2 "" "missing required option --npy" -- export --model "$T/cae.ckpt"
+run "bad --split" 2 "" "bad value for --split: 'train'" -- eval --model "$T/cae.ckpt" --split train
+run "unknown data set" 2 "" "unknown data set 'nosuch'" -- pretrain --model cae --data nosuch --out "$T/x"
+run "missing data directory" 1 "" "cannot open" -- eval --model "$T/cae.ckpt" --data-dir "$T/nowhere"
+run "nonexistent checkpoint" 1 "" "none.ckpt: cannot open" -- eval --model "$T/none.ckpt"
+head -c 200 "$T/cae.ckpt" >"$T/trunc.ckpt"
+run "truncated checkpoint" 1 "" "truncated" -- eval --model "$T/trunc.ckpt"
+run "truncated checkpoint (finetune)" 1 "" "--init" -- finetune --init "$T/trunc.ckpt" --data mnist --out "$T/x"
+echo "not a checkpoint" >"$T/junk.ckpt"
+run "not a checkpoint" 1 "" "not a cae checkpoint" -- export --model "$T/junk.ckpt" --npy "$T/npy2"
+run "stack on a classifier" 2 "" "is a fine-tuned classifier" -- pretrain --model cae --data mnist --on "$T/mlp.ckpt" --out "$T/x"
+run "unwritable --out" 1 "" "does not exist" -- pretrain --model cae --data mnist --out "$T/no/such/dir/x.ckpt"
+run "export into a file" 1 "" "--npy" -- export --model "$T/cae.ckpt" --npy "$T/cae.ckpt/sub"
+check "failed commands left no --out behind" test ! -e "$T/x"
+
+# A data set of the wrong width: a tiny 10x10 'rect' variation, written here.
+be32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
+mkdir -p "$T/data/variations/rect"
+for part in train:30 valid:10 test:10; do
+    name=${part%%:*}
+    n=${part##*:}
+    { printf '\x00\x00\x08\x03'; printf "$(be32 "$n")$(be32 10)$(be32 10)"; head -c $((n * 100)) /dev/urandom; } \
+        >"$T/data/variations/rect/$name-images-idx3-ubyte"
+    { printf '\x00\x00\x08\x01'; printf "$(be32 "$n")"; for ((i = 0; i < n; i++)); do printf "\\x0$((i % 2))"; done; } \
+        >"$T/data/variations/rect/$name-labels-idx1-ubyte"
+done
+run "the 10x10 set is valid IDX" 0 "dims:   30 x 10 x 10" "" -- data inspect "$T/data/variations/rect/train-images-idx3-ubyte"
+run "wrong width (--on)" 2 "" "has 100 inputs per example, but --on" -- pretrain --model cae --data rect \
+    --data-dir "$T/data" --on "$T/cae.ckpt" --out "$T/x"
+run "wrong width (eval)" 2 "" "has 100 inputs per example, but --model" -- eval --model "$T/cae.ckpt" --data rect \
+    --data-dir "$T/data"
+run "wrong width (finetune)" 2 "" "expects 784" -- finetune --init "$T/cae.ckpt" --data rect --data-dir "$T/data" \
+    --out "$T/x"
+run "pretrain rbm on the 10x10 set" 0 "free-energy gap" "" -- pretrain --model rbm --data rect --data-dir "$T/data" \
+    --hidden 7 --epochs 2 --batch 8 --out "$T/rbm.ckpt"
+run "eval the rbm" 0 '"d_in":100' "" -- eval --model "$T/rbm.ckpt" --data-dir "$T/data" --json
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
