@@ -61,6 +61,31 @@ static const char *check_config(const cae_train_config *c)
     return NULL;
 }
 
+/* The tensor to name when the objective is not finite: the first one
+ * holding a non-finite value, else the one with the largest magnitude
+ * (the forward overflowed from finite but huge weights). */
+static const cae_tensor *blame(cae_task *t, double *value)
+{
+    const cae_tensor *who = NULL;
+    double big = -1;
+    for (int i = 0; i < cae_task_n_params(t); i++) {
+        const cae_tensor *p = cae_task_param(t, i);
+        for (int64_t k = 0; k < p->size; k++) {
+            const double v = fabs((double)p->data[k]);
+            if (!isfinite(v)) {
+                *value = (double)p->data[k];
+                return p;
+            }
+            if (v > big) {
+                big = v;
+                who = p;
+            }
+        }
+    }
+    *value = big;
+    return who;
+}
+
 /* Snapshot / restore of the task's tensors (early stopping). */
 static void copy_params(cae_task *t, cae_real *buf, int save)
 {
@@ -123,11 +148,16 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
             if (!isfinite(obj)) {
                 if (cae_task_error(t))
                     snprintf(err, errlen, "train: %s", cae_task_error(t));
-                else
+                else {
+                    double v;
+                    const cae_tensor *who = blame(t, &v);
                     snprintf(err, errlen,
-                             "train: the objective is %g at epoch %d, step %lld: stopped "
-                             "(lower the learning rate?)",
-                             obj, e + 1, (long long)step + 1);
+                             "train: the objective is %g at epoch %d, step %lld (%s %g in '%s'): "
+                             "stopped (lower the learning rate?)",
+                             obj, e + 1, (long long)step + 1,
+                             isfinite(v) ? "largest parameter magnitude" : "parameter value", v,
+                             who ? who->name : "?");
+                }
                 goto done;
             }
             size_t off = 0;

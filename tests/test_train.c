@@ -1,0 +1,529 @@
+/* The training loop (cae/train.h) mechanics: the last partial batch is
+ * trained on, shuffling is a function of the seed, 1 and 2 threads agree,
+ * early stopping leaves the best epoch's parameters, the NaN/Inf guard stops
+ * with a message that says where, and bad configurations and data are
+ * refused with messages that say what is wrong.
+ *
+ * The threads and early-stopping cases use real MNIST ($CAE_DATA_DIR or
+ * CAE_SOURCE_DIR/data; they fail saying so when it is missing); the others
+ * run on small synthetic data sets. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cae/model.h"
+#include "cae/train.h"
+#include "testutil.h"
+
+static const char *data_dir(void)
+{
+    static char buf[512];
+    const char *d = getenv("CAE_DATA_DIR");
+    if (d && *d) return d;
+    snprintf(buf, sizeof buf, "%s/data", CAE_SOURCE_DIR);
+    return buf;
+}
+
+static cae_splits *mnist(void)
+{
+    char err[512] = "";
+    cae_splits *s = NULL;
+    const cae_data_status st = cae_splits_load(data_dir(), "mnist", &s, err, sizeof err);
+    ck_assert_msg(st == CAE_DATA_OK && s,
+                  "MNIST could not be loaded from %s/mnist (%s): these tests need the real data. "
+                  "Run scripts/fetch-data.sh (or set CAE_DATA_DIR to where it put the data).",
+                  data_dir(), err);
+    return s;
+}
+
+static cae_dataset *head(const cae_dataset *d, int64_t n)
+{
+    cae_dataset *v = cae_dataset_view(d, 0, n);
+    ck_assert_msg(v != NULL, "view of %lld examples of a set of %lld", (long long)n,
+                  (long long)d->n);
+    return v;
+}
+
+/* A synthetic set: n examples of dim values in [0,1] (seeded), labels
+ * i % classes. Release with free_synth. */
+static cae_dataset *synth(int64_t n, int64_t dim, int classes, uint64_t seed)
+{
+    cae_dataset *d = calloc(1, sizeof *d);
+    d->n = n;
+    d->dim = dim;
+    d->rows = (int)dim;
+    d->cols = 1;
+    d->n_classes = classes;
+    d->x = cae_alloc_reals((size_t)(n * dim));
+    d->y = calloc((size_t)n, sizeof *d->y);
+    tu_fill_uniform(d->x, n * dim, 0, 1, seed);
+    for (int64_t i = 0; i < n; i++) d->y[i] = (int32_t)(i % classes);
+    return d;
+}
+
+static void free_synth(cae_dataset *d)
+{
+    if (!d) return;
+    cae_free(d->x);
+    free(d->y);
+    free(d);
+}
+
+/* Layer 1 of kind in a fresh store (init seed) and its pretraining task. */
+static cae_task *pretrain_task(cae_params *p, cae_model_kind kind, int64_t n_in, int64_t n_hidden,
+                               int64_t batch, uint64_t seed, int threads)
+{
+    char err[256];
+    cae_layer_config c;
+    cae_layer_config_default(&c, kind, n_in, n_hidden);
+    cae_rng init;
+    cae_rng_seed(&init, seed, 1);
+    ck_assert_msg(!cae_layer_params(p, 1, &c, &init, err, sizeof err), "%s: %s",
+                  cae_model_kind_name(kind), err);
+    cae_task *t = cae_task_pretrain(p, 1, &c, batch, seed, threads, err, sizeof err);
+    ck_assert_msg(t != NULL, "%s: %s", cae_model_kind_name(kind), err);
+    return t;
+}
+
+static cae_train_config config(int epochs, double lr, uint64_t seed)
+{
+    cae_train_config c;
+    cae_train_config_default(&c);
+    c.epochs = epochs;
+    c.lr = lr;
+    c.seed = seed;
+    return c;
+}
+
+static size_t total_size(const cae_task *t)
+{
+    size_t n = 0;
+    for (int i = 0; i < cae_task_n_params(t); i++) n += (size_t)cae_task_param(t, i)->size;
+    return n;
+}
+
+/* Every value of every tensor the task trains, concatenated (malloc'd). */
+static cae_real *snapshot(const cae_task *t, size_t *n_out)
+{
+    const size_t n = total_size(t);
+    cae_real *s = malloc(n * sizeof *s), *q = s;
+    for (int i = 0; i < cae_task_n_params(t); i++) {
+        const cae_tensor *p = cae_task_param(t, i);
+        memcpy(q, p->data, (size_t)p->size * sizeof *q);
+        q += p->size;
+    }
+    if (n_out) *n_out = n;
+    return s;
+}
+
+#define MAX_EPOCHS 64
+typedef struct epochs_seen {
+    int n;
+    cae_epoch_report r[MAX_EPOCHS];
+} epochs_seen;
+
+static int record_epoch(const cae_epoch_report *r, void *ctx)
+{
+    epochs_seen *h = ctx;
+    if (h->n < MAX_EPOCHS) h->r[h->n++] = *r;
+    return 0;
+}
+
+/* ------------------------------------------------------ last partial batch */
+
+#define MAX_BATCHES 16
+typedef struct batches_seen {
+    const cae_task *t;
+    int n;
+    int epoch[MAX_BATCHES];
+    int64_t done[MAX_BATCHES], total[MAX_BATCHES];
+    cae_real *after[MAX_BATCHES]; /* parameters after each batch */
+} batches_seen;
+
+static void record_batch(int epoch, int64_t done, int64_t total, void *ctx)
+{
+    batches_seen *b = ctx;
+    if (b->n >= MAX_BATCHES) return;
+    b->epoch[b->n] = epoch;
+    b->done[b->n] = done;
+    b->total[b->n] = total;
+    b->after[b->n] = snapshot(b->t, NULL);
+    b->n++;
+}
+
+/* 50 examples, batch 20, 2 epochs: the hook sees 20, 40, 50 of 50 in each
+ * epoch, the third (10-row) batch changes the parameters, and the epoch
+ * report counts 50 examples. With limit 45: 20, 40, 45 of 45. */
+START_TEST(last_partial_batch_is_used)
+{
+    enum { N = 50, DIM = 12, HID = 5 };
+    cae_dataset *d = synth(N, DIM, 2, 1);
+    for (int lim = 0; lim < 2; lim++) {
+        const int64_t n = lim ? 45 : N;
+        cae_params *p = cae_params_new();
+        cae_task *t = pretrain_task(p, CAE_MODEL_AE, DIM, HID, 20, 3, 1);
+        cae_train_config c = config(2, 0.05, 3);
+        c.limit = lim ? 45 : 0;
+        batches_seen b = {.t = t};
+        cae_train_hooks hk = {NULL, record_batch, &b};
+        cae_train_result res;
+        char err[256];
+        ck_assert_msg(!cae_train(t, d, NULL, &c, &hk, &res, err, sizeof err), "%s", err);
+        const int64_t want[3] = {20, 40, n};
+        ck_assert_msg(b.n == 6, "limit %lld: %d batches seen over 2 epochs, want 6", (long long)c.limit,
+                      b.n);
+        const size_t np = total_size(t);
+        for (int i = 0; i < 6; i++) {
+            ck_assert_msg(b.epoch[i] == 1 + i / 3 && b.done[i] == want[i % 3] && b.total[i] == n,
+                          "limit %lld: batch %d: epoch %d, %lld of %lld done; want epoch %d, %lld "
+                          "of %lld",
+                          (long long)c.limit, i, b.epoch[i], (long long)b.done[i],
+                          (long long)b.total[i], 1 + i / 3, (long long)want[i % 3], (long long)n);
+            if (i % 3 == 2)
+                ck_assert_msg(memcmp(b.after[i], b.after[i - 1], np * sizeof(cae_real)) != 0,
+                              "limit %lld: epoch %d: the last partial batch (%lld rows) did not "
+                              "change the parameters",
+                              (long long)c.limit, b.epoch[i], (long long)(n - 40));
+        }
+        for (int i = 0; i < b.n; i++) free(b.after[i]);
+        cae_task_free(t);
+        cae_params_free(p);
+    }
+    /* The epoch report counts every example, the partial batch included. */
+    cae_params *p = cae_params_new();
+    cae_task *t = pretrain_task(p, CAE_MODEL_AE, DIM, HID, 20, 3, 1);
+    cae_train_config c = config(2, 0.05, 3);
+    epochs_seen h = {0};
+    cae_train_hooks hk = {record_epoch, NULL, &h};
+    cae_train_result res;
+    char err[256];
+    ck_assert_msg(!cae_train(t, d, NULL, &c, &hk, &res, err, sizeof err), "%s", err);
+    ck_assert_int_eq(h.n, 2);
+    for (int e = 0; e < 2; e++)
+        ck_assert_msg(h.r[e].examples == N, "epoch %d reports %lld examples, want %d", e + 1,
+                      (long long)h.r[e].examples, N);
+    cae_task_free(t);
+    cae_params_free(p);
+    free_synth(d);
+}
+END_TEST
+
+/* ------------------------------------------------------------- shuffling */
+
+/* Train an ae (no noise: only the order of examples can differ) on d with
+ * shuffle seed `seed`; returns the final parameters and the objectives. */
+static cae_real *train_ae(const cae_dataset *d, uint64_t seed, double obj[3], size_t *n)
+{
+    cae_params *p = cae_params_new();
+    cae_task *t = pretrain_task(p, CAE_MODEL_AE, d->dim, 8, 10, 5, 1);
+    cae_train_config c = config(3, 0.05, seed);
+    epochs_seen h = {0};
+    cae_train_hooks hk = {record_epoch, NULL, &h};
+    cae_train_result res;
+    char err[256];
+    ck_assert_msg(!cae_train(t, d, NULL, &c, &hk, &res, err, sizeof err), "%s", err);
+    for (int e = 0; e < 3; e++) obj[e] = h.r[e].objective;
+    cae_real *s = snapshot(t, n);
+    cae_task_free(t);
+    cae_params_free(p);
+    return s;
+}
+
+/* Same init, same task seed, three runs: shuffle seed 1 twice gives
+ * identical objectives and bit-identical parameters; seed 2 gives others. */
+START_TEST(shuffle_is_a_function_of_the_seed)
+{
+    cae_dataset *d = synth(100, 30, 2, 2);
+    double o1[3], o1b[3], o2[3];
+    size_t n;
+    cae_real *p1 = train_ae(d, 1, o1, &n), *p1b = train_ae(d, 1, o1b, &n), *p2 = train_ae(d, 2, o2, &n);
+    for (int e = 0; e < 3; e++)
+        ck_assert_msg(o1[e] == o1b[e], "seed 1 twice: epoch %d objective %.17g vs %.17g", e + 1,
+                      o1[e], o1b[e]);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(p1[i] == p1b[i], "seed 1 twice: parameter %zu %.17g vs %.17g", i,
+                      (double)p1[i], (double)p1b[i]);
+    ck_assert_msg(o1[0] != o2[0] && memcmp(p1, p2, n * sizeof *p1) != 0,
+                  "seeds 1 and 2 trained identically: epoch 1 objective %.17g vs %.17g", o1[0],
+                  o2[0]);
+    free(p1);
+    free(p1b);
+    free(p2);
+    free_synth(d);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- threads */
+
+/* 500 MNIST digits, 100 hidden units, batch 20, 2 epochs, the same seeds:
+ * with 1 and with 2 threads, every epoch's mean objective and validation
+ * loss agree within 1e-5 relative (cae: the fused penalty kernel; dae-b:
+ * the noise draws must not depend on the thread count either). */
+START_TEST(threads_agree)
+{
+    static const cae_model_kind kinds[2] = {CAE_MODEL_CAE, CAE_MODEL_DAE_B};
+    cae_splits *s = mnist();
+    cae_dataset *train = head(s->train, 500), *valid = head(s->valid, 500);
+    for (int k = 0; k < 2; k++) {
+        epochs_seen h[2] = {{0}};
+        for (int th = 0; th < 2; th++) {
+            cae_params *p = cae_params_new();
+            cae_task *t = pretrain_task(p, kinds[k], 784, 100, 20, 13, th + 1);
+            cae_train_config c = config(2, 0.01, 13);
+            cae_train_hooks hk = {record_epoch, NULL, &h[th]};
+            cae_train_result res;
+            char err[256];
+            ck_assert_msg(!cae_train(t, train, valid, &c, &hk, &res, err, sizeof err), "%s", err);
+            cae_task_free(t);
+            cae_params_free(p);
+        }
+        for (int e = 0; e < 2; e++) {
+            const double a[2] = {h[0].r[e].objective, h[0].r[e].valid_loss};
+            const double b[2] = {h[1].r[e].objective, h[1].r[e].valid_loss};
+            const char *what[2] = {"mean objective", "validation loss"};
+            for (int q = 0; q < 2; q++)
+                ck_assert_msg(fabs(a[q] - b[q]) <= 1e-5 * fabs(a[q]),
+                              "%s epoch %d %s: 1 thread %.10g, 2 threads %.10g",
+                              cae_model_kind_name(kinds[k]), e + 1, what[q], a[q], b[q]);
+        }
+    }
+    cae_dataset_free(train);
+    cae_dataset_free(valid);
+    cae_splits_free(s);
+}
+END_TEST
+
+/* --------------------------------------------------------- early stopping */
+
+typedef struct stop_watch {
+    const cae_task *t;
+    int n;
+    double metric[MAX_EPOCHS];
+    int is_best[MAX_EPOCHS];
+    cae_real *best, *last;
+    int best_epoch;
+} stop_watch;
+
+static int watch_epoch(const cae_epoch_report *r, void *ctx)
+{
+    stop_watch *w = ctx;
+    if (w->n >= MAX_EPOCHS) return 0;
+    w->metric[w->n] = r->valid_metric;
+    w->is_best[w->n] = r->is_best;
+    w->n++;
+    free(w->last);
+    w->last = snapshot(w->t, NULL);
+    if (r->is_best) {
+        free(w->best);
+        w->best = snapshot(w->t, NULL);
+        w->best_epoch = r->epoch;
+    }
+    return 0;
+}
+
+/* Fine-tune an MLP (784-50-10) on 500 digits with patience 1 and a
+ * learning rate (2.0, momentum 0.5) large enough for the validation error
+ * to go up: training stops right after the first epoch that does not
+ * improve, and the store then holds exactly the parameters the on_epoch
+ * hook saw at the best epoch (not the last epoch's), whose validation
+ * error is the reported best. */
+START_TEST(early_stopping_restores_best)
+{
+    char err[256];
+    cae_splits *s = mnist();
+    cae_dataset *train = head(s->train, 500), *valid = head(s->valid, 500);
+    cae_mlp_config m = {.n_layers = 1, .sizes = {784, 50}, .act = {CAE_ACT_SIGMOID}, .n_classes = 10};
+    cae_params *p = cae_params_new();
+    cae_rng init;
+    cae_rng_seed(&init, 17, 1);
+    ck_assert_msg(!cae_mlp_params(p, &m, &init, err, sizeof err), "%s", err);
+    cae_task *t = cae_task_finetune(p, &m, 20, 17, 1, err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    cae_train_config c = config(40, 2.0, 17);
+    c.momentum = 0.5;
+    c.patience = 1;
+    stop_watch w = {.t = t};
+    cae_train_hooks hk = {watch_epoch, NULL, &w};
+    cae_train_result res;
+    ck_assert_msg(!cae_train(t, train, valid, &c, &hk, &res, err, sizeof err), "%s", err);
+    ck_assert_msg(res.epochs_run == w.n && w.n < c.epochs,
+                  "did not stop early: %d epochs run of %d (hook saw %d)", res.epochs_run, c.epochs,
+                  w.n);
+    ck_assert_msg(res.best_epoch == w.best_epoch && res.epochs_run == res.best_epoch + 1,
+                  "best epoch %d (hook: %d), stopped after %d: patience 1 stops one epoch after "
+                  "the best", res.best_epoch, w.best_epoch, res.epochs_run);
+    ck_assert_msg(w.metric[w.n - 1] >= res.best_valid_metric,
+                  "last epoch's validation error %.4f is below the best %.4f", w.metric[w.n - 1],
+                  res.best_valid_metric);
+    size_t n;
+    cae_real *now = snapshot(t, &n);
+    ck_assert_msg(memcmp(w.last, w.best, n * sizeof *now) != 0,
+                  "the last epoch's parameters equal the best's: the case does not test restoring");
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(now[i] == w.best[i],
+                      "after early stopping, parameter %zu is %.10g, at the best epoch %d it was "
+                      "%.10g (last epoch %d: %.10g)",
+                      i, (double)now[i], res.best_epoch, (double)w.best[i], res.epochs_run,
+                      (double)w.last[i]);
+    double error, ci;
+    ck_assert(!cae_classify_error(t, valid, &error, &ci));
+    ck_assert_msg(error == res.best_valid_metric,
+                  "restored parameters give validation error %.4f, the best epoch had %.4f", error,
+                  res.best_valid_metric);
+    free(now);
+    free(w.best);
+    free(w.last);
+    cae_task_free(t);
+    cae_params_free(p);
+    cae_dataset_free(train);
+    cae_dataset_free(valid);
+    cae_splits_free(s);
+}
+END_TEST
+
+/* --------------------------------------------------------------- NaN guard */
+
+/* A learning rate of 1e30 blows the weights up until values overflow:
+ * cae_train returns -1 with a message naming the epoch, the step and one
+ * of the task's tensors, and reports it through no hook as a finished
+ * epoch. The encoder is relu: with the paper's sigmoid AE, 1e30 alone
+ * overflows nothing (the code saturates, the stable cross-entropy of
+ * logits ~1e31 is finite and the gradients stay O(1)), so training goes
+ * on with finite, useless weights; an unbounded code makes every step
+ * square the scale (1e30 -> 1e60 -> ...), an overflow within a few steps in
+ * either precision. */
+START_TEST(nan_guard_names_where)
+{
+    char err[512] = "";
+    cae_dataset *d = synth(100, 30, 2, 4);
+    cae_params *p = cae_params_new();
+    cae_layer_config lc;
+    cae_layer_config_default(&lc, CAE_MODEL_AE, 30, 8);
+    lc.act = CAE_ACT_LINEAR;
+    cae_rng init;
+    cae_rng_seed(&init, 6, 1);
+    ck_assert_msg(!cae_layer_params(p, 1, &lc, &init, err, sizeof err), "%s", err);
+    cae_task *t = cae_task_pretrain(p, 1, &lc, 10, 6, 1, err, sizeof err);
+    ck_assert_msg(t != NULL, "%s", err);
+    cae_train_config c = config(3, 1e30, 6);
+    epochs_seen h = {0};
+    cae_train_hooks hk = {record_epoch, NULL, &h};
+    cae_train_result res;
+    ck_assert_msg(cae_train(t, d, NULL, &c, &hk, &res, err, sizeof err) == -1,
+                  "training with lr 1e30 did not fail (message '%s')", err);
+    ck_assert_msg(h.n == 0, "the failed epoch was reported to on_epoch (%d reports)", h.n);
+    ck_assert_msg(strstr(err, "epoch 1") != NULL, "message does not name epoch 1: '%s'", err);
+    ck_assert_msg(strstr(err, "step ") != NULL, "message does not name the step: '%s'", err);
+    int named = 0;
+    for (int i = 0; i < cae_task_n_params(t); i++) {
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "'%s'", cae_task_param(t, i)->name);
+        named |= strstr(err, quoted) != NULL;
+    }
+    ck_assert_msg(named, "message names none of the task's tensors: '%s'", err);
+    cae_task_free(t);
+    cae_params_free(p);
+    free_synth(d);
+}
+END_TEST
+
+/* ---------------------------------------------------------- bad configs */
+
+static void expect_refused(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
+                           const cae_train_config *c, const char *case_name, const char *words[],
+                           const cae_real *before, size_t n)
+{
+    char err[512] = "";
+    cae_train_result res;
+    ck_assert_msg(cae_train(t, train, valid, c, NULL, &res, err, sizeof err) == -1,
+                  "%s: accepted", case_name);
+    for (int i = 0; words[i]; i++)
+        ck_assert_msg(strstr(err, words[i]) != NULL, "%s: message '%s' does not mention '%s'",
+                      case_name, err, words[i]);
+    cae_real *after = snapshot(t, NULL);
+    ck_assert_msg(memcmp(before, after, n * sizeof *after) == 0,
+                  "%s: refused, yet the parameters changed", case_name);
+    free(after);
+}
+
+/* epochs 0, lr 0, lr < 0, lr NaN, momentum 1, momentum < 0, training or
+ * validation data of the wrong width: -1, a message saying what, and the
+ * parameters untouched. */
+START_TEST(bad_configs_refused)
+{
+    cae_dataset *d = synth(30, 12, 2, 5), *narrow = synth(30, 10, 2, 6);
+    cae_params *p = cae_params_new();
+    cae_task *t = pretrain_task(p, CAE_MODEL_AE, 12, 4, 10, 7, 1);
+    size_t n;
+    cae_real *before = snapshot(t, &n);
+    cae_train_config c;
+
+    c = config(0, 0.1, 1);
+    expect_refused(t, d, NULL, &c, "epochs 0", (const char *[]){"epochs", NULL}, before, n);
+    c = config(2, 0, 1);
+    expect_refused(t, d, NULL, &c, "lr 0", (const char *[]){"learning rate", NULL}, before, n);
+    c = config(2, -0.1, 1);
+    expect_refused(t, d, NULL, &c, "lr -0.1", (const char *[]){"learning rate", NULL}, before, n);
+    c = config(2, NAN, 1);
+    expect_refused(t, d, NULL, &c, "lr NaN", (const char *[]){"learning rate", NULL}, before, n);
+    c = config(2, 0.1, 1);
+    c.momentum = 1;
+    expect_refused(t, d, NULL, &c, "momentum 1", (const char *[]){"momentum", NULL}, before, n);
+    c.momentum = -0.5;
+    expect_refused(t, d, NULL, &c, "momentum -0.5", (const char *[]){"momentum", NULL}, before, n);
+    c = config(2, 0.1, 1);
+    expect_refused(t, narrow, NULL, &c, "training data 10 wide for 12 inputs",
+                   (const char *[]){"10", "12", "inputs", NULL}, before, n);
+    expect_refused(t, d, narrow, &c, "validation data 10 wide for 12 inputs",
+                   (const char *[]){"10", "12", "inputs", NULL}, before, n);
+    /* And a good config on the same task then trains. */
+    cae_train_result res;
+    char err[256];
+    ck_assert_msg(!cae_train(t, d, NULL, &c, NULL, &res, err, sizeof err), "good config: %s", err);
+    ck_assert_int_eq(res.epochs_run, 2);
+    free(before);
+    cae_task_free(t);
+    cae_params_free(p);
+    free_synth(d);
+    free_synth(narrow);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("train");
+    TCase *t;
+
+    t = tcase_create("batches");
+    tcase_set_timeout(t, 20);
+    tcase_add_test(t, last_partial_batch_is_used);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("shuffle_seed");
+    tcase_set_timeout(t, 20);
+    tcase_add_test(t, shuffle_is_a_function_of_the_seed);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("threads");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, threads_agree);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("early_stopping");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, early_stopping_restores_best);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("nan_guard");
+    tcase_set_timeout(t, 20);
+    tcase_add_test(t, nan_guard_names_where);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("config_checks");
+    tcase_set_timeout(t, 20);
+    tcase_add_test(t, bad_configs_refused);
+    suite_add_tcase(s, t);
+
+    return tu_run(s);
+}
