@@ -11,6 +11,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "parse.h"
 
 /* ---------------------------------------------------------------- options */
 
@@ -35,7 +36,7 @@ int cli_parse(const char *who, const char *usage, int argc, char **argv, cli_opt
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
-            return -1;
+            return 0;
         }
         cli_opt *o = NULL;
         for (int k = 0; k < n && !o; k++)
@@ -75,7 +76,7 @@ int cli_parse(const char *who, const char *usage, int argc, char **argv, cli_opt
         case CLI_FLAG: break;
         }
     }
-    return 0;
+    return CLI_PARSE_RUN;
 }
 
 cli_opt *cli_opt_get(cli_opt *opts, int n, const char *name)

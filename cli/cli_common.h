@@ -34,9 +34,10 @@ typedef struct cli_opt {
     int given; /* set by cli_parse */
 } cli_opt;
 
-/* Parse argv[1..] against opts. Returns 0, 2 after a usage error, or -1
- * when --help / -h was given (usage printed on stdout: return 0). Positional
- * arguments are rejected. */
+/* Parse argv[1..] against opts. Returns CLI_PARSE_RUN (cli/parse.h) when
+ * the command should run, 0 after --help / -h (usage printed on stdout), 2
+ * after a usage error (reason on stderr). Positional arguments are
+ * rejected. No side effects besides the printing and *dst / given. */
 int cli_parse(const char *who, const char *usage, int argc, char **argv, cli_opt *opts, int n);
 /* The option named name in opts (asserts it exists). */
 cli_opt *cli_opt_get(cli_opt *opts, int n, const char *name);

@@ -10,6 +10,7 @@
 #include "cae/metrics.h"
 #include "cli_common.h"
 #include "commands.h"
+#include "parse.h"
 
 static const char *eval_usage =
     "usage: cae eval --model CKPT [options]\n"
@@ -50,30 +51,54 @@ static void json_str(const char *key, const char *v)
     printf("\",");
 }
 
-int cmd_eval(int argc, char **argv)
+typedef struct eval_opts {
+    const char *model, *data, *data_dir, *split;
+    long long max_jac, limit, threads;
+    int json, max_jac_given;
+} eval_opts;
+
+/* Every check that needs no file: CLI_PARSE_RUN, or the exit status. */
+static int eval_parse_opts(int argc, char **argv, eval_opts *eo)
 {
     const char *who = "cae eval";
-    const char *model = NULL, *data = NULL, *data_dir = cli_default_data_dir(), *split = NULL;
-    long long max_jac = 0, limit = 0, threads = 0;
-    int json = 0;
+    *eo = (eval_opts){.data_dir = cli_default_data_dir()};
     cli_opt o[] = {
-        {"--model", CLI_STR, &model, 0, 0, 0, 0},
-        {"--data", CLI_STR, &data, 0, 0, 0, 0},
-        {"--data-dir", CLI_STR, &data_dir, 0, 0, 0, 0},
-        {"--split", CLI_STR, &split, 0, 0, 0, 0},
-        {"--limit", CLI_INT, &limit, 0, 1e12, 0, 0},
-        {"--max-jacobian", CLI_INT, &max_jac, 0, 1e12, 0, 0},
-        {"--threads", CLI_INT, &threads, 0, 4096, 0, 0},
-        {"--json", CLI_FLAG, &json, 0, 0, 0, 0},
+        {"--model", CLI_STR, &eo->model, 0, 0, 0, 0},
+        {"--data", CLI_STR, &eo->data, 0, 0, 0, 0},
+        {"--data-dir", CLI_STR, &eo->data_dir, 0, 0, 0, 0},
+        {"--split", CLI_STR, &eo->split, 0, 0, 0, 0},
+        {"--limit", CLI_INT, &eo->limit, 0, 1e12, 0, 0},
+        {"--max-jacobian", CLI_INT, &eo->max_jac, 0, 1e12, 0, 0},
+        {"--threads", CLI_INT, &eo->threads, 0, 4096, 0, 0},
+        {"--json", CLI_FLAG, &eo->json, 0, 0, 0, 0},
     };
     const int n = (int)(sizeof o / sizeof o[0]);
     int rc = cli_parse(who, eval_usage, argc, argv, o, n);
-    if (rc) return rc < 0 ? 0 : rc;
+    if (rc != CLI_PARSE_RUN) return rc;
     if ((rc = cli_require(who, cli_opt_get(o, n, "--model")))) return rc;
-    if (split && strcmp(split, "valid") && strcmp(split, "test")) {
-        fprintf(stderr, "%s: bad value for --split: '%s' (expected valid or test)\n", who, split);
+    if (eo->split && strcmp(eo->split, "valid") && strcmp(eo->split, "test")) {
+        fprintf(stderr, "%s: bad value for --split: '%s' (expected valid or test)\n", who, eo->split);
         return 2;
     }
+    eo->max_jac_given = cli_opt_get(o, n, "--max-jacobian")->given;
+    return CLI_PARSE_RUN;
+}
+
+int cmd_eval_parse(int argc, char **argv)
+{
+    eval_opts eo;
+    return eval_parse_opts(argc, argv, &eo);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *who = "cae eval";
+    eval_opts eo;
+    int rc = eval_parse_opts(argc, argv, &eo);
+    if (rc != CLI_PARSE_RUN) return rc;
+    const char *model = eo.model, *data = eo.data, *data_dir = eo.data_dir, *split = eo.split;
+    const long long max_jac = eo.max_jac, limit = eo.limit, threads = eo.threads;
+    const int json = eo.json;
 
     cae_model_info info;
     cae_params *p = NULL;
@@ -110,7 +135,7 @@ int cmd_eval(int argc, char **argv)
     cae_metrics_config mc;
     cae_metrics_config_default(&mc);
     mc.threads = (int)threads;
-    mc.max_examples = cli_opt_get(o, n, "--max-jacobian")->given ? max_jac : (info.n_layers > 1 ? 1000 : 0);
+    mc.max_examples = eo.max_jac_given ? max_jac : (info.n_layers > 1 ? 1000 : 0);
     cae_metrics m;
     if (cae_metrics_compute(p, info.n_layers, info.layer, view, &mc, &m, err, sizeof err)) {
         fprintf(stderr, "%s: --model %s on %s: %s\n", who, model, data, err);

@@ -9,6 +9,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "parse.h"
 
 static const char *finetune_usage =
     "usage: cae finetune --init CKPT --data SET --out CKPT [options]\n"
@@ -70,35 +71,63 @@ static int max_classes(const cae_splits *s)
     return c;
 }
 
-int cmd_finetune(int argc, char **argv)
+typedef struct finetune_opts {
+    const char *init, *data, *data_dir, *out;
+    long long epochs, batch, patience, limit, threads;
+    unsigned long long seed;
+    double lr, momentum, wd;
+    int wd_given;
+} finetune_opts;
+
+/* Every check that needs no file: CLI_PARSE_RUN, or the exit status. */
+static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
 {
     const char *who = "cae finetune";
-    const char *init = NULL, *data = NULL, *data_dir = cli_default_data_dir(), *out = NULL;
-    long long epochs = 50, batch = 20, patience = 5, limit = 0, threads = 0;
-    unsigned long long seed = 1;
-    double lr = 0.1, momentum = 0, wd = 0;
+    *fo = (finetune_opts){.data_dir = cli_default_data_dir(), .epochs = 50, .batch = 20, .patience = 5,
+                          .seed = 1, .lr = 0.1};
     cli_opt o[] = {
-        {"--init", CLI_STR, &init, 0, 0, 0, 0},
-        {"--data", CLI_STR, &data, 0, 0, 0, 0},
-        {"--data-dir", CLI_STR, &data_dir, 0, 0, 0, 0},
-        {"--epochs", CLI_INT, &epochs, 1, 1000000, 0, 0},
-        {"--lr", CLI_REAL, &lr, 1e-12, 1e6, 0, 0},
-        {"--momentum", CLI_REAL, &momentum, 0, 1, 1, 0},
-        {"--batch", CLI_INT, &batch, 1, 1 << 20, 0, 0},
-        {"--patience", CLI_INT, &patience, 0, 1000000, 0, 0},
-        {"--wd", CLI_REAL, &wd, 0, 1e9, 0, 0},
-        {"--limit", CLI_INT, &limit, 0, 1e12, 0, 0},
-        {"--seed", CLI_U64, &seed, 0, 0, 0, 0},
-        {"--threads", CLI_INT, &threads, 0, 4096, 0, 0},
-        {"--out", CLI_STR, &out, 0, 0, 0, 0},
+        {"--init", CLI_STR, &fo->init, 0, 0, 0, 0},
+        {"--data", CLI_STR, &fo->data, 0, 0, 0, 0},
+        {"--data-dir", CLI_STR, &fo->data_dir, 0, 0, 0, 0},
+        {"--epochs", CLI_INT, &fo->epochs, 1, 1000000, 0, 0},
+        {"--lr", CLI_REAL, &fo->lr, 1e-12, 1e6, 0, 0},
+        {"--momentum", CLI_REAL, &fo->momentum, 0, 1, 1, 0},
+        {"--batch", CLI_INT, &fo->batch, 1, 1 << 20, 0, 0},
+        {"--patience", CLI_INT, &fo->patience, 0, 1000000, 0, 0},
+        {"--wd", CLI_REAL, &fo->wd, 0, 1e9, 0, 0},
+        {"--limit", CLI_INT, &fo->limit, 0, 1e12, 0, 0},
+        {"--seed", CLI_U64, &fo->seed, 0, 0, 0, 0},
+        {"--threads", CLI_INT, &fo->threads, 0, 4096, 0, 0},
+        {"--out", CLI_STR, &fo->out, 0, 0, 0, 0},
     };
     const int n = (int)(sizeof o / sizeof o[0]);
     int rc = cli_parse(who, finetune_usage, argc, argv, o, n);
-    if (rc) return rc < 0 ? 0 : rc;
+    if (rc != CLI_PARSE_RUN) return rc;
     if ((rc = cli_require(who, cli_opt_get(o, n, "--init"))) || (rc = cli_require(who, cli_opt_get(o, n, "--data"))) ||
         (rc = cli_require(who, cli_opt_get(o, n, "--out"))))
         return rc;
-    if ((rc = cli_check_out(who, out))) return rc;
+    fo->wd_given = cli_opt_get(o, n, "--wd")->given;
+    return CLI_PARSE_RUN;
+}
+
+int cmd_finetune_parse(int argc, char **argv)
+{
+    finetune_opts fo;
+    return finetune_parse_opts(argc, argv, &fo);
+}
+
+int cmd_finetune(int argc, char **argv)
+{
+    const char *who = "cae finetune";
+    finetune_opts fo;
+    int rc = finetune_parse_opts(argc, argv, &fo);
+    if (rc != CLI_PARSE_RUN) return rc;
+    if ((rc = cli_check_out(who, fo.out))) return rc;
+    const char *init = fo.init, *data = fo.data, *data_dir = fo.data_dir, *out = fo.out;
+    const long long epochs = fo.epochs, batch = fo.batch, patience = fo.patience, limit = fo.limit,
+                    threads = fo.threads;
+    const unsigned long long seed = fo.seed;
+    const double lr = fo.lr, momentum = fo.momentum, wd = fo.wd;
 
     cae_model_info info;
     cae_params *p = NULL;
@@ -133,7 +162,7 @@ int cmd_finetune(int argc, char **argv)
         }
         m.n_classes = classes;
     }
-    if (cli_opt_get(o, n, "--wd")->given || info.n_classes == 0) m.wd = wd;
+    if (fo.wd_given || info.n_classes == 0) m.wd = wd;
     cae_rng rinit;
     cae_rng_seed(&rinit, seed, 0x6f7574u);
     if (cae_mlp_params(p, &m, &rinit, err, sizeof err) ||

@@ -9,6 +9,7 @@
 #include "cae/metrics.h"
 #include "cli_common.h"
 #include "commands.h"
+#include "parse.h"
 
 static const char *pretrain_usage =
     "usage: cae pretrain --model KIND --data SET --out CKPT [options]\n"
@@ -97,58 +98,112 @@ static int check_kind_options(const char *who, cae_model_kind kind, cli_opt *o, 
     return 0;
 }
 
-int cmd_pretrain(int argc, char **argv)
+typedef struct pretrain_opts {
+    const char *model, *data, *data_dir, *act_name, *on, *out;
+    long long hidden, cd_k, batch, epochs, limit, threads;
+    unsigned long long seed;
+    int untied, composed, pcd;
+    double lambda, noise, wd, lr, momentum;
+    int lambda_given, noise_given, wd_given;
+    cae_model_kind kind;
+    cae_act act;
+} pretrain_opts;
+
+/* The new layer's configuration from the options (n_in: its input width). */
+static void layer_config(const pretrain_opts *po, int64_t n_in, cae_layer_config *lc)
+{
+    cae_layer_config_default(lc, po->kind, n_in, po->hidden);
+    lc->act = po->act;
+    lc->untied = po->untied;
+    lc->composed = po->composed;
+    lc->persistent = po->pcd;
+    lc->cd_k = (int)po->cd_k;
+    if (po->lambda_given) lc->lambda = po->lambda;
+    if (po->noise_given) lc->noise = po->noise;
+    if (po->wd_given) lc->wd = po->wd;
+}
+
+/* Every check that needs no file: CLI_PARSE_RUN, or the exit status. */
+static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
 {
     const char *who = "cae pretrain";
-    const char *model = NULL, *data = NULL, *data_dir = cli_default_data_dir(), *act_name = "sigmoid";
-    const char *on = NULL, *out = NULL;
-    long long hidden = 1000, cd_k = 1, batch = 20, epochs = 20, limit = 0, threads = 0;
-    unsigned long long seed = 1;
-    int untied = 0, composed = 0, pcd = 0;
-    double lambda = 0, noise = 0, wd = 0, lr = 0.01, momentum = 0;
+    *po = (pretrain_opts){.data_dir = cli_default_data_dir(), .act_name = "sigmoid", .hidden = 1000,
+                          .cd_k = 1, .batch = 20, .epochs = 20, .seed = 1, .lr = 0.01};
     cli_opt o[] = {
-        {"--model", CLI_STR, &model, 0, 0, 0, 0},
-        {"--data", CLI_STR, &data, 0, 0, 0, 0},
-        {"--data-dir", CLI_STR, &data_dir, 0, 0, 0, 0},
-        {"--hidden", CLI_INT, &hidden, 1, 1 << 20, 0, 0},
-        {"--act", CLI_STR, &act_name, 0, 0, 0, 0},
-        {"--untied", CLI_FLAG, &untied, 0, 0, 0, 0},
-        {"--composed", CLI_FLAG, &composed, 0, 0, 0, 0},
-        {"--lambda", CLI_REAL, &lambda, 0, 1e9, 0, 0},
-        {"--noise", CLI_REAL, &noise, 0, 1e3, 0, 0},
-        {"--wd", CLI_REAL, &wd, 0, 1e9, 0, 0},
-        {"--cd-k", CLI_INT, &cd_k, 1, 1000, 0, 0},
-        {"--pcd", CLI_FLAG, &pcd, 0, 0, 0, 0},
-        {"--lr", CLI_REAL, &lr, 1e-12, 1e6, 0, 0},
-        {"--momentum", CLI_REAL, &momentum, 0, 1, 1, 0},
-        {"--batch", CLI_INT, &batch, 1, 1 << 20, 0, 0},
-        {"--epochs", CLI_INT, &epochs, 1, 1000000, 0, 0},
-        {"--limit", CLI_INT, &limit, 0, 1e12, 0, 0},
-        {"--seed", CLI_U64, &seed, 0, 0, 0, 0},
-        {"--threads", CLI_INT, &threads, 0, 4096, 0, 0},
-        {"--on", CLI_STR, &on, 0, 0, 0, 0},
-        {"--out", CLI_STR, &out, 0, 0, 0, 0},
+        {"--model", CLI_STR, &po->model, 0, 0, 0, 0},
+        {"--data", CLI_STR, &po->data, 0, 0, 0, 0},
+        {"--data-dir", CLI_STR, &po->data_dir, 0, 0, 0, 0},
+        {"--hidden", CLI_INT, &po->hidden, 1, 1 << 20, 0, 0},
+        {"--act", CLI_STR, &po->act_name, 0, 0, 0, 0},
+        {"--untied", CLI_FLAG, &po->untied, 0, 0, 0, 0},
+        {"--composed", CLI_FLAG, &po->composed, 0, 0, 0, 0},
+        {"--lambda", CLI_REAL, &po->lambda, 0, 1e9, 0, 0},
+        {"--noise", CLI_REAL, &po->noise, 0, 1e3, 0, 0},
+        {"--wd", CLI_REAL, &po->wd, 0, 1e9, 0, 0},
+        {"--cd-k", CLI_INT, &po->cd_k, 1, 1000, 0, 0},
+        {"--pcd", CLI_FLAG, &po->pcd, 0, 0, 0, 0},
+        {"--lr", CLI_REAL, &po->lr, 1e-12, 1e6, 0, 0},
+        {"--momentum", CLI_REAL, &po->momentum, 0, 1, 1, 0},
+        {"--batch", CLI_INT, &po->batch, 1, 1 << 20, 0, 0},
+        {"--epochs", CLI_INT, &po->epochs, 1, 1000000, 0, 0},
+        {"--limit", CLI_INT, &po->limit, 0, 1e12, 0, 0},
+        {"--seed", CLI_U64, &po->seed, 0, 0, 0, 0},
+        {"--threads", CLI_INT, &po->threads, 0, 4096, 0, 0},
+        {"--on", CLI_STR, &po->on, 0, 0, 0, 0},
+        {"--out", CLI_STR, &po->out, 0, 0, 0, 0},
     };
     const int n = (int)(sizeof o / sizeof o[0]);
     int rc = cli_parse(who, pretrain_usage, argc, argv, o, n);
-    if (rc) return rc < 0 ? 0 : rc;
+    if (rc != CLI_PARSE_RUN) return rc;
     if ((rc = cli_require(who, cli_opt_get(o, n, "--model"))) || (rc = cli_require(who, cli_opt_get(o, n, "--data"))) ||
         (rc = cli_require(who, cli_opt_get(o, n, "--out"))))
         return rc;
-    const int kind = cae_model_kind_parse(model);
+    const int kind = cae_model_kind_parse(po->model);
     if (kind < 0 || kind == CAE_MODEL_MLP) {
         fprintf(stderr, "%s: bad value for --model: '%s' (expected ae, ae-wd, dae-g, dae-b, cae or rbm)\n",
-                who, model);
+                who, po->model);
         return 2;
     }
-    const int act = cae_act_parse(act_name);
+    const int act = cae_act_parse(po->act_name);
     if (act < 0 || act == CAE_ACT_LINEAR) {
         fprintf(stderr, "%s: bad value for --act: '%s' (expected sigmoid, tanh, relu or softplus)\n", who,
-                act_name);
+                po->act_name);
         return 2;
     }
-    if ((rc = check_kind_options(who, (cae_model_kind)kind, o, n))) return rc;
-    if ((rc = cli_check_out(who, out))) return rc;
+    po->kind = (cae_model_kind)kind;
+    po->act = (cae_act)act;
+    if ((rc = check_kind_options(who, po->kind, o, n))) return rc;
+    po->lambda_given = cli_opt_get(o, n, "--lambda")->given;
+    po->noise_given = cli_opt_get(o, n, "--noise")->given;
+    po->wd_given = cli_opt_get(o, n, "--wd")->given;
+    /* The layer configuration with a placeholder input width. */
+    cae_layer_config lc;
+    layer_config(po, 1, &lc);
+    const char *bad = cae_layer_config_check(&lc);
+    if (bad) {
+        fprintf(stderr, "%s: bad layer configuration: %s\n", who, bad);
+        return 2;
+    }
+    return CLI_PARSE_RUN;
+}
+
+int cmd_pretrain_parse(int argc, char **argv)
+{
+    pretrain_opts po;
+    return pretrain_parse_opts(argc, argv, &po);
+}
+
+int cmd_pretrain(int argc, char **argv)
+{
+    const char *who = "cae pretrain";
+    pretrain_opts po;
+    int rc = pretrain_parse_opts(argc, argv, &po);
+    if (rc != CLI_PARSE_RUN) return rc;
+    if ((rc = cli_check_out(who, po.out))) return rc;
+    const char *data = po.data, *on = po.on, *out = po.out;
+    const long long limit = po.limit, threads = po.threads, batch = po.batch, epochs = po.epochs;
+    const unsigned long long seed = po.seed;
+    const double lr = po.lr, momentum = po.momentum;
 
     /* The layers below (--on), then the data. */
     cae_model_info info;
@@ -176,7 +231,7 @@ int cmd_pretrain(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    if ((rc = cli_load_splits(who, data_dir, data, &s))) goto done;
+    if ((rc = cli_load_splits(who, po.data_dir, data, &s))) goto done;
     if (on && (rc = cli_check_width(who, data, s->train, info.layer[0].n_in, "--on", on))) goto done;
     const int layer = info.n_layers + 1;
     const cae_dataset *train = s->train, *valid = s->valid;
@@ -199,21 +254,7 @@ int cmd_pretrain(int argc, char **argv)
 
     /* The new layer. */
     cae_layer_config lc;
-    cae_layer_config_default(&lc, (cae_model_kind)kind, train->dim, hidden);
-    lc.act = (cae_act)act;
-    lc.untied = untied;
-    lc.composed = composed;
-    lc.persistent = pcd;
-    lc.cd_k = (int)cd_k;
-    if (cli_opt_get(o, n, "--lambda")->given) lc.lambda = lambda;
-    if (cli_opt_get(o, n, "--noise")->given) lc.noise = noise;
-    if (cli_opt_get(o, n, "--wd")->given) lc.wd = wd;
-    const char *bad = cae_layer_config_check(&lc);
-    if (bad) {
-        fprintf(stderr, "%s: bad layer configuration: %s\n", who, bad);
-        rc = 2;
-        goto done;
-    }
+    layer_config(&po, train->dim, &lc);
     cae_rng init;
     cae_rng_seed(&init, seed, 0x696e6974u + (uint64_t)layer);
     if (cae_layer_params(p, layer, &lc, &init, err, sizeof err) ||
@@ -222,7 +263,7 @@ int cmd_pretrain(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    info.kind = (cae_model_kind)kind;
+    info.kind = po.kind;
     info.n_layers = layer;
     info.layer[layer - 1] = lc;
     info.n_classes = 0;
