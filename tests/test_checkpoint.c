@@ -101,6 +101,21 @@ START_TEST(format_matches_the_document)
         for (size_t i = 0; i < na; i++)
             ck_assert_msg(ba[i] == bb[i], "f%d: byte %zu is %02x, the document says %02x",
                           8 * bytes, i, ba[i], bb[i]);
+        /* The worked example of the document (file offsets). */
+        ck_assert_int_eq(ba[32], CAE_MODEL_CAE);     /* layer 1's kind */
+        ck_assert_int_eq(ba[96 + 20], CAE_ACT_TANH); /* layer 2's activation */
+        ck_assert(!memcmp(ba + 24 + 152, "mnist-rot", 9));
+        ck_assert_int_eq(ba[24 + 233], bytes);
+        ck_assert_int_eq(ba[24 + 237], 14); /* 7 model + 7 optimizer tensors */
+        ck_assert(!memcmp(ba + 265 + 8, "L1.W", 4));
+        ck_assert(ba[265 + 12] == 2 && ba[265 + 16] == 7 && ba[265 + 24] == 5);
+        const double w0 = (double)cae_params_get(p, "L1.W")->data[0];
+        if (bytes == 4) {
+            float f = (float)w0;
+            ck_assert(!memcmp(ba + 297, &f, 4)); /* little-endian host */
+        } else {
+            ck_assert(!memcmp(ba + 297, &w0, 8));
+        }
         free(ba);
         free(bb);
     }
