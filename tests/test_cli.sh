@@ -174,5 +174,17 @@ run "pretrain rbm on the 10x10 set" 0 "free-energy gap" "" -- pretrain --model r
     --hidden 7 --epochs 2 --batch 8 --out "$T/rbm.ckpt"
 run "eval the rbm" 0 '"d_in":100' "" -- eval --model "$T/rbm.ckpt" --data-dir "$T/data" --json
 
+run "pretrain rbm --pcd --cd-k 2" 0 "free-energy gap" "" -- pretrain --model rbm --pcd --cd-k 2 --data rect \
+    --data-dir "$T/data" --hidden 7 --epochs 1 --batch 8 --out "$T/pcd.ckpt"
+for m in ae ae-wd dae-g dae-b; do
+    run "pretrain $m (10x10)" 0 "valid recon" "" -- pretrain --model "$m" --data rect --data-dir "$T/data" \
+        --hidden 6 --epochs 1 --batch 7 --out "$T/$m.ckpt"
+done
+run "pretrain cae --untied --composed --act tanh" 0 "valid recon" "" -- pretrain --model cae --untied --composed \
+    --act tanh --lambda 0.5 --data rect --data-dir "$T/data" --hidden 6 --epochs 2 --batch 7 --out "$T/cu.ckpt"
+u_recon=$(sed -n 's/^epoch *2\/2 .*valid recon *\([0-9.]*\).*/\1/p' "$T/out")
+run "eval untied tanh cae" 0 '"recon":' "" -- eval --model "$T/cu.ckpt" --data-dir "$T/data" --json
+check "eval recon = pretrain recon (untied decoder)" near "$(json_field recon)" "$u_recon" 0.001
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
