@@ -1,0 +1,576 @@
+/* bench/steps — samples/s of whole pretraining steps (784 -> 1000, tied,
+ * sigmoid, cross-entropy), the whole-epoch time of CAE pretraining on MNIST,
+ * and the GEMM roofline of a step, all measured in one run.
+ *
+ * A step is cae_task_step (forward + backward) plus a plain SGD update over
+ * the task's tensors (as bench/penalty), on a fixed batch x ~ U(0,1):
+ *   cae-fused      CAE, lambda 0.1, the fused penalty op
+ *   cae-composed   CAE, lambda 0.1, the penalty composed from ops
+ *   ae             plain AE
+ *   dae-b          masking noise, 25% of the inputs zeroed
+ *   rbm            binary RBM, CD-1 (free-energy gap, Gibbs sample constant)
+ * Each cell is the median of `samples` timed samples after a warm-up; a
+ * sample repeats the step until min_time has passed.
+ *
+ * Roofline. FLOPs of one step = 5 products of 2 B 784 1000 each (encoder,
+ * decoder, the decoder's input gradient, the two weight gradients; a minimal
+ * CD-1 has 5 too: v0 W, h Wt, vk W and two weight gradients) plus the
+ * element-wise work counted in elem_flops() below (exp, log, division and
+ * each add or multiply are one FLOP). The roofline time is those FLOPs at
+ * the best GEMM rate measured in this run through cae_gemm (the products of
+ * bench/matmul, plus the weight gradient fused over K = 2B); "%roof" is
+ * roofline time / measured time. "%roofB" uses, for each product, the rate
+ * measured for its own shape at that B (and the best rate at that B for the
+ * element-wise work): how close a step is to its kernels at that size.
+ *
+ * Sections (all three when none is named):
+ *   --gemm           GFLOP/s of the step's products at each B and thread count
+ *   --steps          samples/s of every model at each B and thread count
+ *   --epoch          one epoch of CAE pretraining on MNIST (50 000 examples,
+ *                    B = 20, lr 0.01, via cae_train) from $CAE_DATA_DIR or
+ *                    ./data, at each thread count, and the peak RSS
+ *   --dump DIR       one CAE/AE step's inputs, loss and gradients as .npy
+ *                    files (for bench/peers/torch_steps.py --check)
+ * Options: --quick (5 samples of >= 2 ms, epoch limited to 2000 examples),
+ *   --batches 1,10,20,100,256  --threads 1,2  --models cae-fused,...
+ *   --samples N  --min-time S  --limit N (epoch examples)
+ *   --machine (print "@" lines for bench/peers/report.py instead of tables)
+ * Usage: steps [sections] [options] */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <omp.h>
+
+#include "cae/checkpoint.h"
+#include "cae/data.h"
+#include "cae/gemm.h"
+#include "cae/model.h"
+#include "cae/train.h"
+
+enum { DX = 784, DH = 1000, MAXB = 256, MAXLIST = 16 };
+
+static int samples = 7;
+static double min_time = 0.1;
+static int machine = 0;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss; /* kilobytes on Linux */
+}
+
+typedef void (*work_fn)(void *ctx);
+
+/* Median seconds per call over `samples` samples after 3 warm-up calls. */
+static double time_call(work_fn f, void *ctx)
+{
+    double t[64];
+    for (int w = 0; w < 3; w++) f(ctx);
+    for (int r = 0; r < samples; r++) {
+        long reps = 0;
+        double t0 = now(), el;
+        do {
+            f(ctx);
+            reps++;
+            el = now() - t0;
+        } while (el < min_time);
+        t[r] = el / (double)reps;
+    }
+    qsort(t, (size_t)samples, sizeof t[0], cmp_double);
+    return t[samples / 2];
+}
+
+/* ------------------------------------------------------------ models */
+
+enum { M_CAE_FUSED, M_CAE_COMPOSED, M_AE, M_DAE_B, M_RBM, M_COUNT };
+static const char *const model_names[M_COUNT] = {"cae-fused", "cae-composed", "ae", "dae-b",
+                                                 "rbm"};
+
+static void model_config(int m, cae_layer_config *lc)
+{
+    static const cae_model_kind kinds[M_COUNT] = {CAE_MODEL_CAE, CAE_MODEL_CAE, CAE_MODEL_AE,
+                                                  CAE_MODEL_DAE_B, CAE_MODEL_RBM};
+    cae_layer_config_default(lc, kinds[m], DX, DH); /* lambda 0.1, noise 0.25, CD-1 */
+    lc->composed = m == M_CAE_COMPOSED;
+}
+
+/* The 5 products of a step: 2 B DX DH FLOPs each. */
+static double gemm_flops(int64_t B) { return 5.0 * 2.0 * (double)B * DX * DH; }
+
+/* Element-wise FLOPs of one step (see the header; bench/peers/README.md
+ * has the same table). Per example, then per step (independent of B). */
+static double elem_flops(int m, int64_t B)
+{
+    const double D = DX, H = DH, b = (double)B;
+    const double sgd = 2.0 * (D * H + H + D); /* w -= lr g */
+    /* AE per example: encoder bias + sigmoid 4H; decoder bias D;
+     * cross-entropy with logits 8D; dz = (sigmoid(z) - x) / B 5D and dc D;
+     * dA = dH h (1 - h) 3H and db H. */
+    const double ae = 8 * H + 15 * D;
+    switch (m) {
+    case M_CAE_FUSED:
+    case M_CAE_COMPOSED:
+        /* + penalty forward 5H (s = h(1-h), s^2, times n_j, sum), its dA
+         * term 6H, sum over the batch of s^2 H; per step: n_j = sum_i W_ij^2
+         * 2DH and the weight term dW_ij += c_j W_ij 2DH. */
+        return b * (ae + 12 * H) + 4 * D * H + sgd;
+    case M_AE: return b * ae + sgd;
+    case M_DAE_B: return b * (ae + 2 * D) + sgd; /* draw-and-compare, multiply */
+    case M_RBM:
+        /* Gibbs up/down: bias, sigmoid, sample 5H + 5D; two free energies:
+         * bias, softplus, sums 5H + 2D each; their gradients 5H each
+         * (sigmoid, scale, db), dc 2D. */
+        return b * (25 * H + 11 * D) + sgd;
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- gemm */
+
+/* Products of a step, as bench/matmul: encoder B x DX . DX x DH; decoder
+ * B x DH . DH x DX; weights DX x B . B x DH (A read transposed), and the
+ * two weight gradients of a tied layer fused over K = 2B. */
+enum { G_ENC, G_DEC, G_WGT, G_WGT2, G_COUNT };
+static const char *const gemm_names[G_COUNT] = {"encoder", "decoder", "weights", "weights2B"};
+
+typedef struct gemm_ctx {
+    cae_gemm p;
+    const cae_real *a, *b;
+    cae_real *c;
+    int threads;
+} gemm_ctx;
+
+static void gemm_run(void *vctx)
+{
+    gemm_ctx *c = vctx;
+    cae_gemm_run(&c->p, c->a, c->b, c->c, NULL, c->threads);
+}
+
+/* GFLOP/s of product s at batch B. */
+static double gemm_rate(int s, int64_t B, int threads, const cae_real *a, const cae_real *b,
+                        cae_real *c)
+{
+    int64_t m, n, k;
+    int ta = 0;
+    switch (s) {
+    case G_ENC: m = B, n = DH, k = DX; break;
+    case G_DEC: m = B, n = DX, k = DH; break;
+    case G_WGT: m = DX, n = DH, k = B, ta = 1; break;
+    default: m = DX, n = DH, k = 2 * B, ta = 1; break;
+    }
+    gemm_ctx ctx = {.a = a, .b = b, .c = c, .threads = threads};
+    if (cae_gemm_plan(&ctx.p, m, n, k, ta, 0, 0)) {
+        fprintf(stderr, "steps: no GEMM kernel for %s at B=%lld\n", gemm_names[s], (long long)B);
+        exit(1);
+    }
+    omp_set_num_threads(threads);
+    const double t = time_call(gemm_run, &ctx);
+    return 2.0 * (double)m * (double)n * (double)k / t * 1e-9;
+}
+
+/* ---------------------------------------------------------------- steps */
+
+typedef struct step_ctx {
+    cae_task *t;
+    const cae_real *x;
+    int64_t rows;
+} step_ctx;
+
+static void step_run(void *vctx)
+{
+    step_ctx *c = vctx;
+    cae_task_step(c->t, c->x, NULL, c->rows);
+    for (int i = 0; i < cae_task_n_params(c->t); i++) {
+        cae_tensor *p = cae_task_param(c->t, i);
+        const int64_t n = p->size;
+        cae_real *w = p->data;
+        const cae_real *gr = p->grad;
+#pragma omp parallel for simd schedule(static) if (n >= 65536)
+        for (int64_t k = 0; k < n; k++) w[k] -= (cae_real)1e-4 * gr[k];
+    }
+}
+
+/* Seconds per step of model m at batch B, on a fresh copy of the layer. */
+static double step_time(int m, int64_t B, int threads, const cae_real *x)
+{
+    cae_layer_config lc;
+    model_config(m, &lc);
+    cae_params *p = cae_params_new();
+    cae_rng r;
+    cae_rng_seed(&r, 1, 0);
+    char err[256];
+    if (!p || cae_layer_params(p, 1, &lc, &r, err, sizeof err)) {
+        fprintf(stderr, "steps: %s\n", p ? err : "out of memory");
+        exit(1);
+    }
+    cae_task *t = cae_task_pretrain(p, 1, &lc, B, 1, threads, err, sizeof err);
+    if (!t) {
+        fprintf(stderr, "steps: %s: %s\n", model_names[m], err);
+        exit(1);
+    }
+    omp_set_num_threads(threads);
+    step_ctx c = {t, x, B};
+    if (isnan(cae_task_step(t, x, NULL, B))) {
+        fprintf(stderr, "steps: %s: %s\n", model_names[m], cae_task_error(t));
+        exit(1);
+    }
+    const double s = time_call(step_run, &c);
+    cae_task_free(t);
+    cae_params_free(p);
+    return s;
+}
+
+/* ---------------------------------------------------------------- epoch */
+
+typedef struct epoch_ctx {
+    double seconds;
+    double objective;
+} epoch_ctx;
+
+static int on_epoch(const cae_epoch_report *r, void *vctx)
+{
+    epoch_ctx *c = vctx;
+    c->seconds = r->seconds;
+    c->objective = r->objective;
+    return 0;
+}
+
+static int run_epoch(int threads, int64_t limit)
+{
+    const char *dir = getenv("CAE_DATA_DIR");
+    if (!dir || !*dir) dir = "data";
+    char err[512];
+    cae_splits *s = NULL;
+    if (cae_splits_load(dir, "mnist", &s, err, sizeof err) != CAE_DATA_OK) {
+        fprintf(stderr, "steps: epoch: %s (fetch MNIST with scripts/fetch-data.sh or set "
+                        "CAE_DATA_DIR)\n", err);
+        return -1;
+    }
+    cae_layer_config lc;
+    model_config(M_CAE_FUSED, &lc);
+    cae_params *p = cae_params_new();
+    cae_rng r;
+    cae_rng_seed(&r, 1, 0);
+    if (!p || cae_layer_params(p, 1, &lc, &r, err, sizeof err)) {
+        fprintf(stderr, "steps: epoch: %s\n", p ? err : "out of memory");
+        cae_splits_free(s);
+        return -1;
+    }
+    cae_task *t = cae_task_pretrain(p, 1, &lc, 20, 1, threads, err, sizeof err);
+    if (!t) {
+        fprintf(stderr, "steps: epoch: %s\n", err);
+        cae_params_free(p);
+        cae_splits_free(s);
+        return -1;
+    }
+    omp_set_num_threads(threads);
+    cae_train_config cfg;
+    cae_train_config_default(&cfg);
+    cfg.epochs = 1;
+    cfg.lr = 0.01;
+    cfg.limit = limit;
+    epoch_ctx ec = {0, 0};
+    cae_train_hooks hooks = {on_epoch, NULL, &ec};
+    cae_train_result res;
+    const int64_t n = limit > 0 && limit < s->train->n ? limit : s->train->n;
+    const double t0 = now();
+    const int rc = cae_train(t, s->train, NULL, &cfg, &hooks, &res, err, sizeof err);
+    const double wall = now() - t0;
+    if (rc) fprintf(stderr, "steps: epoch: %s\n", err);
+    else if (machine)
+        printf("@epoch\tours\t%d\t%lld\t%.4f\t%.6f\t%ld\n", threads, (long long)n, wall,
+               ec.objective, peak_rss_kb());
+    else
+        printf("epoch  cae-fused B=20 thr=%d: %lld examples in %.3f s (%.0f samples/s; "
+               "50k-epoch %.2f s), objective %.4f, peak RSS %.1f MiB\n",
+               threads, (long long)n, wall, (double)n / wall, wall * 50000.0 / (double)n,
+               ec.objective, (double)peak_rss_kb() / 1024);
+    fflush(stdout);
+    cae_task_free(t);
+    cae_params_free(p);
+    cae_splits_free(s);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- dump */
+
+/* One step (no update) of cae-fused, cae-composed and ae on a fixed batch:
+ * DIR/{x,W,b,c}.npy and DIR/<model>.{loss,dW,db,dc}.npy. */
+static int run_dump(const char *dir)
+{
+    enum { B = 20, NM = 3 };
+    const int models[NM] = {M_CAE_FUSED, M_CAE_COMPOSED, M_AE};
+    static const char *const what[3] = {"dW", "db", "dc"};
+    cae_params *p = cae_params_new(), *out = cae_params_new();
+    cae_layer_config lc;
+    model_config(M_CAE_FUSED, &lc);
+    cae_rng r;
+    cae_rng_seed(&r, 7, 0);
+    char err[512], name[64];
+    if (!p || !out || cae_layer_params(p, 1, &lc, &r, err, sizeof err)) {
+        fprintf(stderr, "steps: dump: %s\n", p && out ? err : "out of memory");
+        return -1;
+    }
+    cae_tensor *src[3] = {cae_layer_tensor(p, 1, "W"), cae_layer_tensor(p, 1, "b"),
+                          cae_layer_tensor(p, 1, "c")};
+    cae_tensor_uniform(src[1], 0.5f, &r);
+    cae_tensor_uniform(src[2], 0.5f, &r);
+    /* Every output tensor first (adding moves the store's blocks), then fill. */
+    int ok = cae_params_add(out, "x", 2, (int64_t[]){B, DX}) != NULL;
+    ok = ok && cae_params_add(out, "W", 2, (int64_t[]){DX, DH}) != NULL;
+    ok = ok && cae_params_add(out, "b", 1, (int64_t[]){DH}) != NULL;
+    ok = ok && cae_params_add(out, "c", 1, (int64_t[]){DX}) != NULL;
+    for (int mi = 0; mi < NM && ok; mi++) {
+        snprintf(name, sizeof name, "%s.loss", model_names[models[mi]]);
+        ok = cae_params_add(out, name, 1, (int64_t[]){1}) != NULL;
+        for (int k = 0; k < 3 && ok; k++) {
+            snprintf(name, sizeof name, "%s.%s", model_names[models[mi]], what[k]);
+            ok = cae_params_add(out, name, src[k]->rank, src[k]->shape) != NULL;
+        }
+    }
+    if (!ok) {
+        fprintf(stderr, "steps: dump: out of memory\n");
+        return -1;
+    }
+    cae_tensor *x = cae_params_get(out, "x");
+    for (int64_t i = 0; i < x->size; i++) x->data[i] = (cae_real)cae_rng_uniform(&r);
+    static const char *const vname[3] = {"W", "b", "c"};
+    for (int k = 0; k < 3; k++)
+        memcpy(cae_params_get(out, vname[k])->data, src[k]->data,
+               (size_t)src[k]->size * sizeof(cae_real));
+    for (int mi = 0; mi < NM; mi++) {
+        const int m = models[mi];
+        model_config(m, &lc);
+        cae_task *t = cae_task_pretrain(p, 1, &lc, B, 1, 1, err, sizeof err);
+        if (!t) {
+            fprintf(stderr, "steps: dump: %s\n", err);
+            return -1;
+        }
+        const double loss = cae_task_step(t, x->data, NULL, B);
+        snprintf(name, sizeof name, "%s.loss", model_names[m]);
+        cae_params_get(out, name)->data[0] = (cae_real)loss;
+        for (int k = 0; k < 3; k++) {
+            snprintf(name, sizeof name, "%s.%s", model_names[m], what[k]);
+            memcpy(cae_params_get(out, name)->data, src[k]->grad,
+                   (size_t)src[k]->size * sizeof(cae_real));
+        }
+        cae_task_free(t);
+    }
+    const int rc = cae_export_npy(out, dir, err, sizeof err);
+    if (rc) fprintf(stderr, "steps: dump: %s\n", err);
+    else if (!machine) printf("dump: wrote %d tensors to %s\n", cae_params_count(out), dir);
+    cae_params_free(out);
+    cae_params_free(p);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- main */
+
+static int parse_list(const char *s, int64_t *out, int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s || v < 1) return -1;
+        out[n++] = v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return -1;
+    }
+    return n;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: steps [--gemm] [--steps] [--epoch] [--dump DIR] [--quick] "
+                    "[--batches LIST] [--threads LIST] [--models LIST] [--samples N] "
+                    "[--min-time S] [--limit N] [--machine]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    int do_gemm = 0, do_steps = 0, do_epoch = 0, quick = 0;
+    const char *dump_dir = NULL;
+    int64_t batches[MAXLIST] = {1, 10, 20, 100, 256}, threads[MAXLIST] = {1, 2};
+    int nb = 5, nt = 2;
+    int use_model[M_COUNT] = {1, 1, 1, 1, 1};
+    int64_t limit = -1;
+    int set_samples = 0;
+    double set_min_time = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--gemm")) do_gemm = 1;
+        else if (!strcmp(a, "--steps")) do_steps = 1;
+        else if (!strcmp(a, "--epoch")) do_epoch = 1;
+        else if (!strcmp(a, "--quick")) quick = 1;
+        else if (!strcmp(a, "--machine")) machine = 1;
+        else if (!v) return usage();
+        else if (!strcmp(a, "--dump")) dump_dir = v, i++;
+        else if (!strcmp(a, "--batches")) {
+            if ((nb = parse_list(v, batches, MAXLIST)) < 1) return usage();
+            for (int k = 0; k < nb; k++)
+                if (batches[k] > MAXB) {
+                    fprintf(stderr, "steps: batch at most %d\n", MAXB);
+                    return 2;
+                }
+            i++;
+        } else if (!strcmp(a, "--threads")) {
+            if ((nt = parse_list(v, threads, MAXLIST)) < 1) return usage();
+            i++;
+        } else if (!strcmp(a, "--models")) {
+            memset(use_model, 0, sizeof use_model);
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+                int found = 0;
+                for (int m = 0; m < M_COUNT; m++)
+                    if (!strcmp(tok, model_names[m])) use_model[m] = found = 1;
+                if (!found) {
+                    fprintf(stderr, "steps: unknown model '%s'\n", tok);
+                    return 2;
+                }
+            }
+            i++;
+        } else if (!strcmp(a, "--samples")) set_samples = atoi(v), i++;
+        else if (!strcmp(a, "--min-time")) set_min_time = atof(v), i++;
+        else if (!strcmp(a, "--limit")) limit = atoll(v), i++;
+        else return usage();
+    }
+    if (quick) {
+        samples = 5;
+        min_time = 0.002;
+        if (limit < 0) limit = 2000;
+    }
+    if (set_samples) samples = set_samples;
+    if (set_min_time > 0) min_time = set_min_time;
+    if (samples < 1 || samples > 64) {
+        fprintf(stderr, "steps: samples must be in 1..64\n");
+        return 2;
+    }
+    if (limit < 0) limit = 0;
+    if (!do_gemm && !do_steps && !do_epoch && !dump_dir) do_gemm = do_steps = do_epoch = 1;
+
+    if (dump_dir && run_dump(dump_dir)) return 1;
+
+    cae_rng r;
+    cae_rng_seed(&r, 1, 0);
+    const size_t abn = (size_t)2 * MAXB * DH + (size_t)DX * DH;
+    cae_real *x = cae_alloc_reals((size_t)MAXB * DX);
+    cae_real *ga = cae_alloc_reals(abn), *gb = cae_alloc_reals(abn);
+    cae_real *gc = cae_alloc_reals((size_t)DX * DH);
+    if (!x || !ga || !gb || !gc) {
+        fprintf(stderr, "steps: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < (size_t)MAXB * DX; i++) x[i] = (cae_real)cae_rng_uniform(&r);
+    for (size_t i = 0; i < abn; i++) {
+        ga[i] = (cae_real)cae_rng_uniform(&r);
+        gb[i] = (cae_real)cae_rng_uniform(&r);
+    }
+
+    if (!machine && (do_gemm || do_steps))
+        printf("# cae bench/steps: 784 -> 1000 tied sigmoid; median of %d samples of >= %g s; "
+               "%s precision\n",
+               samples, min_time, sizeof(cae_real) == 4 ? "single" : "double");
+
+    /* rate[thread][batch][product], GFLOP/s */
+    static double rate[MAXLIST][MAXLIST][G_COUNT];
+    double best[MAXLIST] = {0};
+    if (do_gemm) {
+        if (!machine) printf("%-9s %5s %4s %9s\n", "product", "B", "thr", "GFLOP/s");
+        for (int ti = 0; ti < nt; ti++)
+            for (int bi = 0; bi < nb; bi++)
+                for (int s = 0; s < G_COUNT; s++) {
+                    const double g = gemm_rate(s, batches[bi], (int)threads[ti], ga, gb, gc);
+                    rate[ti][bi][s] = g;
+                    if (g > best[ti]) best[ti] = g;
+                    if (machine)
+                        printf("@gemm\t%s\t%lld\t%lld\t%.3f\n", gemm_names[s],
+                               (long long)batches[bi], (long long)threads[ti], g);
+                    else
+                        printf("%-9s %5lld %4lld %9.1f\n", gemm_names[s], (long long)batches[bi],
+                               (long long)threads[ti], g);
+                    fflush(stdout);
+                }
+        if (!machine)
+            for (int ti = 0; ti < nt; ti++)
+                printf("# best GEMM rate, %lld thread(s): %.1f GFLOP/s\n", (long long)threads[ti],
+                       best[ti]);
+    }
+
+    if (do_steps) {
+        if (machine) {
+            for (int m = 0; m < M_COUNT; m++)
+                if (use_model[m])
+                    for (int bi = 0; bi < nb; bi++)
+                        printf("@flops\t%s\t%lld\t%.0f\t%.0f\n", model_names[m],
+                               (long long)batches[bi], gemm_flops(batches[bi]),
+                               elem_flops(m, batches[bi]));
+        } else {
+            printf("%-13s %5s %4s %10s %11s %9s %7s %7s\n", "model", "B", "thr", "us/step",
+                   "samples/s", "MFLOP", do_gemm ? "%roof" : "", do_gemm ? "%roofB" : "");
+        }
+        for (int ti = 0; ti < nt; ti++)
+            for (int bi = 0; bi < nb; bi++)
+                for (int m = 0; m < M_COUNT; m++) {
+                    if (!use_model[m]) continue;
+                    const int64_t B = batches[bi];
+                    const double s = step_time(m, B, (int)threads[ti], x);
+                    const double fg = gemm_flops(B), fe = elem_flops(m, B);
+                    if (machine) {
+                        printf("@step\tours\t%s\t%lld\t%lld\t%.3f\t%.3f\n", model_names[m],
+                               (long long)B, (long long)threads[ti], (double)B / s, s * 1e6);
+                    } else if (do_gemm) {
+                        const double *rt = rate[ti][bi];
+                        double bestB = 0;
+                        for (int k = 0; k < G_COUNT; k++) bestB = rt[k] > bestB ? rt[k] : bestB;
+                        const double one = 2.0 * (double)B * DX * DH * 1e-9; /* GFLOP */
+                        const double wg = rt[G_WGT2] > rt[G_WGT] ? rt[G_WGT2] : rt[G_WGT];
+                        const double t_roof = (fg + fe) * 1e-9 / best[ti];
+                        const double t_roofB = one / rt[G_ENC] + 2 * one / rt[G_DEC] +
+                                               2 * one / wg + fe * 1e-9 / bestB;
+                        printf("%-13s %5lld %4lld %10.1f %11.0f %9.2f %6.1f%% %6.1f%%\n",
+                               model_names[m], (long long)B, (long long)threads[ti], s * 1e6,
+                               (double)B / s, (fg + fe) * 1e-6, 100 * t_roof / s,
+                               100 * t_roofB / s);
+                    } else {
+                        printf("%-13s %5lld %4lld %10.1f %11.0f %9.2f\n", model_names[m],
+                               (long long)B, (long long)threads[ti], s * 1e6, (double)B / s,
+                               (fg + fe) * 1e-6);
+                    }
+                    fflush(stdout);
+                }
+    }
+
+    int rc = 0;
+    if (do_epoch)
+        for (int ti = 0; ti < nt && !rc; ti++) rc = run_epoch((int)threads[ti], limit);
+
+    if (machine) printf("@rss\tours\t%ld\n", peak_rss_kb());
+    else printf("# peak RSS of this process: %.1f MiB\n", (double)peak_rss_kb() / 1024);
+    cae_free(x);
+    cae_free(ga);
+    cae_free(gb);
+    cae_free(gc);
+    return rc ? 1 : 0;
+}
