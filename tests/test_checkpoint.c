@@ -385,15 +385,22 @@ START_TEST(npy_export_reads_back)
         ck_assert_int_eq(temp_files(out), 0);
         tu_fill_uniform(cae_params_at(p, 0)->data, 35, 0, 1, 77);
     }
-    /* A name that cannot be a file name, and a directory that cannot be made. */
-    cae_params_add(p, "a/b", 1, (int64_t[]){2});
-    ck_assert_int_eq(cae_export_npy(p, out, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "'a/b' cannot be a file name"), "%s", err);
+    /* A directory that cannot be made; a name that cannot be a file name
+     * (then nothing at all is written). */
     char *file = path_in(dir, "plain");
     write_all(file, "x", 1);
     char *under = path_in(file, "d");
     ck_assert_int_eq(cae_export_npy(p, under, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "cannot create the directory"), "%s", err);
+    ck_assert_msg(strstr(err, under) == err && strstr(err, "cannot create the directory"), "%s",
+                  err);
+    cae_params_add(p, "a/b", 1, (int64_t[]){2});
+    char *fresh = path_in(dir, "fresh");
+    ck_assert_int_eq(cae_export_npy(p, fresh, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "'a/b' cannot be a file name"), "%s", err);
+    struct stat sb;
+    ck_assert(stat(fresh, &sb) && errno == ENOENT);
+    ck_assert_int_eq(cae_export_npy(p, fresh, NULL, 0), -1); /* err may be NULL */
+    free(fresh);
     free(under);
     free(file);
     cae_params_free(p);

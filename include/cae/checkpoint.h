@@ -94,7 +94,9 @@ cae_ckpt_status cae_checkpoint_load(const char *path, cae_model_info *info,
                                     size_t errlen);
 
 /* Write every tensor of p as DIR/<name>.npy (NumPy format 1.0, little-
- * endian '<f4' or '<f8', C order), atomically, creating DIR if needed. */
+ * endian '<f4' or '<f8', C order), each atomically, creating DIR (and its
+ * parents) if needed. Returns 0, or -1 with a message in err; every name
+ * is checked before anything is written. */
 int cae_export_npy(const cae_params *p, const char *dir, char *err, size_t errlen);
 
 /* The MLP configuration of a classifier checkpoint (sizes, activations). */

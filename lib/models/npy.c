@@ -64,9 +64,20 @@ static size_t npy_header(const cae_tensor *t, uint8_t *h, size_t cap)
 
 int cae_export_npy(const cae_params *p, const char *dir, char *err, size_t errlen)
 {
+    char none[1];
+    if (!err || !errlen) err = none, errlen = sizeof none;
     if (!p || !dir || !*dir) {
         snprintf(err, errlen, "export: no store or no directory");
         return -1;
+    }
+    for (int i = 0; i < cae_params_count(p); i++) { /* every name first: all or nothing */
+        const cae_tensor *t = cae_params_at(p, i);
+        const char *why = cae_ckpt_name_problem(t->name, strlen(t->name));
+        if (why) {
+            snprintf(err, errlen, "%s: tensor '%.80s' cannot be a file name: the name %s", dir,
+                     t->name, why);
+            return -1;
+        }
     }
     int e = make_dirs(dir);
     if (e) {
@@ -75,12 +86,6 @@ int cae_export_npy(const cae_params *p, const char *dir, char *err, size_t errle
     }
     for (int i = 0; i < cae_params_count(p); i++) {
         const cae_tensor *t = cae_params_at(p, i);
-        const char *why = cae_ckpt_name_problem(t->name, strlen(t->name));
-        if (why) {
-            snprintf(err, errlen, "%s: tensor '%.80s' cannot be a file name: the name %s", dir,
-                     t->name, why);
-            return -1;
-        }
         const size_t plen = strlen(dir) + strlen(t->name) + 8;
         char *path = malloc(plen), *tmp = NULL;
         if (!path) {
