@@ -16,6 +16,7 @@ int cmd_pretrain(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 
 /* X(name, function, one-line summary) */
 #define CAE_CLI_COMMANDS(X) \
@@ -23,7 +24,8 @@ int cmd_export(int argc, char **argv);
     X("pretrain", cmd_pretrain, "train one auto-encoder / RBM layer (or stack one with --on)") \
     X("finetune", cmd_finetune, "an MLP from pretrained layers, early stopping, test error") \
     X("eval", cmd_eval, "error, ||J_f||, SAT and reconstruction of a checkpoint") \
-    X("export", cmd_export, "write a checkpoint's tensors as .npy files")
+    X("export", cmd_export, "write a checkpoint's tensors as .npy files") \
+    X("analyze", cmd_analyze, "contraction curves and Jacobian spectra of checkpoints (Fig. 1-3)")
 
 /* Shared option helpers (cli/options.c). Each prints a one-line reason naming
  * `who` and the option on stderr and returns 0 on failure. */

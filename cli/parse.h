@@ -30,6 +30,7 @@
 #define CLI_PARSE_RUN (-1)
 
 int cmd_data_parse(int argc, char **argv);
+int cmd_analyze_parse(int argc, char **argv);
 int cmd_pretrain_parse(int argc, char **argv);
 int cmd_finetune_parse(int argc, char **argv);
 int cmd_eval_parse(int argc, char **argv);
@@ -38,6 +39,7 @@ int cmd_export_parse(int argc, char **argv);
 /* X(name as in CAE_CLI_COMMANDS, parse function) */
 #define CAE_CLI_PARSERS(X) \
     X("data", cmd_data_parse) \
+    X("analyze", cmd_analyze_parse) \
     X("pretrain", cmd_pretrain_parse) \
     X("finetune", cmd_finetune_parse) \
     X("eval", cmd_eval_parse) \
