@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# bench/peers/run.sh — CAE training side by side: our steps (bench/steps),
+# PyTorch (torch_steps.py) and NumPy (numpy_steps.py), in one session.
+#
+#   1. correctness first: one batch + W dumped by bench/steps --dump; our loss
+#      and gradients vs torch autograd (float32 and float64), numpy's
+#      hand-derived gradients vs finite differences, torch and ours. Any
+#      failure stops the run before timing.
+#   2. GEMM rates through cae_gemm (the roofline), at the start and the end.
+#   3. blocks of (threads, B): ours, then torch, then numpy, each a separate
+#      process (OpenBLAS's and OpenMP's thread pools keep spinning after
+#      calls: never two libraries' pools in one process or at once).
+#   4. the whole epoch of CAE pretraining on MNIST (B = 20), ours vs torch,
+#      per thread count, each its own process (its peak RSS is the epoch's).
+#   5. one table (report.py), the raw '@' lines kept beside it.
+#
+# Peers run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (this
+# environment pins them to Haswell for the library's tests): OpenBLAS then
+# picks its own kernel for this CPU, printed below. Threads: OMP_NUM_THREADS
+# and OPENBLAS_NUM_THREADS per process, torch.set_num_threads in torch.
+#
+# Usage: bench/peers/run.sh [--quick] [--out DIR]
+#   --quick   tiny repeat counts, epoch on 2000 examples: checks that it runs
+#   --out     where raw.txt, table.txt and the dump go (default: a temp dir)
+#   BUILD=dir to use or make another build directory (default build-bench)
+#   BATCHES="1 10 20 100 256" THREADS="1 2" to narrow the grid
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+here=$root/bench/peers
+build=${BUILD:-$root/build-bench}
+quick=()
+out=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=(--quick) ;;
+    --out) out=$2; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+read -r -a batches <<< "${BATCHES:-1 10 20 100 256}"
+read -r -a threads <<< "${THREADS:-1 2}"
+blist=$(IFS=,; echo "${batches[*]}")
+tlist=$(IFS=,; echo "${threads[*]}")
+
+export CAE_DATA_DIR=${CAE_DATA_DIR:-$root/data}   # MNIST for the epoch
+PY=/usr/bin/python3   # Debian's Python: python3-torch / python3-numpy live there
+if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
+  echo "run.sh: $PY lacks torch or numpy: run scripts/install-bench-deps.sh" >&2
+  exit 1
+fi
+
+if [ ! -x "$build/bench/steps" ] || [ "$root/bench/steps.c" -nt "$build/bench/steps" ]; then
+  echo "run.sh: building bench/steps in $build" >&2
+  cmake -S "$root" -B "$build" -DCAE_BUILD_TESTS=OFF > /dev/null
+  cmake --build "$build" --target bench_steps -j 2 > /dev/null
+fi
+steps=$build/bench/steps
+
+[ -n "$out" ] || out=$(mktemp -d /tmp/cae-peers.XXXXXX)
+mkdir -p "$out"
+raw=$out/raw.txt
+: > "$raw"
+
+# A peer process with t threads and OpenBLAS free to pick its kernel.
+peer() {
+  local t=$1; shift
+  (cd "$here" && env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="$t" \
+     OPENBLAS_NUM_THREADS="$t" MKL_NUM_THREADS="$t" PYTHONDONTWRITEBYTECODE=1 "$PY" "$@")
+}
+
+echo "== cae vs PyTorch vs NumPy: CAE training steps (784 -> 1000, tied)"
+echo "# $(date -u +%FT%TZ) on $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# ours: $steps (libxsmm JIT kernels, OpenMP); ${quick[*]:-full repeats}"
+echo "# peers: $(peer 1 -c 'import torch, numpy, common; print("torch", torch.__version__, "numpy", numpy.__version__ + ";", common.blas_info())')"
+
+echo
+echo "== correctness (before timing)"
+"$steps" --dump "$out/dump" > /dev/null
+peer 1 torch_steps.py --check "$out/dump"
+peer 1 numpy_steps.py --check "$out/dump"
+
+echo
+echo "== timing (progress on stderr)"
+gemm() {
+  echo -e "@block\tgemm" >> "$raw"
+  "$steps" --gemm --machine --threads "$tlist" --batches "$blist" "${quick[@]}" >> "$raw"
+}
+echo "  gemm rates" >&2
+gemm
+for t in "${threads[@]}"; do
+  for b in "${batches[@]}"; do
+    echo "  block threads=$t B=$b: ours, torch, numpy" >&2
+    echo -e "@block\tsteps\t$t\t$b" >> "$raw"
+    OMP_NUM_THREADS=$t "$steps" --steps --machine --threads "$t" --batches "$b" "${quick[@]}" >> "$raw"
+    peer "$t" torch_steps.py --steps --machine --threads "$t" --batches "$b" "${quick[@]}" >> "$raw"
+    peer "$t" numpy_steps.py --steps --machine --threads "$t" --batches "$b" "${quick[@]}" >> "$raw"
+  done
+done
+echo "  gemm rates again" >&2
+gemm
+for t in "${threads[@]}"; do
+  echo "  epoch threads=$t: ours, torch" >&2
+  echo -e "@block\tepoch\t$t" >> "$raw"
+  OMP_NUM_THREADS=$t "$steps" --epoch --machine --threads "$t" "${quick[@]}" >> "$raw"
+  peer "$t" torch_steps.py --epoch --machine --threads "$t" "${quick[@]}" >> "$raw"
+done
+
+echo
+"$PY" "$here/report.py" "$raw" | tee "$out/table.txt"
+echo
+echo "# raw lines: $raw; table: $out/table.txt"
