@@ -1,0 +1,227 @@
+/* Every layer graph of cae/model.h against central finite differences:
+ * ae, ae-wd, dae-g, dae-b (noise on, frozen by the checker), cae with the
+ * fused and the composed penalty for every encoder activation, tied and
+ * untied, rbm, and the fine-tuning MLP; w.r.t. W, b, c (and Wd untied).
+ * Tight in the double build (TU_FD_* in testutil.h). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cae/gradcheck.h"
+#include "cae/model.h"
+#include "cae/ops.h"
+#include "testutil.h"
+
+#ifdef CAE_REAL_DOUBLE
+#define SAME_TOL 1e-10
+#else
+#define SAME_TOL 2e-5
+#endif
+
+typedef struct gc_case {
+    const char *name;
+    cae_model_kind kind;
+    cae_act act;
+    int untied, composed;
+    double lambda, noise, wd;
+} gc_case;
+
+#define SIG CAE_ACT_SIGMOID
+#define TANH CAE_ACT_TANH
+#define RELU CAE_ACT_RELU
+#define SOFTP CAE_ACT_SOFTPLUS
+#define LIN CAE_ACT_LINEAR
+static const gc_case gc_cases[] = {
+    {"ae", CAE_MODEL_AE, SIG, 0, 0, 0, 0, 0},
+    {"ae untied", CAE_MODEL_AE, SIG, 1, 0, 0, 0, 0},
+    {"ae tanh", CAE_MODEL_AE, TANH, 0, 0, 0, 0, 0},
+    {"ae-wd", CAE_MODEL_AE_WD, SIG, 0, 0, 0, 0, 0.05},
+    {"ae-wd untied", CAE_MODEL_AE_WD, SIG, 1, 0, 0, 0, 0.05},
+    {"dae-g", CAE_MODEL_DAE_G, SIG, 0, 0, 0, 0.3, 0},
+    {"dae-g untied", CAE_MODEL_DAE_G, SIG, 1, 0, 0, 0.3, 0},
+    {"dae-b", CAE_MODEL_DAE_B, SIG, 0, 0, 0, 0.25, 0},
+    {"dae-b untied", CAE_MODEL_DAE_B, SIG, 1, 0, 0, 0.25, 0},
+    {"cae fused sigmoid", CAE_MODEL_CAE, SIG, 0, 0, 0.5, 0, 0},
+    {"cae fused sigmoid untied", CAE_MODEL_CAE, SIG, 1, 0, 0.5, 0, 0},
+    {"cae fused tanh", CAE_MODEL_CAE, TANH, 0, 0, 0.5, 0, 0},
+    {"cae fused tanh untied", CAE_MODEL_CAE, TANH, 1, 0, 0.5, 0, 0},
+    {"cae fused relu", CAE_MODEL_CAE, RELU, 0, 0, 0.5, 0, 0},
+    {"cae fused relu untied", CAE_MODEL_CAE, RELU, 1, 0, 0.5, 0, 0},
+    {"cae fused softplus", CAE_MODEL_CAE, SOFTP, 0, 0, 0.5, 0, 0},
+    {"cae fused softplus untied", CAE_MODEL_CAE, SOFTP, 1, 0, 0.5, 0, 0},
+    {"cae fused linear", CAE_MODEL_CAE, LIN, 0, 0, 0.5, 0, 0},
+    {"cae composed sigmoid", CAE_MODEL_CAE, SIG, 0, 1, 0.5, 0, 0},
+    {"cae composed sigmoid untied", CAE_MODEL_CAE, SIG, 1, 1, 0.5, 0, 0},
+    {"cae composed tanh", CAE_MODEL_CAE, TANH, 0, 1, 0.5, 0, 0},
+    {"cae composed tanh untied", CAE_MODEL_CAE, TANH, 1, 1, 0.5, 0, 0},
+    {"cae composed relu", CAE_MODEL_CAE, RELU, 0, 1, 0.5, 0, 0},
+    {"cae composed relu untied", CAE_MODEL_CAE, RELU, 1, 1, 0.5, 0, 0},
+    {"cae composed softplus", CAE_MODEL_CAE, SOFTP, 0, 1, 0.5, 0, 0},
+    {"cae composed softplus untied", CAE_MODEL_CAE, SOFTP, 1, 1, 0.5, 0, 0},
+    {"cae composed linear", CAE_MODEL_CAE, LIN, 0, 1, 0.5, 0, 0},
+    {"cae fused sigmoid + wd", CAE_MODEL_CAE, SIG, 0, 0, 0.5, 0, 0.05},
+    {"rbm", CAE_MODEL_RBM, SIG, 0, 0, 0, 0, 0},
+    {"rbm + wd", CAE_MODEL_RBM, SIG, 0, 0, 0, 0, 0.05},
+};
+#define N_GC ((int)(sizeof gc_cases / sizeof gc_cases[0]))
+
+static cae_node *param_node_of(cae_graph *g, const cae_tensor *t)
+{
+    for (int i = 0; i < cae_graph_tape_length(g); i++) {
+        cae_node *n = cae_graph_tape_at(g, i);
+        if (!strcmp(cae_node_op_name(n), "param") && cae_node_value(n)->data == t->data) return n;
+    }
+    return NULL;
+}
+
+/* Odd sizes (7 inputs, 5 hidden, batch 3), biases non-zero, inputs in
+ * (0,1): every tensor of the layer's objective passes the checker. The
+ * noisy models are checked with the noise on (frozen by the checker), and
+ * the noise must really be there (the loss differs from the noise-free
+ * graph's). */
+START_TEST(layer_gradcheck)
+{
+    const gc_case *k = &gc_cases[_i];
+    enum { D = 7, H = 5, B = 3 };
+    char err[256];
+    cae_layer_config c;
+    cae_layer_config_default(&c, k->kind, D, H);
+    c.act = k->act;
+    c.untied = k->untied;
+    c.composed = k->composed;
+    c.lambda = k->lambda;
+    c.noise = k->noise;
+    c.wd = k->wd;
+    cae_params *p = cae_params_new();
+    cae_rng init;
+    cae_rng_seed(&init, 100 + (uint64_t)_i, 1);
+    ck_assert_msg(!cae_layer_params(p, 1, &c, &init, err, sizeof err), "%s: %s", k->name, err);
+    cae_tensor *W = cae_layer_tensor(p, 1, "W");
+    if (k->kind == CAE_MODEL_RBM) tu_fill_uniform(W->data, W->size, -1, 1, 200 + (uint64_t)_i);
+    tu_fill_uniform(cae_layer_tensor(p, 1, "c")->data, D, -0.5, 0.5, 400 + (uint64_t)_i);
+    cae_real xv[B * D];
+    tu_fill_uniform(xv, B * D, 0.02, 0.98, 500 + (uint64_t)_i);
+    /* b at random; for relu, the first draw that keeps every pre-activation
+     * at least 2 eps from the kink (a step of eps in W or b moves a by at
+     * most eps, as x < 1), since the relu penalty jumps there. */
+    cae_real *bv = cae_layer_tensor(p, 1, "b")->data;
+    for (uint64_t tries = 0;; tries++) {
+        ck_assert_msg(tries < 1000, "%s: no bias draw keeps the relu off its kink", k->name);
+        tu_fill_uniform(bv, H, -0.5, 0.5, 300 + 1000 * tries + (uint64_t)_i);
+        if (k->act != RELU) break;
+        double amin = INFINITY;
+        for (int r = 0; r < B; r++)
+            for (int j = 0; j < H; j++) {
+                double a = bv[j];
+                for (int i = 0; i < D; i++) a += (double)xv[r * D + i] * W->data[i * H + j];
+                amin = fmin(amin, fabs(a));
+            }
+        if (amin > 2 * TU_FD_EPS) break;
+    }
+
+    double loss_clean = 0;
+    for (int noisy = 0; noisy < 2; noisy++) {
+        cae_graph *g = cae_graph_new(p, B);
+        cae_graph_seed(g, 77);
+        cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, D});
+        cae_layer_nodes ln;
+        ck_assert_msg(!cae_layer_build(g, p, 1, &c, x, !noisy, &ln), "%s: %s", k->name,
+                      cae_graph_error(g));
+        ck_assert_msg(!cae_graph_compile(g, ln.loss), "%s: %s", k->name, cae_graph_error(g));
+        memcpy(cae_node_value(x)->data, xv, sizeof xv);
+        if (ln.vk) {
+            cae_real *vk = cae_node_value(ln.vk)->data;
+            for (int i = 0; i < B * D; i++) vk[i] = (cae_real)((i * 7 + 3) % 5 < 2);
+        }
+        cae_graph_forward(g);
+        const double loss = cae_node_value(ln.loss)->data[0];
+        ck_assert_msg(isfinite(loss), "%s: loss %g", k->name, loss);
+        if (!noisy) {
+            loss_clean = loss;
+            cae_graph_free(g);
+            continue;
+        }
+        if (k->kind == CAE_MODEL_DAE_G || k->kind == CAE_MODEL_DAE_B)
+            ck_assert_msg(fabs(loss - loss_clean) > 1e-4 * fabs(loss_clean),
+                          "%s: the noisy loss %.10g equals the noise-free one %.10g", k->name, loss,
+                          loss_clean);
+        else
+            ck_assert_msg(fabs(loss - loss_clean) <= SAME_TOL * (1 + fabs(loss_clean)),
+                          "%s: training loss %.10g, evaluation loss %.10g differ without noise",
+                          k->name, loss, loss_clean);
+        if (k->act == RELU) /* keep finite differences off the kink */
+            for (int64_t i = 0; i < B * H; i++)
+                ck_assert_msg(fabs(cae_node_value(ln.a)->data[i]) > 2 * TU_FD_EPS,
+                              "%s: pre-activation %lld = %g too close to the relu kink",
+                              k->name, (long long)i,
+                              (double)cae_node_value(ln.a)->data[i]);
+        const char *names[4] = {"W", "b", "c", "Wd"};
+        for (int t = 0; t < (k->untied ? 4 : 3); t++) {
+            cae_tensor *ten = cae_layer_tensor(p, 1, names[t]);
+            ck_assert_msg(ten != NULL, "%s: no L1.%s", k->name, names[t]);
+            cae_node *n = param_node_of(g, ten);
+            ck_assert_msg(n != NULL, "%s: L1.%s is not on the tape", k->name, names[t]);
+            cae_gradcheck_report r;
+            ck_assert_int_eq(cae_gradcheck(g, n, TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+            ck_assert_msg(r.n_checked == ten->size, "%s L1.%s: %lld of %lld checked", k->name,
+                          names[t], (long long)r.n_checked, (long long)ten->size);
+            ck_assert_msg(r.max_rel_err < TU_FD_TOL,
+                          "%s d/dL1.%s: rel err %.3g at %lld: tape %.10g, finite diff %.10g",
+                          k->name, names[t], r.max_rel_err, (long long)r.worst_index,
+                          r.worst_analytic, r.worst_numeric);
+        }
+        cae_graph_free(g);
+    }
+    cae_params_free(p);
+}
+END_TEST
+
+/* The fine-tuning MLP (two hidden layers, sigmoid and tanh) too. */
+START_TEST(mlp_gradcheck)
+{
+    enum { D = 7, B = 3, C = 4 };
+    char err[256];
+    cae_mlp_config m = {.n_layers = 2, .sizes = {D, 5, 6}, .act = {SIG, TANH}, .n_classes = C};
+    cae_params *p = cae_params_new();
+    cae_rng init;
+    cae_rng_seed(&init, 61, 1);
+    ck_assert_msg(!cae_mlp_params(p, &m, &init, err, sizeof err), "%s", err);
+    tu_fill_uniform(cae_layer_tensor(p, 1, "b")->data, 5, -0.5, 0.5, 62);
+    tu_fill_uniform(cae_params_get(p, "out.c")->data, C, -0.5, 0.5, 63);
+    cae_graph *g = cae_graph_new(p, B);
+    cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, D});
+    cae_node *y = cae_input(g, "y", 1, (int64_t[]){B});
+    cae_node *loss = cae_softmax_xent(g, cae_mlp_logits(g, p, &m, x, NULL), y);
+    ck_assert_msg(!cae_graph_compile(g, loss), "%s", cae_graph_error(g));
+    tu_fill_uniform(cae_node_value(x)->data, B * D, 0, 1, 64);
+    for (int i = 0; i < B; i++) cae_node_value(y)->data[i] = (cae_real)((i * 3) % C);
+    /* (cae_mlp_params also creates the decoder biases L1.c, L2.c of the
+     * hidden layers, for pretraining; the MLP does not use them.) */
+    const char *names[6] = {"L1.W", "L1.b", "L2.W", "L2.b", "out.V", "out.c"};
+    for (int i = 0; i < 6; i++) {
+        cae_tensor *t = cae_params_get(p, names[i]);
+        ck_assert_msg(t != NULL, "mlp: no tensor %s", names[i]);
+        cae_node *n = param_node_of(g, t);
+        ck_assert_msg(n != NULL, "mlp: %s not on the tape", t->name);
+        cae_gradcheck_report r;
+        ck_assert_int_eq(cae_gradcheck(g, n, TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+        ck_assert_msg(r.max_rel_err < TU_FD_TOL,
+                      "mlp d/d%s: rel err %.3g at %lld: tape %.10g, finite diff %.10g", t->name,
+                      r.max_rel_err, (long long)r.worst_index, r.worst_analytic, r.worst_numeric);
+    }
+    cae_graph_free(g);
+    cae_params_free(p);
+}
+END_TEST
+
+
+int main(void)
+{
+    Suite *s = suite_create("models_grad");
+    TCase *t = tcase_create("gradcheck");
+    tcase_set_timeout(t, 30);
+    tcase_add_loop_test(t, layer_gradcheck, 0, N_GC);
+    tcase_add_test(t, mlp_gradcheck);
+    suite_add_tcase(s, t);
+    return tu_run(s);
+}
