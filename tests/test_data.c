@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -568,6 +570,95 @@ START_TEST(cli_inspect_and_options)
 }
 END_TEST
 
+/* ------------------------------------------------- limits and regressions */
+
+/* Under a 128 MB data limit, sizes read from files that would need more are
+ * refused before anything is allocated, naming the memory (not a failed
+ * malloc). Needs its own process (Check's fork) and no ASan (its shadow
+ * memory does not fit under such a limit). */
+START_TEST(memory_budget_refuses_before_allocating)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return;
+#endif
+    const char *fork = getenv("CK_FORK");
+    if (fork && !strcmp(fork, "no")) return;
+    struct rlimit rl;
+    ck_assert(getrlimit(RLIMIT_DATA, &rl) == 0);
+    rl.rlim_cur = (rlim_t)128 << 20;
+    ck_assert(setrlimit(RLIMIT_DATA, &rl) == 0);
+
+    /* gzip declaring 200 x 1000 x 1000 u8 (200 MB), with enough (incompressible)
+     * bytes that the ratio check alone would let it through */
+    const size_t nz = 256 << 10;
+    uint8_t *b = malloc(16 + nz);
+    ck_assert(b != NULL);
+    const uint8_t head[16] = {0, 0, 0x08, 3, 0, 0, 0, 200, 0, 0, 0x03, 0xe8, 0, 0, 0x03, 0xe8};
+    memcpy(b, head, 16);
+    uint64_t r = 88172645463325252ull;
+    for (size_t i = 0; i < nz; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        b[16 + i] = (uint8_t)r;
+    }
+    write_gzip(path_in("big.gz"), b, 16 + nz);
+    free(b);
+    expect_fail(path_in("big.gz"), CAE_DATA_ERR_NOMEM, "memory this process can use", "200 x 1000 x 1000");
+
+    /* 40 MB of u8 images read fine, but as reals (160 or 320 MB) they do not fit */
+    const int64_t n = 40, side = 1000;
+    uint8_t *img = calloc((size_t)(n * side * side), 1);
+    ck_assert(img != NULL);
+    char err[512];
+    ck_assert_msg(cae_idx_write(path_in("img"), CAE_IDX_U8, 3, (int64_t[]){n, side, side}, img, err, sizeof err) == 0,
+                  "%s", err);
+    free(img);
+    uint8_t lab[40] = {0};
+    ck_assert(cae_idx_write(path_in("lab"), CAE_IDX_U8, 1, (int64_t[]){n}, lab, err, sizeof err) == 0);
+    cae_dataset *d = (cae_dataset *)1;
+    cae_data_status rc = cae_dataset_load(path_in("img"), path_in("lab"), &d, err, sizeof err);
+    ck_assert_msg(rc == CAE_DATA_ERR_NOMEM && d == NULL, "got %s (%s)", cae_data_status_str(rc), err);
+    ck_assert_msg(strstr(err, "memory this process can use") && strstr(err, "as reals"), "%s", err);
+}
+END_TEST
+
+/* Every input in tests/regress/idx/ (fuzzer findings and hand-made breakage)
+ * goes through the reader and the dataset loader (as images, and with the
+ * previous file as labels): whatever the status, no crash, no sanitizer
+ * report, and a failure always explains itself. */
+START_TEST(regress_inputs_are_handled)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/tests/regress/idx", CAE_SOURCE_DIR);
+    DIR *dp = opendir(dir);
+    ck_assert_msg(dp != NULL, "cannot open %s", dir);
+    struct dirent *e;
+    int files = 0;
+    char prev[1400] = "";
+    while ((e = readdir(dp))) {
+        if (e->d_name[0] == '.' || !strncmp(e->d_name, "README", 6)) continue;
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        char err[512] = "";
+        cae_idx *x = (cae_idx *)1;
+        cae_data_status rc = cae_idx_read(path, &x, err, sizeof err);
+        ck_assert_msg(rc == CAE_DATA_OK ? x != NULL : x == NULL && err[0], "%s: status %s, message '%s'",
+                      e->d_name, cae_data_status_str(rc), err);
+        cae_idx_free(x);
+        cae_dataset *d = (cae_dataset *)1;
+        err[0] = '\0';
+        rc = cae_dataset_load(path, prev[0] ? prev : path, &d, err, sizeof err);
+        ck_assert_msg(rc == CAE_DATA_OK ? d != NULL : d == NULL && err[0], "%s as images: status %s, '%s'",
+                      e->d_name, cae_data_status_str(rc), err);
+        cae_dataset_free(d);
+        snprintf(prev, sizeof prev, "%s", path);
+        files++;
+    }
+    closedir(dp);
+    ck_assert_msg(files > 0, "no inputs in %s", dir);
+}
+END_TEST
+
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("data");
@@ -601,6 +692,13 @@ static Suite *suite(void)
     tcase_add_test(t, mnist_splits);
     tcase_add_test(t, fashion_splits);
     tcase_add_test(t, photos_load);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("limits");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, memory_budget_refuses_before_allocating);
+    tcase_add_test(t, regress_inputs_are_handled);
     suite_add_tcase(s, t);
 
     t = tcase_create("cli");

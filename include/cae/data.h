@@ -2,8 +2,9 @@
  * cae/data.h — real data in, safely.
  *
  * IDX files (the MNIST format; raw or gzip) are read by cae_idx_read, which
- * checks magic, type, rank and dimensions against the file before it
- * allocates anything, and on any problem returns a status and writes a
+ * checks magic, type, rank and dimensions against the file and against the
+ * memory the process can use (physical memory, rlimits) before it allocates
+ * anything, and on any problem returns a status and writes a
  * message naming the file, the byte offset and what was expected into the
  * caller's buffer. A cae_dataset is n examples of dim reals in [0,1] plus n
  * integer labels; cae_splits holds the standard train/valid/test splits of a

@@ -15,6 +15,13 @@ cae_data_status cae_data_fail(char *err, size_t errlen, cae_data_status st, cons
 /* a * b into *out; 0 on overflow or negative operands. */
 int cae_data_mul(int64_t a, int64_t b, int64_t *out);
 
+/* Bytes this process can reasonably hold: the machine's physical memory
+ * (sysconf _SC_PHYS_PAGES x page size), lowered by the soft RLIMIT_AS and
+ * RLIMIT_DATA when set. Sizes read from files are checked against it before
+ * anything is allocated: with overcommit a larger malloc may succeed and the
+ * process be killed later, when the pages are touched. */
+int64_t cae_data_mem_budget(void);
+
 /* Write len bytes atomically: path.tmp.PID, fsync-free fwrite, rename. */
 cae_data_status cae_data_write_file(const char *path, const void *head, size_t head_len,
                                     const void *body, size_t body_len, char *err, size_t errlen);

@@ -92,6 +92,19 @@ cae_data_status cae_dataset_load(const char *images_path, const char *labels_pat
                            images_path, (long long)rows, (long long)cols);
         goto done;
     }
+    /* The reals and labels, beside the two files still held. */
+    const int64_t budget = cae_data_mem_budget();
+    const int64_t held = im->count * cae_idx_type_size(im->type) + lb->count * cae_idx_type_size(lb->type);
+    int64_t reals = 0;
+    if (!cae_data_mul(im->count, (int64_t)sizeof(cae_real), &reals) ||
+        reals > budget - held - (int64_t)sizeof(int32_t) * im->dims[0]) {
+        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM,
+                           "%s: %lld x %lld values need %lld bytes as reals (beside the %lld bytes "
+                           "read), more than the %lld bytes of memory this process can use",
+                           images_path, (long long)im->dims[0], (long long)(rows * cols),
+                           (long long)reals, (long long)held, (long long)budget);
+        goto done;
+    }
     d = calloc(1, sizeof *d);
     if (!d) goto nomem;
     d->owns = 1;

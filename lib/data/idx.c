@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -31,6 +32,21 @@ int cae_data_mul(int64_t a, int64_t b, int64_t *out)
 {
     if (a < 0 || b < 0) return 0;
     return !__builtin_mul_overflow(a, b, out);
+}
+
+int64_t cae_data_mem_budget(void)
+{
+    int64_t budget = INT64_MAX;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    int64_t phys;
+    if (pages > 0 && page > 0 && cae_data_mul(pages, page, &phys)) budget = phys;
+    const int limits[2] = {RLIMIT_AS, RLIMIT_DATA};
+    for (int k = 0; k < 2; k++) {
+        struct rlimit rl;
+        if (getrlimit(limits[k], &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)budget)
+            budget = (int64_t)rl.rlim_cur;
+    }
+    return budget;
 }
 
 const char *cae_data_status_str(cae_data_status s)
@@ -239,6 +255,14 @@ cae_data_status cae_idx_read(const char *path, cae_idx **out, char *err, size_t 
         rc = cae_data_fail(err, errlen, CAE_DATA_ERR_DIMS,
                            "%s: offset 4: dimensions %s (%s) need %lld bytes, over the limit of %lld",
                            path, dstr, type_name(x->type), (long long)body, (long long)CAE_IDX_MAX_BYTES);
+        goto done;
+    }
+    int64_t budget = cae_data_mem_budget();
+    if (body > budget) {
+        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM,
+                           "%s: offset 4: dimensions %s (%s) need %lld bytes, more than the %lld "
+                           "bytes of memory this process can use",
+                           path, dstr, type_name(x->type), (long long)body, (long long)budget);
         goto done;
     }
     x->count = count;
