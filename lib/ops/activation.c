@@ -1,20 +1,21 @@
 /* Element-wise activations: sigmoid, tanh, relu, softplus, exp, log and
  * step. sigmoid and softplus are written to be finite for any finite x:
  * neither ever evaluates e^x for a large positive x. Math goes through
- * <tgmath.h>, so the float build calls expf and friends. */
+ * ops/vmath.h (vectorizable exp and log; libm in the double build). */
 #include <tgmath.h>
 
 #include "cae/kernels.h"
 #include "cae/op.h"
 #include "cae/ops.h"
 #include "ops/ewise.h"
+#include "ops/vmath.h"
 
 /* ------------------------------------------------------------ kernels */
 
 /* 1 / (1 + e^-x) with e^-|x| only: no overflow, no 1 - (1 - tiny). */
 static inline cae_real sigm(cae_real x)
 {
-    const cae_real e = exp(-fabs(x));
+    const cae_real e = cae_vexp(-fabs(x));
     return x >= 0 ? 1 / (1 + e) : e / (1 + e);
 }
 
@@ -54,7 +55,7 @@ void caek_relu_backward(cae_real *dx, const cae_real *dout,
 void caek_softplus_forward(cae_real *out, const cae_real *x, int64_t n,
                            int nt)
 {   /* out, x: n */
-    CAEK_FOR(n, nt, out[i] = (x[i] > 0 ? x[i] : 0) + log1p(exp(-fabs(x[i]))));
+    CAEK_FOR(n, nt, out[i] = (x[i] > 0 ? x[i] : 0) + cae_vlog1p(cae_vexp(-fabs(x[i]))));
 }
 
 void caek_softplus_backward(cae_real *dx, const cae_real *dout,
@@ -65,7 +66,7 @@ void caek_softplus_backward(cae_real *dx, const cae_real *dout,
 
 void caek_exp_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
 {   /* out, x: n */
-    CAEK_FOR(n, nt, out[i] = exp(x[i]));
+    CAEK_FOR(n, nt, out[i] = cae_vexp(x[i]));
 }
 
 void caek_exp_backward(cae_real *dx, const cae_real *dout,
@@ -76,7 +77,7 @@ void caek_exp_backward(cae_real *dx, const cae_real *dout,
 
 void caek_log_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
 {   /* out, x: n */
-    CAEK_FOR(n, nt, out[i] = log(x[i]));
+    CAEK_FOR(n, nt, out[i] = cae_vlog(x[i]));
 }
 
 void caek_log_backward(cae_real *dx, const cae_real *dout, const cae_real *x,
