@@ -1,0 +1,362 @@
+/* `cae reproduce table1|table2|figures|all --budget smoke|quick|full --out DIR`:
+ * the paper's experiments end to end, with its numbers beside ours and its
+ * qualitative claims checked on our output. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cae/analysis.h"
+#include "cae/checkpoint.h"
+#include "cli_common.h"
+#include "commands.h"
+#include "parse.h"
+#include "plot.h"
+#include "reproduce.h"
+
+static const char *reproduce_usage =
+    "usage: cae reproduce WHAT --budget smoke|quick|full --out DIR [options]\n"
+    "\n"
+    "WHAT is table1, table2, figures or all.\n"
+    "  table1   the six models of the paper's Table 1 (cae, dae-g, rbm, dae-b, ae-wd, ae;\n"
+    "           one layer of --hidden units) on MNIST and on Fashion-MNIST (in place\n"
+    "           of CIFAR-bw, which no installable package ships); each model's\n"
+    "           hyper-parameter chosen on validation error after fine-tuning, from\n"
+    "           the grid in docs/REPRODUCE.md; test error +- 95%% interval, average\n"
+    "           ||J_f||_F and SAT of the pretrained encoder, beside the paper.\n"
+    "  table2   CAE-1 and CAE-2 on the generated MNIST variations (Table 2).\n"
+    "  figures  Fig. 1 (contraction curves), Fig. 2 (Jacobian spectra), Fig. 3\n"
+    "           (contraction through 1, 2, 3 stacked CAEs on rot), training curves.\n"
+    "Budgets: smoke (about 2 minutes, tiny models: a check that everything runs),\n"
+    "quick (about 20 minutes on 2 cores; the default of scripts/run.sh), full (the\n"
+    "paper's scale; its expected time is printed first). Runs are cached in\n"
+    "DIR/runs: rerunning resumes, and a finished model is never retrained.\n"
+    "\n"
+    "  --data-dir DIR  data sets (default $CAE_DATA_DIR or ./data)\n"
+    "  --threads T     OpenMP threads (default: OpenMP's choice)\n"
+    "  --seed S        initialisation, shuffling, noise (default 1)\n"
+    "  --verbose       print every epoch\n";
+
+static const char *const sets_all[] = {"basic", "rot", "bg-rand", "bg-img", "bg-img-rot", "rect",
+                                       "rect-img", NULL};
+static const char *const sets_smoke[] = {"basic", "rect", NULL};
+
+static const rp_budget budgets[] = {
+    {"smoke", 1000, 1000, 100, 1, 2, 0, 1, 1, 50, 8, 5, 1, sets_smoke, 2},
+    {"quick", 20000, 0, 1000, 5, 12, 3, 2, 1, 300, 40, 30, 0, sets_all, 20},
+    {"full", 0, 0, 1000, 50, 200, 15, 4, 2, 1000, 40, 200, 0, sets_all, 0},
+};
+
+/* Table 1 in the paper's order, with its numbers (test error %, SAT %,
+ * CIFAR-bw test error %; NaN where the paper has none). */
+const rp_paper_row rp_paper1[RP_N_MODELS] = {
+    {CAE_MODEL_CAE, 1.14, 86.4, 47.86},  {CAE_MODEL_DAE_G, 1.18, 17.8, 54.81},
+    {CAE_MODEL_RBM, 1.30, 78.6, NAN},    {CAE_MODEL_DAE_B, 1.57, 68.2, 49.03},
+    {CAE_MODEL_AE_WD, 1.68, 13.0, 55.03}, {CAE_MODEL_AE, 1.78, 49.9, 55.47},
+};
+
+/* Table 2 (test error %): SVM_rbf, SAE-3, RBM-3, DAE-b-3, CAE-1, CAE-2. */
+static const struct {
+    const char *set;
+    double v[6];
+} paper2[] = {
+    {"basic", {3.03, 3.46, 3.11, 2.84, 2.83, 2.48}},
+    {"rot", {11.11, 10.30, 10.30, 9.53, 11.59, 9.66}},
+    {"bg-rand", {14.58, 11.28, 6.73, 10.30, 13.57, 10.90}},
+    {"bg-img", {22.61, 23.00, 16.31, 16.68, 16.70, 15.50}},
+    {"bg-img-rot", {55.18, 51.93, 47.39, 43.76, 48.10, 45.23}},
+    {"rect", {2.15, 2.41, 2.60, 1.99, 1.48, 1.21}},
+    {"rect-img", {24.04, 24.05, 22.50, 21.59, 21.86, 21.54}},
+};
+
+void rp_claim(rp_claims *cl, int ok, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    printf("  [%s] %s\n", ok ? "PASS" : "FAIL", msg);
+    if (cl->f) fprintf(cl->f, "- **%s** %s\n", ok ? "PASS" : "FAIL", msg);
+    ok ? cl->pass++ : cl->fail++;
+}
+
+int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
+                   int n_layers, int grid, rp_spec *best, rp_result *bres)
+{
+    const double *vals;
+    int n = rp_grid(kind, &vals);
+    if (grid < n) n = grid;
+    int found = 0;
+    for (int i = 0; i < n; i++) {
+        rp_spec s = {data, data_dir, kind, vals[i], n_layers, 1};
+        rp_result r;
+        if (rp_run(c, &s, &r)) return 1;
+        if (!found || r.valid_error < bres->valid_error) {
+            *best = s;
+            *bres = r;
+            found = 1;
+        }
+    }
+    return 0;
+}
+
+static void fmt_hyper(const rp_spec *s, char *buf, size_t len)
+{
+    if (strcmp(rp_hyper_name(s->kind), "-"))
+        snprintf(buf, len, "%s=%g", rp_hyper_name(s->kind), s->hyper);
+    else
+        snprintf(buf, len, "-");
+}
+
+/* --------------------------------------------------------------- Table 1 */
+
+static int table1(const rp_ctx *c, const char *data_dir, rp_claims *cl, rp_spec best[2][RP_N_MODELS])
+{
+    static const char *const datas[2] = {"mnist", "fashion"};
+    rp_result res[2][RP_N_MODELS];
+    for (int d = 0; d < 2; d++) {
+        printf("table1 on %s:\n", datas[d]);
+        for (int m = 0; m < RP_N_MODELS; m++)
+            if (rp_best_of(c, datas[d], data_dir, rp_paper1[m].kind, 1, c->b->grid, &best[d][m], &res[d][m]))
+                return 1;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/table1.tsv", c->out);
+    FILE *tsv = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/table1.md", c->out);
+    FILE *md = fopen(path, "w");
+    if (!tsv || !md) {
+        fprintf(stderr, "%s: cannot write the tables in %s\n", c->who, c->out);
+        if (tsv) fclose(tsv);
+        if (md) fclose(md);
+        return 1;
+    }
+    fprintf(tsv, "data\tmodel\tchosen\tvalid_error\ttest_error\ttest_ci95\tjac_norm\tjac_sqnorm\t"
+                 "jac_per_entry\tsat\tpaper_test_error\tpaper_sat\n");
+    fprintf(md, "Budget `%s`: %lld training examples%s, %lld hidden units, %d pretraining and at most "
+                "%d fine-tuning epochs, grid of %d value(s) per model. Errors in %%, ±95%% interval. "
+                "‖J‖ is the mean Frobenius norm of the pretrained encoder's Jacobian on the validation "
+                "set; SAT the fraction of saturated units.\n\n",
+            c->b->name, (long long)(c->b->limit ? c->b->limit : 50000),
+            c->b->limit ? "" : " (all)", (long long)c->b->hidden, c->b->pre_epochs, c->b->ft_epochs,
+            c->b->grid);
+    for (int d = 0; d < 2; d++) {
+        fprintf(md, "| %s | chosen | valid err | test err | ‖J‖_F | ‖J‖²_F/(d_x d_h) | SAT | paper %s | paper SAT |\n",
+                d ? "Fashion-MNIST" : "MNIST", d ? "CIFAR-bw err" : "test err");
+        fprintf(md, "|---|---|---|---|---|---|---|---|---|\n");
+        for (int m = 0; m < RP_N_MODELS; m++) {
+            const rp_result *r = &res[d][m];
+            char hy[64];
+            fmt_hyper(&best[d][m], hy, sizeof hy);
+            const double pe = d ? rp_paper1[m].cifar : rp_paper1[m].mnist, ps = d ? NAN : rp_paper1[m].sat;
+            fprintf(tsv, "%s\t%s\t%s\t%.4f\t%.4f\t%.4f\t%.6g\t%.6g\t%.6g\t%.4f\t%.2f\t%.1f\n", datas[d],
+                    cae_model_kind_name(rp_paper1[m].kind), hy, 100 * r->valid_error, 100 * r->test_error,
+                    100 * r->test_ci, r->jac_norm, r->jac_sqnorm, r->jac_entry, 100 * r->sat, pe, ps);
+            char pes[16] = "—", pss[16] = "—";
+            if (!isnan(pe)) snprintf(pes, sizeof pes, "%.2f", pe);
+            if (!isnan(ps)) snprintf(pss, sizeof pss, "%.1f%%", ps);
+            fprintf(md, "| %s | %s | %.2f | %.2f ± %.2f | %.4g | %.3g | %.1f%% | %s | %s |\n",
+                    cae_model_kind_name(rp_paper1[m].kind), hy, 100 * r->valid_error,
+                    100 * r->test_error, 100 * r->test_ci, r->jac_norm, r->jac_entry, 100 * r->sat, pes,
+                    pss);
+        }
+        fprintf(md, "\n");
+    }
+    fclose(tsv);
+    fclose(md);
+    printf("wrote %s/table1.tsv and table1.md\n", c->out);
+    for (int d = 0; d < 2; d++) {
+        int lowest_j = 1, highest_sat = 1;
+        for (int m = 1; m < RP_N_MODELS; m++) {
+            lowest_j &= res[d][0].jac_norm < res[d][m].jac_norm;
+            highest_sat &= res[d][0].sat > res[d][m].sat;
+        }
+        rp_claim(cl, lowest_j, "%s: CAE has the lowest average ||J_f||_F (%.4g)", datas[d], res[d][0].jac_norm);
+        rp_claim(cl, highest_sat, "%s: CAE has the highest SAT (%.1f%%)", datas[d], 100 * res[d][0].sat);
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- Table 2 */
+
+void rp_variations_root(const rp_ctx *c, const char *data_dir, char *buf, size_t len)
+{
+    if (c->b->small_variations)
+        snprintf(buf, len, "%s/small-data", c->out);
+    else
+        snprintf(buf, len, "%s", data_dir);
+}
+
+int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_root)
+{
+    char vdir[4200], manifest[4400], err[1024];
+    snprintf(vdir, sizeof vdir, "%s/variations", var_root);
+    snprintf(manifest, sizeof manifest, "%s/MANIFEST.txt", vdir);
+    if (!access(manifest, R_OK)) return 0;
+    printf("generating the variations benchmark%s into %s\n", c->b->small_variations ? " (small)" : "",
+           vdir);
+    fflush(stdout);
+    if (rp_mkdirs(vdir) || cae_variations_write(data_dir, vdir, 1, c->b->small_variations, 0, err, sizeof err)) {
+        fprintf(stderr, "%s: generating the variations: %s\n", c->who, err);
+        return 1;
+    }
+    return 0;
+}
+
+static int table2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
+{
+    char var_root[4200];
+    rp_variations_root(c, data_dir, var_root, sizeof var_root);
+    if (rp_ensure_variations(c, data_dir, var_root)) return 1;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/table2.md", c->out);
+    FILE *md = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/table2.tsv", c->out);
+    FILE *tsv = fopen(path, "w");
+    if (!md || !tsv) {
+        fprintf(stderr, "%s: cannot write the tables in %s\n", c->who, c->out);
+        if (md) fclose(md);
+        if (tsv) fclose(tsv);
+        return 1;
+    }
+    fprintf(md, "Budget `%s`%s. Test error %% ±95%% interval; the paper's columns beside ours.\n\n"
+                "| data set | CAE-1 (ours) | CAE-2 (ours) | paper CAE-1 | paper CAE-2 | SVM_rbf | SAE-3 | RBM-3 | DAE-b-3 |\n"
+                "|---|---|---|---|---|---|---|---|---|\n",
+            c->b->name, c->b->small_variations ? " on the small generated sets" : "");
+    fprintf(tsv, "data\tcae1_test\tcae1_ci\tcae1_chosen\tcae2_test\tcae2_ci\tcae2_chosen\tpaper_cae1\tpaper_cae2\n");
+    int better = 0, total = 0;
+    for (int i = 0; c->b->table2_sets[i]; i++) {
+        const char *set = c->b->table2_sets[i];
+        printf("table2 on %s:\n", set);
+        rp_spec s1 = {0}, s2 = {0};
+        rp_result r1 = {0}, r2 = {0};
+        if (rp_best_of(c, set, var_root, CAE_MODEL_CAE, 1, c->b->grid2, &s1, &r1) ||
+            rp_best_of(c, set, var_root, CAE_MODEL_CAE, 2, c->b->grid2, &s2, &r2)) {
+            fclose(md);
+            fclose(tsv);
+            return 1;
+        }
+        const double *pv = NULL;
+        for (size_t k = 0; k < sizeof paper2 / sizeof paper2[0]; k++)
+            if (!strcmp(paper2[k].set, set)) pv = paper2[k].v;
+        fprintf(md, "| %s | %.2f ± %.2f | %.2f ± %.2f |", set, 100 * r1.test_error, 100 * r1.test_ci,
+                100 * r2.test_error, 100 * r2.test_ci);
+        if (pv)
+            fprintf(md, " %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", pv[4], pv[5], pv[0], pv[1], pv[2], pv[3]);
+        else
+            fprintf(md, " — | — | — | — | — | — |\n");
+        fprintf(tsv, "%s\t%.4f\t%.4f\t%g\t%.4f\t%.4f\t%g\t%.2f\t%.2f\n", set, 100 * r1.test_error,
+                100 * r1.test_ci, s1.hyper, 100 * r2.test_error, 100 * r2.test_ci, s2.hyper,
+                pv ? pv[4] : NAN, pv ? pv[5] : NAN);
+        better += r2.test_error <= r1.test_error;
+        total++;
+    }
+    fclose(md);
+    fclose(tsv);
+    printf("wrote %s/table2.tsv and table2.md\n", c->out);
+    rp_claim(cl, 2 * better > total, "CAE-2 is at least as good as CAE-1 on %d of %d variation sets", better, total);
+    return 0;
+}
+
+typedef struct rp_opts {
+    int do1, do2, dof;
+    const char *what, *budget, *out, *data_dir;
+    long long threads;
+    unsigned long long seed;
+    int verbose;
+    const rp_budget *b;
+} rp_opts;
+
+/* Every check that needs no file: CLI_PARSE_RUN, or the exit status. */
+static int reproduce_parse_opts(int argc, char **argv, rp_opts *r)
+{
+    const char *who = "cae reproduce";
+    memset(r, 0, sizeof *r);
+    r->data_dir = cli_default_data_dir();
+    r->seed = 1;
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fputs(reproduce_usage, stdout);
+        return 0;
+    }
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr, "%s: say what to reproduce: table1, table2, figures or all (see --help)\n", who);
+        return 2;
+    }
+    r->what = argv[1];
+    r->do1 = !strcmp(r->what, "table1") || !strcmp(r->what, "all");
+    r->do2 = !strcmp(r->what, "table2") || !strcmp(r->what, "all");
+    r->dof = !strcmp(r->what, "figures") || !strcmp(r->what, "all");
+    if (!r->do1 && !r->do2 && !r->dof) {
+        fprintf(stderr, "%s: unknown target '%s' (expected table1, table2, figures or all)\n", who, r->what);
+        return 2;
+    }
+    cli_opt o[] = {
+        {"--budget", CLI_STR, &r->budget, 0, 0, 0, 0},     {"--out", CLI_STR, &r->out, 0, 0, 0, 0},
+        {"--data-dir", CLI_STR, &r->data_dir, 0, 0, 0, 0}, {"--threads", CLI_INT, &r->threads, 0, 4096, 0, 0},
+        {"--seed", CLI_U64, &r->seed, 0, 0, 0, 0},         {"--verbose", CLI_FLAG, &r->verbose, 0, 0, 0, 0},
+    };
+    const int n = (int)(sizeof o / sizeof o[0]);
+    int rc = cli_parse(who, reproduce_usage, argc - 1, argv + 1, o, n);
+    if (rc != CLI_PARSE_RUN) return rc;
+    if ((rc = cli_require(who, cli_opt_get(o, n, "--budget"))) || (rc = cli_require(who, cli_opt_get(o, n, "--out"))))
+        return rc;
+    for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++)
+        if (!strcmp(budgets[i].name, r->budget)) r->b = &budgets[i];
+    if (!r->b) {
+        fprintf(stderr, "%s: bad value for --budget: '%s' (expected smoke, quick or full)\n", who, r->budget);
+        return 2;
+    }
+    return CLI_PARSE_RUN;
+}
+
+int cmd_reproduce_parse(int argc, char **argv)
+{
+    rp_opts r;
+    return reproduce_parse_opts(argc, argv, &r);
+}
+
+int cmd_reproduce(int argc, char **argv)
+{
+    const char *who = "cae reproduce";
+    rp_opts ro;
+    int rc = reproduce_parse_opts(argc, argv, &ro);
+    if (rc != CLI_PARSE_RUN) return rc;
+    rc = 0;
+    const rp_budget *b = ro.b;
+    const char *out = ro.out, *data_dir = ro.data_dir, *what = ro.what;
+    const int do1 = ro.do1, do2 = ro.do2, dof = ro.dof;
+    if (rp_mkdirs(out)) {
+        fprintf(stderr, "%s: cannot create --out %s\n", who, out);
+        return 1;
+    }
+    rp_ctx c = {who, out, b, ro.seed, (int)ro.threads, ro.verbose};
+    if (!strcmp(b->name, "full")) {
+        /* 20 table-1 runs of (50 + ~40) epochs on 50k, 28 table-2 runs, the figures:
+         * at ~12k examples/s pretraining and ~15k fine-tuning on 2 cores. */
+        const double t1 = 2 * (1 + 4 + 4 + 4 + 4 + 1) * 50000.0 * (50 / 12e3 + 40 / 15e3);
+        const double t2 = 7 * 2 * 2 * 10000.0 * (1.5 * 50 / 12e3 + 60 / 15e3);
+        printf("budget full: expected time about %.1f hours on 2 cores (table1 %.1f h, table2 %.1f h);\n"
+               "runs are cached in %s/runs, so an interrupted run resumes\n",
+               (t1 + t2) / 3600 + 0.2, t1 / 3600, t2 / 3600, out);
+    } else {
+        printf("budget %s: about %.0f minutes on 2 cores\n", b->name, b->expected_minutes);
+    }
+    fflush(stdout);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/claims-%s.md", out, what);
+    rp_claims cl = {fopen(path, "w"), 0, 0};
+    if (cl.f) fprintf(cl.f, "# The paper's qualitative claims, checked on our output (budget %s)\n\n", b->name);
+    const double t0 = cli_now();
+    rp_spec best[2][RP_N_MODELS];
+    if (do1 && table1(&c, data_dir, &cl, best)) rc = 1;
+    if (!rc && do2 && table2(&c, data_dir, &cl)) rc = 1;
+    if (!rc && dof && rp_figures(&c, data_dir, &cl)) rc = 1;
+    if (cl.f) fclose(cl.f);
+    if (!rc)
+        printf("reproduce %s (budget %s) done in %.1f min: %d claim(s) hold, %d do not (%s)\n", what,
+               b->name, (cli_now() - t0) / 60, cl.pass, cl.fail, path);
+    return rc;
+}

@@ -1,0 +1,97 @@
+/* `cae reproduce`: budgets, one experiment run (pretrain a stack, measure
+ * the encoder, fine-tune, test), and the cache that makes reruns resume. */
+#ifndef CAE_CLI_REPRODUCE_H
+#define CAE_CLI_REPRODUCE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cae/data.h"
+#include "cae/model.h"
+
+typedef struct rp_budget {
+    const char *name;
+    int64_t limit;       /* training examples (0 = all) */
+    int64_t eval_limit;  /* validation / test examples used (0 = all) */
+    int64_t hidden;      /* units per layer */
+    int pre_epochs;      /* pretraining epochs per layer */
+    int ft_epochs;       /* fine-tuning epochs (at most) */
+    int patience;        /* early stopping on validation error */
+    int grid;            /* grid values tried per model (first ones) */
+    int grid2;           /* ... for Table 2 */
+    int points;          /* contraction-curve points */
+    int n_radii;         /* radii 1..40 spread over this many values */
+    int spectrum;        /* examples behind each spectrum */
+    int small_variations;/* Table 2 on the --small generated sets */
+    const char *const *table2_sets;
+    double expected_minutes;
+} rp_budget;
+
+/* One run: an n-layer stack of `kind` layers with hyper-parameter `hyper`
+ * (lambda, noise or wd by kind; unused for ae and rbm), fine-tuned. */
+typedef struct rp_spec {
+    const char *data;     /* mnist, fashion or a variation */
+    const char *data_dir; /* where the splits load from */
+    cae_model_kind kind;
+    double hyper;
+    int n_layers;
+    int finetune;         /* 0: pretraining (and metrics) only */
+} rp_spec;
+
+typedef struct rp_result {
+    double valid_error, test_error, test_ci;
+    double jac_norm, jac_sqnorm, jac_entry, sat, recon;
+    double seconds;
+    int epochs_ft;
+} rp_result;
+
+typedef struct rp_ctx {
+    const char *who;
+    const char *out;      /* the output directory */
+    const rp_budget *b;
+    uint64_t seed;
+    int threads;
+    int verbose;
+} rp_ctx;
+
+/* The name of a hyper-parameter of a kind ("lambda", "noise", "wd", "-"). */
+const char *rp_hyper_name(cae_model_kind kind);
+/* The grid of a kind (values in trial order); returns the count. */
+int rp_grid(cae_model_kind kind, const double **values);
+/* runs/<data>-<kind>[-<hyper>][-L<n>] */
+void rp_run_name(const rp_spec *s, char *buf, size_t len);
+/* Run (or load from the cache) one spec. Returns 0, or 1 after printing
+ * the reason. The pretrained checkpoint is OUT/runs/NAME/pretrain.ckpt. */
+int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r);
+/* mkdir -p; 0 or -1. */
+int rp_mkdirs(const char *path);
+
+/* The best of a kind's grid (its first `grid` values) on validation error,
+ * running what is not cached. Returns 0 or 1. */
+int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
+               int n_layers, int grid, rp_spec *best, rp_result *bres);
+
+/* The paper's Table 1 rows in its order: CAE, DAE-g, RBM, DAE-b, AE+wd, AE. */
+enum { RP_N_MODELS = 6 };
+typedef struct rp_paper_row {
+    cae_model_kind kind;
+    double mnist, sat, cifar; /* test error %, SAT %, CIFAR-bw error % */
+} rp_paper_row;
+extern const rp_paper_row rp_paper1[RP_N_MODELS];
+
+/* Claims of the paper checked on our output: printed, and listed in f. */
+typedef struct rp_claims {
+    FILE *f;
+    int pass, fail;
+} rp_claims;
+void rp_claim(rp_claims *cl, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Where the variations live for this budget (the data dir, or OUT/small-data
+ * for the small sets), and generating them there when missing (0 or 1). */
+void rp_variations_root(const rp_ctx *c, const char *data_dir, char *buf, size_t len);
+int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_root);
+
+/* Fig. 1-3 and the training curves into OUT/figures. Returns 0 or 1. */
+int rp_figures(const rp_ctx *c, const char *data_dir, rp_claims *cl);
+
+#endif
