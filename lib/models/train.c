@@ -53,6 +53,7 @@ static const char *check_config(const cae_train_config *c)
 {
     if (c->epochs < 1) return "epochs must be >= 1";
     if (!(c->lr > 0) || !isfinite(c->lr)) return "the learning rate must be > 0";
+    if (!isfinite((cae_real)c->lr)) return "the learning rate overflows the real type";
     if (!(c->momentum >= 0 && c->momentum < 1)) return "momentum must be in [0, 1)";
     if (!(c->lr_decay >= 0)) return "the learning-rate decay must be >= 0";
     if (c->limit < 0) return "limit must be >= 0";
