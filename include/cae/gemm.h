@@ -8,8 +8,11 @@
  * is cut into tiles of C (at most 32 rows x 64 columns, the whole K per
  * kernel call) shared out over OpenMP threads, each tile written by one
  * thread: no atomics, results independent of the thread count.
- * libxsmm 1.17 cannot transpose its first operand, which is our B: a plan
- * with trans_b transposes B into caller-provided scratch on every run.
+ * libxsmm 1.17 cannot transpose its first operand, which is our B. A plan
+ * with trans_b either transposes B into caller-provided scratch on every
+ * run, or — when that moves fewer bytes, as for h W^T with a large weight
+ * matrix W and a small batch — computes C^T = B op(A)^T, transposing only
+ * the small operands (A, and C^T back into C).
  */
 #ifndef CAE_GEMM_H
 #define CAE_GEMM_H
@@ -21,11 +24,15 @@ extern "C" {
 #endif
 
 typedef struct cae_gemm {
-    int64_t m, n, k;
+    int64_t m, n, k;      /* the product the kernels compute (see swap) */
     int trans_a, trans_b, accumulate;
-    int64_t mb, nb;      /* tile sizes */
-    void *kern[2][2];    /* [partial rows][partial cols] */
-    size_t scratch_reals; /* needed by cae_gemm_run (K*N when trans_b) */
+    int64_t mb, nb;       /* tile sizes */
+    void *kern[2][2];     /* [partial rows][partial cols] */
+    size_t scratch_reals; /* needed by cae_gemm_run */
+    /* swap: the planned C (out_m x out_n) is computed as C^T = B op(A)^T
+     * into scratch, then transposed into C (added when out_accumulate). */
+    int swap, out_accumulate, a_trans_in_swap;
+    int64_t out_m, out_n;
 } cae_gemm;
 
 /* Plan C = op(A) op(B) with op(A) M x K, op(B) K x N. accumulate: C += ...

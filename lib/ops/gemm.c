@@ -41,12 +41,10 @@ static void *dispatch(const cae_gemm *p, int64_t rows, int64_t cols)
     return (void *)f;
 }
 
-int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                  int accumulate)
+/* The kernels for C (m x n) = op(A) op(B) without the swap. */
+static int plan_direct(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                       int accumulate)
 {
-    memset(p, 0, sizeof *p);
-    if (m <= 0 || n <= 0 || k <= 0 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
-        return -1;
     p->m = m;
     p->n = n;
     p->k = k;
@@ -61,6 +59,33 @@ int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int
     if (nr && !(p->kern[0][1] = dispatch(p, p->mb, nr))) return -1;
     if (mr && !(p->kern[1][0] = dispatch(p, mr, p->nb))) return -1;
     if (mr && nr && !(p->kern[1][1] = dispatch(p, mr, nr))) return -1;
+    return 0;
+}
+
+int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                  int accumulate)
+{
+    memset(p, 0, sizeof *p);
+    if (m <= 0 || n <= 0 || k <= 0 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
+        return -1;
+    p->out_m = m;
+    p->out_n = n;
+    p->out_accumulate = !!accumulate;
+    /* With trans_b, B (n x k) must be transposed for the kernels. Swapping
+     * instead transposes op(A) (m x k, unless already stored k x m) and C
+     * (m x n): pick whichever moves fewer elements. */
+    const int64_t direct_cost = k * n, swap_cost = (trans_a ? 0 : m * k) + m * n;
+    if (trans_b && swap_cost < direct_cost) {
+        p->swap = 1;
+        p->a_trans_in_swap = !trans_a;
+        /* C^T (n x m) = B (n x k, as stored) op(A)^T (k x m). op(A)^T is A
+         * itself when trans_a (A stored k x m), else A^T: the second operand
+         * then has trans_b (A stored m x k), transposed into scratch. */
+        if (plan_direct(p, n, m, k, 0, 0, 0)) return -1;
+        p->scratch_reals = (size_t)(n * m) + (trans_a ? 0 : (size_t)(k * m));
+        return 0;
+    }
+    if (plan_direct(p, m, n, k, trans_a, trans_b, accumulate)) return -1;
     p->scratch_reals = p->trans_b ? (size_t)(k * n) : 0;
     return 0;
 }
@@ -80,14 +105,26 @@ void cae_transpose(cae_real *out, const cae_real *in, int64_t rows, int64_t cols
         }
 }
 
-void cae_gemm_run(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
-                  cae_real *scratch, int threads)
+/* C (m x n) = or += T^T for T (n x m). */
+static void transpose_into(cae_real *c, const cae_real *t, int64_t m, int64_t n, int add,
+                           int threads)
 {
-    if (threads <= 0) threads = omp_get_max_threads();
-    if (p->trans_b) { /* b is N x K: make the K x N copy the kernels read */
-        cae_transpose(scratch, b, p->n, p->k, threads);
-        b = scratch;
-    }
+    enum { T = 32 };
+    const int64_t tm = (m + T - 1) / T, tn = (n + T - 1) / T;
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads) if (m * n > 65536)
+    for (int64_t bi = 0; bi < tm; bi++)
+        for (int64_t bj = 0; bj < tn; bj++) {
+            const int64_t i1 = (bi + 1) * T < m ? (bi + 1) * T : m;
+            const int64_t j1 = (bj + 1) * T < n ? (bj + 1) * T : n;
+            for (int64_t i = bi * T; i < i1; i++)
+                for (int64_t j = bj * T; j < j1; j++)
+                    c[i * n + j] = add ? c[i * n + j] + t[j * m + i] : t[j * m + i];
+        }
+}
+
+static void run_direct(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
+                       int threads)
+{
     const int64_t m = p->m, n = p->n, k = p->k, mb = p->mb, nb = p->nb;
     const int64_t tiles_r = (m + mb - 1) / mb, tiles_c = (n + nb - 1) / nb;
     const int64_t ntiles = tiles_r * tiles_c;
@@ -103,4 +140,26 @@ void cae_gemm_run(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_r
         const cae_real *lb = p->trans_a ? a + i0 : a + i0 * k;
         f(b + j0, lb, c + i0 * n + j0);
     }
+}
+
+void cae_gemm_run(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
+                  cae_real *scratch, int threads)
+{
+    if (threads <= 0) threads = omp_get_max_threads();
+    if (p->swap) { /* C^T = B op(A)^T into scratch, then C (+)= (C^T)^T */
+        cae_real *ct = scratch, *at = scratch + p->m * p->n;
+        const cae_real *second = a;
+        if (p->a_trans_in_swap) { /* A is out_m x k: its transpose, k x out_m */
+            cae_transpose(at, a, p->out_m, p->k, threads);
+            second = at;
+        }
+        run_direct(p, b, second, ct, threads);
+        transpose_into(c, ct, p->out_m, p->out_n, p->out_accumulate, threads);
+        return;
+    }
+    if (p->trans_b) { /* b is N x K: make the K x N copy the kernels read */
+        cae_transpose(scratch, b, p->n, p->k, threads);
+        b = scratch;
+    }
+    run_direct(p, a, b, c, threads);
 }
