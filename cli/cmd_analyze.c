@@ -436,11 +436,12 @@ static int an_run(const an_opts *o)
         shown.n_layers = c[k].depth;
         shown.n_classes = 0;
         if (cl < sizeof comment)
-            cl += (size_t)snprintf(comment + cl, sizeof comment - cl, "%s: %s (%s %s%s, %d epochs on %s)\n",
+            cl += (size_t)snprintf(comment + cl, sizeof comment - cl, "%s: %s (%s %s%s, %d epoch%s on %s)\n",
                                    c[k].name, o->model[c[k].model], cae_model_kind_name(mm->info.kind),
                                    cli_describe_stack(&shown, desc, sizeof desc),
                                    mm->info.n_classes > 0 ? ", fine-tuned encoder" : "",
-                                   mm->info.epochs_done, mm->info.data[0] ? mm->info.data : "?");
+                                   mm->info.epochs_done, mm->info.epochs_done == 1 ? "" : "s",
+                                   mm->info.data[0] ? mm->info.data : "?");
         int64_t nv = nrows;
         if (con) {
             if (!(net = cae_encoder_net_new(mm->p, c[k].depth, act, n_x < 256 ? n_x : 256, (int)o->threads,

@@ -1,0 +1,201 @@
+/* Jacobian spectra (Fig. 2 of the paper): in how many directions around a
+ * data point does the encoder still react?
+ *
+ * At each validation example x the encoder's Jacobian J_f(x) (hidden x 784)
+ * has singular values s_1 >= s_2 >= ...: s_k is how much f stretches the
+ * k-th most sensitive input direction. Averaged index by index over
+ * examples, a CAE's spectrum falls faster than an AE's: its code is
+ * sensitive in a few directions (the tangents of the data manifold) and
+ * insensitive in the rest.
+ *
+ *   jacobian_spectrum [--quick] [--out PREFIX] [CKPT ...]
+ *
+ * Trains an AE and a CAE on a subset of MNIST ($CAE_DATA_DIR or ./data), or
+ * measures the checkpoints given (`cae pretrain`). Writes PREFIX.dat
+ * ("index NAME NAME_sd ...", nan past a model's last value) and PREFIX.png /
+ * .svg (plots/spectrum.gp). --quick: a smoke test. Exit 0, or 1 on failure. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cae/analysis.h"
+#include "cae/checkpoint.h"
+#include "cae/train.h"
+
+#ifndef CAE_PLOTS_DIR
+#define CAE_PLOTS_DIR "plots"
+#endif
+#define MAX_MODELS 8
+
+typedef struct model {
+    char name[64];
+    cae_params *p;
+    int n_layers;
+    cae_act act[CAE_MAX_LAYERS];
+} model;
+
+/* Train one tied sigmoid layer of `kind` on the first n training examples. */
+static int train_model(model *m, cae_model_kind kind, const cae_dataset *train, int64_t n,
+                       int64_t hidden, int epochs, char *err, size_t len)
+{
+    cae_layer_config c;
+    cae_layer_config_default(&c, kind, train->dim, hidden); /* cae: lambda 0.1 */
+    cae_rng init;
+    cae_rng_seed(&init, 1, 0);
+    snprintf(m->name, sizeof m->name, "%s", kind == CAE_MODEL_CAE ? "CAE" : "AE");
+    m->n_layers = 1;
+    m->act[0] = c.act;
+    if (!(m->p = cae_params_new()) || cae_layer_params(m->p, 1, &c, &init, err, len)) return -1;
+    cae_task *t = cae_task_pretrain(m->p, 1, &c, 20, 1, 0, err, len);
+    if (!t) return -1;
+    cae_train_config tc;
+    cae_train_config_default(&tc);
+    tc.epochs = epochs;
+    tc.lr = 0.01;
+    tc.limit = n;
+    cae_train_result res;
+    const int rc = cae_train(t, train, NULL, &tc, NULL, &res, err, len);
+    if (!rc) printf("trained %s: 784-%lld, %d epoch(s) on %lld examples, objective %.2f\n", m->name,
+                    (long long)hidden, epochs, (long long)n, res.last_objective);
+    cae_task_free(t);
+    return rc;
+}
+
+/* A checkpoint written by `cae pretrain` (its whole encoder stack). */
+static int load_model(model *m, const char *path, char *err, size_t len)
+{
+    cae_model_info info;
+    if (cae_checkpoint_load(path, &info, &m->p, NULL, err, len) != CAE_CKPT_OK) return -1;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    snprintf(m->name, sizeof m->name, "%.*s", (int)strcspn(base, "._ "), base); /* one word */
+    if (!m->name[0]) snprintf(m->name, sizeof m->name, "model");
+    m->n_layers = info.n_layers;
+    for (int k = 0; k < info.n_layers; k++) m->act[k] = info.layer[k].act;
+    return info.n_layers > 0 ? 0 : (snprintf(err, len, "%s: no encoder layers", path), -1);
+}
+
+/* gnuplot -e VARS plots/SCRIPT. Returns 0 drawn, 1 gnuplot failed, 2 no gnuplot. */
+static int run_gnuplot(const char *script, const char *vars)
+{
+    const char *dir = getenv("CAE_PLOTS_DIR") && *getenv("CAE_PLOTS_DIR") ? getenv("CAE_PLOTS_DIR") : CAE_PLOTS_DIR;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, script);
+    fflush(stdout);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        execlp("gnuplot", "gnuplot", "-e", vars, path, (char *)NULL);
+        _exit(127); /* not installed */
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st)) return 1;
+    return WEXITSTATUS(st) == 127 ? 2 : WEXITSTATUS(st) != 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *prefix = "jacobian_spectrum", *ckpt[MAX_MODELS];
+    int quick = 0, n_ckpt = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc) prefix = argv[++i];
+        else if (argv[i][0] != '-' && n_ckpt < MAX_MODELS) ckpt[n_ckpt++] = argv[i];
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--out PREFIX] [CKPT ...]\n", argv[0]);
+            return 1;
+        }
+    }
+    /* The budget: the full run takes about a minute on 2 cores. */
+    const int64_t n_train = quick ? 1000 : 10000, hidden = quick ? 100 : 500, n_examples = quick ? 20 : 50;
+    const int epochs = quick ? 1 : 5;
+
+    char err[1024];
+    const char *dir = getenv("CAE_DATA_DIR") && *getenv("CAE_DATA_DIR") ? getenv("CAE_DATA_DIR") : "data";
+    cae_splits *s = NULL;
+    if (cae_splits_load(dir, "mnist", &s, err, sizeof err)) {
+        fprintf(stderr, "cannot load MNIST: %s\n", err);
+        return 1;
+    }
+    model m[MAX_MODELS];
+    memset(m, 0, sizeof m);
+    const int n_models = n_ckpt ? n_ckpt : 2;
+    double *mean[MAX_MODELS] = {0}, *sd[MAX_MODELS] = {0}, *table = NULL;
+    int64_t nv[MAX_MODELS] = {0}, rows = 0;
+    int rc = 1;
+    for (int i = 0; i < n_models; i++) {
+        const int bad = n_ckpt ? load_model(&m[i], ckpt[i], err, sizeof err)
+                               : train_model(&m[i], i ? CAE_MODEL_CAE : CAE_MODEL_AE, s->train, n_train, hidden,
+                                             epochs, err, sizeof err);
+        if (bad) {
+            fprintf(stderr, "model %d: %s\n", i + 1, err);
+            goto done;
+        }
+        /* At most min(inputs, outputs) singular values. */
+        mean[i] = malloc((size_t)s->valid->dim * sizeof(double));
+        sd[i] = malloc((size_t)s->valid->dim * sizeof(double));
+        if (!mean[i] || !sd[i] || cae_jacobian_spectrum(m[i].p, m[i].n_layers, m[i].act, s->valid, n_examples,
+                                                        mean[i], sd[i], &nv[i], err, sizeof err)) {
+            fprintf(stderr, "%s: %s\n", m[i].name, mean[i] && sd[i] ? err : "out of memory");
+            goto done;
+        }
+        if (nv[i] > rows) rows = nv[i];
+    }
+
+    /* The table: index, then mean and sd per model; nan where a model has no more values. */
+    const int ncols = 1 + 2 * n_models;
+    char sd_names[MAX_MODELS][72];
+    const char *names[1 + 2 * MAX_MODELS] = {"index"};
+    if (!(table = malloc((size_t)(rows * ncols) * sizeof *table))) goto done;
+    for (int64_t r = 0; r < rows; r++) {
+        table[r * ncols] = (double)(r + 1);
+        for (int i = 0; i < n_models; i++) {
+            table[r * ncols + 1 + 2 * i] = r < nv[i] ? mean[i][r] : NAN;
+            table[r * ncols + 2 + 2 * i] = r < nv[i] ? sd[i][r] : NAN;
+        }
+    }
+    for (int i = 0; i < n_models; i++) {
+        snprintf(sd_names[i], sizeof sd_names[i], "%.63s_sd", m[i].name);
+        names[1 + 2 * i] = m[i].name;
+        names[2 + 2 * i] = sd_names[i];
+    }
+    char path[4200], comment[256], vars[8600];
+    snprintf(path, sizeof path, "%s.dat", prefix);
+    snprintf(comment, sizeof comment, "singular values of J_f(x), mean and sd over %lld MNIST validation examples",
+             (long long)n_examples);
+    if (cae_table_write(path, comment, ncols, names, rows, table, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        goto done;
+    }
+    printf("wrote %s\n", path);
+    snprintf(vars, sizeof vars, "in='%s'; out='%s'; title='Singular values of the encoder Jacobian on MNIST'",
+             path, prefix);
+    const int g = run_gnuplot("spectrum.gp", vars);
+    if (g == 1) {
+        fprintf(stderr, "gnuplot failed on %s\n", path);
+        goto done;
+    }
+    printf(g ? "gnuplot not found: no chart (the data is in %s.dat)\n" : "wrote %s.png and %s.svg\n", prefix, prefix);
+
+    /* What the spectrum shows: how many directions keep at least half the
+     * largest sensitivity (fewer = a lower-dimensional tangent space). */
+    printf("summary: singular values above half the largest:");
+    for (int i = 0; i < n_models; i++) {
+        int64_t k = 0;
+        while (k < nv[i] && mean[i][k] >= 0.5 * mean[i][0]) k++;
+        printf(" %s %lld of %lld (s1 %.3g)%s", m[i].name, (long long)k, (long long)nv[i], mean[i][0],
+               i + 1 < n_models ? "," : "");
+    }
+    printf("\n");
+    rc = 0;
+done:
+    for (int i = 0; i < n_models; i++) {
+        cae_params_free(m[i].p);
+        free(mean[i]);
+        free(sd[i]);
+    }
+    free(table);
+    cae_splits_free(s);
+    return rc;
+}
