@@ -12,6 +12,9 @@ pkgs=(
   libopenblas-dev      # LAPACK backend; sgemm peer in bench/matmul only
   gnuplot-nox          # charts
   libstb-dev           # image decoding for background photographs
+  clang                # fuzz targets (scripts/fuzz.sh): Debian 12's clang 14
+  libclang-rt-14-dev   # libFuzzer and clang's ASan/UBSan runtimes
+  libomp-dev           # OpenMP for the clang build of the library
 )
 
 missing=()
