@@ -151,6 +151,11 @@ int64_t cae_task_inputs(const cae_task *t);
 const char *cae_task_error(const cae_task *t);
 /* The RNG state of the task (noise, Gibbs sampling): for checkpoints. */
 cae_rng *cae_task_rng(cae_task *t);
+/* rbm with PCD: the persistent chain (batch x n_in values), NULL before the
+ * first full batch and for every other task. cae_task_set_chain starts it
+ * at x (batch x n_in values, copied); -1 if the task has no chain. */
+const cae_real *cae_task_chain(const cae_task *t);
+int cae_task_set_chain(cae_task *t, const cae_real *x);
 
 #ifdef __cplusplus
 }

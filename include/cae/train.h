@@ -16,6 +16,27 @@
  * trusted: keep the last checkpoint).
  *
  * Nothing here prints: progress and reports go to the caller's hooks.
+ *
+ * Resuming. All the state of training lives in three places: the task's
+ * tensors, the task's RNG (cae_task_rng; with PCD also its chain,
+ * cae_task_chain) and an optimizer store, cfg.opt (a cae_params distinct
+ * from the task's, NULL for a private one freed on return). cae_train keeps
+ * there, under names the checkpoint accepts:
+ *   "v:<name>"     the momentum velocity of each trained tensor (momentum > 0)
+ *   "best:<name>"  the best epoch's values (early stopping: valid, patience)
+ *   "pcd:chain"    the persistent chain of an rbm with PCD (batch x n_in)
+ *   "train:state"  the configuration below and where training stands, 64-bit
+ *                  fields as 16-bit integers so the float build keeps them exact
+ * A tensor missing is created (zero), one present is reused. After every
+ * epoch, before on_epoch, the store describes the end of that epoch, so a
+ * hook that saves the task's tensors, the RNG and opt (cae_checkpoint_save)
+ * makes a checkpoint to resume from: load them, restore the RNG and call
+ * again with the same configuration, first_epoch = the epochs done, and the
+ * loaded opt. The shuffling is a pure function of (seed, epoch), so the run
+ * continues bit for bit as if never stopped (docs/DETERMINISM.md).
+ * first_epoch = 0 starts afresh (velocities zeroed); first_epoch > 0 with a
+ * "train:state" checks it: a different seed, limit, lr, momentum, lr_decay,
+ * patience, batch or number of examples is an error naming the field.
  */
 #ifndef CAE_TRAIN_H
 #define CAE_TRAIN_H
@@ -36,6 +57,7 @@ typedef struct cae_train_config {
     uint64_t seed;     /* shuffling */
     int patience;      /* early stopping on validation error (fine-tuning) */
     int first_epoch;   /* resume: epochs already done (0 for a fresh run) */
+    cae_params *opt;   /* optimizer store (may be NULL): see "Resuming" above */
 } cae_train_config;
 
 void cae_train_config_default(cae_train_config *c);
@@ -71,6 +93,21 @@ typedef struct cae_train_result {
 int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
               const cae_train_config *cfg, const cae_train_hooks *hooks,
               cae_train_result *res, char *err, size_t errlen);
+
+/* What cae_train recorded in an optimizer store ("train:state"). */
+typedef struct cae_train_state {
+    cae_train_config cfg; /* seed, limit, lr, momentum, lr_decay, patience */
+    int epochs_done;
+    int64_t examples;     /* training examples per epoch (after limit) */
+    int64_t batch;        /* the task's batch size */
+    int best_epoch;       /* epoch of the best validation metric, 0 if none */
+    int since_best;       /* epochs since then */
+    double best_metric;   /* INFINITY when best_epoch is 0 */
+} cae_train_state;
+
+/* Decode opt's "train:state" into *st. Returns 0, or -1 when opt holds
+ * none (or not one cae_train wrote). */
+int cae_train_state_get(const cae_params *opt, cae_train_state *st);
 
 /* Error rate of a fine-tuning task on d, with its 95% interval
  * 1.96 sqrt(p (1 - p) / n). Returns 0 or -1. */

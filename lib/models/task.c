@@ -17,10 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "cae/gemm.h"
 #include "cae/model.h"
 #include "cae/op.h"
 #include "cae/ops.h"
+#include "ops/vmath.h"
 
 enum { EVAL_BATCH = 500, MAX_PARAMS = 2 * CAE_MAX_LAYERS + 4 };
 
@@ -107,10 +110,11 @@ static int graph_build(cae_task *t, task_graph *tg, int64_t rows, int noise_off)
             cae_node *W = cae_param(g, cae_layer_tensor(t->p, t->layer, "W"));
             cae_node *c = cae_param(g, cae_layer_tensor(t->p, t->layer, "c"));
             tg->metric = cae_bce_logits(g, cae_bias_add(g, cae_matmul(g, ln.h, W, 0, 1), c), tg->x);
+            /* Only evaluation computes it: training graphs leave it off the tape. */
+            if (noise_off) cae_graph_output(g, tg->metric);
         } else {
             tg->metric = ln.recon;
         }
-        cae_graph_output(g, tg->metric);
     }
     if (cae_graph_compile(g, tg->loss)) {
         task_fail(t, "building the %s graph for %lld rows: %s",
@@ -187,7 +191,10 @@ cae_task *cae_task_pretrain(cae_params *p, int layer, const cae_layer_config *c,
         t->gh = cae_alloc_reals(bh);
         t->gv = cae_alloc_reals(bd);
         t->chain = cae_alloc_reals((size_t)(batch * c->n_in));
-        t->gscratch = cae_alloc_reals((size_t)(c->n_in * c->n_hidden));
+        /* Enough for either strategy of the h W^T product (cae/gemm.h). */
+        const size_t direct = (size_t)(c->n_in * c->n_hidden);
+        const size_t swapped = (size_t)(rows * (c->n_in + c->n_hidden));
+        t->gscratch = cae_alloc_reals(direct > swapped ? direct : swapped);
         if (!t->gh || !t->gv || !t->chain || !t->gscratch) {
             snprintf(err, errlen, "rbm: out of memory for the Gibbs chain");
             cae_task_free(t);
@@ -234,19 +241,23 @@ void cae_task_free(cae_task *t)
     free(t);
 }
 
-/* Bernoulli sample of sigmoid(z) in place, n values. */
-static void sample_sigmoid(cae_real *z, int64_t n, cae_rng *r)
+/* z (rows x cols) <- Bernoulli(sigmoid(z + bias)) samples, element i drawn
+ * with the counter-based hash of (key, i): vectorizes, and the result does
+ * not depend on the thread count. */
+static void sample_layer(cae_real *z, const cae_real *bias, int64_t rows, int64_t cols,
+                         uint64_t key, int threads)
 {
-    for (int64_t i = 0; i < n; i++) {
-        const double pr = 1 / (1 + exp(-(double)z[i]));
-        z[i] = cae_rng_uniform(r) < pr ? 1 : 0;
+    if (threads <= 0) threads = omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(threads) if (rows * cols >= 32768)
+    for (int64_t r = 0; r < rows; r++) {
+        cae_real *zr = z + r * cols;
+        const uint64_t base = (uint64_t)(r * cols);
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) {
+            const cae_real pr = 1 / (1 + cae_vexp(-(zr[j] + bias[j])));
+            zr[j] = cae_rng_hash_uniform(key, base + (uint64_t)j) < (double)pr ? 1 : 0;
+        }
     }
-}
-
-static void add_bias(cae_real *z, const cae_real *b, int64_t rows, int64_t cols)
-{
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) z[i * cols + j] += b[j];
 }
 
 /* k Gibbs steps from v (rows x D) into t->gv. */
@@ -258,12 +269,10 @@ static void gibbs(cae_task *t, task_graph *tg, const cae_real *v0, int64_t rows)
     const cae_real *c = cae_layer_tensor(t->p, t->layer, "c")->data;
     const cae_real *v = v0;
     for (int s = 0; s < t->lc.cd_k; s++) {
-        cae_gemm_run(&tg->up, v, W, t->gh, NULL, t->threads);
-        add_bias(t->gh, b, rows, H);
-        sample_sigmoid(t->gh, rows * H, &t->rng);
+        cae_gemm_run(&tg->up, v, W, t->gh, t->gscratch, t->threads);
+        sample_layer(t->gh, b, rows, H, cae_rng_next(&t->rng), t->threads);
         cae_gemm_run(&tg->down, t->gh, W, t->gv, t->gscratch, t->threads);
-        add_bias(t->gv, c, rows, D);
-        sample_sigmoid(t->gv, rows * D, &t->rng);
+        sample_layer(t->gv, c, rows, D, cae_rng_next(&t->rng), t->threads);
         v = t->gv;
     }
 }
@@ -362,3 +371,21 @@ int64_t cae_task_batch(const cae_task *t) { return t->batch; }
 int64_t cae_task_inputs(const cae_task *t) { return t->n_in; }
 const char *cae_task_error(const cae_task *t) { return t->err[0] ? t->err : NULL; }
 cae_rng *cae_task_rng(cae_task *t) { return &t->rng; }
+
+static int has_chain(const cae_task *t)
+{
+    return !t->finetune && t->lc.kind == CAE_MODEL_RBM && t->lc.persistent;
+}
+
+const cae_real *cae_task_chain(const cae_task *t)
+{
+    return has_chain(t) && t->chain_ready ? t->chain : NULL;
+}
+
+int cae_task_set_chain(cae_task *t, const cae_real *x)
+{
+    if (!has_chain(t)) return -1;
+    memcpy(t->chain, x, (size_t)(t->batch * t->n_in) * sizeof(cae_real));
+    t->chain_ready = 1;
+    return 0;
+}

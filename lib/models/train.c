@@ -87,17 +87,152 @@ static const cae_tensor *blame(cae_task *t, double *value)
     return who;
 }
 
-/* Snapshot / restore of the task's tensors (early stopping). */
-static void copy_params(cae_task *t, cae_real *buf, int save)
+/* ------------------------------------------------- the optimizer store */
+
+#define STATE_NAME "train:state"
+#define STATE_MAGIC 0x3174617473746163ull /* "catstat1" */
+
+/* "train:state": S_COUNT 64-bit fields, each as four 16-bit integers
+ * (least significant first), exact in float and double alike. */
+enum { S_MAGIC, S_EPOCHS_DONE, S_EXAMPLES, S_BATCH, S_SEED, S_LIMIT, S_LR, S_MOMENTUM,
+       S_LR_DECAY, S_PATIENCE, S_BEST_EPOCH, S_SINCE_BEST, S_BEST_METRIC, S_COUNT };
+
+static uint64_t bits_of(double x)
 {
-    size_t off = 0;
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static double double_of(uint64_t u)
+{
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static void state_put(cae_real *s, int f, uint64_t v)
+{
+    for (int k = 0; k < 4; k++) s[4 * f + k] = (cae_real)((v >> (16 * k)) & 0xffff);
+}
+
+int cae_train_state_get(const cae_params *opt, cae_train_state *st)
+{
+    const cae_tensor *t = opt ? cae_params_get(opt, STATE_NAME) : NULL;
+    if (!t || t->rank != 1 || t->size != 4 * S_COUNT) return -1;
+    uint64_t f[S_COUNT];
+    for (int i = 0; i < S_COUNT; i++) {
+        f[i] = 0;
+        for (int k = 0; k < 4; k++) {
+            const cae_real c = t->data[4 * i + k];
+            if (!(c >= 0 && c <= 65535) || c != (cae_real)(int)c) return -1;
+            f[i] |= (uint64_t)(int)c << (16 * k);
+        }
+    }
+    if (f[S_MAGIC] != STATE_MAGIC || f[S_EPOCHS_DONE] > INT32_MAX || f[S_PATIENCE] > INT32_MAX ||
+        f[S_BEST_EPOCH] > INT32_MAX || f[S_SINCE_BEST] > INT32_MAX || f[S_EXAMPLES] > INT64_MAX ||
+        f[S_BATCH] > INT64_MAX || f[S_LIMIT] > INT64_MAX)
+        return -1;
+    memset(st, 0, sizeof *st);
+    st->cfg.seed = f[S_SEED];
+    st->cfg.limit = (int64_t)f[S_LIMIT];
+    st->cfg.lr = double_of(f[S_LR]);
+    st->cfg.momentum = double_of(f[S_MOMENTUM]);
+    st->cfg.lr_decay = double_of(f[S_LR_DECAY]);
+    st->cfg.patience = (int)f[S_PATIENCE];
+    st->epochs_done = (int)f[S_EPOCHS_DONE];
+    st->cfg.first_epoch = st->epochs_done;
+    st->examples = (int64_t)f[S_EXAMPLES];
+    st->batch = (int64_t)f[S_BATCH];
+    st->best_epoch = (int)f[S_BEST_EPOCH];
+    st->since_best = (int)f[S_SINCE_BEST];
+    st->best_metric = double_of(f[S_BEST_METRIC]);
+    return 0;
+}
+
+static void state_write(cae_tensor *t, const cae_train_config *c, const cae_train_state *s)
+{
+    cae_real *d = t->data;
+    state_put(d, S_MAGIC, STATE_MAGIC);
+    state_put(d, S_EPOCHS_DONE, (uint64_t)s->epochs_done);
+    state_put(d, S_EXAMPLES, (uint64_t)s->examples);
+    state_put(d, S_BATCH, (uint64_t)s->batch);
+    state_put(d, S_SEED, c->seed);
+    state_put(d, S_LIMIT, (uint64_t)c->limit);
+    state_put(d, S_LR, bits_of(c->lr));
+    state_put(d, S_MOMENTUM, bits_of(c->momentum));
+    state_put(d, S_LR_DECAY, bits_of(c->lr_decay));
+    state_put(d, S_PATIENCE, (uint64_t)c->patience);
+    state_put(d, S_BEST_EPOCH, (uint64_t)s->best_epoch);
+    state_put(d, S_SINCE_BEST, (uint64_t)s->since_best);
+    state_put(d, S_BEST_METRIC, bits_of(s->best_metric));
+}
+
+/* A resumed run must be the run that was saved: NULL, or what differs. */
+static const char *resume_mismatch(const cae_train_config *c, const cae_train_state *s,
+                                   int64_t n, int64_t B, char *buf, size_t len)
+{
+    if (c->first_epoch != s->epochs_done)
+        snprintf(buf, len, "first_epoch is %d, the optimizer state is after epoch %d",
+                 c->first_epoch, s->epochs_done);
+    else if (c->seed != s->cfg.seed)
+        snprintf(buf, len, "seed is %llu, the saved state's %llu", (unsigned long long)c->seed,
+                 (unsigned long long)s->cfg.seed);
+    else if (c->limit != s->cfg.limit)
+        snprintf(buf, len, "limit is %lld, the saved state's %lld", (long long)c->limit,
+                 (long long)s->cfg.limit);
+    else if (n != s->examples)
+        snprintf(buf, len, "%lld training examples, the saved state had %lld", (long long)n,
+                 (long long)s->examples);
+    else if (B != s->batch)
+        snprintf(buf, len, "batch is %lld, the saved state's %lld", (long long)B,
+                 (long long)s->batch);
+    else if (c->lr != s->cfg.lr)
+        snprintf(buf, len, "lr is %.17g, the saved state's %.17g", c->lr, s->cfg.lr);
+    else if (c->momentum != s->cfg.momentum)
+        snprintf(buf, len, "momentum is %.17g, the saved state's %.17g", c->momentum,
+                 s->cfg.momentum);
+    else if (c->lr_decay != s->cfg.lr_decay)
+        snprintf(buf, len, "lr_decay is %.17g, the saved state's %.17g", c->lr_decay,
+                 s->cfg.lr_decay);
+    else if (c->patience != s->cfg.patience)
+        snprintf(buf, len, "patience is %d, the saved state's %d", c->patience, s->cfg.patience);
+    else
+        return NULL;
+    return buf;
+}
+
+/* opt's tensor prefix + like's name, created (zero) when missing; NULL
+ * with err set when it cannot be, or exists with another shape. */
+static cae_tensor *opt_tensor(cae_params *opt, const char *prefix, const char *name, int rank,
+                              const int64_t *shape, char *err, size_t errlen)
+{
+    char full[96];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    cae_tensor *x = cae_params_get(opt, full);
+    int same = x && x->rank == rank;
+    for (int r = 0; same && r < rank; r++) same = x->shape[r] == shape[r];
+    if (x && !same) {
+        char have[64];
+        snprintf(err, errlen, "train: the optimizer store's '%s' is %s, expected the shape of '%s'",
+                 full, cae_shape_str(x, have, sizeof have), name);
+        return NULL;
+    }
+    if (!x && !(x = cae_params_add(opt, full, rank, shape)))
+        snprintf(err, errlen, "train: optimizer store: %s",
+                 cae_params_error(opt) ? cae_params_error(opt) : "out of memory");
+    return x;
+}
+
+/* Best-epoch snapshot: task tensors -> best:* (save) or back. */
+static void copy_best(cae_task *t, cae_tensor **best, int save)
+{
     for (int i = 0; i < cae_task_n_params(t); i++) {
         cae_tensor *p = cae_task_param(t, i);
+        const size_t bytes = (size_t)p->size * sizeof(cae_real);
         if (save)
-            memcpy(buf + off, p->data, (size_t)p->size * sizeof(cae_real));
+            memcpy(best[i]->data, p->data, bytes);
         else
-            memcpy(p->data, buf + off, (size_t)p->size * sizeof(cae_real));
-        off += (size_t)p->size;
+            memcpy(p->data, best[i]->data, bytes);
     }
 }
 
@@ -122,23 +257,82 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
         snprintf(err, errlen, "train: no training examples");
         return -1;
     }
+    const int np = cae_task_n_params(t);
+    const int stopping = valid && cfg->patience > 0;
+    const int resume = cfg->first_epoch > 0;
+    cae_params *own = cfg->opt ? NULL : cae_params_new();
+    cae_params *opt = cfg->opt ? cfg->opt : own;
     cae_dataset *view = cae_dataset_view(train, 0, n);
     cae_batcher *bt = view ? cae_batcher_new(view, B, cfg->seed, 0) : NULL;
-    size_t total = 0;
-    for (int i = 0; i < cae_task_n_params(t); i++) total += (size_t)cae_task_param(t, i)->size;
     cae_real *xb = cae_alloc_reals((size_t)(B * dim));
     int32_t *yb = calloc((size_t)B, sizeof *yb);
-    cae_real *vel = cfg->momentum > 0 ? cae_alloc_reals(total) : NULL;
-    const int stopping = valid && cfg->patience > 0;
-    cae_real *best = stopping ? cae_alloc_reals(total) : NULL;
+    cae_tensor **vel = calloc((size_t)np + 1, sizeof *vel), **best = calloc((size_t)np + 1, sizeof *best);
+    cae_tensor *state = NULL;
     int rc = -1;
-    if (!view || !bt || !xb || !yb || (cfg->momentum > 0 && !vel) || (stopping && !best)) {
+    if (!opt || !view || !bt || !xb || !yb || !vel || !best) {
         snprintf(err, errlen, "train: out of memory");
         goto done;
     }
-    double best_metric = INFINITY;
-    int since_best = 0;
+    for (int i = 0; i < np; i++)
+        if (cae_params_get(opt, cae_task_param(t, i)->name) == cae_task_param(t, i)) {
+            snprintf(err, errlen, "train: the optimizer store is the task's parameter store: "
+                                  "pass a separate one");
+            goto done;
+        }
+
+    /* Where training stands: fresh, or the saved state checked. */
+    cae_train_state st = {.epochs_done = cfg->first_epoch, .examples = n, .batch = B,
+                          .best_metric = INFINITY};
+    cae_train_state saved;
+    const int has_saved = resume && !cae_train_state_get(opt, &saved);
+    if (has_saved) {
+        char why[256];
+        if (resume_mismatch(cfg, &saved, n, B, why, sizeof why)) {
+            snprintf(err, errlen, "train: cannot resume: %s", why);
+            goto done;
+        }
+        st.best_epoch = saved.best_epoch;
+        st.since_best = saved.since_best;
+        st.best_metric = saved.best_metric;
+        for (int i = 0; stopping && st.best_epoch > 0 && i < np; i++) {
+            char full[96];
+            snprintf(full, sizeof full, "best:%s", cae_task_param(t, i)->name);
+            if (!cae_params_get(opt, full)) {
+                snprintf(err, errlen, "train: cannot resume: the saved state's best epoch is %d "
+                         "but the optimizer store has no '%s'", st.best_epoch, full);
+                goto done;
+            }
+        }
+    }
+    /* Every tensor is created before any data pointer is used (adding moves
+     * the store's blocks; the views stay valid). */
+    for (int i = 0; i < np; i++) {
+        const cae_tensor *p = cae_task_param(t, i);
+        if ((cfg->momentum > 0 &&
+             !(vel[i] = opt_tensor(opt, "v:", p->name, p->rank, p->shape, err, errlen))) ||
+            (stopping &&
+             !(best[i] = opt_tensor(opt, "best:", p->name, p->rank, p->shape, err, errlen))))
+            goto done;
+    }
+    if (!(state = opt_tensor(opt, "", STATE_NAME, 1, (int64_t[]){4 * S_COUNT}, err, errlen)))
+        goto done;
+    if (!resume)
+        for (int i = 0; i < np; i++)
+            if (vel[i]) memset(vel[i]->data, 0, (size_t)vel[i]->size * sizeof(cae_real));
+    const cae_tensor *chain = has_saved ? cae_params_get(opt, "pcd:chain") : NULL;
+    if (chain && (chain->size != B * dim || cae_task_set_chain(t, chain->data))) {
+        snprintf(err, errlen, "train: cannot resume: the optimizer store's 'pcd:chain' has %lld "
+                 "values, the task %s", (long long)chain->size,
+                 cae_task_chain(t) ? "a chain of another size" : "no persistent chain");
+        goto done;
+    }
+    state_write(state, cfg, &st);
+    res->epochs_run = cfg->first_epoch;
+    res->best_epoch = st.best_epoch;
+    res->best_valid_metric = st.best_epoch ? st.best_metric : 0;
+
     for (int e = cfg->first_epoch; e < cfg->epochs; e++) {
+        if (stopping && st.since_best >= cfg->patience) break;
         const double t0 = now();
         const cae_real lr = (cae_real)(cfg->lr / (1 + cfg->lr_decay * e));
         cae_batcher_epoch(bt, (uint64_t)e);
@@ -161,10 +355,10 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
                 }
                 goto done;
             }
-            size_t off = 0;
-            for (int i = 0; i < cae_task_n_params(t); i++) {
+            for (int i = 0; i < np; i++) {
                 cae_tensor *p = cae_task_param(t, i);
-                const double ss = update(p, vel ? vel + off : NULL, lr, (cae_real)cfg->momentum);
+                const double ss =
+                    update(p, vel[i] ? vel[i]->data : NULL, lr, (cae_real)cfg->momentum);
                 if (!isfinite(ss)) {
                     snprintf(err, errlen,
                              "train: the gradient of '%s' is not finite at epoch %d, step %lld: "
@@ -172,7 +366,6 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
                              p->name, e + 1, (long long)step + 1);
                     goto done;
                 }
-                off += (size_t)p->size;
             }
             sum += obj * (double)rows;
             done_rows += rows;
@@ -188,31 +381,41 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
                 snprintf(err, errlen, "train: %s", cae_task_error(t));
                 goto done;
             }
-            if (r.valid_metric < best_metric) {
-                best_metric = r.valid_metric;
+            if (r.valid_metric < st.best_metric) {
+                st.best_metric = r.valid_metric;
+                st.best_epoch = e + 1;
                 res->best_epoch = e + 1;
-                res->best_valid_metric = best_metric;
+                res->best_valid_metric = st.best_metric;
                 r.is_best = 1;
-                since_best = 0;
-                if (stopping) copy_params(t, best, 1);
+                st.since_best = 0;
+                if (stopping) copy_best(t, best, 1);
             } else {
-                since_best++;
+                st.since_best++;
             }
         }
+        /* The store now describes the end of this epoch (for the hook). */
+        const cae_real *ch = cae_task_chain(t);
+        if (ch) {
+            cae_tensor *c = opt_tensor(opt, "", "pcd:chain", 2, (int64_t[]){B, dim}, err, errlen);
+            if (!c) goto done;
+            memcpy(c->data, ch, (size_t)(B * dim) * sizeof(cae_real));
+        }
+        st.epochs_done = e + 1;
+        state_write(state, cfg, &st);
         res->epochs_run = e + 1;
         res->last_objective = r.objective;
         if (hooks && hooks->on_epoch && hooks->on_epoch(&r, hooks->ctx)) break;
-        if (stopping && since_best >= cfg->patience) break;
     }
-    if (stopping && res->best_epoch > 0) copy_params(t, best, 0);
+    if (stopping && st.best_epoch > 0) copy_best(t, best, 0);
     rc = 0;
 done:
     cae_batcher_free(bt);
     cae_dataset_free(view);
     cae_free(xb);
     free(yb);
-    cae_free(vel);
-    cae_free(best);
+    free(vel);
+    free(best);
+    cae_params_free(own);
     return rc;
 }
 
