@@ -155,7 +155,7 @@ static int an_parse_opts(int argc, char **argv, an_opts *o)
     memset(o, 0, sizeof *o);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         if (argc < 2) {
-            fputs(analyze_usage, stderr);
+            fprintf(stderr, "cae analyze: missing subcommand: contraction or spectrum (try cae analyze --help)\n");
             return 2;
         }
         fputs(analyze_usage, stdout);

@@ -172,10 +172,7 @@ int main(int argc, char **argv)
     snprintf(vars, sizeof vars, "in='%s'; out='%s'; title='Singular values of the encoder Jacobian on MNIST'",
              path, prefix);
     const int g = run_gnuplot("spectrum.gp", vars);
-    if (g == 1) {
-        fprintf(stderr, "gnuplot failed on %s\n", path);
-        goto done;
-    }
+    if (g == 1 && fprintf(stderr, "gnuplot failed on %s\n", path)) goto done;
     printf(g ? "gnuplot not found: no chart (the data is in %s.dat)\n" : "wrote %s.png and %s.svg\n", prefix, prefix);
 
     /* What the spectrum shows: how many directions keep at least half the
