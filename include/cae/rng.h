@@ -34,8 +34,22 @@ double cae_rng_normal(cae_rng *r);
 /* Fisher-Yates shuffle of idx[0..n-1]. */
 void cae_rng_shuffle(cae_rng *r, int64_t *idx, int64_t n);
 
-/* Counter-based draws: a pure function of (key, i). */
-double cae_rng_hash_uniform(uint64_t key, uint64_t i);
+/* Counter-based draws: a pure function of (key, i). Inline, so element-wise
+ * loops that draw from it vectorize. */
+static inline uint64_t cae_rng_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static inline double cae_rng_hash_uniform(uint64_t key, uint64_t i)
+{
+    const uint64_t z = cae_rng_mix64(cae_rng_mix64(key ^ (i * 0xD1B54A32D192ED03ull)) +
+                                     0x9E3779B97F4A7C15ull);
+    return (double)(z >> 11) * 0x1.0p-53;
+}
+
 double cae_rng_hash_normal(uint64_t key, uint64_t i);
 
 #ifdef __cplusplus

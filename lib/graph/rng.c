@@ -12,12 +12,7 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t mix64(uint64_t z) { return cae_rng_mix64(z); }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
@@ -75,12 +70,6 @@ void cae_rng_shuffle(cae_rng *r, int64_t *idx, int64_t n)
         idx[i] = idx[j];
         idx[j] = t;
     }
-}
-
-double cae_rng_hash_uniform(uint64_t key, uint64_t i)
-{
-    uint64_t z = mix64(mix64(key ^ (i * 0xD1B54A32D192ED03ull)) + 0x9E3779B97F4A7C15ull);
-    return (double)(z >> 11) * 0x1.0p-53;
 }
 
 double cae_rng_hash_normal(uint64_t key, uint64_t i)

@@ -141,13 +141,13 @@ static cae_node *weight_decay(cae_graph *g, cae_node *W, double wd)
     return cae_scale(g, cae_sum(g, cae_square(g, W)), (cae_real)wd);
 }
 
-/* The RBM's free energy summed over the batch:
- * sum_b F(v_b) = -sum_b v_b . c - sum_{b,j} softplus(v_b W + b)_j. */
-static cae_node *free_energy_sum(cae_graph *g, cae_node *v, cae_node *W, cae_node *b,
-                                 cae_node *c)
+/* The RBM's free energy summed over the batch, from v and its hidden
+ * pre-activation a = v W + b:
+ * sum_b F(v_b) = -sum_b v_b . c - sum_{b,j} softplus(a_bj). */
+static cae_node *free_energy_sum(cae_graph *g, cae_node *v, cae_node *a, cae_node *c)
 {
     cae_node *visible = cae_sum(g, cae_mul_row(g, v, c));
-    cae_node *hidden = cae_sum(g, cae_softplus(g, cae_bias_add(g, cae_matmul(g, v, W, 0, 0), b)));
+    cae_node *hidden = cae_sum(g, cae_softplus(g, a));
     return cae_scale(g, cae_add(g, visible, hidden), -1);
 }
 
@@ -165,13 +165,13 @@ int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_conf
         /* F(v0) - F(vk) averaged over the batch, vk a constant input. */
         out->vk = cae_input(g, "vk", 2, (int64_t[]){B, c->n_in});
         out->a = cae_bias_add(g, cae_matmul(g, x, W, 0, 0), b);
-        out->h = cae_sigmoid(g, out->a);
-        cae_node *gap = cae_sub(g, free_energy_sum(g, x, W, b, cb),
-                                free_energy_sum(g, out->vk, W, b, cb));
+        out->h = cae_sigmoid(g, out->a); /* on the tape only if used */
+        cae_node *ak = cae_bias_add(g, cae_matmul(g, out->vk, W, 0, 0), b);
+        cae_node *gap = cae_sub(g, free_energy_sum(g, x, out->a, cb),
+                                free_energy_sum(g, out->vk, ak, cb));
         out->recon = cae_scale(g, gap, (cae_real)(1.0 / (double)B));
         out->loss = out->recon;
         if (c->wd > 0) out->loss = cae_add(g, out->loss, weight_decay(g, W, c->wd));
-        if (!noise_off) cae_graph_output(g, out->h);
         return out->loss ? 0 : -1;
     }
     cae_node *in = x;

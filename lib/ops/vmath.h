@@ -75,7 +75,8 @@ static inline float cae_vexp(float x)
 static inline float cae_vlog(float x)
 {
     const int sub = x < 1.17549435e-38f; /* subnormal: scale into range */
-    uint32_t u = cae_float_to_bits(sub ? x * 8388608.0f : x);
+    const float xs = x * 8388608.0f;
+    uint32_t u = cae_float_to_bits(sub ? xs : x);
     int32_t e = (int32_t)((u >> 23) & 0xff) - 126 - (sub ? 23 : 0);
     float m = cae_bits_to_float((u & 0x007fffffu) | 0x3f000000u); /* [0.5, 1) */
     const int small = m < 0.707106781186547524f;
@@ -100,7 +101,7 @@ static inline float cae_vlog(float x)
     /* Special cases: zero, negative, subnormal-free inputs are what we see;
      * keep libm's answers for the rest. */
     r = x == 0.0f ? -INFINITY : r;
-    r = x < 0.0f || x != x ? NAN : r;
+    r = (x < 0.0f) | (x != x) ? NAN : r; /* '|': no branch */
     r = x == INFINITY ? INFINITY : r;
     return r;
 }
@@ -110,8 +111,10 @@ static inline float cae_vlog(float x)
 static inline float cae_vlog1p(float x)
 {
     const float u = 1.0f + x;
-    const float c = u == 1.0f ? x : cae_vlog(u) * (x / (u - 1.0f));
-    return c;
+    const float d = u - 1.0f;
+    /* Both arms computed unconditionally (no branch: the loop vectorizes). */
+    const float r = cae_vlog(u) * (x / (d == 0.0f ? 1.0f : d));
+    return d == 0.0f ? x : r;
 }
 
 #endif
