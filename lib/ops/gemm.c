@@ -122,9 +122,30 @@ static void transpose_into(cae_real *c, const cae_real *t, int64_t m, int64_t n,
         }
 }
 
+/* C (m x 1) (+)= A (m x k) b (k): one dot product per row. libxsmm
+ * vectorizes along its m, which is 1 here, so we do it ourselves: this is
+ * the batch-of-one case (h W^T at B = 1), bound by reading A once. */
+static void run_dots(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
+                     int threads)
+{
+    const int64_t m = p->m, k = p->k;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && m * k >= 65536)
+    for (int64_t i = 0; i < m; i++) {
+        const cae_real *ar = a + i * k;
+        cae_real s = 0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t q = 0; q < k; q++) s += ar[q] * b[q];
+        c[i] = p->accumulate ? c[i] + s : s;
+    }
+}
+
 static void run_direct(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
                        int threads)
 {
+    if (p->n == 1 && !p->trans_a) {
+        run_dots(p, a, b, c, threads);
+        return;
+    }
     const int64_t m = p->m, n = p->n, k = p->k, mb = p->mb, nb = p->nb;
     const int64_t tiles_r = (m + mb - 1) / mb, tiles_c = (n + nb - 1) / nb;
     const int64_t ntiles = tiles_r * tiles_c;
