@@ -103,7 +103,7 @@ static int fig1_fig2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     cae_encoder_net *net[RP_N_MODELS] = {0};
     const char *names[RP_N_MODELS];
     cae_splits *sp = NULL;
-    char err[1024], prefix[4200], path[4400], vars[5000];
+    char err[1024], prefix[4200], path[4400], vars[9000];
     int rc = 1;
     printf("figures 1 and 2 (MNIST, the model of each kind chosen for Table 1):\n");
     for (int k = 0; k < RP_N_MODELS; k++) {

@@ -108,7 +108,7 @@ static int result_load(const char *path, rp_result *r)
 
 static int result_save(const char *path, rp_result *r)
 {
-    char tmp[4200];
+    char tmp[4500];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) return -1;
@@ -168,8 +168,8 @@ static int on_epoch(const cae_epoch_report *r, void *vctx)
 static void write_log(const rp_ctx *c, const char *dir, const char *file, const log_ctx *l,
                       const char *valid_name)
 {
-    char path[4200], err[512];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
+    char path[4300], err[512];
+    snprintf(path, sizeof path, "%s/%.64s", dir, file);
     const char *names[3] = {"epoch", "objective", valid_name};
     if (cae_table_write(path, NULL, 3, names, l->n, &l->row[0][0], err, sizeof err))
         fprintf(stderr, "%s: %s\n", c->who, err);
