@@ -12,7 +12,7 @@ if (!exists("title")) title = 'Contraction ratio against distance from the data'
 
 set xlabel 'radius r of the sphere around a validation example'
 set ylabel 'mean ||f(x_0) - f(x_1)|| / r'
-set key top right box opaque
+set key outside right top box width 1
 set grid lc rgb '#dddddd'
 set style data lines
 if (exists("logy") && logy) set logscale y

@@ -12,9 +12,10 @@ if (!exists("logy")) logy = 1
 
 set xlabel 'index of the singular value (decreasing order)'
 set ylabel 'singular value'
-set key top right box opaque
+set key outside right top box width 1
 set grid lc rgb '#dddddd'
 if (logy) set logscale y
+set format y '%g'
 if (exists("nmax")) set xrange [0:nmax]
 
 do for [fmt in "png svg"] {

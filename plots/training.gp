@@ -11,7 +11,7 @@ if (!exists("ylabel")) ylabel = 'value'
 
 set xlabel 'epoch'
 set ylabel ylabel
-set key top right box opaque
+set key outside right top box width 1
 set grid lc rgb '#dddddd'
 set style data linespoints
 
