@@ -16,6 +16,8 @@
 
 #include <omp.h>
 
+#include "bench.h"
+
 #include "cae/gemm.h"
 #include "cae/rng.h"
 
@@ -23,19 +25,6 @@
 #include <cblas.h>
 void openblas_set_num_threads(int num_threads);
 #endif
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 typedef struct shape {
     const char *name;
@@ -78,15 +67,15 @@ static double gflops(run_fn f, const shape *s, const cae_real *a, const cae_real
     for (int w = 0; w < 3; w++) f(s, a, b, c, ctx, threads);
     for (int r = 0; r < samples; r++) {
         long reps = 0;
-        double t0 = now(), el;
+        double t0 = bench_now(), el;
         do {
             f(s, a, b, c, ctx, threads);
             reps++;
-            el = now() - t0;
+            el = bench_now() - t0;
         } while (el < min_time);
         t[r] = flop * (double)reps / el * 1e-9;
     }
-    qsort(t, (size_t)samples, sizeof t[0], cmp_double);
+    qsort(t, (size_t)samples, sizeof t[0], bench_cmp_double);
     return t[samples / 2];
 }
 

@@ -18,6 +18,8 @@
 
 #include <omp.h>
 
+#include "bench.h"
+
 #include "cae/op.h"
 #include "cae/ops.h"
 #include "cae/penalty.h"
@@ -25,19 +27,6 @@
 
 static int samples = 9;
 static double min_time = 0.05;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 typedef void (*work_fn)(void *ctx);
 
@@ -48,15 +37,15 @@ static double time_us(work_fn f, void *ctx)
     for (int w = 0; w < 3; w++) f(ctx);
     for (int r = 0; r < samples; r++) {
         long reps = 0;
-        double t0 = now(), el;
+        double t0 = bench_now(), el;
         do {
             f(ctx);
             reps++;
-            el = now() - t0;
+            el = bench_now() - t0;
         } while (el < min_time);
         t[r] = el / (double)reps * 1e6;
     }
-    qsort(t, (size_t)samples, sizeof t[0], cmp_double);
+    qsort(t, (size_t)samples, sizeof t[0], bench_cmp_double);
     return t[samples / 2];
 }
 

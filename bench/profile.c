@@ -11,27 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "cae/model.h"
 #include "cae/op.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
 
 int main(int argc, char **argv)
 {
@@ -82,24 +64,24 @@ int main(int argc, char **argv)
     double *tf = calloc((size_t)(n * reps), sizeof *tf), *tb = calloc((size_t)(n * reps), sizeof *tb);
     double *step = calloc((size_t)reps, sizeof *step);
     for (int rep = -5; rep < reps; rep++) {
-        const double s0 = now();
+        const double s0 = bench_now();
         cae_graph_forward(g);
         cae_graph_backward(g);
-        const double s1 = now();
+        const double s1 = bench_now();
         for (int i = 0; i < n; i++) { /* forward node by node */
             cae_node *nd = cae_graph_tape_at(g, i);
             if (!nd->op) continue;
-            const double t0 = now();
+            const double t0 = bench_now();
             nd->op->forward(nd);
-            if (rep >= 0) tf[i * reps + rep] = now() - t0;
+            if (rep >= 0) tf[i * reps + rep] = bench_now() - t0;
         }
         cae_graph_backward(g); /* zero and seed, then each backward again */
         for (int i = n - 1; i >= 0; i--) {
             cae_node *nd = cae_graph_tape_at(g, i);
             if (!nd->op || !nd->out.grad || !nd->op->backward) continue;
-            const double t0 = now();
+            const double t0 = bench_now();
             nd->op->backward(nd);
-            if (rep >= 0) tb[i * reps + rep] = now() - t0;
+            if (rep >= 0) tb[i * reps + rep] = bench_now() - t0;
         }
         if (rep >= 0) step[rep] = s1 - s0;
     }
@@ -113,13 +95,13 @@ int main(int argc, char **argv)
         cae_node *nd = cae_graph_tape_at(g, i);
         if (!nd->op) continue;
         char shape[64];
-        const double f = median(tf + i * reps, reps), b = median(tb + i * reps, reps);
+        const double f = bench_median(tf + i * reps, reps), b = bench_median(tb + i * reps, reps);
         printf("%-4d %-22s %-14s %10.1f %10.1f\n", i, nd->op->name, cae_shape_str(&nd->out, shape, sizeof shape),
                1e6 * f, 1e6 * b);
         sum += f + b;
     }
     printf("sum of nodes %.1f us; whole step (forward + backward, incl. zeroing) %.1f us\n", 1e6 * sum,
-           1e6 * median(step, reps));
+           1e6 * bench_median(step, reps));
     free(tf);
     free(tb);
     free(step);

@@ -45,6 +45,8 @@
 
 #include <omp.h>
 
+#include "bench.h"
+
 #include "cae/checkpoint.h"
 #include "cae/data.h"
 #include "cae/gemm.h"
@@ -56,19 +58,6 @@ enum { DX = 784, DH = 1000, MAXB = 256, MAXLIST = 16 };
 static int samples = 7;
 static double min_time = 0.1;
 static int machine = 0;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static long peak_rss_kb(void)
 {
@@ -86,15 +75,15 @@ static double time_call(work_fn f, void *ctx)
     for (int w = 0; w < 3; w++) f(ctx);
     for (int r = 0; r < samples; r++) {
         long reps = 0;
-        double t0 = now(), el;
+        double t0 = bench_now(), el;
         do {
             f(ctx);
             reps++;
-            el = now() - t0;
+            el = bench_now() - t0;
         } while (el < min_time);
         t[r] = el / (double)reps;
     }
-    qsort(t, (size_t)samples, sizeof t[0], cmp_double);
+    qsort(t, (size_t)samples, sizeof t[0], bench_cmp_double);
     return t[samples / 2];
 }
 
@@ -291,9 +280,9 @@ static int run_epoch(int threads, int64_t limit)
     cae_train_hooks hooks = {on_epoch, NULL, &ec};
     cae_train_result res;
     const int64_t n = limit > 0 && limit < s->train->n ? limit : s->train->n;
-    const double t0 = now();
+    const double t0 = bench_now();
     const int rc = cae_train(t, s->train, NULL, &cfg, &hooks, &res, err, sizeof err);
-    const double wall = now() - t0;
+    const double wall = bench_now() - t0;
     if (rc) fprintf(stderr, "steps: epoch: %s\n", err);
     else if (machine)
         printf("@epoch\tours\t%d\t%lld\t%.4f\t%.6f\t%ld\n", threads, (long long)n, wall,
