@@ -317,6 +317,7 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
         cae_train_config_default(&tc);
         tc.epochs = b->ft_epochs;
         tc.lr = 0.1;
+        tc.momentum = 0.9; /* plain SGD at 0.1 is far from converged in a short budget */
         tc.limit = b->limit;
         tc.seed = c->seed + 99;
         tc.patience = b->patience;
