@@ -129,13 +129,67 @@ int cli_load_checkpoint(const char *who, const char *opt, const char *path, cae_
 }
 
 int cli_save_checkpoint(const char *who, const char *path, const cae_model_info *info,
-                        const cae_params *p)
+                        const cae_params *p, const cae_params *opt)
 {
     char err[1024];
-    cae_ckpt_status rc = cae_checkpoint_save(path, info, p, NULL, err, sizeof err);
+    cae_ckpt_status rc = cae_checkpoint_save(path, info, p, opt, err, sizeof err);
     if (rc == CAE_CKPT_OK) return 0;
     fprintf(stderr, "%s: --out: %s (%s)\n", who, err, cae_ckpt_status_str(rc));
     return 1;
+}
+
+int cli_resume_load(const char *who, const char *path, cae_model_info *info, cae_params **p,
+                    cae_params **opt, cae_train_state *st)
+{
+    char err[1024];
+    *p = *opt = NULL;
+    cae_ckpt_status rc = cae_checkpoint_load(path, info, p, opt, err, sizeof err);
+    if (rc != CAE_CKPT_OK) {
+        fprintf(stderr, "%s: --resume: %s (%s)\n", who, err, cae_ckpt_status_str(rc));
+        return 1;
+    }
+    if (!info->has_rng || cae_train_state_get(*opt, st)) {
+        fprintf(stderr, "%s: --resume %s: the checkpoint has no %s to resume from (written by an "
+                "older cae?)\n", who, path, info->has_rng ? "training state" : "RNG state");
+        cae_params_free(*p);
+        cae_params_free(*opt);
+        *p = *opt = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_resume_str(const char *who, const char *path, const char *opt, const char *got,
+                   const char *saved)
+{
+    if (!strcmp(got, saved)) return 0;
+    fprintf(stderr, "%s: --resume %s: %s is %s, the checkpoint has %s\n", who, path, opt, got,
+            saved);
+    return 2;
+}
+
+int cli_resume_int(const char *who, const char *path, const char *opt, long long got,
+                   long long saved)
+{
+    char a[32], b[32];
+    snprintf(a, sizeof a, "%lld", got);
+    snprintf(b, sizeof b, "%lld", saved);
+    return cli_resume_str(who, path, opt, a, b);
+}
+
+int cli_resume_real(const char *who, const char *path, const char *opt, double got, double saved)
+{
+    if (got == saved) return 0;
+    char a[40], b[40];
+    snprintf(a, sizeof a, "%.17g", got);
+    snprintf(b, sizeof b, "%.17g", saved);
+    return cli_resume_str(who, path, opt, a, b);
+}
+
+int cli_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
 }
 
 int cli_check_out(const char *who, const char *path)

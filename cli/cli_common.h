@@ -53,9 +53,28 @@ int cli_load_splits(const char *who, const char *dir, const char *name, cae_spli
 /* Load a checkpoint given by option opt; 1 on failure (reason printed). */
 int cli_load_checkpoint(const char *who, const char *opt, const char *path, cae_model_info *info,
                         cae_params **params);
-/* Save atomically; 1 on failure (reason printed). */
+/* Save info, p and the optimizer store opt (may be NULL) atomically; 1 on
+ * failure (reason printed). */
 int cli_save_checkpoint(const char *who, const char *path, const cae_model_info *info,
-                        const cae_params *p);
+                        const cae_params *p, const cae_params *opt);
+
+/* ----------------------------------------------------------------- resume */
+
+/* --resume: load the checkpoint at path with its optimizer store and the
+ * training state cae_train recorded in it (*st). 1 on failure (reason
+ * printed): unreadable, or no RNG / training state to resume from. */
+int cli_resume_load(const char *who, const char *path, cae_model_info *info, cae_params **p,
+                    cae_params **opt, cae_train_state *st);
+/* 0 if the option's value agrees with the checkpoint's, else 2 after
+ * "WHO: --resume PATH: OPT is GOT, the checkpoint has SAVED". */
+int cli_resume_str(const char *who, const char *path, const char *opt, const char *got,
+                   const char *saved);
+int cli_resume_int(const char *who, const char *path, const char *opt, long long got,
+                   long long saved);
+int cli_resume_real(const char *who, const char *path, const char *opt, double got,
+                    double saved);
+/* 1 if path exists (any kind of file), 0 if not. */
+int cli_exists(const char *path);
 /* 1 (reason printed) when the directory of an output path does not exist
  * or is not writable, or the path is a directory: checked before training. */
 int cli_check_out(const char *who, const char *path);

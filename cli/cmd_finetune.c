@@ -2,10 +2,12 @@
  * gains out.V / out.c: the hidden layers start from exactly the pretrained
  * weights), trained on the labels with early stopping on the validation
  * error; reports the test error with its 95% interval. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_common.h"
 #include "commands.h"
@@ -29,12 +31,21 @@ static const char *finetune_usage =
     "  --limit N        use the first N training examples (default all)\n"
     "  --seed S         output-layer initialisation and shuffling (default 1)\n"
     "  --threads T      OpenMP threads (default: OpenMP's choice)\n"
-    "  --out CKPT       the classifier checkpoint (written at each new best epoch)\n";
+    "  --out CKPT       the classifier checkpoint (written at each new best epoch)\n"
+    "  --resume         continue the run into --out CKPT from its last epoch, exactly\n"
+    "                   (the same options; --epochs may grow)\n"
+    "\n"
+    "While training, CKPT.resume holds the last epoch's parameters, the optimizer\n"
+    "state (velocities, the best epoch's parameters, early stopping) and the RNG;\n"
+    "it is written atomically after every epoch and removed when training ends.\n"
+    "--resume continues from it bit for bit (docs/DETERMINISM.md); a run without\n"
+    "--resume removes a stale one.\n";
 
 typedef struct finetune_ctx {
-    const char *who, *out;
+    const char *who, *out, *resume;
     cae_model_info *info;
-    cae_params *p;
+    cae_params *p, *opt;
+    cae_task *task;
     cli_progress pg;
     int save_failed;
 } finetune_ctx;
@@ -54,9 +65,12 @@ static int on_epoch(const cae_epoch_report *r, void *vctx)
            r->seconds, rate);
     fflush(stdout);
     c->info->epochs_done = r->epoch;
-    if (!r->is_best) return 0;
-    /* The file always holds the best parameters so far. */
-    if (cli_save_checkpoint(c->who, c->out, c->info, c->p)) {
+    c->info->rng = *cae_task_rng(c->task);
+    c->info->has_rng = 1;
+    /* OUT.resume: this epoch's state; then OUT: the best parameters so far.
+     * In this order a kill between the two loses nothing. */
+    if (cli_save_checkpoint(c->who, c->resume, c->info, c->p, c->opt) ||
+        (r->is_best && cli_save_checkpoint(c->who, c->out, c->info, c->p, NULL))) {
         c->save_failed = 1;
         return 1;
     }
@@ -76,7 +90,7 @@ typedef struct finetune_opts {
     long long epochs, batch, patience, limit, threads;
     unsigned long long seed;
     double lr, momentum, wd;
-    int wd_given;
+    int wd_given, resume;
 } finetune_opts;
 
 /* Every check that needs no file: CLI_PARSE_RUN, or the exit status. */
@@ -99,6 +113,7 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
         {"--seed", CLI_U64, &fo->seed, 0, 0, 0, 0},
         {"--threads", CLI_INT, &fo->threads, 0, 4096, 0, 0},
         {"--out", CLI_STR, &fo->out, 0, 0, 0, 0},
+        {"--resume", CLI_FLAG, &fo->resume, 0, 0, 0, 0},
     };
     const int n = (int)(sizeof o / sizeof o[0]);
     int rc = cli_parse(who, finetune_usage, argc, argv, o, n);
@@ -108,6 +123,46 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
         return rc;
     fo->wd_given = cli_opt_get(o, n, "--wd")->given;
     return CLI_PARSE_RUN;
+}
+
+/* --resume: the run saved in OUT.resume (ri, st) must be the one the
+ * options describe: the stack of --init (init), the data, the classifier
+ * m, `examples` training examples. 0, or 2 after a line naming the option. */
+static int resume_check(const char *who, const finetune_opts *fo, const char *path,
+                        const cae_model_info *init, const cae_mlp_config *m,
+                        const cae_model_info *ri, const cae_train_state *st, int64_t examples)
+{
+    cae_model_info a = *init, b = *ri;
+    a.n_classes = b.n_classes = 0;
+    char sa[256], sb[256], got[32], saved[32];
+    cli_describe_stack(&a, sa, sizeof sa);
+    cli_describe_stack(&b, sb, sizeof sb);
+    snprintf(got, sizeof got, "%llu", (unsigned long long)fo->seed);
+    snprintf(saved, sizeof saved, "%llu", (unsigned long long)ri->seed);
+    int rc;
+    if ((rc = cli_resume_str(who, path, "--init's stack", sa, sb)) ||
+        (rc = cli_resume_str(who, path, "--data", fo->data, ri->data)) ||
+        (rc = cli_resume_int(who, path, "the number of classes of --data", m->n_classes,
+                             ri->n_classes)) ||
+        (rc = cli_resume_real(who, path, "--wd", m->wd, ri->mlp_wd)) ||
+        (rc = cli_resume_str(who, path, "--seed", got, saved)) ||
+        (rc = cli_resume_int(who, path, "--batch", fo->batch, ri->batch)) ||
+        (rc = cli_resume_real(who, path, "--lr", fo->lr, ri->lr)) ||
+        (rc = cli_resume_real(who, path, "--momentum", fo->momentum, ri->momentum)) ||
+        (rc = cli_resume_int(who, path, "--patience", fo->patience, st->cfg.patience)) ||
+        (rc = cli_resume_int(who, path, "--limit", fo->limit, st->cfg.limit)) ||
+        (rc = cli_resume_int(who, path, "--limit (training examples)", examples, st->examples)))
+        return rc;
+    if (ri->kind != CAE_MODEL_MLP) {
+        fprintf(stderr, "%s: --resume %s: not a classifier\n", who, path);
+        return 2;
+    }
+    if (fo->epochs < st->epochs_done) {
+        fprintf(stderr, "%s: --resume %s: --epochs %lld, but %d epochs are done already\n", who,
+                path, fo->epochs, st->epochs_done);
+        return 2;
+    }
+    return 0;
 }
 
 int cmd_finetune_parse(int argc, char **argv)
@@ -130,10 +185,14 @@ int cmd_finetune(int argc, char **argv)
     const double lr = fo.lr, momentum = fo.momentum, wd = fo.wd;
 
     cae_model_info info;
-    cae_params *p = NULL;
+    cae_params *p = NULL, *opt = NULL;
     cae_splits *s = NULL;
     cae_task *task = NULL;
-    char err[1024], desc[256];
+    char err[1024], desc[256], rpath[4200];
+    if ((size_t)snprintf(rpath, sizeof rpath, "%s.resume", out) >= sizeof rpath) {
+        fprintf(stderr, "%s: --out %s: the path is too long\n", who, out);
+        return 2;
+    }
     if ((rc = cli_load_checkpoint(who, "--init", init, &info, &p))) goto done;
     if (info.n_layers < 1) {
         fprintf(stderr, "%s: --init %s has no encoder layers\n", who, init);
@@ -163,28 +222,69 @@ int cmd_finetune(int argc, char **argv)
         m.n_classes = classes;
     }
     if (fo.wd_given || info.n_classes == 0) m.wd = wd;
+
+    /* Fresh, or the run saved in OUT.resume (--resume). */
+    const int64_t examples = limit && limit < s->train->n ? limit : s->train->n;
+    int resuming = 0;
+    if (fo.resume && cli_exists(rpath)) {
+        cae_model_info ri;
+        cae_params *rp, *ropt;
+        cae_train_state st;
+        if ((rc = cli_resume_load(who, rpath, &ri, &rp, &ropt, &st))) goto done;
+        if ((rc = resume_check(who, &fo, rpath, &info, &m, &ri, &st, examples))) {
+            cae_params_free(rp);
+            cae_params_free(ropt);
+            goto done;
+        }
+        cae_params_free(p);
+        p = rp;
+        opt = ropt;
+        info = ri;
+        cae_model_info_mlp(&ri, &m);
+        resuming = 1;
+    } else if (fo.resume && cli_exists(out)) {
+        fprintf(stderr, "%s: --resume: there is no %s: the run into %s has ended (or another "
+                "wrote it)\n", who, rpath, out);
+        rc = 2;
+        goto done;
+    } else if (fo.resume) {
+        printf("--resume: no %s yet: starting at epoch 1\n", rpath);
+    }
+    if (!opt && !(opt = cae_params_new())) {
+        fprintf(stderr, "%s: out of memory\n", who);
+        rc = 1;
+        goto done;
+    }
     cae_rng rinit;
     cae_rng_seed(&rinit, seed, 0x6f7574u);
-    if (cae_mlp_params(p, &m, &rinit, err, sizeof err) ||
+    if ((!resuming && cae_mlp_params(p, &m, &rinit, err, sizeof err)) ||
         !(task = cae_task_finetune(p, &m, batch, seed, (int)threads, err, sizeof err))) {
         fprintf(stderr, "%s: --init %s: %s\n", who, init, err);
         rc = 1;
         goto done;
     }
+    if (resuming) *cae_task_rng(task) = info.rng;
+    const int first_epoch = resuming ? info.epochs_done : 0;
     info.kind = CAE_MODEL_MLP;
     info.n_classes = m.n_classes;
     info.mlp_wd = m.wd;
     snprintf(info.data, sizeof info.data, "%s", data);
-    info.epochs_done = 0;
+    info.epochs_done = first_epoch;
     info.seed = seed;
     info.batch = batch;
     info.lr = lr;
     info.momentum = momentum;
-    info.has_rng = 0;
+    info.has_rng = resuming;
     printf("finetune %s on %s: %lld examples, batch %lld, lr %g, up to %lld epochs, patience %lld\n",
            cli_describe_stack(&info, desc, sizeof desc), data,
-           (long long)(limit && limit < s->train->n ? limit : s->train->n), batch, lr, epochs, patience);
+           (long long)examples, batch, lr, epochs, patience);
+    if (resuming) printf("resuming %s after epoch %d\n", rpath, first_epoch);
     fflush(stdout);
+    if (!resuming && unlink(rpath) && errno != ENOENT) {
+        fprintf(stderr, "%s: cannot remove the stale %s: %s\n", who, rpath, strerror(errno));
+        rc = 1;
+        goto done;
+    }
 
     cae_train_config tc;
     cae_train_config_default(&tc);
@@ -194,7 +294,10 @@ int cmd_finetune(int argc, char **argv)
     tc.limit = limit;
     tc.seed = seed;
     tc.patience = (int)patience;
-    finetune_ctx ctx = {.who = who, .out = out, .info = &info, .p = p};
+    tc.first_epoch = first_epoch;
+    tc.opt = opt;
+    finetune_ctx ctx = {.who = who, .out = out, .resume = rpath, .info = &info, .p = p,
+                        .opt = opt, .task = task};
     cli_progress_init(&ctx.pg, (int)epochs);
     cae_train_hooks hooks = {.on_epoch = on_epoch, .on_batch = on_batch, .ctx = &ctx};
     cae_train_result res;
@@ -207,10 +310,12 @@ int cmd_finetune(int argc, char **argv)
         goto done;
     }
     info.epochs_done = res.epochs_run;
-    if (ctx.save_failed || cli_save_checkpoint(who, out, &info, p)) {
+    if (ctx.save_failed || cli_save_checkpoint(who, out, &info, p, NULL)) {
         rc = 1;
         goto done;
     }
+    if (unlink(rpath) && errno != ENOENT)
+        fprintf(stderr, "%s: warning: cannot remove %s: %s\n", who, rpath, strerror(errno));
     double e, ci;
     if (cae_classify_error(task, s->test, &e, &ci)) {
         fprintf(stderr, "%s: test set of %s: %s\n", who, data, cae_task_error(task));
@@ -227,5 +332,6 @@ done:
     cae_task_free(task);
     cae_splits_free(s);
     cae_params_free(p);
+    cae_params_free(opt);
     return rc;
 }

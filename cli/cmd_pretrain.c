@@ -38,6 +38,12 @@ static const char *pretrain_usage =
     "  --threads T      OpenMP threads (default: OpenMP's choice)\n"
     "  --on CKPT        stack: train layer k+1 on the codes of CKPT's k layers\n"
     "  --out CKPT       the checkpoint to write (after every epoch, atomically)\n"
+    "  --resume         continue the run saved in --out CKPT (the same options;\n"
+    "                   --epochs may grow) from its last epoch, exactly; without\n"
+    "                   CKPT yet, start at epoch 1\n"
+    "\n"
+    "The checkpoint also holds the optimizer state (momentum velocities) and the\n"
+    "RNG, so --resume continues bit for bit (docs/DETERMINISM.md).\n"
     "\n"
     "Each epoch prints the training objective, the validation reconstruction\n"
     "cross-entropy (rbm: the free-energy gap and the mean-field reconstruction)\n"
@@ -46,7 +52,7 @@ static const char *pretrain_usage =
 typedef struct pretrain_ctx {
     const char *who, *out;
     cae_model_info *info;
-    cae_params *p;
+    cae_params *p, *opt;
     cae_task *task;
     cli_progress pg;
     int save_failed;
@@ -72,7 +78,7 @@ static int on_epoch(const cae_epoch_report *r, void *vctx)
     c->info->epochs_done = r->epoch;
     c->info->rng = *cae_task_rng(c->task);
     c->info->has_rng = 1;
-    if (cli_save_checkpoint(c->who, c->out, c->info, c->p)) {
+    if (cli_save_checkpoint(c->who, c->out, c->info, c->p, c->opt)) {
         c->save_failed = 1;
         return 1;
     }
@@ -102,7 +108,7 @@ typedef struct pretrain_opts {
     const char *model, *data, *data_dir, *act_name, *on, *out;
     long long hidden, cd_k, batch, epochs, limit, threads;
     unsigned long long seed;
-    int untied, composed, pcd;
+    int untied, composed, pcd, resume;
     double lambda, noise, wd, lr, momentum;
     int lambda_given, noise_given, wd_given;
     cae_model_kind kind;
@@ -151,6 +157,7 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
         {"--threads", CLI_INT, &po->threads, 0, 4096, 0, 0},
         {"--on", CLI_STR, &po->on, 0, 0, 0, 0},
         {"--out", CLI_STR, &po->out, 0, 0, 0, 0},
+        {"--resume", CLI_FLAG, &po->resume, 0, 0, 0, 0},
     };
     const int n = (int)(sizeof o / sizeof o[0]);
     int rc = cli_parse(who, pretrain_usage, argc, argv, o, n);
@@ -187,6 +194,60 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
     return CLI_PARSE_RUN;
 }
 
+/* --resume: the run saved in --out (ri, rp, st) must be the one the options
+ * describe on top of the layers below (from --on, or none), with `examples`
+ * training examples. 0, or 2 after a line naming the option. */
+static int resume_check(const char *who, const pretrain_opts *po, const cae_model_info *below,
+                        const cae_params *below_p, const cae_model_info *ri, const cae_params *rp,
+                        const cae_train_state *st, const cae_layer_config *lc, int64_t examples)
+{
+    const char *path = po->out;
+    if (ri->kind == CAE_MODEL_MLP || ri->n_layers != below->n_layers + 1) {
+        fprintf(stderr, "%s: --resume %s: the checkpoint %s, %s\n", who, path,
+                ri->kind == CAE_MODEL_MLP ? "is a fine-tuned classifier" : "has a different stack",
+                below->n_layers ? "expected --on's layers and one more" : "expected one layer (no --on)");
+        return 2;
+    }
+    for (int i = 0; i < cae_params_count(below_p); i++) {
+        const cae_tensor *a = cae_params_at(below_p, i), *b = cae_params_get(rp, a->name);
+        if (!b || b->size != a->size || memcmp(a->data, b->data, (size_t)a->size * sizeof(cae_real))) {
+            fprintf(stderr, "%s: --resume %s: tensor '%s' differs from --on %s's\n", who, path,
+                    a->name, po->on);
+            return 2;
+        }
+    }
+    const cae_layer_config *t = &ri->layer[ri->n_layers - 1];
+    char got[32], saved[32];
+    snprintf(got, sizeof got, "%llu", (unsigned long long)po->seed);
+    snprintf(saved, sizeof saved, "%llu", (unsigned long long)ri->seed);
+    int rc;
+    if ((rc = cli_resume_str(who, path, "--model", cae_model_kind_name(lc->kind),
+                             cae_model_kind_name(t->kind))) ||
+        (rc = cli_resume_str(who, path, "--data", po->data, ri->data)) ||
+        (rc = cli_resume_int(who, path, "--hidden", lc->n_hidden, t->n_hidden)) ||
+        (rc = cli_resume_str(who, path, "--act", cae_act_name(lc->act), cae_act_name(t->act))) ||
+        (rc = cli_resume_int(who, path, "--untied", lc->untied, t->untied)) ||
+        (rc = cli_resume_int(who, path, "--composed", lc->composed, t->composed)) ||
+        (rc = cli_resume_real(who, path, "--lambda", lc->lambda, t->lambda)) ||
+        (rc = cli_resume_real(who, path, "--noise", lc->noise, t->noise)) ||
+        (rc = cli_resume_real(who, path, "--wd", lc->wd, t->wd)) ||
+        (rc = cli_resume_int(who, path, "--cd-k", lc->cd_k, t->cd_k)) ||
+        (rc = cli_resume_int(who, path, "--pcd", lc->persistent, t->persistent)) ||
+        (rc = cli_resume_str(who, path, "--seed", got, saved)) ||
+        (rc = cli_resume_int(who, path, "--batch", po->batch, ri->batch)) ||
+        (rc = cli_resume_real(who, path, "--lr", po->lr, ri->lr)) ||
+        (rc = cli_resume_real(who, path, "--momentum", po->momentum, ri->momentum)) ||
+        (rc = cli_resume_int(who, path, "--limit", po->on ? 0 : po->limit, st->cfg.limit)) ||
+        (rc = cli_resume_int(who, path, "--limit (training examples)", examples, st->examples)))
+        return rc;
+    if (po->epochs < st->epochs_done) {
+        fprintf(stderr, "%s: --resume %s: --epochs %lld, but %d epochs are done already\n", who,
+                path, po->epochs, st->epochs_done);
+        return 2;
+    }
+    return 0;
+}
+
 int cmd_pretrain_parse(int argc, char **argv)
 {
     pretrain_opts po;
@@ -208,7 +269,7 @@ int cmd_pretrain(int argc, char **argv)
     /* The layers below (--on), then the data. */
     cae_model_info info;
     memset(&info, 0, sizeof info);
-    cae_params *p = NULL;
+    cae_params *p = NULL, *opt = NULL;
     cae_splits *s = NULL;
     cae_dataset *codes[2] = {NULL, NULL};
     cae_task *task = NULL;
@@ -252,23 +313,51 @@ int cmd_pretrain(int argc, char **argv)
                cli_now() - t0);
     }
 
-    /* The new layer. */
+    /* The new layer: fresh, or the run saved in --out (--resume). */
     cae_layer_config lc;
     layer_config(&po, train->dim, &lc);
+    const int64_t examples = limit && limit < train->n ? limit : train->n;
+    int resuming = 0;
+    if (po.resume && !cli_exists(out)) {
+        printf("--resume: no %s yet: starting at epoch 1\n", out);
+    } else if (po.resume) {
+        cae_model_info ri;
+        cae_params *rp, *ropt;
+        cae_train_state st;
+        if ((rc = cli_resume_load(who, out, &ri, &rp, &ropt, &st))) goto done;
+        if ((rc = resume_check(who, &po, &info, p, &ri, rp, &st, &lc, examples))) {
+            cae_params_free(rp);
+            cae_params_free(ropt);
+            goto done;
+        }
+        cae_params_free(p);
+        p = rp;
+        opt = ropt;
+        info = ri;
+        lc = ri.layer[layer - 1];
+        resuming = 1;
+    }
+    if (!opt && !(opt = cae_params_new())) {
+        fprintf(stderr, "%s: out of memory\n", who);
+        rc = 1;
+        goto done;
+    }
     cae_rng init;
     cae_rng_seed(&init, seed, 0x696e6974u + (uint64_t)layer);
-    if (cae_layer_params(p, layer, &lc, &init, err, sizeof err) ||
+    if ((!resuming && cae_layer_params(p, layer, &lc, &init, err, sizeof err)) ||
         !(task = cae_task_pretrain(p, layer, &lc, batch, seed, (int)threads, err, sizeof err))) {
         fprintf(stderr, "%s: layer %d: %s\n", who, layer, err);
         rc = 1;
         goto done;
     }
+    if (resuming) *cae_task_rng(task) = info.rng;
+    const int first_epoch = resuming ? info.epochs_done : 0;
     info.kind = po.kind;
     info.n_layers = layer;
     info.layer[layer - 1] = lc;
     info.n_classes = 0;
     snprintf(info.data, sizeof info.data, "%s", data);
-    info.epochs_done = 0;
+    info.epochs_done = first_epoch;
     info.seed = seed;
     info.batch = batch;
     info.lr = lr;
@@ -277,7 +366,8 @@ int cmd_pretrain(int argc, char **argv)
     char desc[256];
     printf("pretrain %s layer %d (%s) on %s: %lld examples, batch %lld, lr %g, %lld epoch%s\n",
            cae_model_kind_name(lc.kind), layer, cli_describe_stack(&info, desc, sizeof desc), data,
-           (long long)(limit && limit < train->n ? limit : train->n), batch, lr, epochs, epochs == 1 ? "" : "s");
+           (long long)examples, batch, lr, epochs, epochs == 1 ? "" : "s");
+    if (resuming) printf("resuming %s after epoch %d\n", out, first_epoch);
     fflush(stdout);
     cae_train_config tc;
     cae_train_config_default(&tc);
@@ -286,7 +376,9 @@ int cmd_pretrain(int argc, char **argv)
     tc.momentum = momentum;
     tc.limit = on ? 0 : limit;
     tc.seed = seed;
-    pretrain_ctx ctx = {.who = who, .out = out, .info = &info, .p = p, .task = task};
+    tc.first_epoch = first_epoch;
+    tc.opt = opt;
+    pretrain_ctx ctx = {.who = who, .out = out, .info = &info, .p = p, .opt = opt, .task = task};
     cli_progress_init(&ctx.pg, (int)epochs);
     cae_train_hooks hooks = {.on_epoch = on_epoch, .on_batch = on_batch, .ctx = &ctx};
     cae_train_result res;
@@ -298,7 +390,7 @@ int cmd_pretrain(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    if (ctx.save_failed || cli_save_checkpoint(who, out, &info, p)) {
+    if (ctx.save_failed || cli_save_checkpoint(who, out, &info, p, opt)) {
         rc = 1;
         goto done;
     }
@@ -312,5 +404,6 @@ done:
     cae_dataset_free(codes[1]);
     cae_splits_free(s);
     cae_params_free(p);
+    cae_params_free(opt);
     return rc;
 }
