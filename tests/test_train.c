@@ -2,7 +2,9 @@
  * trained on, shuffling is a function of the seed, 1 and 2 threads agree,
  * early stopping leaves the best epoch's parameters, the NaN/Inf guard stops
  * with a message that says where, and bad configurations and data are
- * refused with messages that say what is wrong.
+ * refused with messages that say what is wrong, and a run stopped after any
+ * epoch and resumed from copies of its stores and RNG ends bit for bit
+ * where the uninterrupted run does.
  *
  * The threads and early-stopping cases use real MNIST ($CAE_DATA_DIR or
  * CAE_SOURCE_DIR/data; they fail saying so when it is missing); the others
@@ -490,6 +492,182 @@ START_TEST(bad_configs_refused)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ resume */
+
+/* A new store with the same tensors (names, shapes, values, order). */
+static cae_params *clone_store(const cae_params *src)
+{
+    cae_params *p = cae_params_new();
+    for (int i = 0; i < cae_params_count(src); i++) {
+        const cae_tensor *a = cae_params_at(src, i);
+        cae_tensor *b = cae_params_add(p, a->name, a->rank, a->shape);
+        ck_assert_msg(b != NULL, "clone '%s'", a->name);
+        memcpy(b->data, a->data, (size_t)a->size * sizeof(cae_real));
+    }
+    return p;
+}
+
+/* What a checkpoint written by the on_epoch hook holds at epoch `at`. */
+typedef struct saved_run {
+    int at;
+    cae_task *t;
+    cae_params *p, *opt; /* the live stores */
+    cae_params *p_saved, *opt_saved;
+    cae_rng rng;
+} saved_run;
+
+static int save_and_stop(const cae_epoch_report *r, void *ctx)
+{
+    saved_run *sv = ctx;
+    if (r->epoch != sv->at) return 0;
+    sv->p_saved = clone_store(sv->p);
+    sv->opt_saved = clone_store(sv->opt);
+    sv->rng = *cae_task_rng(sv->t);
+    return 1; /* the process dies here */
+}
+
+typedef struct resume_case {
+    const char *name;
+    cae_model_kind kind; /* CAE_MODEL_MLP: fine-tuning with early stopping */
+    int persistent;
+} resume_case;
+
+/* The task of a case over p (p fresh: initialised from the seed). */
+static cae_task *case_task(const resume_case *rc, cae_params *p, int fresh)
+{
+    char err[256];
+    cae_rng init;
+    cae_rng_seed(&init, 5, 1);
+    cae_task *t;
+    if (rc->kind == CAE_MODEL_MLP) {
+        cae_mlp_config m = {.n_layers = 1, .sizes = {784, 50}, .act = {CAE_ACT_SIGMOID},
+                            .n_classes = 10};
+        ck_assert_msg(!fresh || !cae_mlp_params(p, &m, &init, err, sizeof err), "%s", err);
+        t = cae_task_finetune(p, &m, 20, 5, 1, err, sizeof err);
+    } else {
+        cae_layer_config c;
+        cae_layer_config_default(&c, rc->kind, 30, 12);
+        c.persistent = rc->persistent;
+        ck_assert_msg(!fresh || !cae_layer_params(p, 1, &c, &init, err, sizeof err), "%s", err);
+        t = cae_task_pretrain(p, 1, &c, 16, 5, 1, err, sizeof err);
+    }
+    ck_assert_msg(t != NULL, "%s: %s", rc->name, err);
+    return t;
+}
+
+/* Stopping after every epoch k (the hook saving the stores and the RNG, as
+ * the CLI does) and resuming from those copies in a new task gives the
+ * parameters, best epoch and epochs of the uninterrupted run, bit for bit.
+ * dae-b draws its masks from the task RNG, rbm with PCD carries a chain,
+ * fine-tuning carries velocities and the early-stopping state. */
+START_TEST(resume_is_exact)
+{
+    static const resume_case cases[] = {
+        {"cae", CAE_MODEL_CAE, 0},
+        {"dae-b", CAE_MODEL_DAE_B, 0},
+        {"rbm pcd", CAE_MODEL_RBM, 1},
+        {"finetune", CAE_MODEL_MLP, 0},
+    };
+    const resume_case *rc = &cases[_i];
+    char err[256];
+    const int ft = rc->kind == CAE_MODEL_MLP;
+    cae_splits *s = ft ? mnist() : NULL;
+    cae_dataset *train = ft ? head(s->train, 500) : synth(200, 30, 2, 8);
+    cae_dataset *valid = ft ? head(s->valid, 500) : NULL;
+    cae_train_config c = config(ft ? 30 : 4, ft ? 2.0 : 0.05, 9);
+    c.momentum = 0.5;
+    c.patience = ft ? 2 : 0;
+
+    cae_params *p = cae_params_new(), *opt = cae_params_new();
+    cae_task *t = case_task(rc, p, 1);
+    c.opt = opt;
+    cae_train_result ref;
+    ck_assert_msg(!cae_train(t, train, valid, &c, NULL, &ref, err, sizeof err), "%s: %s", rc->name,
+                  err);
+    size_t n;
+    cae_real *want = snapshot(t, &n);
+    ck_assert_msg(!ft || (ref.epochs_run < c.epochs && ref.best_epoch < ref.epochs_run),
+                  "%s: no early stop (%d epochs, best %d): the case does not test it", rc->name,
+                  ref.epochs_run, ref.best_epoch);
+    cae_task_free(t);
+    cae_params_free(p);
+    cae_params_free(opt);
+
+    for (int k = 1; k < ref.epochs_run; k++) {
+        saved_run sv = {.at = k, .p = cae_params_new(), .opt = cae_params_new()};
+        sv.t = case_task(rc, sv.p, 1);
+        cae_train_config c1 = c;
+        c1.opt = sv.opt;
+        cae_train_hooks hk = {save_and_stop, NULL, &sv};
+        cae_train_result res;
+        ck_assert_msg(!cae_train(sv.t, train, valid, &c1, &hk, &res, err, sizeof err), "%s", err);
+        ck_assert_msg(sv.p_saved != NULL, "%s: the hook did not see epoch %d", rc->name, k);
+        cae_task_free(sv.t);
+        cae_params_free(sv.p);
+        cae_params_free(sv.opt);
+
+        /* A new process: the loaded stores, the RNG, first_epoch. */
+        cae_task *t2 = case_task(rc, sv.p_saved, 0);
+        *cae_task_rng(t2) = sv.rng;
+        cae_train_state st;
+        ck_assert_msg(!cae_train_state_get(sv.opt_saved, &st) && st.epochs_done == k,
+                      "%s: no training state after epoch %d", rc->name, k);
+        cae_train_config c2 = c;
+        c2.first_epoch = k;
+        c2.opt = sv.opt_saved;
+        c2.lr = c.lr * 2; /* a different run: refused, nothing changed */
+        ck_assert_msg(cae_train(t2, train, valid, &c2, NULL, &res, err, sizeof err) &&
+                          strstr(err, "cannot resume: lr is"),
+                      "%s: resuming with another lr: '%s'", rc->name, err);
+        c2.lr = c.lr;
+        ck_assert_msg(!cae_train(t2, train, valid, &c2, NULL, &res, err, sizeof err), "%s: %s",
+                      rc->name, err);
+        ck_assert_msg(res.epochs_run == ref.epochs_run && res.best_epoch == ref.best_epoch &&
+                          res.best_valid_metric == ref.best_valid_metric,
+                      "%s: resumed after epoch %d: %d epochs, best %d (%.17g); uninterrupted: %d, "
+                      "%d (%.17g)", rc->name, k, res.epochs_run, res.best_epoch,
+                      res.best_valid_metric, ref.epochs_run, ref.best_epoch, ref.best_valid_metric);
+        cae_real *got = snapshot(t2, NULL);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(got[i] == want[i],
+                          "%s: resumed after epoch %d: parameter %zu is %.10g, uninterrupted %.10g",
+                          rc->name, k, i, (double)got[i], (double)want[i]);
+        free(got);
+        cae_task_free(t2);
+        cae_params_free(sv.p_saved);
+        cae_params_free(sv.opt_saved);
+    }
+    free(want);
+    if (ft) {
+        cae_dataset_free(train);
+        cae_dataset_free(valid);
+        cae_splits_free(s);
+    } else {
+        free_synth(train);
+    }
+}
+END_TEST
+
+/* The optimizer store must not be the task's own store. */
+START_TEST(opt_store_is_separate)
+{
+    char err[256] = "";
+    cae_dataset *d = synth(40, 10, 2, 3);
+    cae_params *p = cae_params_new();
+    cae_task *t = pretrain_task(p, CAE_MODEL_AE, 10, 4, 8, 1, 1);
+    cae_train_config c = config(1, 0.1, 1);
+    c.momentum = 0.5;
+    c.opt = p;
+    cae_train_result res;
+    ck_assert_msg(cae_train(t, d, NULL, &c, NULL, &res, err, sizeof err) &&
+                      strstr(err, "the task's parameter store"),
+                  "opt = the task's store: '%s'", err);
+    cae_task_free(t);
+    cae_params_free(p);
+    free_synth(d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train");
@@ -513,6 +691,12 @@ int main(void)
     t = tcase_create("early_stopping");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, early_stopping_restores_best);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("resume");
+    tcase_set_timeout(t, 120);
+    tcase_add_loop_test(t, resume_is_exact, 0, 4);
+    tcase_add_test(t, opt_store_is_separate);
     suite_add_tcase(s, t);
 
     t = tcase_create("nan_guard");
