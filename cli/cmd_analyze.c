@@ -213,7 +213,7 @@ static int an_parse_opts(int argc, char **argv, an_opts *o)
         {"--split", CLI_STR, &o->split, 0, 0, 0, 0},
         {"--depths", CLI_STR, &depths, 0, 0, 0, 0},
         {"--layers", CLI_INT, &layers, 1, CAE_MAX_LAYERS, 0, 0},
-        {"--threads", CLI_INT, &o->threads, 0, 4096, 0, 0},
+        {"--threads", CLI_INT, &o->threads, 0, 256, 0, 0},
         {"--out", CLI_STR, &o->out, 0, 0, 0, 0},
         {"--plot", CLI_FLAG, &o->plot, 0, 0, 0, 0},
         {"--title", CLI_STR, &o->title, 0, 0, 0, 0},

@@ -69,7 +69,7 @@ static int eval_parse_opts(int argc, char **argv, eval_opts *eo)
         {"--split", CLI_STR, &eo->split, 0, 0, 0, 0},
         {"--limit", CLI_INT, &eo->limit, 0, 1e12, 0, 0},
         {"--max-jacobian", CLI_INT, &eo->max_jac, 0, 1e12, 0, 0},
-        {"--threads", CLI_INT, &eo->threads, 0, 4096, 0, 0},
+        {"--threads", CLI_INT, &eo->threads, 0, 256, 0, 0},
         {"--json", CLI_FLAG, &eo->json, 0, 0, 0, 0},
     };
     const int n = (int)(sizeof o / sizeof o[0]);

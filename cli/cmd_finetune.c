@@ -111,7 +111,7 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
         {"--wd", CLI_REAL, &fo->wd, 0, 1e9, 0, 0},
         {"--limit", CLI_INT, &fo->limit, 0, 1e12, 0, 0},
         {"--seed", CLI_U64, &fo->seed, 0, 0, 0, 0},
-        {"--threads", CLI_INT, &fo->threads, 0, 4096, 0, 0},
+        {"--threads", CLI_INT, &fo->threads, 0, 256, 0, 0},
         {"--out", CLI_STR, &fo->out, 0, 0, 0, 0},
         {"--resume", CLI_FLAG, &fo->resume, 0, 0, 0, 0},
     };

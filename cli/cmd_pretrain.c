@@ -154,7 +154,7 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
         {"--epochs", CLI_INT, &po->epochs, 1, 1000000, 0, 0},
         {"--limit", CLI_INT, &po->limit, 0, 1e12, 0, 0},
         {"--seed", CLI_U64, &po->seed, 0, 0, 0, 0},
-        {"--threads", CLI_INT, &po->threads, 0, 4096, 0, 0},
+        {"--threads", CLI_INT, &po->threads, 0, 256, 0, 0},
         {"--on", CLI_STR, &po->on, 0, 0, 0, 0},
         {"--out", CLI_STR, &po->out, 0, 0, 0, 0},
         {"--resume", CLI_FLAG, &po->resume, 0, 0, 0, 0},

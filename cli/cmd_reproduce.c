@@ -295,7 +295,7 @@ static int reproduce_parse_opts(int argc, char **argv, rp_opts *r)
     }
     cli_opt o[] = {
         {"--budget", CLI_STR, &r->budget, 0, 0, 0, 0},     {"--out", CLI_STR, &r->out, 0, 0, 0, 0},
-        {"--data-dir", CLI_STR, &r->data_dir, 0, 0, 0, 0}, {"--threads", CLI_INT, &r->threads, 0, 4096, 0, 0},
+        {"--data-dir", CLI_STR, &r->data_dir, 0, 0, 0, 0}, {"--threads", CLI_INT, &r->threads, 0, 256, 0, 0},
         {"--seed", CLI_U64, &r->seed, 0, 0, 0, 0},         {"--verbose", CLI_FLAG, &r->verbose, 0, 0, 0, 0},
     };
     const int n = (int)(sizeof o / sizeof o[0]);

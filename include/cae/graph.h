@@ -76,6 +76,11 @@ char *cae_shape_str(const cae_tensor *t, char *buf, size_t len);
  * release with cae_free. */
 cae_real *cae_alloc_reals(size_t n);
 void cae_free(void *p);
+/* Bytes this process can reasonably hold: physical memory, lowered by the
+ * soft RLIMIT_AS / RLIMIT_DATA when set. Sizes read from files or options
+ * are checked against it before allocating (with overcommit, a larger
+ * allocation may succeed and the process die when the pages are touched). */
+int64_t cae_memory_budget(void);
 
 /* ---------------------------------------------------------------- params */
 

@@ -147,6 +147,8 @@ int cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *m
 int cae_task_n_params(const cae_task *t);
 cae_tensor *cae_task_param(const cae_task *t, int i);
 int64_t cae_task_batch(const cae_task *t);
+/* The thread count the task was made with (0 = OpenMP's default). */
+int cae_task_threads(const cae_task *t);
 int64_t cae_task_inputs(const cae_task *t);
 const char *cae_task_error(const cae_task *t);
 /* The RNG state of the task (noise, Gibbs sampling): for checkpoints. */

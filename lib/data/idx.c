@@ -34,20 +34,7 @@ int cae_data_mul(int64_t a, int64_t b, int64_t *out)
     return !__builtin_mul_overflow(a, b, out);
 }
 
-int64_t cae_data_mem_budget(void)
-{
-    int64_t budget = INT64_MAX;
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    int64_t phys;
-    if (pages > 0 && page > 0 && cae_data_mul(pages, page, &phys)) budget = phys;
-    const int limits[2] = {RLIMIT_AS, RLIMIT_DATA};
-    for (int k = 0; k < 2; k++) {
-        struct rlimit rl;
-        if (getrlimit(limits[k], &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)budget)
-            budget = (int64_t)rl.rlim_cur;
-    }
-    return budget;
-}
+int64_t cae_data_mem_budget(void) { return cae_memory_budget(); }
 
 const char *cae_data_status_str(cae_data_status s)
 {

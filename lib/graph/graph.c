@@ -365,6 +365,16 @@ int cae_graph_compile(cae_graph *g, cae_node *loss)
             grad_len += cae_round_up((size_t)n->out.size, line);
         }
     }
+    /* Refuse before allocating what the machine cannot hold (the blocks are
+     * zero-filled, so every page would be touched). */
+    const double need = ((double)act_len + (double)grad_len) * (double)sizeof(cae_real);
+    if (need > (double)cae_memory_budget()) {
+        cae_graph_fail(g, "compile: the graph needs %.3g GB of activations and gradients, more "
+                          "than this machine can hold (%.3g GB)",
+                       need / 1e9, (double)cae_memory_budget() / 1e9);
+        graph_release_blocks(g);
+        return -1;
+    }
     g->act = cae_alloc_reals(act_len);
     g->act_grad = cae_alloc_reals(grad_len);
     if (!g->act || !g->act_grad) {
@@ -400,6 +410,12 @@ int cae_graph_compile(cae_graph *g, cae_node *loss)
             return -1;
         }
         scratch_len += cae_round_up(n->scratch_bytes, CAE_ALIGN);
+    }
+    if ((double)scratch_len > (double)cae_memory_budget() - need) {
+        cae_graph_fail(g, "compile: %.3g GB of op scratch on top of %.3g GB of activations is "
+                          "more than this machine can hold", (double)scratch_len / 1e9, need / 1e9);
+        graph_release_blocks(g);
+        return -1;
     }
     if (scratch_len) {
         void *s = NULL;

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "graph/internal.h"
 
@@ -65,3 +67,20 @@ cae_real *cae_alloc_reals(size_t n)
 }
 
 void cae_free(void *p) { free(p); }
+
+int64_t cae_memory_budget(void)
+{
+    int64_t budget = INT64_MAX;
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    int64_t phys;
+    if (pages > 0 && page > 0 && !__builtin_mul_overflow((int64_t)pages, (int64_t)page, &phys))
+        budget = phys;
+    const int limits[2] = {RLIMIT_AS, RLIMIT_DATA};
+    for (int k = 0; k < 2; k++) {
+        struct rlimit rl;
+        if (getrlimit(limits[k], &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < (rlim_t)budget)
+            budget = (int64_t)rl.rlim_cur;
+    }
+    return budget;
+}

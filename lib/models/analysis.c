@@ -202,6 +202,11 @@ int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, doub
         return -1;
     }
     const int64_t m = sample, D = d->dim, pairs = m * (m - 1) / 2;
+    if ((double)pairs * sizeof(double) > 0.5 * (double)cae_memory_budget()) {
+        snprintf(err, errlen, "distances: %lld examples make %lld pairs, too many for this machine's memory",
+                 (long long)m, (long long)pairs);
+        return -1;
+    }
     int64_t *idx = malloc((size_t)d->n * sizeof *idx);
     double *dist = malloc((size_t)pairs * sizeof *dist);
     if (!idx || !dist) {

@@ -368,6 +368,7 @@ cae_tensor *cae_task_param(const cae_task *t, int i)
     return (i >= 0 && i < t->n_params) ? t->params[i] : NULL;
 }
 int64_t cae_task_batch(const cae_task *t) { return t->batch; }
+int cae_task_threads(const cae_task *t) { return t->threads; }
 int64_t cae_task_inputs(const cae_task *t) { return t->n_in; }
 const char *cae_task_error(const cae_task *t) { return t->err[0] ? t->err : NULL; }
 cae_rng *cae_task_rng(cae_task *t) { return &t->rng; }

@@ -26,21 +26,22 @@ static double now(void)
 
 /* Update one tensor; returns the sum of its squared gradient (NaN/Inf if
  * the gradient is not finite). v may be NULL (no momentum). */
-static double update(cae_tensor *t, cae_real *v, cae_real lr, cae_real mom)
+static double update(cae_tensor *t, cae_real *v, cae_real lr, cae_real mom, int threads)
 {
+    if (threads <= 0) threads = omp_get_max_threads();
     const int64_t n = t->size;
     cae_real *w = t->data;
     const cae_real *g = t->grad;
     double ss = 0;
     if (v) {
-#pragma omp parallel for simd reduction(+ : ss) schedule(static) if (n >= 65536)
+#pragma omp parallel for simd reduction(+ : ss) schedule(static) num_threads(threads) if (n >= 65536)
         for (int64_t i = 0; i < n; i++) {
             ss += (double)g[i] * (double)g[i];
             v[i] = mom * v[i] - lr * g[i];
             w[i] += v[i];
         }
     } else {
-#pragma omp parallel for simd reduction(+ : ss) schedule(static) if (n >= 65536)
+#pragma omp parallel for simd reduction(+ : ss) schedule(static) num_threads(threads) if (n >= 65536)
         for (int64_t i = 0; i < n; i++) {
             ss += (double)g[i] * (double)g[i];
             w[i] -= lr * g[i];
@@ -358,7 +359,7 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
             for (int i = 0; i < np; i++) {
                 cae_tensor *p = cae_task_param(t, i);
                 const double ss =
-                    update(p, vel[i] ? vel[i]->data : NULL, lr, (cae_real)cfg->momentum);
+                    update(p, vel[i] ? vel[i]->data : NULL, lr, (cae_real)cfg->momentum, cae_task_threads(t));
                 if (!isfinite(ss)) {
                     snprintf(err, errlen,
                              "train: the gradient of '%s' is not finite at epoch %d, step %lld: "
