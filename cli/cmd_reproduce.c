@@ -45,7 +45,7 @@ static const char *const sets_smoke[] = {"basic", "rect", NULL};
 
 static const rp_budget budgets[] = {
     {"smoke", 1000, 1000, 100, 1, 2, 0, 1, 1, 50, 8, 5, 1, sets_smoke, 2},
-    {"quick", 20000, 0, 1000, 5, 12, 3, 2, 1, 300, 40, 30, 0, sets_all, 20},
+    {"quick", 0, 0, 1000, 8, 20, 3, 2, 1, 300, 40, 30, 0, sets_all, 15},
     {"full", 0, 0, 1000, 50, 200, 15, 4, 2, 1000, 40, 200, 0, sets_all, 0},
 };
 
