@@ -169,13 +169,17 @@ static int table1(const rp_ctx *c, const char *data_dir, rp_claims *cl, rp_spec 
     fclose(md);
     printf("wrote %s/table1.tsv and table1.md\n", c->out);
     for (int d = 0; d < 2; d++) {
-        int lowest_j = 1, highest_sat = 1;
-        for (int m = 1; m < RP_N_MODELS; m++) {
-            lowest_j &= res[d][0].jac_norm < res[d][m].jac_norm;
-            highest_sat &= res[d][0].sat > res[d][m].sat;
+        int jm = 1, sm = 1; /* the best of the other models */
+        for (int m = 2; m < RP_N_MODELS; m++) {
+            if (res[d][m].jac_norm < res[d][jm].jac_norm) jm = m;
+            if (res[d][m].sat > res[d][sm].sat) sm = m;
         }
-        rp_claim(cl, lowest_j, "%s: CAE has the lowest average ||J_f||_F (%.4g)", datas[d], res[d][0].jac_norm);
-        rp_claim(cl, highest_sat, "%s: CAE has the highest SAT (%.1f%%)", datas[d], 100 * res[d][0].sat);
+        rp_claim(cl, res[d][0].jac_norm < res[d][jm].jac_norm,
+                 "%s: CAE has the lowest average ||J_f||_F (CAE %.4g; lowest other: %s %.4g)", datas[d],
+                 res[d][0].jac_norm, cae_model_kind_name(rp_paper1[jm].kind), res[d][jm].jac_norm);
+        rp_claim(cl, res[d][0].sat > res[d][sm].sat,
+                 "%s: CAE has the highest SAT (CAE %.1f%%; highest other: %s %.1f%%)", datas[d],
+                 100 * res[d][0].sat, cae_model_kind_name(rp_paper1[sm].kind), 100 * res[d][sm].sat);
     }
     return 0;
 }

@@ -124,10 +124,13 @@ static int fig1_fig2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     if (curves(c, net, names, RP_N_MODELS, sp->valid, sp->train, prefix,
                "Fig. 1: contraction curves on MNIST", first, avg))
         goto done;
-    int lowest = 1;
-    for (int k = 1; k < RP_N_MODELS; k++) lowest &= first[0] < first[k];
-    rp_claim(cl, lowest, "Fig. 1: CAE's contraction curve is the lowest at the smallest radius (%.3f; AE %.3f)",
-             first[0], first[RP_N_MODELS - 1]);
+    int other = 1; /* the lowest of the other models */
+    for (int k = 2; k < RP_N_MODELS; k++)
+        if (first[k] < first[other]) other = k;
+    rp_claim(cl, first[0] < first[other],
+             "Fig. 1: CAE's contraction curve is the lowest at the smallest radius (CAE %.3f; lowest "
+             "other: %s %.3f; AE %.3f)",
+             first[0], names[other], first[other], first[RP_N_MODELS - 1]);
     /* Fig. 2: spectra. */
     const int64_t nv = 784;
     const int ncol = 1 + 2 * RP_N_MODELS;
@@ -172,11 +175,13 @@ static int fig1_fig2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
              path, prefix);
     if ((rc = cli_plot(c->who, "spectrum.gp", vars))) goto done;
     printf("  wrote %s.dat, %s.png, %s.svg\n", prefix, prefix, prefix);
-    int fastest = 1;
-    for (int k = 1; k < RP_N_MODELS; k++) fastest &= area[0] < area[k];
-    rp_claim(cl, fastest,
-             "Fig. 2: CAE's spectrum drops fastest (mean of s_i/s_1: %.4f; AE %.4f)", area[0],
-             area[RP_N_MODELS - 1]);
+    int other2 = 1;
+    for (int k = 2; k < RP_N_MODELS; k++)
+        if (area[k] < area[other2]) other2 = k;
+    rp_claim(cl, area[0] < area[other2],
+             "Fig. 2: CAE's spectrum drops fastest (mean of s_i/s_1: CAE %.4f; fastest other: %s "
+             "%.4f; AE %.4f)",
+             area[0], names[other2], area[other2], area[RP_N_MODELS - 1]);
     rc = 0;
 done:
     for (int k = 0; k < RP_N_MODELS; k++) {
@@ -203,7 +208,7 @@ static int fig3(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     cae_encoder_net *net[3] = {0};
     int rc = 1;
     if (rp_run(c, &s, &r) || load_run(c, &s, &m) || cli_load_splits(c->who, var_root, "rot", &sp)) goto done;
-    static const char *const names[3] = {"1_layer", "2_layers", "3_layers"};
+    static const char *const names[3] = {"1-layer", "2-layers", "3-layers"};
     cae_act act[3];
     for (int k = 0; k < 3; k++) act[k] = m.info.layer[k].act;
     for (int k = 0; k < 3; k++)
