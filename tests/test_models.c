@@ -31,35 +31,7 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static const char *data_dir(void)
-{
-    static char buf[512];
-    const char *d = getenv("CAE_DATA_DIR");
-    if (d && *d) return d;
-    snprintf(buf, sizeof buf, "%s/data", CAE_SOURCE_DIR);
-    return buf;
-}
-
-/* The MNIST splits, or the test fails saying where the data should be. */
-static cae_splits *mnist(void)
-{
-    char err[512] = "";
-    cae_splits *s = NULL;
-    const cae_data_status st = cae_splits_load(data_dir(), "mnist", &s, err, sizeof err);
-    ck_assert_msg(st == CAE_DATA_OK && s,
-                  "MNIST could not be loaded from %s/mnist (%s): these tests need the real data. "
-                  "Run scripts/fetch-data.sh (or set CAE_DATA_DIR to where it put the data).",
-                  data_dir(), err);
-    return s;
-}
-
-static cae_dataset *head(const cae_dataset *d, int64_t n)
-{
-    cae_dataset *v = cae_dataset_view(d, 0, n);
-    ck_assert_msg(v != NULL, "view of %lld examples of a set of %lld", (long long)n,
-                  (long long)d->n);
-    return v;
-}
+/* tu_data_dir, tu_mnist, tu_head: tests/testutil.h */
 
 static double sigm(double a) { return 1 / (1 + exp(-a)); }
 static double softplus(double a) { return (a > 0 ? a : 0) + log1p(exp(-fabs(a))); }
@@ -182,8 +154,8 @@ START_TEST(objective_decreases)
     const variant *v = &variants[_i];
     const int epochs = 4, rbm = v->kind == CAE_MODEL_RBM;
     enum { NP = 200, D = 784 };
-    cae_splits *s = mnist();
-    cae_dataset *train = head(s->train, 1000), *valid = head(s->valid, 500);
+    cae_splits *s = tu_mnist();
+    cae_dataset *train = tu_head(s->train, 1000), *valid = tu_head(s->valid, 500);
     cae_layer_config c;
     cae_layer_config_default(&c, v->kind, D, 50);
     c.composed = v->composed;
@@ -316,8 +288,8 @@ static void check_closed_form(const cae_params *p, const cae_dataset *d)
  * init; with lambda 0.5: 36.8 vs 67.3 and 0.56 vs 0.36.) */
 START_TEST(cae_contracts_more_than_ae)
 {
-    cae_splits *s = mnist();
-    cae_dataset *train = head(s->train, 2000), *valid = head(s->valid, 1000);
+    cae_splits *s = tu_mnist();
+    cae_dataset *train = tu_head(s->train, 2000), *valid = tu_head(s->valid, 1000);
     double jf2[2], sat[2], jf2_init[2], sat_init[2];
     const char *names[2] = {"ae", "cae"};
     for (int m = 0; m < 2; m++) {
@@ -564,9 +536,9 @@ END_TEST
 START_TEST(mlp_from_pretrained_encoder)
 {
     char err[512];
-    cae_splits *s = mnist();
-    cae_dataset *train = head(s->train, 2000), *valid = head(s->valid, 1000),
-                *test = head(s->test, 1000);
+    cae_splits *s = tu_mnist();
+    cae_dataset *train = tu_head(s->train, 2000), *valid = tu_head(s->valid, 1000),
+                *test = tu_head(s->test, 1000);
     enum { D = 784, H = 100, C = 10, NX = 5 };
     cae_layer_config c;
     cae_layer_config_default(&c, CAE_MODEL_CAE, D, H);
@@ -666,8 +638,8 @@ START_TEST(weight_decay_is_exact)
      * (~900 vs ~540), so a wrong factor shows even in float. */
     const double wd = 1.0;
     char err[256];
-    cae_splits *s = mnist();
-    cae_dataset *valid = head(s->valid, 600);
+    cae_splits *s = tu_mnist();
+    cae_dataset *valid = tu_head(s->valid, 600);
     cae_layer_config c_ae, cwd;
     cae_layer_config_default(&c_ae, CAE_MODEL_AE, D, H);
     cae_layer_config_default(&cwd, CAE_MODEL_AE_WD, D, H);

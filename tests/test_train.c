@@ -18,34 +18,7 @@
 #include "cae/train.h"
 #include "testutil.h"
 
-static const char *data_dir(void)
-{
-    static char buf[512];
-    const char *d = getenv("CAE_DATA_DIR");
-    if (d && *d) return d;
-    snprintf(buf, sizeof buf, "%s/data", CAE_SOURCE_DIR);
-    return buf;
-}
-
-static cae_splits *mnist(void)
-{
-    char err[512] = "";
-    cae_splits *s = NULL;
-    const cae_data_status st = cae_splits_load(data_dir(), "mnist", &s, err, sizeof err);
-    ck_assert_msg(st == CAE_DATA_OK && s,
-                  "MNIST could not be loaded from %s/mnist (%s): these tests need the real data. "
-                  "Run scripts/fetch-data.sh (or set CAE_DATA_DIR to where it put the data).",
-                  data_dir(), err);
-    return s;
-}
-
-static cae_dataset *head(const cae_dataset *d, int64_t n)
-{
-    cae_dataset *v = cae_dataset_view(d, 0, n);
-    ck_assert_msg(v != NULL, "view of %lld examples of a set of %lld", (long long)n,
-                  (long long)d->n);
-    return v;
-}
+/* tu_data_dir, tu_mnist, tu_head: tests/testutil.h */
 
 /* A synthetic set: n examples of dim values in [0,1] (seeded), labels
  * i % classes. Release with free_synth. */
@@ -265,8 +238,8 @@ END_TEST
 START_TEST(threads_agree)
 {
     static const cae_model_kind kinds[2] = {CAE_MODEL_CAE, CAE_MODEL_DAE_B};
-    cae_splits *s = mnist();
-    cae_dataset *train = head(s->train, 500), *valid = head(s->valid, 500);
+    cae_splits *s = tu_mnist();
+    cae_dataset *train = tu_head(s->train, 500), *valid = tu_head(s->valid, 500);
     for (int k = 0; k < 2; k++) {
         epochs_seen h[2] = {{0}};
         for (int th = 0; th < 2; th++) {
@@ -333,8 +306,8 @@ static int watch_epoch(const cae_epoch_report *r, void *ctx)
 START_TEST(early_stopping_restores_best)
 {
     char err[256];
-    cae_splits *s = mnist();
-    cae_dataset *train = head(s->train, 500), *valid = head(s->valid, 500);
+    cae_splits *s = tu_mnist();
+    cae_dataset *train = tu_head(s->train, 500), *valid = tu_head(s->valid, 500);
     cae_mlp_config m = {.n_layers = 1, .sizes = {784, 50}, .act = {CAE_ACT_SIGMOID}, .n_classes = 10};
     cae_params *p = cae_params_new();
     cae_rng init;
@@ -571,9 +544,9 @@ START_TEST(resume_is_exact)
     const resume_case *rc = &cases[_i];
     char err[256];
     const int ft = rc->kind == CAE_MODEL_MLP;
-    cae_splits *s = ft ? mnist() : NULL;
-    cae_dataset *train = ft ? head(s->train, 500) : synth(200, 30, 2, 8);
-    cae_dataset *valid = ft ? head(s->valid, 500) : NULL;
+    cae_splits *s = ft ? tu_mnist() : NULL;
+    cae_dataset *train = ft ? tu_head(s->train, 500) : synth(200, 30, 2, 8);
+    cae_dataset *valid = ft ? tu_head(s->valid, 500) : NULL;
     cae_train_config c = config(ft ? 30 : 4, ft ? 2.0 : 0.05, 9);
     c.momentum = 0.5;
     c.patience = ft ? 2 : 0;

@@ -34,3 +34,32 @@ char *tu_tmpdir(void)
     if (!mkdtemp(p)) { free(p); return NULL; }
     return p;
 }
+
+const char *tu_data_dir(void)
+{
+    static char buf[512];
+    const char *d = getenv("CAE_DATA_DIR");
+    if (d && *d) return d;
+    snprintf(buf, sizeof buf, "%s/data", CAE_SOURCE_DIR);
+    return buf;
+}
+
+cae_splits *tu_mnist(void)
+{
+    char err[512] = "";
+    cae_splits *s = NULL;
+    const cae_data_status st = cae_splits_load(tu_data_dir(), "mnist", &s, err, sizeof err);
+    ck_assert_msg(st == CAE_DATA_OK && s,
+                  "MNIST could not be loaded from %s/mnist (%s): these tests need the real data. "
+                  "Run scripts/fetch-data.sh (or set CAE_DATA_DIR to where it put the data).",
+                  tu_data_dir(), err);
+    return s;
+}
+
+cae_dataset *tu_head(const cae_dataset *d, int64_t n)
+{
+    cae_dataset *v = cae_dataset_view(d, 0, n);
+    ck_assert_msg(v != NULL, "view of %lld examples of a set of %lld", (long long)n,
+                  (long long)d->n);
+    return v;
+}

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stdint.h>
 
+#include "cae/data.h"
 #include "cae/graph.h"
 
 /* Tolerances that depend on the real type: tight in the double build. */
@@ -26,6 +27,13 @@ void tu_fill_uniform(cae_real *x, int64_t n, double lo, double hi, uint64_t seed
 /* Run a suite (CK_FORK as set in the environment, default fork) and return
  * the process exit status: 0 iff every test passed. */
 int tu_run(Suite *s);
+/* Where the fetched data is: $CAE_DATA_DIR, else <source>/data. */
+const char *tu_data_dir(void);
+/* The MNIST splits, or the test fails saying where the data should be
+ * (these tests need the real data: scripts/fetch-data.sh). */
+cae_splits *tu_mnist(void);
+/* A view of the first n examples of d (the test fails if it cannot). */
+cae_dataset *tu_head(const cae_dataset *d, int64_t n);
 /* A fresh temporary directory (mkdtemp under $TMPDIR or /tmp), malloc'd. */
 char *tu_tmpdir(void);
 
