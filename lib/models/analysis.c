@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
 #include <lapacke.h>
 
 #include "cae/analysis.h"
@@ -244,11 +245,36 @@ int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, doub
 
 /* ------------------------------------------------------ Jacobian spectrum */
 
+/* LAPACKE is loaded when a spectrum is computed (see CMakeLists.txt: linking
+ * it would start OpenBLAS's threads in every program) and released after. */
 #ifdef CAE_REAL_DOUBLE
-#define GESDD LAPACKE_dgesdd
+#define GESDD_NAME "LAPACKE_dgesdd"
 #else
-#define GESDD LAPACKE_sgesdd
+#define GESDD_NAME "LAPACKE_sgesdd"
 #endif
+typedef lapack_int (*gesdd_fn)(int layout, char jobz, lapack_int m, lapack_int n, cae_real *a,
+                               lapack_int lda, cae_real *s, cae_real *u, lapack_int ldu,
+                               cae_real *vt, lapack_int ldvt);
+
+static void *lapacke_open(gesdd_fn *fn, char *err, size_t errlen)
+{
+    static const char *const names[] = {"liblapacke.so.3", "liblapacke.so"};
+    void *h = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++)
+        h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(err, errlen, "spectrum: cannot load LAPACKE (liblapacke.so.3: %s); install liblapacke",
+                 dlerror());
+        return NULL;
+    }
+    *(void **)fn = dlsym(h, GESDD_NAME);
+    if (!*fn) {
+        snprintf(err, errlen, "spectrum: liblapacke.so.3 has no %s", GESDD_NAME);
+        dlclose(h);
+        return NULL;
+    }
+    return h;
+}
 
 int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const cae_dataset *d,
                           int64_t n_examples, double *mean, double *sd, int64_t *n_values,
@@ -278,11 +304,14 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
     cae_real *act_in = cae_alloc_reals((size_t)widest), *pre = cae_alloc_reals((size_t)widest);
     cae_real *s = cae_alloc_reals((size_t)nv);
     double *sum = calloc((size_t)nv, sizeof *sum), *sum2 = calloc((size_t)nv, sizeof *sum2);
+    void *lapack = NULL;
     int rc = -1;
     if (!J || !J2 || !Jk || !act_in || !pre || !s || !sum || !sum2) {
         snprintf(err, errlen, "spectrum: out of memory");
         goto done;
     }
+    gesdd_fn gesdd = NULL;
+    if (!(lapack = lapacke_open(&gesdd, err, errlen))) goto done;
     for (int64_t ex = 0; ex < n_examples; ex++) {
         const cae_real *x = d->x + ex * D;
         int64_t in = D;
@@ -322,7 +351,7 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
             }
             in = H;
         }
-        lapack_int info = GESDD(LAPACK_ROW_MAJOR, 'N', (lapack_int)Hout, (lapack_int)D, J,
+        lapack_int info = gesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)Hout, (lapack_int)D, J,
                                 (lapack_int)D, s, NULL, (lapack_int)Hout, NULL, (lapack_int)D);
         if (info != 0) {
             snprintf(err, errlen, "spectrum: LAPACK gesdd failed (info %d) at example %lld",
@@ -341,6 +370,7 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
     *n_values = nv;
     rc = 0;
 done:
+    if (lapack) dlclose(lapack);
     cae_free(J);
     cae_free(J2);
     cae_free(Jk);
