@@ -11,45 +11,15 @@
 #include <lapacke.h>
 
 #include "cae/analysis.h"
-#include "cae/gemm.h"
-#include "cae/jacobian.h"
 #include "cae/ops.h"
+#include "models/encoder_internal.h"
 
 /* ----------------------------------------------------------- encoder net */
 
-typedef struct enc_graph {
-    cae_graph *g;
-    cae_node *x, *h;
-    int64_t rows;
-} enc_graph;
-
+/* A public face of the shared batched encoder (models/encoder_internal.h). */
 struct cae_encoder_net {
-    cae_params *p;
-    int n_layers;
-    cae_act act[CAE_MAX_LAYERS];
-    int64_t batch, n_in, n_out;
-    int threads;
-    enc_graph full, part;
+    cae_enc enc;
 };
-
-static int enc_build(cae_encoder_net *e, enc_graph *eg, int64_t rows, char *err, size_t errlen)
-{
-    cae_graph_free(eg->g);
-    memset(eg, 0, sizeof *eg);
-    cae_graph *g = cae_graph_new(e->p, rows);
-    cae_graph_set_threads(g, e->threads);
-    eg->x = cae_input(g, "x", 2, (int64_t[]){rows, e->n_in});
-    cae_node *h = eg->x;
-    for (int k = 1; k <= e->n_layers; k++) h = cae_encoder(g, e->p, k, e->act[k - 1], h, NULL);
-    eg->h = h;
-    eg->g = g;
-    eg->rows = rows;
-    if (cae_graph_compile(g, h)) {
-        snprintf(err, errlen, "encoder: %s", cae_graph_error(g));
-        return -1;
-    }
-    return 0;
-}
 
 cae_encoder_net *cae_encoder_net_new(cae_params *p, int n_layers, const cae_act *act,
                                      int64_t batch, int threads, char *err, size_t errlen)
@@ -77,14 +47,8 @@ cae_encoder_net *cae_encoder_net_new(cae_params *p, int n_layers, const cae_act 
         snprintf(err, errlen, "encoder: out of memory");
         return NULL;
     }
-    e->p = p;
-    e->n_layers = n_layers;
-    memcpy(e->act, act, (size_t)n_layers * sizeof *act);
-    e->batch = batch;
-    e->threads = threads;
-    e->n_in = cae_layer_tensor(p, 1, "W")->shape[0];
-    e->n_out = prev;
-    if (enc_build(e, &e->full, batch, err, errlen)) {
+    cae_enc_init(&e->enc, p, n_layers, act, cae_layer_tensor(p, 1, "W")->shape[0], -1, batch, threads);
+    if (cae_enc_prepare(&e->enc, batch, err, errlen)) { /* a bad stack fails here */
         cae_encoder_net_free(e);
         return NULL;
     }
@@ -94,25 +58,26 @@ cae_encoder_net *cae_encoder_net_new(cae_params *p, int n_layers, const cae_act 
 void cae_encoder_net_free(cae_encoder_net *e)
 {
     if (!e) return;
-    cae_graph_free(e->full.g);
-    cae_graph_free(e->part.g);
+    cae_enc_free(&e->enc);
     free(e);
 }
 
-int64_t cae_encoder_net_inputs(const cae_encoder_net *e) { return e->n_in; }
-int64_t cae_encoder_net_outputs(const cae_encoder_net *e) { return e->n_out; }
+int64_t cae_encoder_net_inputs(const cae_encoder_net *e) { return e->enc.n_in; }
+int64_t cae_encoder_net_outputs(const cae_encoder_net *e)
+{
+    return cae_layer_tensor(e->enc.p, e->enc.depth, "W")->shape[1];
+}
 
 int cae_encoder_net_run(cae_encoder_net *e, const cae_real *x, int64_t n, cae_real *h, char *err,
                         size_t errlen)
 {
-    for (int64_t s = 0; s < n; s += e->batch) {
-        const int64_t rows = n - s < e->batch ? n - s : e->batch;
-        enc_graph *eg = rows == e->batch ? &e->full : &e->part;
-        if (eg->rows != rows && enc_build(e, eg, rows, err, errlen)) return -1;
-        cae_input_bind(eg->x, x + s * e->n_in);
-        cae_graph_forward(eg->g);
-        memcpy(h + s * e->n_out, cae_node_value(eg->h)->data,
-               (size_t)(rows * e->n_out) * sizeof(cae_real));
+    const int64_t B = e->enc.batch, H = cae_encoder_net_outputs(e);
+    for (int64_t s = 0; s < n; s += B) {
+        const int64_t rows = n - s < B ? n - s : B;
+        cae_enc_graph *eg = cae_enc_run(&e->enc, x + s * e->enc.n_in, rows, err, errlen);
+        if (!eg) return -1;
+        memcpy(h + s * H, cae_node_value(eg->h[e->enc.depth - 1])->data,
+               (size_t)(rows * H) * sizeof(cae_real));
     }
     return 0;
 }
@@ -123,9 +88,9 @@ int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_po
                           const double *radii, int n_radii, uint64_t seed, double *mean,
                           double *sd, char *err, size_t errlen)
 {
-    if (d->dim != e->n_in) {
+    if (d->dim != cae_encoder_net_inputs(e)) {
         snprintf(err, errlen, "contraction: the data has %lld inputs, the encoder %lld",
-                 (long long)d->dim, (long long)e->n_in);
+                 (long long)d->dim, (long long)cae_encoder_net_inputs(e));
         return -1;
     }
     if (n_points > d->n) n_points = d->n;
@@ -133,7 +98,7 @@ int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_po
         snprintf(err, errlen, "contraction: no points or no radii");
         return -1;
     }
-    const int64_t D = e->n_in, H = e->n_out, n = n_points;
+    const int64_t D = cae_encoder_net_inputs(e), H = cae_encoder_net_outputs(e), n = n_points;
     cae_real *x1 = cae_alloc_reals((size_t)(n * D)), *u = cae_alloc_reals((size_t)(n * D));
     cae_real *h0 = cae_alloc_reals((size_t)(n * H)), *h1 = cae_alloc_reals((size_t)(n * H));
     int rc = -1;
@@ -280,87 +245,63 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
                           int64_t n_examples, double *mean, double *sd, int64_t *n_values,
                           char *err, size_t errlen)
 {
-    char e2[256];
-    cae_encoder_net *net = cae_encoder_net_new(p, n_layers, act, 1, 1, e2, sizeof e2);
+    enum { BATCH = 50 };
+    char e2[512];
+    if (n_examples > d->n) n_examples = d->n;
+    const int64_t B = n_examples < BATCH ? (n_examples > 0 ? n_examples : 1) : BATCH;
+    /* Pre-activations from the batched encoder; J per example from the
+     * shared stack Jacobian (the one the metrics use). */
+    cae_encoder_net *net = cae_encoder_net_new(p, n_layers, act, B, 0, e2, sizeof e2);
     if (!net) {
         snprintf(err, errlen, "spectrum: %s", e2);
         return -1;
     }
-    const int64_t D = net->n_in, Hout = net->n_out;
-    cae_encoder_net_free(net);
-    if (d->dim != D) {
-        snprintf(err, errlen, "spectrum: the data has %lld inputs, the encoder %lld",
-                 (long long)d->dim, (long long)D);
-        return -1;
-    }
-    if (n_examples > d->n) n_examples = d->n;
+    const int64_t D = cae_encoder_net_inputs(net), Hout = cae_encoder_net_outputs(net);
     const int64_t nv = D < Hout ? D : Hout;
-    int64_t widest = D;
-    for (int k = 1; k <= n_layers; k++)
-        if (cae_layer_tensor(p, k, "W")->shape[1] > widest) widest = cae_layer_tensor(p, k, "W")->shape[1];
-    /* J (H_k x D) and the next layer's Jacobian, products into J2. */
-    cae_real *J = cae_alloc_reals((size_t)(widest * D)), *J2 = cae_alloc_reals((size_t)(widest * D));
-    cae_real *Jk = cae_alloc_reals((size_t)(widest * widest));
-    cae_real *act_in = cae_alloc_reals((size_t)widest), *pre = cae_alloc_reals((size_t)widest);
+    cae_deep_jac dj;
+    memset(&dj, 0, sizeof dj);
     cae_real *s = cae_alloc_reals((size_t)nv);
     double *sum = calloc((size_t)nv, sizeof *sum), *sum2 = calloc((size_t)nv, sizeof *sum2);
     void *lapack = NULL;
+    gesdd_fn gesdd = NULL;
     int rc = -1;
-    if (!J || !J2 || !Jk || !act_in || !pre || !s || !sum || !sum2) {
+    if (d->dim != D) {
+        snprintf(err, errlen, "spectrum: the data has %lld inputs, the encoder %lld",
+                 (long long)d->dim, (long long)D);
+        goto done;
+    }
+    if (!s || !sum || !sum2) {
         snprintf(err, errlen, "spectrum: out of memory");
         goto done;
     }
-    gesdd_fn gesdd = NULL;
+    if (cae_deep_jac_init(&dj, p, n_layers, act, 0, e2, sizeof e2)) {
+        snprintf(err, errlen, "spectrum: %s", e2);
+        goto done;
+    }
     if (!(lapack = lapacke_open(&gesdd, err, errlen))) goto done;
-    for (int64_t ex = 0; ex < n_examples; ex++) {
-        const cae_real *x = d->x + ex * D;
-        int64_t in = D;
-        memcpy(act_in, x, (size_t)D * sizeof *x);
-        for (int k = 1; k <= n_layers; k++) {
-            const cae_tensor *W = cae_layer_tensor(p, k, "W"), *b = cae_layer_tensor(p, k, "b");
-            const int64_t H = W->shape[1];
-            for (int64_t j = 0; j < H; j++) {
-                double a = b->data[j];
-                for (int64_t i = 0; i < in; i++) a += (double)act_in[i] * W->data[i * H + j];
-                pre[j] = (cae_real)a;
-            }
-            cae_real *dst = k == 1 ? J : Jk;
-            if (cae_jacobian_layer_pre(pre, W->data, in, H, act[k - 1], CAE_W_IN_UNITS, dst)) {
-                snprintf(err, errlen, "spectrum: layer %d Jacobian failed", k);
-                goto done;
-            }
-            if (k > 1) { /* J <- Jk (H x in) J (in x D) */
-                cae_gemm gp;
-                if (cae_gemm_plan(&gp, H, D, in, 0, 0, 0)) {
-                    snprintf(err, errlen, "spectrum: no GEMM kernel for %lldx%lldx%lld", (long long)H,
-                             (long long)D, (long long)in);
-                    goto done;
-                }
-                cae_gemm_run(&gp, Jk, J, J2, NULL, 0);
-                memcpy(J, J2, (size_t)(H * D) * sizeof *J);
-            }
-            for (int64_t j = 0; j < H; j++) {
-                const double a = pre[j];
-                switch (act[k - 1]) {
-                case CAE_ACT_SIGMOID: act_in[j] = (cae_real)(1 / (1 + exp(-a))); break;
-                case CAE_ACT_TANH: act_in[j] = (cae_real)tanh(a); break;
-                case CAE_ACT_RELU: act_in[j] = (cae_real)(a > 0 ? a : 0); break;
-                case CAE_ACT_SOFTPLUS: act_in[j] = (cae_real)(a > 0 ? a + log1p(exp(-a)) : log1p(exp(a))); break;
-                case CAE_ACT_LINEAR: act_in[j] = (cae_real)a; break;
-                }
-            }
-            in = H;
-        }
-        lapack_int info = gesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)Hout, (lapack_int)D, J,
-                                (lapack_int)D, s, NULL, (lapack_int)Hout, NULL, (lapack_int)D);
-        if (info != 0) {
-            snprintf(err, errlen, "spectrum: LAPACK gesdd failed (info %d) at example %lld",
-                     (int)info, (long long)ex);
+    for (int64_t s0 = 0; s0 < n_examples; s0 += B) {
+        const int64_t rows = n_examples - s0 < B ? n_examples - s0 : B;
+        cae_enc_graph *eg = cae_enc_run(&net->enc, d->x + s0 * D, rows, e2, sizeof e2);
+        if (!eg) {
+            snprintf(err, errlen, "spectrum: %s", e2);
             goto done;
         }
-        for (int64_t i = 0; i < nv; i++) { /* gesdd sorts in decreasing order */
-            sum[i] += s[i];
-            sum2[i] += (double)s[i] * s[i];
+        for (int64_t r = 0; r < rows; r++) {
+            const cae_real *a[CAE_MAX_LAYERS];
+            for (int l = 0; l < n_layers; l++)
+                a[l] = cae_node_value(eg->a[l])->data + r * dj.dims[l + 1];
+            cae_real *J = cae_deep_jac_compute(&dj, a); /* Hout x D, ours to overwrite */
+            lapack_int info = gesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)Hout, (lapack_int)D, J,
+                                    (lapack_int)D, s, NULL, (lapack_int)Hout, NULL, (lapack_int)D);
+            if (info != 0) {
+                snprintf(err, errlen, "spectrum: LAPACK gesdd failed (info %d) at example %lld",
+                         (int)info, (long long)(s0 + r));
+                goto done;
+            }
+            for (int64_t i = 0; i < nv; i++) { /* gesdd sorts in decreasing order */
+                sum[i] += s[i];
+                sum2[i] += (double)s[i] * s[i];
+            }
         }
     }
     for (int64_t i = 0; i < nv; i++) {
@@ -371,11 +312,8 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
     rc = 0;
 done:
     if (lapack) dlclose(lapack);
-    cae_free(J);
-    cae_free(J2);
-    cae_free(Jk);
-    cae_free(act_in);
-    cae_free(pre);
+    cae_deep_jac_free(&dj);
+    cae_encoder_net_free(net);
     cae_free(s);
     free(sum);
     free(sum2);
