@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "cae/model.h"
+
 /* Seconds on a monotonic clock. */
 static inline double bench_now(void)
 {
@@ -25,6 +27,29 @@ static inline double bench_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     return v[n / 2];
+}
+
+/* One training step as the benchmarks time it: forward + backward of task
+ * t on rows examples x, then plain SGD (rate 1e-4) over the task's tensors.
+ * ctx is a bench_step (for timing loops that take a void * callback). */
+typedef struct bench_step {
+    cae_task *t;
+    const cae_real *x;
+    int64_t rows;
+} bench_step;
+
+static inline void bench_step_run(void *ctx)
+{
+    const bench_step *c = ctx;
+    cae_task_step(c->t, c->x, NULL, c->rows);
+    for (int i = 0; i < cae_task_n_params(c->t); i++) {
+        cae_tensor *p = cae_task_param(c->t, i);
+        const int64_t n = p->size;
+        cae_real *w = p->data;
+        const cae_real *gr = p->grad;
+#pragma omp parallel for simd schedule(static) if (n >= 65536)
+        for (int64_t k = 0; k < n; k++) w[k] -= (cae_real)1e-4 * gr[k];
+    }
 }
 
 #endif

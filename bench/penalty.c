@@ -95,25 +95,6 @@ static double penalty_time(cae_params *p, int64_t B, int composed, int threads)
 }
 
 /* ---- whole training steps */
-typedef struct step_ctx {
-    cae_task *t;
-    const cae_real *x;
-    int64_t rows;
-} step_ctx;
-
-static void step_run(void *vctx)
-{
-    step_ctx *c = vctx;
-    cae_task_step(c->t, c->x, NULL, c->rows);
-    for (int i = 0; i < cae_task_n_params(c->t); i++) {
-        cae_tensor *p = cae_task_param(c->t, i);
-        const int64_t n = p->size;
-        cae_real *w = p->data;
-        const cae_real *gr = p->grad;
-#pragma omp parallel for simd schedule(static) if (n >= 65536)
-        for (int64_t k = 0; k < n; k++) w[k] -= (cae_real)1e-4 * gr[k];
-    }
-}
 
 /* On a fresh copy of the layer each time: thousands of updates on a shared
  * store drift W, and the timings with it. */
@@ -137,8 +118,8 @@ static double step_time(int64_t B, double lambda, int composed, int threads, con
         exit(1);
     }
     omp_set_num_threads(threads);
-    step_ctx c = {t, x, B};
-    double us = time_us(step_run, &c);
+    bench_step c = {t, x, B};
+    double us = time_us(bench_step_run, &c);
     cae_task_free(t);
     cae_params_free(p);
     return us;

@@ -177,25 +177,6 @@ static double gemm_rate(int s, int64_t B, int threads, const cae_real *a, const 
 
 /* ---------------------------------------------------------------- steps */
 
-typedef struct step_ctx {
-    cae_task *t;
-    const cae_real *x;
-    int64_t rows;
-} step_ctx;
-
-static void step_run(void *vctx)
-{
-    step_ctx *c = vctx;
-    cae_task_step(c->t, c->x, NULL, c->rows);
-    for (int i = 0; i < cae_task_n_params(c->t); i++) {
-        cae_tensor *p = cae_task_param(c->t, i);
-        const int64_t n = p->size;
-        cae_real *w = p->data;
-        const cae_real *gr = p->grad;
-#pragma omp parallel for simd schedule(static) if (n >= 65536)
-        for (int64_t k = 0; k < n; k++) w[k] -= (cae_real)1e-4 * gr[k];
-    }
-}
 
 /* Seconds per step of model m at batch B, on a fresh copy of the layer. */
 static double step_time(int m, int64_t B, int threads, const cae_real *x)
@@ -216,12 +197,12 @@ static double step_time(int m, int64_t B, int threads, const cae_real *x)
         exit(1);
     }
     omp_set_num_threads(threads);
-    step_ctx c = {t, x, B};
+    bench_step c = {t, x, B};
     if (isnan(cae_task_step(t, x, NULL, B))) {
         fprintf(stderr, "steps: %s: %s\n", model_names[m], cae_task_error(t));
         exit(1);
     }
-    const double s = time_call(step_run, &c);
+    const double s = time_call(bench_step_run, &c);
     cae_task_free(t);
     cae_params_free(p);
     return s;
