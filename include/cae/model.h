@@ -82,6 +82,9 @@ cae_tensor *cae_layer_tensor(const cae_params *p, int layer, const char *what);
 
 /* ---------------------------------------------------------------- graphs */
 
+/* wd * sum W^2 (a scalar node): the weight-decay term of every objective. */
+cae_node *cae_weight_decay(cae_graph *g, cae_node *W, double wd);
+
 /* h = phi(x W + b) for layer k of the store; *a_out (may be NULL) receives
  * the pre-activation node. */
 cae_node *cae_encoder(cae_graph *g, cae_params *p, int layer, cae_act act, cae_node *x,

@@ -135,8 +135,7 @@ cae_node *cae_encoder(cae_graph *g, cae_params *p, int layer, cae_act act, cae_n
     return cae_activation(g, a, act);
 }
 
-/* wd * sum(W^2) */
-static cae_node *weight_decay(cae_graph *g, cae_node *W, double wd)
+cae_node *cae_weight_decay(cae_graph *g, cae_node *W, double wd)
 {
     return cae_scale(g, cae_sum(g, cae_square(g, W)), (cae_real)wd);
 }
@@ -171,7 +170,7 @@ int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_conf
                                 free_energy_sum(g, out->vk, ak, cb));
         out->recon = cae_scale(g, gap, (cae_real)(1.0 / (double)B));
         out->loss = out->recon;
-        if (c->wd > 0) out->loss = cae_add(g, out->loss, weight_decay(g, W, c->wd));
+        if (c->wd > 0) out->loss = cae_add(g, out->loss, cae_weight_decay(g, W, c->wd));
         return out->loss ? 0 : -1;
     }
     cae_node *in = x;
@@ -195,7 +194,7 @@ int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_conf
         else
             cae_graph_output(g, out->penalty);
     }
-    if (c->wd > 0) out->loss = cae_add(g, out->loss, weight_decay(g, W, c->wd));
+    if (c->wd > 0) out->loss = cae_add(g, out->loss, cae_weight_decay(g, W, c->wd));
     cae_graph_output(g, out->h);
     return out->loss ? 0 : -1;
 }

@@ -91,10 +91,10 @@ static int graph_build(cae_task *t, task_graph *tg, int64_t rows, int noise_off)
         if (t->mc.wd > 0) {
             for (int k = 1; k <= t->mc.n_layers; k++) {
                 cae_node *W = cae_param(g, cae_layer_tensor(t->p, k, "W"));
-                loss = cae_add(g, loss, cae_scale(g, cae_sum(g, cae_square(g, W)), (cae_real)t->mc.wd));
+                loss = cae_add(g, loss, cae_weight_decay(g, W, t->mc.wd));
             }
             cae_node *V = cae_param(g, cae_params_get(t->p, "out.V"));
-            loss = cae_add(g, loss, cae_scale(g, cae_sum(g, cae_square(g, V)), (cae_real)t->mc.wd));
+            loss = cae_add(g, loss, cae_weight_decay(g, V, t->mc.wd));
         }
         tg->loss = loss;
         tg->metric = logits;
