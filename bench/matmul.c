@@ -3,8 +3,10 @@
  * OpenBLAS on the same shapes in the same run.
  *
  *   encoder   B x 784  .  784 x 1000
- *   decoder   B x 1000 . 1000 x 784
- *   weights   784 x B  .  B x 1000   (A read transposed: the weight gradient)
+ *   decoder   B x 1000 . (784 x 1000)^T  (h W^T: B read transposed)
+ *   weights   (B x 784)^T . B x 1000     (x^T da: A read transposed)
+ * Our transposed operands go through scratch copies (cae/gemm.h); OpenBLAS
+ * reads them in place.
  *
  * Each cell is the median of 9 timed samples after a warm-up; a sample
  * repeats the product until at least 20 ms have passed.
@@ -29,8 +31,10 @@ void openblas_set_num_threads(int num_threads);
 typedef struct shape {
     const char *name;
     int64_t m, n, k;
-    int trans_a;
+    int trans_a, trans_b;
 } shape;
+
+static cae_real *scratch; /* for the plans' transposed copies */
 
 static int samples = 9;
 static double min_time = 0.02;
@@ -41,7 +45,7 @@ typedef void (*run_fn)(const shape *s, const cae_real *a, const cae_real *b, cae
 static void run_cae(const shape *s, const cae_real *a, const cae_real *b, cae_real *c, void *ctx,
                     int threads)
 {
-    cae_gemm_run(ctx, a, b, c, NULL, threads);
+    cae_gemm_run(ctx, a, b, c, scratch, threads);
 }
 
 #ifdef CAE_HAVE_OPENBLAS
@@ -54,8 +58,9 @@ static void run_blas(const shape *s, const cae_real *a, const cae_real *b, cae_r
 #else
     cblas_sgemm(
 #endif
-        CblasRowMajor, s->trans_a ? CblasTrans : CblasNoTrans, CblasNoTrans, (int)s->m,
-        (int)s->n, (int)s->k, 1, a, lda, b, (int)s->n, 0, c, (int)s->n);
+        CblasRowMajor, s->trans_a ? CblasTrans : CblasNoTrans,
+        s->trans_b ? CblasTrans : CblasNoTrans, (int)s->m, (int)s->n, (int)s->k, 1, a, lda, b,
+        s->trans_b ? (int)s->k : (int)s->n, 0, c, (int)s->n);
 }
 #endif
 
@@ -95,7 +100,8 @@ int main(int argc, char **argv)
     cae_real *a = cae_alloc_reals((size_t)256 * dh + (size_t)dx * dh);
     cae_real *b = cae_alloc_reals((size_t)dx * dh + 256 * dh);
     cae_real *c = cae_alloc_reals((size_t)dx * dh);
-    if (!a || !b || !c) {
+    scratch = cae_alloc_reals(2 * cae_gemm_scratch_bound(256, dh, dh, 1, 1));
+    if (!a || !b || !c || !scratch) {
         fprintf(stderr, "matmul: out of memory\n");
         return 1;
     }
@@ -128,13 +134,13 @@ int main(int argc, char **argv)
 #endif
             for (int bi = 0; bi < NB; bi++) {
                 const int B = batches[bi];
-                const shape shapes[3] = {{"encoder", B, dh, dx, 0},
-                                         {"decoder", B, dx, dh, 0},
-                                         {"weights", dx, dh, B, 1}};
+                const shape shapes[3] = {{"encoder", B, dh, dx, 0, 0},
+                                         {"decoder", B, dx, dh, 0, 1},
+                                         {"weights", dx, dh, B, 1, 0}};
                 for (int si = 0; si < 3; si++) {
                     const shape *sh = &shapes[si];
                     cae_gemm p;
-                    if (cae_gemm_plan(&p, sh->m, sh->n, sh->k, sh->trans_a, 0, 0)) {
+                    if (cae_gemm_plan(&p, sh->m, sh->n, sh->k, sh->trans_a, sh->trans_b, 0)) {
                         fprintf(stderr, "matmul: no kernel for %s at B=%d\n", sh->name, B);
                         return 1;
                     }
@@ -165,5 +171,6 @@ int main(int argc, char **argv)
     cae_free(a);
     cae_free(b);
     cae_free(c);
+    cae_free(scratch);
     return 0;
 }

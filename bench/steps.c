@@ -135,22 +135,22 @@ static double elem_flops(int m, int64_t B)
 /* --------------------------------------------------------------- gemm */
 
 /* Products of a step, as bench/matmul: encoder B x DX . DX x DH; decoder
- * B x DH . DH x DX; weights DX x B . B x DH (A read transposed), and the
- * two weight gradients of a tied layer fused over K = 2B. */
+ * B x DH . (DX x DH)^T (h W^T); weights (B x DX)^T . B x DH, and the two
+ * weight gradients of a tied layer fused over K = 2B. */
 enum { G_ENC, G_DEC, G_WGT, G_WGT2, G_COUNT };
 static const char *const gemm_names[G_COUNT] = {"encoder", "decoder", "weights", "weights2B"};
 
 typedef struct gemm_ctx {
     cae_gemm p;
     const cae_real *a, *b;
-    cae_real *c;
+    cae_real *c, *scratch;
     int threads;
 } gemm_ctx;
 
 static void gemm_run(void *vctx)
 {
     gemm_ctx *c = vctx;
-    cae_gemm_run(&c->p, c->a, c->b, c->c, NULL, c->threads);
+    cae_gemm_run(&c->p, c->a, c->b, c->c, c->scratch, c->threads);
 }
 
 /* GFLOP/s of product s at batch B. */
@@ -158,20 +158,22 @@ static double gemm_rate(int s, int64_t B, int threads, const cae_real *a, const 
                         cae_real *c)
 {
     int64_t m, n, k;
-    int ta = 0;
+    int ta = 0, tb = 0;
     switch (s) {
     case G_ENC: m = B, n = DH, k = DX; break;
-    case G_DEC: m = B, n = DX, k = DH; break;
+    case G_DEC: m = B, n = DX, k = DH, tb = 1; break;
     case G_WGT: m = DX, n = DH, k = B, ta = 1; break;
     default: m = DX, n = DH, k = 2 * B, ta = 1; break;
     }
     gemm_ctx ctx = {.a = a, .b = b, .c = c, .threads = threads};
-    if (cae_gemm_plan(&ctx.p, m, n, k, ta, 0, 0)) {
+    if (cae_gemm_plan(&ctx.p, m, n, k, ta, tb, 0) ||
+        !(ctx.scratch = cae_alloc_reals(ctx.p.scratch_reals ? ctx.p.scratch_reals : 1))) {
         fprintf(stderr, "steps: no GEMM kernel for %s at B=%lld\n", gemm_names[s], (long long)B);
         exit(1);
     }
     omp_set_num_threads(threads);
     const double t = time_call(gemm_run, &ctx);
+    cae_free(ctx.scratch);
     return 2.0 * (double)m * (double)n * (double)k / t * 1e-9;
 }
 

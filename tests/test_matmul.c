@@ -34,7 +34,8 @@ static void naive(const cae_real *a, const cae_real *b, double *c, int64_t m, in
 
 static const int64_t sizes[][3] = {{1, 1, 1},   {1, 7, 5},    {3, 5, 7},   {17, 33, 9},
                                    {20, 100, 78}, {33, 65, 31}, {5, 130, 1}, {64, 64, 64},
-                                   {100, 70, 129}, {70, 1, 33},  {1, 300, 257}};
+                                   {100, 70, 129}, {70, 1, 33},  {1, 300, 257},
+                                   {130, 40, 128}, {40, 150, 256}, {256, 33, 20}};
 
 static void check_gemm(int64_t m, int64_t n, int64_t k, int ta, int tb, int acc, int threads)
 {

@@ -12,7 +12,11 @@
  * with trans_b either transposes B into caller-provided scratch on every
  * run, or — when that moves fewer bytes, as for h W^T with a large weight
  * matrix W and a small batch — computes C^T = B op(A)^T, transposing only
- * the small operands (A, and C^T back into C).
+ * the small operands (A, and C^T back into C). With trans_a, A is
+ * transposed into scratch too (libxsmm's own transposed-operand kernels ran
+ * 10-15% slower at K = 256), except for a product too narrow (N < 16) to
+ * repay the copy. Scratch copies get a row stride padded off multiples of
+ * 512 bytes (a 1 KiB stride cost the kernels 10-15% in cache conflicts).
  */
 #ifndef CAE_GEMM_H
 #define CAE_GEMM_H
@@ -27,6 +31,9 @@ typedef struct cae_gemm {
     int64_t m, n, k;      /* the product the kernels compute (see swap) */
     int trans_a, trans_b, accumulate;
     int64_t mb, nb;       /* tile sizes */
+    int64_t lda, ldb, ldc; /* row strides the kernels read and write */
+    unsigned col_outer_mask; /* bit t: with t threads, column tiles outermost */
+    int a_copy;           /* trans_a done by transposing A into scratch */
     void *kern[2][2];     /* [partial rows][partial cols] */
     size_t scratch_reals; /* needed by cae_gemm_run */
     /* swap: the planned C (out_m x out_n) is computed as C^T = B op(A)^T
@@ -40,6 +47,10 @@ typedef struct cae_gemm {
  * or a size is not positive (the plan is then unusable). */
 int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a,
                   int trans_b, int accumulate);
+/* Scratch enough for a plan of any m <= max_m with these n, k and flags
+ * (for buffers shared by plans of several batch sizes). */
+size_t cae_gemm_scratch_bound(int64_t max_m, int64_t n, int64_t k, int trans_a,
+                              int trans_b);
 /* Run a plan. a, b, c as planned (row-major, densely packed); scratch holds
  * p->scratch_reals reals (may be NULL when that is 0); threads <= 0 uses
  * the OpenMP default. */

@@ -456,12 +456,29 @@ void cae_graph_forward(cae_graph *g)
     }
 }
 
+/* Zero n reals, in page-sized chunks over the graph's threads when large
+ * (one thread's memset of a 784 x 1000 gradient took ~2% of a B = 100 step). */
+static void zero_reals(cae_real *p, size_t n, int threads)
+{
+    enum { CHUNK = 4096 };
+    if (n < 16 * CHUNK || threads == 1) {
+        memset(p, 0, n * sizeof *p);
+        return;
+    }
+    const int64_t chunks = (int64_t)((n + CHUNK - 1) / CHUNK);
+#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : omp_get_max_threads())
+    for (int64_t c = 0; c < chunks; c++) {
+        const size_t lo = (size_t)c * CHUNK, len = lo + CHUNK < n ? CHUNK : n - lo;
+        memset(p + lo, 0, len * sizeof *p);
+    }
+}
+
 static void zero_grads(cae_graph *g)
 {
-    if (g->act_grad_len) memset(g->act_grad, 0, g->act_grad_len * sizeof(cae_real));
+    if (g->act_grad_len) zero_reals(g->act_grad, g->act_grad_len, g->threads);
     for (int i = 0; i < g->n_tape; i++) {
         cae_node *n = g->tape[i];
-        if (n->kind == CAE_NODE_PARAM) memset(n->out.grad, 0, (size_t)n->out.size * sizeof(cae_real));
+        if (n->kind == CAE_NODE_PARAM) zero_reals(n->out.grad, (size_t)n->out.size, g->threads);
     }
 }
 

@@ -191,10 +191,8 @@ cae_task *cae_task_pretrain(cae_params *p, int layer, const cae_layer_config *c,
         t->gh = cae_alloc_reals(bh);
         t->gv = cae_alloc_reals(bd);
         t->chain = cae_alloc_reals((size_t)(batch * c->n_in));
-        /* Enough for either strategy of the h W^T product (cae/gemm.h). */
-        const size_t direct = (size_t)(c->n_in * c->n_hidden);
-        const size_t swapped = (size_t)(rows * (c->n_in + c->n_hidden));
-        t->gscratch = cae_alloc_reals(direct > swapped ? direct : swapped);
+        /* Enough for the v W and h W^T products of any row count up to rows. */
+        t->gscratch = cae_alloc_reals(cae_gemm_scratch_bound(rows, c->n_in, c->n_hidden, 0, 1));
         if (!t->gh || !t->gv || !t->chain || !t->gscratch) {
             snprintf(err, errlen, "rbm: out of memory for the Gibbs chain");
             cae_task_free(t);

@@ -3,12 +3,13 @@
  * libxsmm is column-major. A row-major C (M x N) is the column-major matrix
  * C^T (N x M), and C^T = B^T A^T; so every kernel call passes our B as
  * libxsmm's first operand and our A as its second. Our trans_a becomes
- * libxsmm's TRANS_B flag (supported by 1.17); our trans_b would be its
- * unsupported TRANS_A, so B is transposed into scratch instead.
+ * libxsmm's TRANS_B flag (supported by 1.17) for narrow products; otherwise
+ * A is transposed into scratch. Our trans_b would be libxsmm's unsupported
+ * TRANS_A, so B is transposed into scratch, or the product is swapped.
  *
  * Per tile (rows i0.., cols j0..): libxsmm m = tile cols, n = tile rows,
- * k = K; a = B + j0 (ld N), b = A + i0*K (ld K) or A + i0 (ld M, TRANS_B),
- * c = C + i0*N + j0 (ld N). */
+ * k = K; a = B + j0 (ld ldb), b = A + i0*lda (or A + i0 with TRANS_B),
+ * c = C + i0*ldc + j0. */
 #include <string.h>
 
 #include <libxsmm.h>
@@ -25,15 +26,26 @@ typedef libxsmm_smmfunction kern_fn;
 #define DISPATCH libxsmm_smmdispatch
 #endif
 
-enum { TILE_ROWS = 32, TILE_COLS = 64 };
+/* Tiles of 24 x 64 ran 3-6% faster than 32 x 64 on the encoder, decoder
+ * and weight-gradient products at B = 100 and 256 (measured, 2 threads). */
+enum { TILE_ROWS = 24, TILE_COLS = 64, NARROW = 16, MAX_SCHED_THREADS = 32 };
+
+/* The row stride of a scratch copy with x columns: a multiple of 16, moved
+ * off multiples of 512 bytes, where rows alias in the caches. */
+static int64_t padded_ld(int64_t x)
+{
+    if (x < 32) return x;
+    int64_t ld = (x + 15) / 16 * 16;
+    if (ld * (int64_t)sizeof(cae_real) % 512 == 0) ld += 16;
+    return ld;
+}
 
 static void *dispatch(const cae_gemm *p, int64_t rows, int64_t cols)
 {
     const libxsmm_blasint m = (libxsmm_blasint)cols, n = (libxsmm_blasint)rows,
                           k = (libxsmm_blasint)p->k;
-    const libxsmm_blasint lda = (libxsmm_blasint)p->n;
-    const libxsmm_blasint ldb = (libxsmm_blasint)(p->trans_a ? p->m : p->k);
-    const libxsmm_blasint ldc = (libxsmm_blasint)p->n;
+    const libxsmm_blasint lda = (libxsmm_blasint)p->ldb, ldb = (libxsmm_blasint)p->lda,
+                          ldc = (libxsmm_blasint)p->ldc;
     const cae_real alpha = 1, beta = p->accumulate ? 1 : 0;
     const int flags = p->trans_a ? LIBXSMM_GEMM_FLAG_TRANS_B : LIBXSMM_GEMM_FLAG_NONE;
     const int prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
@@ -41,16 +53,42 @@ static void *dispatch(const cae_gemm *p, int64_t rows, int64_t cols)
     return (void *)f;
 }
 
-/* The kernels for C (m x n) = op(A) op(B) without the swap. */
-static int plan_direct(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                       int accumulate)
+/* The heaviest thread's share of the m x n output (in elements) when
+ * `threads` threads split the tiles with a static schedule (contiguous
+ * chunks, the first ntiles % threads one tile longer), tiles taken column
+ * tile by column tile (col_outer) or row tile by row tile. */
+static int64_t max_share(const cae_gemm *p, int col_outer, int threads)
+{
+    const int64_t tr = (p->m + p->mb - 1) / p->mb, tc = (p->n + p->nb - 1) / p->nb;
+    const int64_t nt = tr * tc, q = nt / threads, r = nt % threads;
+    int64_t worst = 0, t = 0;
+    for (int th = 0; th < threads; th++) {
+        const int64_t len = q + (th < r);
+        int64_t load = 0;
+        for (int64_t e = t + len; t < e; t++) {
+            const int64_t ti = col_outer ? t % tr : t / tc, tj = col_outer ? t / tr : t % tc;
+            const int64_t rows = ti == tr - 1 ? p->m - ti * p->mb : p->mb;
+            const int64_t cols = tj == tc - 1 ? p->n - tj * p->nb : p->nb;
+            load += rows * cols;
+        }
+        if (load > worst) worst = load;
+    }
+    return worst;
+}
+
+/* The kernels for C (m x n, ld ldc) = op(A) B with A's rows ld lda (or A
+ * read transposed, k x m, with kern_trans_a) and B's rows ld ldb. */
+static int plan_direct(cae_gemm *p, int64_t m, int64_t n, int64_t k, int kern_trans_a,
+                       int64_t lda, int64_t ldb, int64_t ldc, int accumulate)
 {
     p->m = m;
     p->n = n;
     p->k = k;
-    p->trans_a = !!trans_a;
-    p->trans_b = !!trans_b;
+    p->trans_a = !!kern_trans_a;
     p->accumulate = !!accumulate;
+    p->lda = lda;
+    p->ldb = ldb;
+    p->ldc = ldc;
     p->mb = m < TILE_ROWS ? m : TILE_ROWS;
     p->nb = n < TILE_COLS ? n : TILE_COLS;
     const int64_t mr = m % p->mb, nr = n % p->nb;
@@ -59,7 +97,44 @@ static int plan_direct(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a
     if (nr && !(p->kern[0][1] = dispatch(p, p->mb, nr))) return -1;
     if (mr && !(p->kern[1][0] = dispatch(p, mr, p->nb))) return -1;
     if (mr && nr && !(p->kern[1][1] = dispatch(p, mr, nr))) return -1;
+    /* Column tiles outermost keep each thread's slice of B (the weights,
+     * usually) hot in its cache; rows outermost when that balances the
+     * threads better (a 784 x 100 output has one full and one partial
+     * column tile). */
+    p->col_outer_mask = 0;
+    for (int th = 1; th < MAX_SCHED_THREADS; th++)
+        if (max_share(p, 1, th) <= max_share(p, 0, th)) p->col_outer_mask |= 1u << th;
     return 0;
+}
+
+/* Scratch of each strategy for C (m x n) = op(A) op(B), inner size k. */
+static size_t swap_scratch(int64_t m, int64_t n, int64_t k, int trans_a)
+{
+    const int64_t ldt = padded_ld(m);
+    return (size_t)(n * ldt) + (trans_a ? 0 : (size_t)(k * ldt));
+}
+
+static int copies_a(int64_t n, int trans_a) { return trans_a && n >= NARROW; }
+
+static size_t direct_scratch(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b)
+{
+    return (trans_b ? (size_t)(k * padded_ld(n)) : 0) +
+           (copies_a(n, trans_a) ? (size_t)(m * padded_ld(k)) : 0);
+}
+
+/* With trans_b, B (n x k) must be transposed for the kernels. Swapping
+ * instead transposes op(A) (m x k, unless already stored k x m) and C
+ * (m x n): pick whichever moves fewer elements. */
+static int swaps(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b)
+{
+    return trans_b && (trans_a ? 0 : m * k) + m * n < k * n;
+}
+
+size_t cae_gemm_scratch_bound(int64_t max_m, int64_t n, int64_t k, int trans_a, int trans_b)
+{
+    const size_t d = direct_scratch(max_m, n, k, trans_a, trans_b);
+    const size_t s = trans_b ? swap_scratch(max_m, n, k, trans_a) : 0;
+    return d > s ? d : s;
 }
 
 int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
@@ -71,30 +146,32 @@ int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int
     p->out_m = m;
     p->out_n = n;
     p->out_accumulate = !!accumulate;
-    /* With trans_b, B (n x k) must be transposed for the kernels. Swapping
-     * instead transposes op(A) (m x k, unless already stored k x m) and C
-     * (m x n): pick whichever moves fewer elements. */
-    const int64_t direct_cost = k * n, swap_cost = (trans_a ? 0 : m * k) + m * n;
-    if (trans_b && swap_cost < direct_cost) {
+    if (swaps(m, n, k, trans_a, trans_b)) {
         p->swap = 1;
         p->a_trans_in_swap = !trans_a;
         /* C^T (n x m) = B (n x k, as stored) op(A)^T (k x m). op(A)^T is A
-         * itself when trans_a (A stored k x m), else A^T: the second operand
-         * then has trans_b (A stored m x k), transposed into scratch. */
-        if (plan_direct(p, n, m, k, 0, 0, 0)) return -1;
-        p->scratch_reals = (size_t)(n * m) + (trans_a ? 0 : (size_t)(k * m));
+         * itself when trans_a (A stored k x m), else A^T transposed into
+         * scratch. C^T and A^T rows are ld padded_ld(m). */
+        const int64_t ldt = padded_ld(m);
+        if (plan_direct(p, n, m, k, 0, k, trans_a ? m : ldt, ldt, 0)) return -1;
+        p->scratch_reals = swap_scratch(m, n, k, trans_a);
         return 0;
     }
-    if (plan_direct(p, m, n, k, trans_a, trans_b, accumulate)) return -1;
-    p->scratch_reals = p->trans_b ? (size_t)(k * n) : 0;
+    p->trans_b = !!trans_b;
+    p->a_copy = copies_a(n, trans_a);
+    const int64_t lda = p->a_copy ? padded_ld(k) : trans_a ? m : k;
+    const int64_t ldb = trans_b ? padded_ld(n) : n;
+    if (plan_direct(p, m, n, k, trans_a && !p->a_copy, lda, ldb, n, accumulate)) return -1;
+    p->scratch_reals = direct_scratch(m, n, k, trans_a, trans_b);
     return 0;
 }
 
-/* out (cols x rows) = in (rows x cols)^T, or += with add: 32 x 32 blocks.
- * Threads split the column blocks of in (rows of out); no collapse(2):
- * that made the loop 7x slower on 2 threads (measured). */
-static void transpose_blocked(cae_real *out, const cae_real *in, int64_t rows, int64_t cols,
-                              int add, int threads)
+/* out (cols x rows, row stride ldo) = in (rows x cols, row stride ldi)^T, or
+ * += with add: 32 x 32 blocks. Threads split the column blocks of in (rows
+ * of out); no collapse(2): that made the loop 7x slower on 2 threads
+ * (measured). */
+static void transpose_blocked(cae_real *out, int64_t ldo, const cae_real *in, int64_t ldi,
+                              int64_t rows, int64_t cols, int add, int threads)
 {
     enum { T = 32 };
     const int64_t tr = (rows + T - 1) / T, tc = (cols + T - 1) / T;
@@ -105,26 +182,27 @@ static void transpose_blocked(cae_real *out, const cae_real *in, int64_t rows, i
             const int64_t j1 = (bj + 1) * T < cols ? (bj + 1) * T : cols;
             for (int64_t j = bj * T; j < j1; j++)
                 for (int64_t i = bi * T; i < i1; i++)
-                    out[j * rows + i] = add ? out[j * rows + i] + in[i * cols + j] : in[i * cols + j];
+                    out[j * ldo + i] = add ? out[j * ldo + i] + in[i * ldi + j] : in[i * ldi + j];
         }
 }
 
 void cae_transpose(cae_real *out, const cae_real *in, int64_t rows, int64_t cols, int threads)
 {
-    transpose_blocked(out, in, rows, cols, 0, threads > 0 ? threads : omp_get_max_threads());
+    transpose_blocked(out, rows, in, cols, rows, cols, 0,
+                      threads > 0 ? threads : omp_get_max_threads());
 }
-
 
 /* C (m x 1) (+)= A (m x k) b (k): one dot product per row. libxsmm
  * vectorizes along its m, which is 1 here, so we do it ourselves: this is
- * the batch-of-one case (h W^T at B = 1), bound by reading A once. */
+ * the batch-of-one case (h W^T at B = 1), bound by reading A once. With
+ * n = 1 every plan has b and C dense (ld 1: padded_ld leaves 1 alone). */
 static void run_dots(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
                      int threads)
 {
-    const int64_t m = p->m, k = p->k;
+    const int64_t m = p->m, k = p->k, lda = p->lda;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && m * k >= 65536)
     for (int64_t i = 0; i < m; i++) {
-        const cae_real *ar = a + i * k;
+        const cae_real *ar = a + i * lda;
         cae_real s = 0;
 #pragma omp simd reduction(+ : s)
         for (int64_t q = 0; q < k; q++) s += ar[q] * b[q];
@@ -136,6 +214,7 @@ static void run_direct(const cae_gemm *p, const cae_real *a, const cae_real *b, 
                        int threads)
 {
     if (p->n == 1 && !p->trans_a) {
+        CAE_ASSERT(p->ldb == 1 && p->ldc == 1, "gemm: a batch-of-one plan with strided b or C");
         run_dots(p, a, b, c, threads);
         return;
     }
@@ -143,16 +222,16 @@ static void run_direct(const cae_gemm *p, const cae_real *a, const cae_real *b, 
     const int64_t tiles_r = (m + mb - 1) / mb, tiles_c = (n + nb - 1) / nb;
     const int64_t ntiles = tiles_r * tiles_c;
     const int parallel = threads > 1 && ntiles > 1 && m * n * k >= 32768;
-    /* Column tiles outermost: with a static schedule each thread keeps its
-     * own slice of B's columns (the weights) hot in cache. */
+    const int col_outer = threads >= MAX_SCHED_THREADS || ((p->col_outer_mask >> threads) & 1);
 #pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
     for (int64_t t = 0; t < ntiles; t++) {
-        const int64_t tj = t / tiles_r, ti = t % tiles_r;
+        const int64_t tj = col_outer ? t / tiles_r : t % tiles_c;
+        const int64_t ti = col_outer ? t % tiles_r : t / tiles_c;
         const int64_t i0 = ti * mb, j0 = tj * nb;
         const int pr = i0 + mb > m, pc = j0 + nb > n;
         kern_fn f = (kern_fn)p->kern[pr][pc];
-        const cae_real *lb = p->trans_a ? a + i0 : a + i0 * k;
-        f(b + j0, lb, c + i0 * n + j0);
+        const cae_real *lb = p->trans_a ? a + i0 : a + i0 * p->lda;
+        f(b + j0, lb, c + i0 * p->ldc + j0);
     }
 }
 
@@ -161,19 +240,26 @@ void cae_gemm_run(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_r
 {
     if (threads <= 0) threads = omp_get_max_threads();
     if (p->swap) { /* C^T = B op(A)^T into scratch, then C (+)= (C^T)^T */
-        cae_real *ct = scratch, *at = scratch + p->m * p->n;
+        cae_real *ct = scratch, *at = scratch + p->m * p->ldc;
         const cae_real *second = a;
         if (p->a_trans_in_swap) { /* A is out_m x k: its transpose, k x out_m */
-            cae_transpose(at, a, p->out_m, p->k, threads);
+            transpose_blocked(at, p->ldb, a, p->k, p->out_m, p->k, 0, threads);
             second = at;
         }
         run_direct(p, b, second, ct, threads);
-        transpose_blocked(c, ct, p->out_n, p->out_m, p->out_accumulate, threads);
+        transpose_blocked(c, p->out_n, ct, p->ldc, p->out_n, p->out_m, p->out_accumulate,
+                          threads);
         return;
     }
+    cae_real *s = scratch;
     if (p->trans_b) { /* b is N x K: make the K x N copy the kernels read */
-        cae_transpose(scratch, b, p->n, p->k, threads);
-        b = scratch;
+        transpose_blocked(s, p->ldb, b, p->k, p->n, p->k, 0, threads);
+        b = s;
+        s += p->k * p->ldb;
+    }
+    if (p->a_copy) { /* a is K x M: make the M x K copy */
+        transpose_blocked(s, p->lda, a, p->m, p->k, p->m, 0, threads);
+        a = s;
     }
     run_direct(p, a, b, c, threads);
 }
