@@ -78,8 +78,10 @@ static void check_dataset(void)
     }
     CHECK(d && d->n >= 1 && d->dim >= 1 && d->dim == (int64_t)d->rows * d->cols, "shape");
     CHECK(d->n_classes >= 1 && d->n_classes <= 256, "n_classes %d", d->n_classes);
+    const cae_real *x = cae_dataset_reals(d);
+    CHECK(x != NULL, "no reals for %lld x %lld", (long long)d->n, (long long)d->dim);
     for (int64_t i = 0; i < d->n * d->dim; i++)
-        CHECK(d->x[i] >= 0 && d->x[i] <= 1, "x[%lld] = %g", (long long)i, (double)d->x[i]);
+        CHECK(x[i] >= 0 && x[i] <= 1, "x[%lld] = %g", (long long)i, (double)x[i]);
     for (int64_t i = 0; i < d->n; i++)
         CHECK(d->y[i] >= 0 && d->y[i] < d->n_classes, "y[%lld] = %d", (long long)i, d->y[i]);
 

@@ -338,11 +338,24 @@ START_TEST(dataset_load_and_mismatch)
     ck_assert_int_eq(d->rows, 2);
     ck_assert_int_eq(d->cols, 2);
     ck_assert_int_eq(d->n_classes, 3);
-    for (int i = 0; i < 12; i++)
-        ck_assert_msg(fabs((double)d->x[i] - 20.0 * i / 255.0) < 1e-6, "pixel %d = %g", i, (double)d->x[i]);
-    ck_assert_int_eq(d->y[2], 2);
+    /* u8 images are kept as bytes, converted to reals on demand. */
+    ck_assert(d->x == NULL && d->x8 != NULL);
+    for (int i = 0; i < 12; i++) ck_assert_int_eq(d->x8[i], 20 * i);
     cae_dataset *v = cae_dataset_view(d, 1, 2);
-    ck_assert(v && v->n == 2 && v->x == d->x + 4 && v->y[0] == 1 && !v->owns);
+    ck_assert(v && v->n == 2 && v->x == NULL && v->x8 == d->x8 + 4 && v->y[0] == 1 && !v->owns);
+    const cae_real *vx = cae_dataset_reals(v); /* the view converts only its rows */
+    ck_assert(vx != NULL && vx == v->x && d->x == NULL);
+    for (int i = 0; i < 8; i++)
+        ck_assert_msg(vx[i] == (cae_real)((20 * (i + 4)) * (1.0 / 255.0)), "view pixel %d = %g", i,
+                      (double)vx[i]);
+    const cae_real *dx = cae_dataset_reals(d);
+    ck_assert(dx != NULL && dx == cae_dataset_reals(d)); /* converted once, then kept */
+    for (int i = 0; i < 12; i++)
+        ck_assert_msg(fabs((double)dx[i] - 20.0 * i / 255.0) < 1e-6, "pixel %d = %g", i, (double)dx[i]);
+    cae_real rows2[4];
+    cae_dataset_copy_rows(d, 2, 1, rows2);
+    ck_assert(rows2[3] == dx[11]);
+    ck_assert_int_eq(d->y[2], 2);
     ck_assert(cae_dataset_view(d, 2, 2) == NULL);
     cae_dataset_free(v);
     cae_dataset_free(d);
@@ -401,7 +414,7 @@ START_TEST(batcher_covers_and_is_deterministic)
                 seen[idx[r]]++;
                 order[e][pos++] = idx[r];
                 ck_assert_int_eq(y[r], d->y[idx[r]]);
-                ck_assert(x[r * 4 + 3] == d->x[idx[r] * 4 + 3]);
+                ck_assert(x[r * 4 + 3] == cae_dataset_reals(d)[idx[r] * 4 + 3]);
             }
         }
         ck_assert_int_eq(pos, 23);
@@ -477,10 +490,12 @@ START_TEST(mnist_splits)
     ck_assert_int_eq(s->train->n_classes, 10);
     ck_assert_int_eq(s->train->y[0], 5); /* MNIST's first training label */
     ck_assert_int_eq(s->test->y[0], 7);  /* and first test label */
-    ck_assert(s->valid->x == s->train->x + 50000 * 784);
+    ck_assert(s->valid->x8 == s->train->x8 + 50000 * 784);
+    const cae_real *tx = cae_dataset_reals(s->test);
+    ck_assert(tx != NULL);
     double sum = 0, mx = 0, mn = 1;
     for (int64_t i = 0; i < s->test->n * 784; i++) {
-        double v = s->test->x[i];
+        double v = tx[i];
         sum += v;
         mx = v > mx ? v : mx;
         mn = v < mn ? v : mn;
@@ -604,7 +619,8 @@ START_TEST(memory_budget_refuses_before_allocating)
     free(b);
     expect_fail(path_in("big.gz"), CAE_DATA_ERR_NOMEM, "memory this process can use", "200 x 1000 x 1000");
 
-    /* 40 MB of u8 images read fine, but as reals (160 or 320 MB) they do not fit */
+    /* 40 MB of u8 images load (kept as bytes), but as reals (160 or 320 MB)
+     * they do not fit: cae_dataset_reals refuses instead of allocating */
     const int64_t n = 40, side = 1000;
     uint8_t *img = calloc((size_t)(n * side * side), 1);
     ck_assert(img != NULL);
@@ -614,8 +630,25 @@ START_TEST(memory_budget_refuses_before_allocating)
     free(img);
     uint8_t lab[40] = {0};
     ck_assert(cae_idx_write(path_in("lab"), CAE_IDX_U8, 1, (int64_t[]){n}, lab, err, sizeof err) == 0);
-    cae_dataset *d = (cae_dataset *)1;
+    cae_dataset *d = NULL;
     cae_data_status rc = cae_dataset_load(path_in("img"), path_in("lab"), &d, err, sizeof err);
+    ck_assert_msg(rc == CAE_DATA_OK && d && d->x8 && !d->x, "got %s (%s)", cae_data_status_str(rc), err);
+    ck_assert(cae_dataset_reals(d) == NULL);
+    cae_dataset_free(d);
+
+    /* 20 x 1000 x 1000 f32 images (80 MB read) need 80 MB more as reals */
+    const int64_t nf = 20;
+    FILE *f = fopen(path_in("fimg"), "wb");
+    ck_assert(f != NULL);
+    const uint8_t fhead[16] = {0, 0, CAE_IDX_F32, 3, 0, 0, 0, (uint8_t)nf, 0, 0, 0x03, 0xe8, 0, 0, 0x03, 0xe8};
+    ck_assert(fwrite(fhead, 1, 16, f) == 16);
+    static const float zeros[1 << 16];
+    for (int64_t left = nf * side * side; left > 0; left -= 1 << 16)
+        ck_assert(fwrite(zeros, sizeof(float), left < (1 << 16) ? (size_t)left : 1u << 16, f) > 0);
+    ck_assert(fclose(f) == 0);
+    ck_assert(cae_idx_write(path_in("flab"), CAE_IDX_U8, 1, (int64_t[]){nf}, lab, err, sizeof err) == 0);
+    d = (cae_dataset *)1;
+    rc = cae_dataset_load(path_in("fimg"), path_in("flab"), &d, err, sizeof err);
     ck_assert_msg(rc == CAE_DATA_ERR_NOMEM && d == NULL, "got %s (%s)", cae_data_status_str(rc), err);
     ck_assert_msg(strstr(err, "memory this process can use") && strstr(err, "as reals"), "%s", err);
 }

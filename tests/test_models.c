@@ -173,10 +173,10 @@ START_TEST(objective_decreases)
         tu_fill_uniform(noise, NP * D, 0, 1, 8);
         for (int64_t i = 0; i < NP * D; i++) noise[i] = noise[i] < 0.5 ? 0 : 1;
         h.p = p;
-        h.probe = valid->x;
+        h.probe = cae_dataset_reals(valid);
         h.noise = noise;
         h.n_probe = NP;
-        gap0 = fixed_gap(p, valid->x, noise, NP);
+        gap0 = fixed_gap(p, cae_dataset_reals(valid), noise, NP);
     }
     train_or_fail(t, v->name, train, valid, epochs, v->lr, 0, 7, &h);
     const cae_epoch_report *first = &h.r[0], *last = &h.r[epochs - 1];
@@ -225,7 +225,7 @@ static void jacobian_and_sat(const cae_params *p, const cae_dataset *d, double *
         for (int64_t j = 0; j < H; j++) norm[j] += (double)W->data[i * H + j] * W->data[i * H + j];
     double sj = 0, ss = 0;
     for (int64_t n = 0; n < d->n; n++) {
-        const cae_real *x = d->x + n * D;
+        const cae_real *x = cae_dataset_reals(d) + n * D;
         for (int64_t j = 0; j < H; j++) a[j] = b->data[j];
         for (int64_t i = 0; i < D; i++)
             if (x[i] != 0)
@@ -250,7 +250,7 @@ static void check_closed_form(const cae_params *p, const cae_dataset *d)
     const int64_t D = W->shape[0], H = W->shape[1];
     double *x = malloc((size_t)D * sizeof *x), *hp = malloc((size_t)H * sizeof *hp),
            *hm = malloc((size_t)H * sizeof *hm);
-    for (int64_t i = 0; i < D; i++) x[i] = d->x[i];
+    for (int64_t i = 0; i < D; i++) x[i] = cae_dataset_reals(d)[i];
     const double eps = 1e-5;
     double fd = 0;
     for (int64_t i = 0; i < D; i++) {
@@ -585,14 +585,14 @@ START_TEST(mlp_from_pretrained_encoder)
     ck_assert_msg(wn != NULL, "no L1.W param node on the MLP tape");
     ck_assert_msg(cae_node_value(wn)->data == W->data, "MLP graph's L1.W at %p, pretrained at %p",
                   (void *)cae_node_value(wn)->data, (void *)W->data);
-    cae_input_bind(x, test->x);
+    cae_input_bind(x, cae_dataset_reals(test));
     cae_graph_forward(g);
     const cae_real *V = cae_params_get(p, "out.V")->data, *oc = cae_params_get(p, "out.c")->data;
     for (int r = 0; r < NX; r++) {
         double h[H];
         for (int j = 0; j < H; j++) {
             double a = b0[j];
-            for (int i = 0; i < D; i++) a += (double)test->x[r * D + i] * W0[i * H + j];
+            for (int i = 0; i < D; i++) a += (double)cae_dataset_reals(test)[r * D + i] * W0[i * H + j];
             h[j] = sigm(a);
         }
         for (int k = 0; k < C; k++) {
@@ -655,13 +655,13 @@ START_TEST(weight_decay_is_exact)
 
     const char *names[3] = {"W", "b", "c"};
     cae_real *g_ae[3];
-    const double o_ae = cae_task_step(ae, s->train->x, NULL, B);
+    const double o_ae = cae_task_step(ae, cae_dataset_reals(s->train), NULL, B);
     for (int k = 0; k < 3; k++) {
         const cae_tensor *t = cae_layer_tensor(p, 1, names[k]);
         g_ae[k] = malloc((size_t)t->size * sizeof(cae_real));
         memcpy(g_ae[k], t->grad, (size_t)t->size * sizeof(cae_real));
     }
-    const double o_wd = cae_task_step(aw, s->train->x, NULL, B);
+    const double o_wd = cae_task_step(aw, cae_dataset_reals(s->train), NULL, B);
     ck_assert_msg(fabs((o_wd - o_ae) - want) <= SAME_TOL * (o_ae + want),
                   "ae-wd objective %.10g - ae objective %.10g = %.10g, wd sum W^2 = %.10g", o_wd,
                   o_ae, o_wd - o_ae, want);

@@ -334,7 +334,7 @@ START_TEST(digit_sets_and_backgrounds)
     double bg_sum = 0, bg_n = 0, bg_min = 1, bg_max = 0, mass_ratio = 0;
     int flat = 0;
     for (int i = 0; i < N; i++) {
-        const cae_real *x = d->x + (int64_t)i * NPIX;
+        const cae_real *x = cae_dataset_reals(d) + (int64_t)i * NPIX;
         double sd = 0, srot = 0, s = 0, s2 = 0, n = 0;
         for (int p = 0; p < NPIX; p++) {
             int want = (int)lrint(x[p] * 255.0);
@@ -432,8 +432,9 @@ START_TEST(written_benchmark_is_reproducible)
         int64_t sz[3];
         cae_variation_sizes(v, 1, sz);
         ck_assert(s->train->n == sz[0] && s->valid->n == sz[1] && s->test->n == sz[2]);
-        for (int64_t i = 0; i < s->test->n * s->test->dim; i++)
-            ck_assert(s->test->x[i] >= 0 && s->test->x[i] <= 1);
+        const cae_real *tx = cae_dataset_reals(s->test);
+        ck_assert(tx != NULL);
+        for (int64_t i = 0; i < s->test->n * s->test->dim; i++) ck_assert(tx[i] >= 0 && tx[i] <= 1);
         cae_splits_free(s);
     }
     free(ma);

@@ -26,6 +26,12 @@ int64_t cae_data_mem_budget(void);
 cae_data_status cae_data_write_file(const char *path, const void *head, size_t head_len,
                                     const void *body, size_t body_len, char *err, size_t errlen);
 
+/* Bytes to reals, value = byte / 255: the one conversion of u8 images. */
+static inline void cae_data_bytes_to_reals(const uint8_t *in, int64_t n, cae_real *out)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = (cae_real)(in[i] * (1.0 / 255.0));
+}
+
 /* Internal access to photo pixels (photos.c). */
 int cae_photos_size(const cae_photos *p, int i, int *w, int *h);
 const float *cae_photos_pixels(const cae_photos *p, int i);

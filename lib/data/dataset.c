@@ -19,11 +19,36 @@ static cae_real *alloc_reals(int64_t n)
 void cae_dataset_free(cae_dataset *d)
 {
     if (!d) return;
+    if (d->x_converted || d->owns) free(d->x);
     if (d->owns) {
-        free(d->x);
+        free((void *)d->x8);
         free(d->y);
     }
     free(d);
+}
+
+const cae_real *cae_dataset_reals(const cae_dataset *d)
+{
+    if (!d || d->x || !d->x8) return d ? d->x : NULL;
+    int64_t count, bytes;
+    if (!cae_data_mul(d->n, d->dim, &count) ||
+        !cae_data_mul(count, (int64_t)sizeof(cae_real), &bytes) || bytes > cae_data_mem_budget())
+        return NULL;
+    cae_real *x = alloc_reals(count);
+    if (!x) return NULL;
+    cae_data_bytes_to_reals(d->x8, count, x);
+    cae_dataset *cache = (cae_dataset *)d; /* heap-allocated by this file */
+    cache->x = x;
+    cache->x_converted = 1;
+    return x;
+}
+
+void cae_dataset_copy_rows(const cae_dataset *d, int64_t begin, int64_t count, cae_real *out)
+{
+    if (d->x)
+        memcpy(out, d->x + begin * d->dim, (size_t)(count * d->dim) * sizeof *out);
+    else
+        cae_data_bytes_to_reals(d->x8 + begin * d->dim, count * d->dim, out);
 }
 
 cae_dataset *cae_dataset_view(const cae_dataset *d, int64_t begin, int64_t count)
@@ -33,8 +58,10 @@ cae_dataset *cae_dataset_view(const cae_dataset *d, int64_t begin, int64_t count
     if (!v) return NULL;
     *v = *d;
     v->owns = 0;
+    v->x_converted = 0;
     v->n = count;
-    v->x = d->x + begin * d->dim;
+    v->x = d->x ? d->x + begin * d->dim : NULL;
+    v->x8 = d->x8 ? d->x8 + begin * d->dim : NULL;
     v->y = d->y + begin;
     return v;
 }
@@ -92,11 +119,12 @@ cae_data_status cae_dataset_load(const char *images_path, const char *labels_pat
                            images_path, (long long)rows, (long long)cols);
         goto done;
     }
-    /* The reals and labels, beside the two files still held. */
+    /* The reals (none for u8 images, kept as read) and labels, beside the
+     * two files still held. */
     const int64_t budget = cae_data_mem_budget();
     const int64_t held = im->count * cae_idx_type_size(im->type) + lb->count * cae_idx_type_size(lb->type);
     int64_t reals = 0;
-    if (!cae_data_mul(im->count, (int64_t)sizeof(cae_real), &reals) ||
+    if (!cae_data_mul(im->type == CAE_IDX_U8 ? 0 : im->count, (int64_t)sizeof(cae_real), &reals) ||
         reals > budget - held - (int64_t)sizeof(int32_t) * im->dims[0]) {
         rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM,
                            "%s: %lld x %lld values need %lld bytes as reals (beside the %lld bytes "
@@ -112,14 +140,14 @@ cae_data_status cae_dataset_load(const char *images_path, const char *labels_pat
     d->rows = (int)rows;
     d->cols = (int)cols;
     d->dim = rows * cols;
-    d->x = alloc_reals(im->count);
     d->y = malloc((size_t)d->n * sizeof *d->y);
-    if (!d->x || !d->y) goto nomem;
+    if (!d->y) goto nomem;
 
     if (im->type == CAE_IDX_U8) {
-        const uint8_t *p = im->data;
-        for (int64_t i = 0; i < im->count; i++) d->x[i] = (cae_real)(p[i] * (1.0 / 255.0));
+        d->x8 = im->data; /* taken over from the file's buffer */
+        im->data = NULL;
     } else {
+        if (!(d->x = alloc_reals(im->count))) goto nomem;
         for (int64_t i = 0; i < im->count; i++) {
             double v = cae_idx_get(im, i);
             if (!(v >= 0.0 && v <= 1.0)) {
@@ -316,7 +344,7 @@ int64_t cae_batcher_next(cae_batcher *b, cae_real *x, int32_t *y)
     const cae_dataset *d = b->d;
     for (int64_t r = 0; r < m; r++) {
         int64_t i = b->perm[b->pos + r];
-        if (x) memcpy(x + r * d->dim, d->x + i * d->dim, (size_t)d->dim * sizeof *x);
+        if (x) cae_dataset_copy_rows(d, i, 1, x + r * d->dim);
         if (y) y[r] = d->y[i];
     }
     b->last = b->pos;

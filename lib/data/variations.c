@@ -314,8 +314,13 @@ cae_data_status cae_variation_generate(cae_variation v, const cae_dataset *digit
     for (int64_t i = 0; i < n; i++) {
         uint8_t *o = img + i * NPIX;
         if (cae_variation_uses_digits(v)) {
-            const cae_real *d = digits->x + i * digits->dim;
-            for (int p = 0; p < NPIX; p++) a[p] = (float)d[p];
+            if (digits->x) {
+                const cae_real *d = digits->x + i * digits->dim;
+                for (int p = 0; p < NPIX; p++) a[p] = (float)d[p];
+            } else {
+                const uint8_t *d = digits->x8 + i * digits->dim;
+                for (int p = 0; p < NPIX; p++) a[p] = (float)(cae_real)(d[p] * (1.0 / 255.0));
+            }
             lab[i] = (uint8_t)digits->y[i];
             const float *dig = a;
             if (v == CAE_VAR_ROT || v == CAE_VAR_BG_IMG_ROT) {

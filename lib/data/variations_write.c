@@ -105,7 +105,7 @@ static cae_dataset *gather(const cae_dataset *a, const cae_dataset *b, const int
         int64_t j = perm[off + i];
         const cae_dataset *s = j < a->n ? a : b;
         int64_t r = j < a->n ? j : j - a->n;
-        memcpy(d->x + i * d->dim, s->x + r * s->dim, (size_t)d->dim * sizeof *d->x);
+        cae_dataset_copy_rows(s, r, 1, d->x + i * d->dim);
         d->y[i] = s->y[r];
     }
     return d;

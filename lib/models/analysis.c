@@ -98,6 +98,11 @@ int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_po
         snprintf(err, errlen, "contraction: no points or no radii");
         return -1;
     }
+    const cae_real *X = cae_dataset_reals(d);
+    if (!X) {
+        snprintf(err, errlen, "contraction: out of memory for the examples as reals");
+        return -1;
+    }
     const int64_t D = cae_encoder_net_inputs(e), H = cae_encoder_net_outputs(e), n = n_points;
     cae_real *x1 = cae_alloc_reals((size_t)(n * D)), *u = cae_alloc_reals((size_t)(n * D));
     cae_real *h0 = cae_alloc_reals((size_t)(n * H)), *h1 = cae_alloc_reals((size_t)(n * H));
@@ -119,14 +124,14 @@ int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_po
         norm = sqrt(norm);
         for (int64_t k = 0; k < D; k++) u[i * D + k] = (cae_real)(u[i * D + k] / norm);
     }
-    if (cae_encoder_net_run(e, d->x, n, h0, err, errlen)) goto done;
+    if (cae_encoder_net_run(e, X, n, h0, err, errlen)) goto done;
     for (int ri = 0; ri < n_radii; ri++) {
         const double rad = radii[ri];
         if (!(rad > 0)) {
             snprintf(err, errlen, "contraction: radius %g is not > 0", rad);
             goto done;
         }
-        for (int64_t i = 0; i < n * D; i++) x1[i] = (cae_real)(d->x[i] + rad * u[i]);
+        for (int64_t i = 0; i < n * D; i++) x1[i] = (cae_real)(X[i] + rad * u[i]);
         if (cae_encoder_net_run(e, x1, n, h1, err, errlen)) goto done;
         double s = 0, s2 = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -167,6 +172,11 @@ int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, doub
         snprintf(err, errlen, "distances: need at least 2 examples");
         return -1;
     }
+    const cae_real *X = cae_dataset_reals(d);
+    if (!X) {
+        snprintf(err, errlen, "distances: out of memory for the examples as reals");
+        return -1;
+    }
     const int64_t m = sample, D = d->dim, pairs = m * (m - 1) / 2;
     if ((double)pairs * sizeof(double) > 0.5 * (double)cae_memory_budget()) {
         snprintf(err, errlen, "distances: %lld examples make %lld pairs, too many for this machine's memory",
@@ -187,10 +197,10 @@ int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, doub
     cae_rng_shuffle(&r, idx, d->n);
 #pragma omp parallel for schedule(dynamic, 16)
     for (int64_t i = 0; i < m; i++) {
-        const cae_real *a = d->x + idx[i] * D;
+        const cae_real *a = X + idx[i] * D;
         int64_t at = i * (2 * m - i - 1) / 2; /* pairs (i, j > i) start here */
         for (int64_t j = i + 1; j < m; j++) {
-            const cae_real *b = d->x + idx[j] * D;
+            const cae_real *b = X + idx[j] * D;
             double s = 0;
             for (int64_t k = 0; k < D; k++) {
                 const double df = (double)a[k] - (double)b[k];
@@ -270,7 +280,8 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
                  (long long)d->dim, (long long)D);
         goto done;
     }
-    if (!s || !sum || !sum2) {
+    const cae_real *X = cae_dataset_reals(d);
+    if (!X || !s || !sum || !sum2) {
         snprintf(err, errlen, "spectrum: out of memory");
         goto done;
     }
@@ -281,7 +292,7 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
     if (!(lapack = lapacke_open(&gesdd, err, errlen))) goto done;
     for (int64_t s0 = 0; s0 < n_examples; s0 += B) {
         const int64_t rows = n_examples - s0 < B ? n_examples - s0 : B;
-        cae_enc_graph *eg = cae_enc_run(&net->enc, d->x + s0 * D, rows, e2, sizeof e2);
+        cae_enc_graph *eg = cae_enc_run(&net->enc, X + s0 * D, rows, e2, sizeof e2);
         if (!eg) {
             snprintf(err, errlen, "spectrum: %s", e2);
             goto done;

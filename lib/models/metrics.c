@@ -108,6 +108,11 @@ int cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers
                         char *err, size_t errlen)
 {
     if (!out || check_stack(p, depth, layers, d, err, errlen)) return -1;
+    const cae_real *X = cae_dataset_reals(d);
+    if (!X) {
+        fail(err, errlen, "metrics: out of memory for the examples as reals");
+        return -1;
+    }
     cae_metrics_config c;
     if (cfg)
         c = *cfg;
@@ -147,7 +152,7 @@ int cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers
     double sum_norm = 0, sum_sq = 0, sum_recon = 0, sat_sum[CAE_MAX_LAYERS] = {0};
     for (int64_t s = 0; s < n; s += B) {
         const int64_t rows = n - s < B ? n - s : B;
-        cae_enc_graph *e = cae_enc_run(&en, d->x + s * d->dim, rows, err, errlen);
+        cae_enc_graph *e = cae_enc_run(&en, X + s * d->dim, rows, err, errlen);
         if (!e) goto done;
         if (with_recon) sum_recon += (double)cae_node_value(e->recon)->data[0] * (double)rows;
         for (int l = 0; l < depth; l++)
@@ -203,6 +208,11 @@ int cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
     }
     *out = NULL;
     if (check_stack(p, depth, layers, d, err, errlen)) return -1;
+    const cae_real *X = cae_dataset_reals(d);
+    if (!X) {
+        fail(err, errlen, "encode: out of memory for the examples as reals");
+        return -1;
+    }
     const int64_t n = limit > 0 && limit < d->n ? limit : d->n;
     const int64_t H = layers[depth - 1].n_hidden;
     if (n < 1) {
@@ -234,7 +244,7 @@ int cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
     cae_enc_init(&en, p, depth, acts, layers[0].n_in, -1, B, threads);
     for (int64_t s = 0; s < n; s += B) {
         const int64_t rows = n - s < B ? n - s : B;
-        cae_enc_graph *e = cae_enc_run(&en, d->x + s * d->dim, rows, err, errlen);
+        cae_enc_graph *e = cae_enc_run(&en, X + s * d->dim, rows, err, errlen);
         if (!e) {
             cae_enc_free(&en);
             cae_dataset_free(cd);

@@ -322,13 +322,18 @@ int cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *m
                   (long long)t->n_in);
         return -1;
     }
+    const cae_real *X = cae_dataset_reals(d);
+    if (!X) {
+        task_fail(t, "evaluate: out of memory for the examples as reals");
+        return -1;
+    }
     double sum_loss = 0, sum_metric = 0;
     int64_t errors = 0;
     for (int64_t s = 0; s < d->n; s += EVAL_BATCH) {
         const int64_t rows = d->n - s < EVAL_BATCH ? d->n - s : EVAL_BATCH;
         task_graph *tg = graph_for(t, t->eval, rows, 1);
         if (!tg) return -1;
-        const cae_real *x = d->x + s * d->dim;
+        const cae_real *x = X + s * d->dim;
         cae_input_bind(tg->x, x);
         if (t->finetune)
             for (int64_t i = 0; i < rows; i++) tg->ybuf[i] = (cae_real)d->y[s + i];
