@@ -100,7 +100,10 @@ int main(int argc, char **argv)
     cae_real *a = cae_alloc_reals((size_t)256 * dh + (size_t)dx * dh);
     cae_real *b = cae_alloc_reals((size_t)dx * dh + 256 * dh);
     cae_real *c = cae_alloc_reals((size_t)dx * dh);
-    scratch = cae_alloc_reals(2 * cae_gemm_scratch_bound(256, dh, dh, 1, 1));
+    /* Scratch for the largest decoder (B = 256) and weights products. */
+    const size_t s_dec = cae_gemm_scratch_bound(256, dx, dh, 0, 1),
+                 s_wgt = cae_gemm_scratch_bound(dx, dh, 256, 1, 0);
+    scratch = cae_alloc_reals(s_dec > s_wgt ? s_dec : s_wgt);
     if (!a || !b || !c || !scratch) {
         fprintf(stderr, "matmul: out of memory\n");
         return 1;

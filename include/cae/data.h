@@ -125,6 +125,12 @@ cae_data_status cae_dataset_load(const char *images_path, const char *labels_pat
  * NULL when out of memory (or beyond what the process may use, as for
  * cae_idx_read). Not safe to call on one set from two threads. */
 const cae_real *cae_dataset_reals(const cae_dataset *d);
+/* Rows [begin, begin+count) of d as reals without touching d: a pointer into
+ * d->x when d holds reals (*owned set to NULL), else a converted copy that
+ * *owned also points to, for the caller to free(). NULL when out of memory
+ * (or beyond what the process may use) or the range is not in d. */
+const cae_real *cae_dataset_rows(const cae_dataset *d, int64_t begin, int64_t count,
+                                 cae_real **owned);
 /* Rows [begin, begin+count) of d as reals into out (count x dim). */
 void cae_dataset_copy_rows(const cae_dataset *d, int64_t begin, int64_t count, cae_real *out);
 /* A non-owning view of rows [begin, begin+count) of d; d must outlive it. */

@@ -43,6 +43,24 @@ const cae_real *cae_dataset_reals(const cae_dataset *d)
     return x;
 }
 
+const cae_real *cae_dataset_rows(const cae_dataset *d, int64_t begin, int64_t count,
+                                 cae_real **owned)
+{
+    if (owned) *owned = NULL;
+    if (!d || !owned || begin < 0 || count < 0 || begin > d->n || count > d->n - begin)
+        return NULL;
+    if (d->x) return d->x + begin * d->dim;
+    int64_t n, bytes;
+    if (!d->x8 || !cae_data_mul(count, d->dim, &n) ||
+        !cae_data_mul(n, (int64_t)sizeof(cae_real), &bytes) || bytes > cae_data_mem_budget())
+        return NULL;
+    cae_real *x = alloc_reals(n);
+    if (!x) return NULL;
+    cae_data_bytes_to_reals(d->x8 + begin * d->dim, n, x);
+    *owned = x;
+    return x;
+}
+
 void cae_dataset_copy_rows(const cae_dataset *d, int64_t begin, int64_t count, cae_real *out)
 {
     if (d->x)

@@ -98,9 +98,11 @@ int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_po
         snprintf(err, errlen, "contraction: no points or no radii");
         return -1;
     }
-    const cae_real *X = cae_dataset_reals(d);
+    cae_real *own = NULL;
+    const cae_real *X = cae_dataset_rows(d, 0, n_points, &own);
     if (!X) {
-        snprintf(err, errlen, "contraction: out of memory for the examples as reals");
+        snprintf(err, errlen, "contraction: out of memory for %lld examples as reals",
+                 (long long)n_points);
         return -1;
     }
     const int64_t D = cae_encoder_net_inputs(e), H = cae_encoder_net_outputs(e), n = n_points;
@@ -149,6 +151,7 @@ int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_po
     }
     rc = 0;
 done:
+    free(own);
     cae_free(x1);
     cae_free(u);
     cae_free(h0);
@@ -172,11 +175,6 @@ int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, doub
         snprintf(err, errlen, "distances: need at least 2 examples");
         return -1;
     }
-    const cae_real *X = cae_dataset_reals(d);
-    if (!X) {
-        snprintf(err, errlen, "distances: out of memory for the examples as reals");
-        return -1;
-    }
     const int64_t m = sample, D = d->dim, pairs = m * (m - 1) / 2;
     if ((double)pairs * sizeof(double) > 0.5 * (double)cae_memory_budget()) {
         snprintf(err, errlen, "distances: %lld examples make %lld pairs, too many for this machine's memory",
@@ -185,9 +183,11 @@ int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, doub
     }
     int64_t *idx = malloc((size_t)d->n * sizeof *idx);
     double *dist = malloc((size_t)pairs * sizeof *dist);
-    if (!idx || !dist) {
+    cae_real *X = cae_alloc_reals((size_t)(m * D)); /* the sampled rows */
+    if (!idx || !dist || !X) {
         free(idx);
         free(dist);
+        cae_free(X);
         snprintf(err, errlen, "distances: out of memory for %lld pairs", (long long)pairs);
         return -1;
     }
@@ -195,12 +195,13 @@ int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, doub
     cae_rng r;
     cae_rng_seed(&r, seed, 0x64697374);
     cae_rng_shuffle(&r, idx, d->n);
+    for (int64_t i = 0; i < m; i++) cae_dataset_copy_rows(d, idx[i], 1, X + i * D);
 #pragma omp parallel for schedule(dynamic, 16)
     for (int64_t i = 0; i < m; i++) {
-        const cae_real *a = X + idx[i] * D;
+        const cae_real *a = X + i * D;
         int64_t at = i * (2 * m - i - 1) / 2; /* pairs (i, j > i) start here */
         for (int64_t j = i + 1; j < m; j++) {
-            const cae_real *b = X + idx[j] * D;
+            const cae_real *b = X + j * D;
             double s = 0;
             for (int64_t k = 0; k < D; k++) {
                 const double df = (double)a[k] - (double)b[k];
@@ -215,6 +216,7 @@ int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, doub
     *median = pairs % 2 ? dist[pairs / 2] : 0.5 * (dist[pairs / 2 - 1] + dist[pairs / 2]);
     free(idx);
     free(dist);
+    cae_free(X);
     return 0;
 }
 
@@ -274,13 +276,15 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
     double *sum = calloc((size_t)nv, sizeof *sum), *sum2 = calloc((size_t)nv, sizeof *sum2);
     void *lapack = NULL;
     gesdd_fn gesdd = NULL;
+    const cae_real *X = NULL;
+    cae_real *own = NULL;
     int rc = -1;
     if (d->dim != D) {
         snprintf(err, errlen, "spectrum: the data has %lld inputs, the encoder %lld",
                  (long long)d->dim, (long long)D);
         goto done;
     }
-    const cae_real *X = cae_dataset_reals(d);
+    X = cae_dataset_rows(d, 0, n_examples, &own);
     if (!X || !s || !sum || !sum2) {
         snprintf(err, errlen, "spectrum: out of memory");
         goto done;
@@ -322,6 +326,7 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
     *n_values = nv;
     rc = 0;
 done:
+    free(own);
     if (lapack) dlclose(lapack);
     cae_deep_jac_free(&dj);
     cae_encoder_net_free(net);

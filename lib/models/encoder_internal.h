@@ -65,4 +65,14 @@ cae_real *cae_deep_jac_compute(cae_deep_jac *j, const cae_real *const *a);
 /* ||J||_F^2 of that example, accumulated in double. */
 double cae_deep_jac_sqnorm(cae_deep_jac *j, const cae_real *const *a);
 
+/* Rows [s, s+rows) of d as reals: in place when d holds reals, else
+ * converted from its bytes into buf (rows x dim, or more). */
+static inline const cae_real *cae_chunk_rows(const cae_dataset *d, int64_t s, int64_t rows,
+                                             cae_real *buf)
+{
+    if (d->x) return d->x + s * d->dim;
+    cae_dataset_copy_rows(d, s, rows, buf);
+    return buf;
+}
+
 #endif

@@ -108,11 +108,6 @@ int cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers
                         char *err, size_t errlen)
 {
     if (!out || check_stack(p, depth, layers, d, err, errlen)) return -1;
-    const cae_real *X = cae_dataset_reals(d);
-    if (!X) {
-        fail(err, errlen, "metrics: out of memory for the examples as reals");
-        return -1;
-    }
     cae_metrics_config c;
     if (cfg)
         c = *cfg;
@@ -142,8 +137,9 @@ int cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers
     cae_deep_jac dj;
     memset(&dj, 0, sizeof dj);
     double *sq = malloc((size_t)B * sizeof *sq);
+    cae_real *xbuf = d->x ? NULL : cae_alloc_reals((size_t)(B * d->dim)); /* a byte set's rows */
     int rc = -1;
-    if (!sq) {
+    if (!sq || (!d->x && !xbuf)) {
         fail(err, errlen, "metrics: out of memory");
         goto done;
     }
@@ -152,7 +148,7 @@ int cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers
     double sum_norm = 0, sum_sq = 0, sum_recon = 0, sat_sum[CAE_MAX_LAYERS] = {0};
     for (int64_t s = 0; s < n; s += B) {
         const int64_t rows = n - s < B ? n - s : B;
-        cae_enc_graph *e = cae_enc_run(&en, X + s * d->dim, rows, err, errlen);
+        cae_enc_graph *e = cae_enc_run(&en, cae_chunk_rows(d, s, rows, xbuf), rows, err, errlen);
         if (!e) goto done;
         if (with_recon) sum_recon += (double)cae_node_value(e->recon)->data[0] * (double)rows;
         for (int l = 0; l < depth; l++)
@@ -191,6 +187,7 @@ int cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers
     rc = 0;
 done:
     free(sq);
+    cae_free(xbuf);
     cae_deep_jac_free(&dj);
     cae_enc_free(&en);
     return rc;
@@ -208,11 +205,6 @@ int cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
     }
     *out = NULL;
     if (check_stack(p, depth, layers, d, err, errlen)) return -1;
-    const cae_real *X = cae_dataset_reals(d);
-    if (!X) {
-        fail(err, errlen, "encode: out of memory for the examples as reals");
-        return -1;
-    }
     const int64_t n = limit > 0 && limit < d->n ? limit : d->n;
     const int64_t H = layers[depth - 1].n_hidden;
     if (n < 1) {
@@ -222,12 +214,14 @@ int cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
     const int64_t B = n < DEFAULT_BATCH ? n : DEFAULT_BATCH;
     cae_dataset *cd = calloc(1, sizeof *cd);
     void *xs = NULL;
+    cae_real *xbuf = d->x ? NULL : cae_alloc_reals((size_t)(B * d->dim)); /* a byte set's rows */
     if (!cd || posix_memalign(&xs, CAE_ALIGN, (size_t)(n * H) * sizeof(cae_real)) ||
-        !(cd->y = malloc((size_t)n * sizeof *cd->y))) {
+        !(cd->y = malloc((size_t)n * sizeof *cd->y)) || (!d->x && !xbuf)) {
         fail(err, errlen, "encode: out of memory for %lld x %lld codes", (long long)n, (long long)H);
         if (cd) free(cd->y);
         free(cd);
         free(xs);
+        cae_free(xbuf);
         return -1;
     }
     cd->x = xs;
@@ -244,16 +238,18 @@ int cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
     cae_enc_init(&en, p, depth, acts, layers[0].n_in, -1, B, threads);
     for (int64_t s = 0; s < n; s += B) {
         const int64_t rows = n - s < B ? n - s : B;
-        cae_enc_graph *e = cae_enc_run(&en, X + s * d->dim, rows, err, errlen);
+        cae_enc_graph *e = cae_enc_run(&en, cae_chunk_rows(d, s, rows, xbuf), rows, err, errlen);
         if (!e) {
             cae_enc_free(&en);
             cae_dataset_free(cd);
+            cae_free(xbuf);
             return -1;
         }
         memcpy(cd->x + s * H, cae_node_value(e->h[depth - 1])->data,
                (size_t)(rows * H) * sizeof(cae_real));
     }
     cae_enc_free(&en);
+    cae_free(xbuf);
     *out = cd;
     return 0;
 }

@@ -23,6 +23,7 @@
 #include "cae/model.h"
 #include "cae/op.h"
 #include "cae/ops.h"
+#include "models/encoder_internal.h"
 #include "ops/vmath.h"
 
 enum { EVAL_BATCH = 500, MAX_PARAMS = 2 * CAE_MAX_LAYERS + 4 };
@@ -51,6 +52,7 @@ struct cae_task {
     /* rbm */
     cae_real *gh, *gv, *chain, *gscratch;
     int chain_ready;
+    cae_real *xbuf; /* EVAL_BATCH rows of a byte set, made by the first evaluate */
     char err[256];
 };
 
@@ -236,6 +238,7 @@ void cae_task_free(cae_task *t)
     cae_free(t->gv);
     cae_free(t->chain);
     cae_free(t->gscratch);
+    cae_free(t->xbuf);
     free(t);
 }
 
@@ -322,9 +325,8 @@ int cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *m
                   (long long)t->n_in);
         return -1;
     }
-    const cae_real *X = cae_dataset_reals(d);
-    if (!X) {
-        task_fail(t, "evaluate: out of memory for the examples as reals");
+    if (!d->x && !t->xbuf && !(t->xbuf = cae_alloc_reals((size_t)(EVAL_BATCH * d->dim)))) {
+        task_fail(t, "evaluate: out of memory");
         return -1;
     }
     double sum_loss = 0, sum_metric = 0;
@@ -333,7 +335,7 @@ int cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *m
         const int64_t rows = d->n - s < EVAL_BATCH ? d->n - s : EVAL_BATCH;
         task_graph *tg = graph_for(t, t->eval, rows, 1);
         if (!tg) return -1;
-        const cae_real *x = X + s * d->dim;
+        const cae_real *x = cae_chunk_rows(d, s, rows, t->xbuf);
         cae_input_bind(tg->x, x);
         if (t->finetune)
             for (int64_t i = 0; i < rows; i++) tg->ybuf[i] = (cae_real)d->y[s + i];
