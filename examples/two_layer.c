@@ -39,7 +39,7 @@ static void softsign_backward(cae_node *n)
 }
 
 static const cae_op softsign_op = {"softsign", 1, softsign_infer, NULL, softsign_forward,
-                                   softsign_backward};
+                                   softsign_backward, 0, 0 /* stores, no_grad: none */};
 
 static cae_node *softsign(cae_graph *g, cae_node *x)
 {

@@ -3,11 +3,13 @@
  * gradient checker itself (it must be able to fail). */
 #include <math.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cae/gradcheck.h"
 #include "cae/op.h"
 #include "cae/ops.h"
+#include "cae/penalty.h"
 #include "testutil.h"
 
 /* A user-defined op, written exactly like a built-in: y = x^3, with a
@@ -26,7 +28,7 @@ static void cube_backward(cae_node *n)
     for (int64_t i = 0; i < n->out.size; i++)
         x->grad[i] += k * 3 * x->data[i] * x->data[i] * n->out.grad[i];
 }
-static const cae_op cube_op = {"cube", 1, cube_infer, NULL, cube_forward, cube_backward};
+static const cae_op cube_op = {"cube", 1, cube_infer, NULL, cube_forward, cube_backward, 0, 0};
 
 static cae_node *cube(cae_graph *g, cae_node *x, double factor)
 {
@@ -78,6 +80,77 @@ START_TEST(fan_in_accumulates)
     cae_graph_backward(g);
     ck_assert(fabs(cae_node_value(x)->grad[5] - (2 * xv[5] + 3 * xv[5] * xv[5])) < 1e-5);
     cae_graph_free(g);
+}
+END_TEST
+
+/* The first node to write a gradient in a pass stores it (no zeroing); the
+ * others add. Gradients must not depend on what the buffers held before,
+ * must match finite differences, and must equal a pass that zeroes every
+ * buffer (backward_from the loss). A tied auto-encoder with the fused
+ * penalty exercises every storing op: matmul (both operands), bias_add,
+ * sigmoid, bce_logits, contractive_penalty; a parameter behind stop_grad
+ * must come out zero. */
+START_TEST(first_writers_store_and_others_accumulate)
+{
+    enum { B = 5, D = 7, H = 6 };
+    cae_params *p = cae_params_new();
+    cae_tensor *w = cae_params_add(p, "W", 2, (int64_t[]){D, H});
+    cae_tensor *b = cae_params_add(p, "b", 1, (int64_t[]){H});
+    cae_tensor *c = cae_params_add(p, "c", 1, (int64_t[]){D});
+    cae_tensor *v = cae_params_add(p, "V", 1, (int64_t[]){3});
+    tu_fill_uniform(w->data, w->size, -1, 1, 11);
+    tu_fill_uniform(b->data, b->size, -0.5, 0.5, 12);
+    tu_fill_uniform(c->data, c->size, -0.5, 0.5, 13);
+    cae_graph *g = cae_graph_new(p, B);
+    cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, D});
+    cae_input_requires_grad(x);
+    tu_fill_uniform(cae_node_value(x)->data, B * D, 0, 1, 14);
+    cae_node *W = cae_param(g, w), *bn = cae_param(g, b), *cn = cae_param(g, c);
+    cae_node *a = cae_bias_add(g, cae_matmul(g, x, W, 0, 0), bn);
+    cae_node *h = cae_sigmoid(g, a);
+    cae_node *z = cae_bias_add(g, cae_matmul(g, h, W, 0, 1), cn);
+    cae_node *pen = cae_contractive_penalty(g, a, h, W, CAE_ACT_SIGMOID, CAE_W_IN_UNITS);
+    cae_node *loss = cae_add(g, cae_add(g, cae_bce_logits(g, z, x), cae_scale(g, pen, 0.3)),
+                             cae_sum(g, cae_stop_grad(g, cae_param(g, v))));
+    ck_assert_msg(!cae_graph_compile(g, loss), "%s", cae_graph_error(g));
+    /* The analysis engaged: W's and h's first writers store, V is zeroed. */
+    ck_assert_int_eq(W->grad_zero, 0);
+    ck_assert_int_eq(h->grad_zero, 0);
+    ck_assert_int_eq(x->grad_zero, 1); /* bce's target term adds: zeroed first */
+    cae_graph_forward(g);
+    cae_tensor *ts[5] = {w, b, c, v, cae_node_value(x)};
+    cae_real *first[5];
+    for (int pass = 0; pass < 3; pass++) {
+        for (int t = 0; t < 5; t++) /* stale values a store must overwrite */
+            for (int64_t i = 0; i < ts[t]->size; i++) ts[t]->grad[i] = (cae_real)(7 + i);
+        if (pass < 2)
+            cae_graph_backward(g);
+        else
+            cae_graph_backward_from(g, loss, (cae_real[]){1});
+        for (int t = 0; t < 5; t++) {
+            if (pass == 0) {
+                first[t] = malloc((size_t)ts[t]->size * sizeof(cae_real));
+                memcpy(first[t], ts[t]->grad, (size_t)ts[t]->size * sizeof(cae_real));
+                continue;
+            }
+            for (int64_t i = 0; i < ts[t]->size; i++)
+                ck_assert_msg(fabs((double)ts[t]->grad[i] - (double)first[t][i]) <=
+                                  1e-6 * (1 + fabs((double)first[t][i])),
+                              "pass %d, tensor %d [%lld]: %g, first pass %g", pass, t,
+                              (long long)i, (double)ts[t]->grad[i], (double)first[t][i]);
+        }
+    }
+    for (int64_t i = 0; i < v->size; i++) ck_assert(first[3][i] == 0);
+    cae_node *wrt[4] = {W, bn, x, cn};
+    for (int k = 0; k < 4; k++) {
+        cae_gradcheck_report r;
+        ck_assert_int_eq(cae_gradcheck(g, wrt[k], TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+        ck_assert_msg(r.max_rel_err < TU_FD_TOL, "input %d: rel %g at %lld (%g vs %g)", k,
+                      r.max_rel_err, (long long)r.worst_index, r.worst_analytic, r.worst_numeric);
+    }
+    for (int t = 0; t < 5; t++) free(first[t]);
+    cae_graph_free(g);
+    cae_params_free(p);
 }
 END_TEST
 
@@ -224,6 +297,7 @@ int main(void)
     TCase *t = tcase_create("graph");
     tcase_add_test(t, user_op_gradient_and_checker_can_fail);
     tcase_add_test(t, fan_in_accumulates);
+    tcase_add_test(t, first_writers_store_and_others_accumulate);
     tcase_add_test(t, params_shared_between_graphs);
     tcase_add_test(t, compile_errors_are_clean);
     tcase_add_test(t, backward_from_and_outputs);

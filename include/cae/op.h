@@ -12,11 +12,25 @@
  *   forward(n)   compute n->out.data from the inputs. n->scratch is ready.
  *   backward(n)  given n->out.grad, accumulate
  *                (+=) into n->in[i]->out.grad for every input whose grad is
- *                non-NULL (cae_needs_grad(n->in[i])).
+ *                non-NULL (cae_needs_grad(n->in[i])) — or store (=) into it
+ *                when n->grad_store[i] is set (see stores below).
  *                A NULL backward means "no gradient flows through this op"
  *                (step, stop_grad): everything upstream of it gets no
  *                gradient from this path. An op that merely lacks its
  *                backward must not be used in training.
+ *
+ *   stores       bit i: backward honours n->grad_store[i]. The graph sets
+ *                grad_store[i] on the node that is the first, in a backward
+ *                pass, to write input i's gradient (and has it as its only
+ *                input i); that buffer is then not zeroed before the pass,
+ *                and the op must write all of it with = (a 784 x 1000 weight
+ *                gradient is then written once instead of zeroed, read and
+ *                written again). Ops that leave it 0 always accumulate into
+ *                a zeroed buffer. grad_store_first[i] (set at compile, read
+ *                by plan) says whether grad_store[i] may ever be set.
+ *   no_grad      bit i: backward never writes input i's gradient (the
+ *                fused penalty's h, folded into a's): the graph looks past
+ *                this node for that input's first writer.
  *
  * forward/backward must not allocate, fail or print. The tape calls them
  * from the caller's thread; they may open OpenMP regions with
@@ -34,7 +48,7 @@
  *           x->grad[i] += 2 * x->data[i] * n->out.grad[i];
  *   }
  *   static const cae_op my_square = {"my_square", 1, sq_infer, NULL,
- *                                    sq_fwd, sq_bwd};
+ *                                    sq_fwd, sq_bwd, 0};
  *   cae_node *y = cae_node_new(g, &my_square, (cae_node *[]){x}, NULL);
  */
 #ifndef CAE_OP_H
@@ -53,6 +67,8 @@ typedef struct cae_op {
     int (*plan)(cae_node *n);
     void (*forward)(cae_node *n);
     void (*backward)(cae_node *n);
+    unsigned stores;
+    unsigned no_grad;
 } cae_op;
 
 /* Node kinds (leaves have op == NULL). */
@@ -78,6 +94,9 @@ struct cae_node {
     int requires_grad;
     int on_tape;
     void *state;        /* from cae_node_state, freed with the graph */
+    unsigned char grad_store[CAE_MAX_IN];       /* this pass: store input i's grad */
+    unsigned char grad_store_first[CAE_MAX_IN]; /* at compile: first writer of it */
+    int grad_zero;      /* this node's grad is zeroed before a loss pass */
     cae_real *own;      /* a leaf's own buffer (inputs, constants) */
     char name[48];
 };

@@ -319,6 +319,42 @@ static int needs_grad_rule(const cae_node *n)
     }
 }
 
+/* Which node writes each gradient first in a backward pass from the loss
+ * (nodes run from the loss down the tape): when its op can store that
+ * input's gradient (op->stores), it does, and the buffer is not zeroed.
+ * A node feeding the same input twice (mul(x, x)) accumulates. */
+static int first_writers(cae_graph *g, const cae_node *loss)
+{
+    unsigned char *seen = calloc((size_t)g->n_nodes, 1);
+    if (!seen) return -1;
+    int start = -1;
+    for (int i = 0; i < g->n_tape; i++) {
+        cae_node *n = g->tape[i];
+        memset(n->grad_store, 0, sizeof n->grad_store);
+        memset(n->grad_store_first, 0, sizeof n->grad_store_first);
+        n->grad_zero = n->out.grad != NULL;
+        if (n == loss) start = i;
+    }
+    for (int i = start; i >= 0; i--) {
+        cae_node *n = g->tape[i];
+        if (n->kind != CAE_NODE_OP || !n->out.grad || !n->op->backward) continue;
+        for (int k = 0; k < n->n_in; k++) {
+            cae_node *x = n->in[k];
+            if (!x->out.grad || seen[x->id] || ((n->op->no_grad >> k) & 1u)) continue;
+            int uses = 0;
+            for (int q = 0; q < n->n_in; q++) uses += n->in[q] == x && !((n->op->no_grad >> q) & 1u);
+            for (int q = 0; q < n->n_in; q++)
+                if (n->in[q] == x) seen[x->id] = 1;
+            if (uses == 1 && x != loss && ((n->op->stores >> k) & 1u)) {
+                n->grad_store_first[k] = 1;
+                x->grad_zero = 0;
+            }
+        }
+    }
+    free(seen);
+    return 0;
+}
+
 int cae_graph_compile(cae_graph *g, cae_node *loss)
 {
     if (!g) return -1;
@@ -397,6 +433,11 @@ int cae_graph_compile(cae_graph *g, cae_node *loss)
             go += cae_round_up((size_t)n->out.size, line);
         }
     }
+    if (first_writers(g, loss)) {
+        cae_graph_fail(g, "compile: out of memory");
+        graph_release_blocks(g);
+        return -1;
+    }
     /* Plan: kernels and scratch sizes, now that gradient needs are known. */
     size_t scratch_len = 0;
     for (int i = 0; i < g->n_tape; i++) {
@@ -473,12 +514,16 @@ static void zero_reals(cae_real *p, size_t n, int threads)
     }
 }
 
-static void zero_grads(cae_graph *g)
+/* Before a pass: from the loss (from_loss), the first writers store and
+ * only the other gradients are zeroed; from any other node, every gradient
+ * is zeroed and accumulated into. */
+static void zero_grads(cae_graph *g, int from_loss)
 {
-    if (g->act_grad_len) zero_reals(g->act_grad, g->act_grad_len, g->threads);
     for (int i = 0; i < g->n_tape; i++) {
         cae_node *n = g->tape[i];
-        if (n->kind == CAE_NODE_PARAM) zero_reals(n->out.grad, (size_t)n->out.size, g->threads);
+        for (int k = 0; k < n->n_in; k++) n->grad_store[k] = from_loss && n->grad_store_first[k];
+        if (n->out.grad && (!from_loss || n->grad_zero))
+            zero_reals(n->out.grad, (size_t)n->out.size, g->threads);
     }
 }
 
@@ -502,7 +547,7 @@ void cae_graph_backward(cae_graph *g)
     check_runnable(g);
     CAE_ASSERT(g->loss->out.size == 1, "backward needs a scalar loss ('%s' has %lld values)",
                g->loss->name, (long long)g->loss->out.size);
-    zero_grads(g);
+    zero_grads(g, 1);
     if (!g->loss->out.grad) return; /* nothing to differentiate */
     g->loss->out.grad[0] = 1;
     run_backward(g, g->loss);
@@ -512,7 +557,7 @@ void cae_graph_backward_from(cae_graph *g, cae_node *n, const cae_real *seed)
 {
     check_runnable(g);
     CAE_ASSERT(n && n->graph == g && n->on_tape, "backward_from: node not on this graph's tape");
-    zero_grads(g);
+    zero_grads(g, 0);
     if (!n->out.grad) return;
     memcpy(n->out.grad, seed, (size_t)n->out.size * sizeof(cae_real));
     run_backward(g, n);

@@ -118,15 +118,23 @@ double caek_contractive_forward(const cae_real *a, const cae_real *h, const cae_
     return total;
 }
 
-void caek_contractive_backward(const cae_real *q, const cae_real *colsum, const cae_real *W,
-                               int64_t B, int64_t H, int64_t D, cae_wlayout layout, cae_real g,
-                               cae_real *da, cae_real *dW, int threads)
+/* The backward with, per output, store (=) instead of accumulate (+=):
+ * the node stores when it is the first writer of a gradient in a pass. */
+static void contractive_backward(const cae_real *q, const cae_real *colsum, const cae_real *W,
+                                 int64_t B, int64_t H, int64_t D, cae_wlayout layout, cae_real g,
+                                 cae_real *da, cae_real *dW, int store_da, int store_dW,
+                                 int threads)
 {
     if (threads <= 0) threads = omp_get_max_threads();
     if (da) {
         const int64_t n = B * H;
+        if (store_da) {
 #pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= 32768)
-        for (int64_t i = 0; i < n; i++) da[i] += g * q[i];
+            for (int64_t i = 0; i < n; i++) da[i] = g * q[i];
+        } else {
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (n >= 32768)
+            for (int64_t i = 0; i < n; i++) da[i] += g * q[i];
+        }
     }
     if (dW) {
         const cae_real g2 = 2 * g;
@@ -135,19 +143,36 @@ void caek_contractive_backward(const cae_real *q, const cae_real *colsum, const 
             for (int64_t i = 0; i < D; i++) {
                 const cae_real *w = W + i * H;
                 cae_real *dw = dW + i * H;
+                if (store_dW) {
 #pragma omp simd
-                for (int64_t j = 0; j < H; j++) dw[j] += g2 * colsum[j] * w[j];
+                    for (int64_t j = 0; j < H; j++) dw[j] = g2 * colsum[j] * w[j];
+                } else {
+#pragma omp simd
+                    for (int64_t j = 0; j < H; j++) dw[j] += g2 * colsum[j] * w[j];
+                }
             }
         } else { /* W: H x D */
 #pragma omp parallel for schedule(static) num_threads(threads) if (H * D >= 65536)
             for (int64_t j = 0; j < H; j++) {
                 const cae_real s = g2 * colsum[j], *w = W + j * D;
                 cae_real *dw = dW + j * D;
+                if (store_dW) {
 #pragma omp simd
-                for (int64_t i = 0; i < D; i++) dw[i] += s * w[i];
+                    for (int64_t i = 0; i < D; i++) dw[i] = s * w[i];
+                } else {
+#pragma omp simd
+                    for (int64_t i = 0; i < D; i++) dw[i] += s * w[i];
+                }
             }
         }
     }
+}
+
+void caek_contractive_backward(const cae_real *q, const cae_real *colsum, const cae_real *W,
+                               int64_t B, int64_t H, int64_t D, cae_wlayout layout, cae_real g,
+                               cae_real *da, cae_real *dW, int threads)
+{
+    contractive_backward(q, colsum, W, B, H, D, layout, g, da, dW, 0, 0, threads);
 }
 
 /* ---------------------------------------------------------- node adapter */
@@ -220,13 +245,16 @@ static void penalty_backward(cae_node *n)
 {
     cae_real *norms, *colsum, *q;
     penalty_buffers(n, &norms, &colsum, &q);
-    caek_contractive_backward(q, colsum, n->in[2]->out.data, n->in[0]->out.shape[0], units_of(n),
-                              inputs_of(n), (cae_wlayout)n->iattr[1], n->out.grad[0],
-                              n->in[0]->out.grad, n->in[2]->out.grad, cae_node_threads(n));
+    contractive_backward(q, colsum, n->in[2]->out.data, n->in[0]->out.shape[0], units_of(n),
+                         inputs_of(n), (cae_wlayout)n->iattr[1], n->out.grad[0],
+                         n->in[0]->out.grad, n->in[2]->out.grad, n->grad_store[0],
+                         n->grad_store[2], cae_node_threads(n));
 }
 
+/* Stores a's and W's gradients when it writes them first; h gets none. */
 static const cae_op penalty_op = {"contractive_penalty", 3,          penalty_infer,
-                                  penalty_plan,          penalty_forward, penalty_backward};
+                                  penalty_plan,          penalty_forward, penalty_backward,
+                                  (1u << 0) | (1u << 2), 1u << 1};
 
 cae_node *cae_contractive_penalty(cae_graph *g, cae_node *a, cae_node *h, cae_node *W,
                                   cae_act act, cae_wlayout layout)

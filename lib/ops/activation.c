@@ -109,11 +109,26 @@ void caek_step_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
             caek_##op##_backward(IN0(n)->grad, n->out.grad, BY, n->out.size, \
                                  NT(n));                                    \
     }                                                                       \
-    static const cae_op op##_op = {#op, 1, act_infer, NULL, op##_fwd, op##_bwd};
+    static const cae_op op##_op = {#op, 1, act_infer, NULL, op##_fwd, op##_bwd, 0, 0};
 
 static int act_infer(cae_node *n) { return cae_node_same_shape(n, 0); }
 
-ACTIVATION(sigmoid, n->out.data)
+/* sigmoid is written out: its backward also stores (first writer). */
+static void sigmoid_fwd(cae_node *n)
+{
+    caek_sigmoid_forward(n->out.data, IN0(n)->data, n->out.size, NT(n));
+}
+static void sigmoid_bwd(cae_node *n)
+{
+    cae_real *dx = IN0(n)->grad;
+    if (!dx) return;
+    const cae_real *dout = n->out.grad, *y = n->out.data;
+    if (n->grad_store[0])
+        CAEK_FOR(n->out.size, NT(n), dx[i] = dout[i] * y[i] * (1 - y[i]));
+    else
+        caek_sigmoid_backward(dx, dout, y, n->out.size, NT(n));
+}
+static const cae_op sigmoid_op = {"sigmoid", 1, act_infer, NULL, sigmoid_fwd, sigmoid_bwd, 1u, 0};
 ACTIVATION(tanh, n->out.data)
 ACTIVATION(relu, IN0(n)->data)
 ACTIVATION(softplus, IN0(n)->data)
@@ -128,7 +143,7 @@ static void step_fwd(cae_node *n)
 {
     caek_step_forward(n->out.data, IN0(n)->data, n->out.size, NT(n));
 }
-static const cae_op step_op = {"step", 1, act_infer, NULL, step_fwd, NULL};
+static const cae_op step_op = {"step", 1, act_infer, NULL, step_fwd, NULL, 0, 0};
 
 /* ------------------------------------------------------- constructors */
 

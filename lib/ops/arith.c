@@ -2,6 +2,8 @@
  * any rank) and bias_add, mul_row (a length-N vector broadcast over the
  * rows of a B x N matrix). Raw kernels first, then the node adapters,
  * descriptors and constructors. */
+#include <string.h>
+
 #include "cae/kernels.h"
 #include "cae/op.h"
 #include "cae/ops.h"
@@ -208,8 +210,15 @@ static void bias_add_fwd(cae_node *n)
 }
 static void bias_add_bwd(cae_node *n)
 {
-    caek_bias_add_backward(IN(n, 0)->grad, IN(n, 1)->grad, n->out.grad,
-                           n->out.shape[0], n->out.shape[1], NT(n));
+    cae_real *dx = IN(n, 0)->grad, *dv = IN(n, 1)->grad;
+    const cae_real *dout = n->out.grad;
+    const int64_t B = n->out.shape[0], N = n->out.shape[1];
+    if (dx && n->grad_store[0]) { /* first writer: dx = dout */
+        CAEK_FOR(B * N, NT(n), dx[i] = dout[i]);
+        dx = NULL;
+    }
+    if (dv && n->grad_store[1]) memset(dv, 0, (size_t)N * sizeof *dv); /* N sums follow */
+    caek_bias_add_backward(dx, dv, dout, B, N, NT(n));
 }
 static void mul_row_fwd(cae_node *n)
 {
@@ -222,17 +231,17 @@ static void mul_row_bwd(cae_node *n)
                           IN(n, 1)->data, n->out.shape[0], n->out.shape[1], NT(n));
 }
 
-static const cae_op add_op = {"add", 2, cae_ops_same2, NULL, add_fwd, add_bwd};
-static const cae_op sub_op = {"sub", 2, cae_ops_same2, NULL, sub_fwd, sub_bwd};
-static const cae_op mul_op = {"mul", 2, cae_ops_same2, NULL, mul_fwd, mul_bwd};
-static const cae_op scale_op = {"scale", 1, unary_infer, NULL, scale_fwd, scale_bwd};
+static const cae_op add_op = {"add", 2, cae_ops_same2, NULL, add_fwd, add_bwd, 0, 0};
+static const cae_op sub_op = {"sub", 2, cae_ops_same2, NULL, sub_fwd, sub_bwd, 0, 0};
+static const cae_op mul_op = {"mul", 2, cae_ops_same2, NULL, mul_fwd, mul_bwd, 0, 0};
+static const cae_op scale_op = {"scale", 1, unary_infer, NULL, scale_fwd, scale_bwd, 0, 0};
 static const cae_op add_scalar_op = {"add_scalar", 1, unary_infer, NULL,
-                                     add_scalar_fwd, add_scalar_bwd};
-static const cae_op square_op = {"square", 1, unary_infer, NULL, square_fwd, square_bwd};
+                                     add_scalar_fwd, add_scalar_bwd, 0, 0};
+static const cae_op square_op = {"square", 1, unary_infer, NULL, square_fwd, square_bwd, 0, 0};
 static const cae_op bias_add_op = {"bias_add", 2, row_infer, NULL, bias_add_fwd,
-                                   bias_add_bwd};
+                                   bias_add_bwd, 3u, 0};
 static const cae_op mul_row_op = {"mul_row", 2, row_infer, NULL, mul_row_fwd,
-                                  mul_row_bwd};
+                                  mul_row_bwd, 0, 0};
 
 /* ------------------------------------------------------- constructors */
 

@@ -161,8 +161,15 @@ static void bce_fwd(cae_node *n)
 }
 static void bce_bwd(cae_node *n)
 {
-    caek_bce_logits_backward(IN(n, 0)->grad, IN(n, 1)->grad, n->out.grad[0], IN(n, 0)->data,
-                             IN(n, 1)->data, IN(n, 0)->shape[0], IN(n, 0)->shape[1], NT(n));
+    cae_real *dz = IN(n, 0)->grad;
+    const int64_t B = IN(n, 0)->shape[0], N = IN(n, 0)->shape[1];
+    if (dz && n->grad_store[0]) { /* first writer: dz = g/B (sigmoid(z) - t) */
+        const cae_real c = B > 0 ? n->out.grad[0] / (cae_real)B : 0, *z = IN(n, 0)->data, *t = IN(n, 1)->data;
+        CAEK_FOR(B * N, NT(n), dz[i] = c * (sigm(z[i]) - t[i]));
+        dz = NULL;
+    }
+    caek_bce_logits_backward(dz, IN(n, 1)->grad, n->out.grad[0], IN(n, 0)->data, IN(n, 1)->data,
+                             B, N, NT(n));
 }
 static void sq_fwd(cae_node *n)
 {
@@ -212,10 +219,10 @@ static void xent_bwd(cae_node *n)
                                    IN(n, 0)->shape[1], NT(n));
 }
 
-static const cae_op bce_op = {"bce_logits", 2, pair_infer, rows_plan, bce_fwd, bce_bwd};
-static const cae_op sq_op = {"sq_error", 2, pair_infer, rows_plan, sq_fwd, sq_bwd};
+static const cae_op bce_op = {"bce_logits", 2, pair_infer, rows_plan, bce_fwd, bce_bwd, 1u, 0};
+static const cae_op sq_op = {"sq_error", 2, pair_infer, rows_plan, sq_fwd, sq_bwd, 0, 0};
 static const cae_op xent_op = {"softmax_xent", 2, xent_infer, xent_plan, xent_fwd,
-                               xent_bwd};
+                               xent_bwd, 0, 0};
 
 /* ------------------------------------------------------- constructors */
 

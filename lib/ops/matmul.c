@@ -7,13 +7,14 @@
  *   dB += op(A)^T G          (stored as B: transposed when trans_b)
  * Each of the three products is planned once at compile (cae_gemm_plan
  * dispatches the libxsmm kernels); the transposes a product needs go
- * through the node's scratch. */
+ * through the node's scratch. A gradient this node writes first in a pass
+ * (grad_store) gets a second plan that stores instead of accumulating. */
 #include "cae/gemm.h"
 #include "cae/ops.h"
 #include "graph/internal.h"
 
 typedef struct matmul_plan {
-    cae_gemm fwd, da, db;
+    cae_gemm fwd, da, db, da_store, db_store;
     int has_da, has_db;
 } matmul_plan;
 
@@ -62,19 +63,21 @@ static int matmul_plan_fn(cae_node *n)
      *     op(B)^T is B^T (a transpose) or, with trans_b, B itself.
      *     trans_a: dA (K x M) += op(B) (K x N) G^T (N x M): G^T needs the
      *     scratch transpose; op(B) is B, or B^T read with trans_a. */
-    if (p->has_da) {
-        int rc = ta ? cae_gemm_plan(&p->da, k, m, nn, tb, 1, 1)
-                    : cae_gemm_plan(&p->da, m, k, nn, 0, !tb, 1);
+    for (int acc = 1; p->has_da && acc >= !n->grad_store_first[0]; acc--) {
+        cae_gemm *q = acc ? &p->da : &p->da_store;
+        int rc = ta ? cae_gemm_plan(q, k, m, nn, tb, 1, acc)
+                    : cae_gemm_plan(q, m, k, nn, 0, !tb, acc);
         if (rc) return cae_node_fail(n, "libxsmm dispatch failed (dA)");
-        scratch = max_sz(scratch, p->da.scratch_reals);
+        scratch = max_sz(scratch, q->scratch_reals);
     }
     /* dB: not trans_b: dB (K x N) += op(A)^T (K x M) G (M x N).
      *     trans_b: dB (N x K) += G^T (N x M) op(A) (M x K). */
-    if (p->has_db) {
-        int rc = tb ? cae_gemm_plan(&p->db, nn, k, m, 1, ta, 1)
-                    : cae_gemm_plan(&p->db, k, nn, m, !ta, 0, 1);
+    for (int acc = 1; p->has_db && acc >= !n->grad_store_first[1]; acc--) {
+        cae_gemm *q = acc ? &p->db : &p->db_store;
+        int rc = tb ? cae_gemm_plan(q, nn, k, m, 1, ta, acc)
+                    : cae_gemm_plan(q, k, nn, m, !ta, 0, acc);
         if (rc) return cae_node_fail(n, "libxsmm dispatch failed (dB)");
-        scratch = max_sz(scratch, p->db.scratch_reals);
+        scratch = max_sz(scratch, q->scratch_reals);
     }
     n->scratch_bytes = scratch * sizeof(cae_real);
     return 0;
@@ -94,21 +97,23 @@ static void matmul_backward(cae_node *n)
     cae_tensor *a = &n->in[0]->out, *b = &n->in[1]->out;
     const cae_real *G = n->out.grad;
     if (p->has_da) {
+        const cae_gemm *q = n->grad_store[0] ? &p->da_store : &p->da;
         if (ta) /* dA = op(B) G^T: first operand op(B), second G^T (scratch) */
-            cae_gemm_run(&p->da, b->data, G, a->grad, n->scratch, th);
+            cae_gemm_run(q, b->data, G, a->grad, n->scratch, th);
         else /* dA = G op(B)^T */
-            cae_gemm_run(&p->da, G, b->data, a->grad, n->scratch, th);
+            cae_gemm_run(q, G, b->data, a->grad, n->scratch, th);
     }
     if (p->has_db) {
+        const cae_gemm *q = n->grad_store[1] ? &p->db_store : &p->db;
         if (tb) /* dB = G^T op(A) */
-            cae_gemm_run(&p->db, G, a->data, b->grad, n->scratch, th);
+            cae_gemm_run(q, G, a->data, b->grad, n->scratch, th);
         else /* dB = op(A)^T G */
-            cae_gemm_run(&p->db, a->data, G, b->grad, n->scratch, th);
+            cae_gemm_run(q, a->data, G, b->grad, n->scratch, th);
     }
 }
 
-static const cae_op matmul_op = {"matmul", 2, matmul_infer, matmul_plan_fn, matmul_forward,
-                                 matmul_backward};
+static const cae_op matmul_op = {"matmul",       2,          matmul_infer, matmul_plan_fn,
+                                 matmul_forward, matmul_backward, 3u, 0};
 
 cae_node *cae_matmul(cae_graph *g, cae_node *a, cae_node *b, int trans_a, int trans_b)
 {

@@ -80,9 +80,9 @@ static void stop_fwd(cae_node *n)
     CAEK_FOR(n->out.size, NT(n), out[i] = x[i]);
 }
 
-static const cae_op gauss_op = {"gaussian_noise", 1, same_infer, NULL, gauss_fwd, pass_bwd};
-static const cae_op mask_op = {"mask_noise", 1, same_infer, mask_plan, mask_fwd, mask_bwd};
-static const cae_op stop_op = {"stop_grad", 1, same_infer, NULL, stop_fwd, NULL};
+static const cae_op gauss_op = {"gaussian_noise", 1, same_infer, NULL, gauss_fwd, pass_bwd, 0, 0};
+static const cae_op mask_op = {"mask_noise", 1, same_infer, mask_plan, mask_fwd, mask_bwd, 0, 0};
+static const cae_op stop_op = {"stop_grad", 1, same_infer, NULL, stop_fwd, NULL, 0, 0};
 
 /* ------------------------------------------------------- constructors */
 

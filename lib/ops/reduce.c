@@ -142,12 +142,12 @@ static void sum_cols_bwd(cae_node *n)
                                IN(n, 0)->shape[1], NT(n));
 }
 
-static const cae_op sum_op = {"sum", 1, sum_infer, sum_plan, sum_fwd, sum_bwd};
-static const cae_op mean_op = {"mean", 1, sum_infer, sum_plan, mean_fwd, mean_bwd};
+static const cae_op sum_op = {"sum", 1, sum_infer, sum_plan, sum_fwd, sum_bwd, 0, 0};
+static const cae_op mean_op = {"mean", 1, sum_infer, sum_plan, mean_fwd, mean_bwd, 0, 0};
 static const cae_op sum_rows_op = {"sum_rows", 1, sum_rows_infer, NULL, sum_rows_fwd,
-                                   sum_rows_bwd};
+                                   sum_rows_bwd, 0, 0};
 static const cae_op sum_cols_op = {"sum_cols", 1, sum_cols_infer, NULL, sum_cols_fwd,
-                                   sum_cols_bwd};
+                                   sum_cols_bwd, 0, 0};
 
 /* ------------------------------------------------------- constructors */
 
