@@ -33,8 +33,9 @@ def main(path):
             best[int(f[3])] = max(best[int(f[3])], float(f[4]))
         elif tag == "@flops":
             flops[(f[1], int(f[2]))] = (float(f[3]), float(f[4]))
-        elif tag == "@step":
-            sps[(f[1], f[2], int(f[3]), int(f[4]))] = float(f[5])
+        elif tag == "@step":                              # the better of the rounds
+            key = (f[1], f[2], int(f[3]), int(f[4]))
+            sps[key] = max(sps.get(key, 0.0), float(f[5]))
         elif tag == "@epoch":
             epochs[(f[1], int(f[2]))] = (int(f[3]), float(f[4]), float(f[5]), int(f[6]))
         elif tag == "@rss" and block != "epoch":

@@ -147,7 +147,10 @@ void cae_graph_output(cae_graph *g, cae_node *n);
 int cae_graph_compile(cae_graph *g, cae_node *loss);
 int cae_graph_compiled(const cae_graph *g);
 void cae_graph_forward(cae_graph *g);
-/* Requires a scalar loss. */
+/* Requires a scalar loss. Afterwards every kept gradient (parameters'
+ * included) holds d(loss)/d(node) for this pass alone, whatever the buffers
+ * held before: the first op to write a gradient stores it, the others add,
+ * and gradients nothing writes are zeroed. */
 void cae_graph_backward(cae_graph *g);
 /* Backward from any tape node with upstream gradient `seed` (size of the
  * node's value): used for Jacobians, one output unit at a time. */
