@@ -5,7 +5,7 @@
  *
  * A plan is made once (that is where libxsmm JIT kernels are dispatched) and
  * run many times; running never allocates and never dispatches. The product
- * is cut into tiles of C (at most 24 rows x 64 columns, the whole K per
+ * is cut into tiles of C (32 x 48, or 24 x 64 when C is narrower than 512, the whole K per
  * kernel call) shared out over OpenMP threads, each tile written by one
  * thread: no atomics, results independent of the thread count.
  * libxsmm 1.17 cannot transpose its first operand, which is our B. A plan
