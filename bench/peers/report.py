@@ -36,8 +36,10 @@ def main(path):
         elif tag == "@step":                              # the better of the rounds
             key = (f[1], f[2], int(f[3]), int(f[4]))
             sps[key] = max(sps.get(key, 0.0), float(f[5]))
-        elif tag == "@epoch":
-            epochs[(f[1], int(f[2]))] = (int(f[3]), float(f[4]), float(f[5]), int(f[6]))
+        elif tag == "@epoch":                             # the fastest of the rounds
+            key, e = (f[1], int(f[2])), (int(f[3]), float(f[4]), float(f[5]), int(f[6]))
+            if key not in epochs or e[1] < epochs[key][1]:
+                epochs[key] = e
         elif tag == "@rss" and block != "epoch":
             rss[f[1]] = max(rss[f[1]], int(f[2]))
 

@@ -10,13 +10,14 @@
 #   3. blocks of (threads, B): ours, then torch, then numpy, each a separate
 #      process (OpenBLAS's and OpenMP's thread pools keep spinning after
 #      calls: never two libraries' pools in one process or at once). The
-#      grid is timed ROUNDS times (default 2), the second round in the
-#      reverse block order; each program's cell is its better round. This
+#      grid is timed ROUNDS times (default 3), even rounds in the reverse
+#      block order; each program's cell is its best round. This
 #      2-core VM has slow spells lasting minutes (every program's rate drops
-#      10-15%, GEMMs included): a spell then costs a cell only if it hits
-#      the same cell in both rounds, and it hits ours and the peers alike.
+#      10-40%): a spell then costs a cell only if it hits the same cell in
+#      every round, and it hits ours and the peers alike.
 #   4. the whole epoch of CAE pretraining on MNIST (B = 20), ours vs torch,
-#      per thread count, each its own process (its peak RSS is the epoch's).
+#      per thread count, each its own process (its peak RSS is the epoch's),
+#      ROUNDS times as well; the table keeps each program's fastest.
 #   5. one table (report.py), the raw '@' lines kept beside it.
 #
 # Peers run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (this
@@ -40,14 +41,14 @@ while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=(--quick) ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 read -r -a batches <<< "${BATCHES:-1 10 20 100 256}"
 read -r -a threads <<< "${THREADS:-1 2}"
-rounds=${ROUNDS:-2}
+rounds=${ROUNDS:-3}
 blist=$(IFS=,; echo "${batches[*]}")
 tlist=$(IFS=,; echo "${threads[*]}")
 
@@ -115,11 +116,13 @@ for ((r = 1; r <= rounds; r++)); do
 done
 echo "  gemm rates again" >&2
 gemm
-for t in "${threads[@]}"; do
-  echo "  epoch threads=$t: ours, torch" >&2
-  echo -e "@block\tepoch\t$t" >> "$raw"
-  OMP_NUM_THREADS=$t "$steps" --epoch --machine --threads "$t" "${quick[@]}" >> "$raw"
-  peer "$t" torch_steps.py --epoch --machine --threads "$t" "${quick[@]}" >> "$raw"
+for ((r = 1; r <= rounds; r++)); do
+  for t in "${threads[@]}"; do
+    echo "  round $r/$rounds, epoch threads=$t: ours, torch" >&2
+    echo -e "@block\tepoch\t$t\t$r" >> "$raw"
+    OMP_NUM_THREADS=$t "$steps" --epoch --machine --threads "$t" "${quick[@]}" >> "$raw"
+    peer "$t" torch_steps.py --epoch --machine --threads "$t" "${quick[@]}" >> "$raw"
+  done
 done
 
 echo
