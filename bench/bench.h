@@ -29,6 +29,27 @@ static inline double bench_median(double *v, int n)
     return v[n / 2];
 }
 
+/* Median seconds per call of f(ctx) over `samples` (<= 64) timed samples
+ * after 3 warm-up calls; a sample repeats the call until min_time seconds
+ * have passed. */
+static inline double bench_time_call(void (*f)(void *), void *ctx, int samples, double min_time)
+{
+    double t[64];
+    if (samples > 64) samples = 64;
+    for (int w = 0; w < 3; w++) f(ctx);
+    for (int r = 0; r < samples; r++) {
+        long reps = 0;
+        double t0 = bench_now(), el;
+        do {
+            f(ctx);
+            reps++;
+            el = bench_now() - t0;
+        } while (el < min_time);
+        t[r] = el / (double)reps;
+    }
+    return bench_median(t, samples);
+}
+
 /* One training step as the benchmarks time it: forward + backward of task
  * t on rows examples x, then plain SGD (rate 1e-4) over the task's tensors.
  * ctx is a bench_step (for timing loops that take a void * callback). */

@@ -64,24 +64,27 @@ static void run_blas(const shape *s, const cae_real *a, const cae_real *b, cae_r
 }
 #endif
 
+typedef struct gemm_call {
+    run_fn f;
+    const shape *s;
+    const cae_real *a, *b;
+    cae_real *c;
+    void *ctx;
+    int threads;
+} gemm_call;
+
+static void gemm_call_run(void *v)
+{
+    const gemm_call *g = v;
+    g->f(g->s, g->a, g->b, g->c, g->ctx, g->threads);
+}
+
 static double gflops(run_fn f, const shape *s, const cae_real *a, const cae_real *b, cae_real *c,
                      void *ctx, int threads)
 {
-    double t[16];
+    gemm_call g = {f, s, a, b, c, ctx, threads};
     const double flop = 2.0 * (double)s->m * (double)s->n * (double)s->k;
-    for (int w = 0; w < 3; w++) f(s, a, b, c, ctx, threads);
-    for (int r = 0; r < samples; r++) {
-        long reps = 0;
-        double t0 = bench_now(), el;
-        do {
-            f(s, a, b, c, ctx, threads);
-            reps++;
-            el = bench_now() - t0;
-        } while (el < min_time);
-        t[r] = flop * (double)reps / el * 1e-9;
-    }
-    qsort(t, (size_t)samples, sizeof t[0], bench_cmp_double);
-    return t[samples / 2];
+    return flop / bench_time_call(gemm_call_run, &g, samples, min_time) * 1e-9;
 }
 
 int main(int argc, char **argv)

@@ -28,25 +28,10 @@
 static int samples = 9;
 static double min_time = 0.05;
 
-typedef void (*work_fn)(void *ctx);
-
 /* Median time of one call in microseconds. */
-static double time_us(work_fn f, void *ctx)
+static double time_us(void (*f)(void *), void *ctx)
 {
-    double t[16];
-    for (int w = 0; w < 3; w++) f(ctx);
-    for (int r = 0; r < samples; r++) {
-        long reps = 0;
-        double t0 = bench_now(), el;
-        do {
-            f(ctx);
-            reps++;
-            el = bench_now() - t0;
-        } while (el < min_time);
-        t[r] = el / (double)reps * 1e6;
-    }
-    qsort(t, (size_t)samples, sizeof t[0], bench_cmp_double);
-    return t[samples / 2];
+    return 1e6 * bench_time_call(f, ctx, samples, min_time);
 }
 
 /* ---- the penalty's own nodes */

@@ -66,27 +66,6 @@ static long peak_rss_kb(void)
     return ru.ru_maxrss; /* kilobytes on Linux */
 }
 
-typedef void (*work_fn)(void *ctx);
-
-/* Median seconds per call over `samples` samples after 3 warm-up calls. */
-static double time_call(work_fn f, void *ctx)
-{
-    double t[64];
-    for (int w = 0; w < 3; w++) f(ctx);
-    for (int r = 0; r < samples; r++) {
-        long reps = 0;
-        double t0 = bench_now(), el;
-        do {
-            f(ctx);
-            reps++;
-            el = bench_now() - t0;
-        } while (el < min_time);
-        t[r] = el / (double)reps;
-    }
-    qsort(t, (size_t)samples, sizeof t[0], bench_cmp_double);
-    return t[samples / 2];
-}
-
 /* ------------------------------------------------------------ models */
 
 enum { M_CAE_FUSED, M_CAE_COMPOSED, M_AE, M_DAE_B, M_RBM, M_COUNT };
@@ -172,7 +151,7 @@ static double gemm_rate(int s, int64_t B, int threads, const cae_real *a, const 
         exit(1);
     }
     omp_set_num_threads(threads);
-    const double t = time_call(gemm_run, &ctx);
+    const double t = bench_time_call(gemm_run, &ctx, samples, min_time);
     cae_free(ctx.scratch);
     return 2.0 * (double)m * (double)n * (double)k / t * 1e-9;
 }
@@ -204,7 +183,7 @@ static double step_time(int m, int64_t B, int threads, const cae_real *x)
         fprintf(stderr, "steps: %s: %s\n", model_names[m], cae_task_error(t));
         exit(1);
     }
-    const double s = time_call(bench_step_run, &c);
+    const double s = bench_time_call(bench_step_run, &c, samples, min_time);
     cae_task_free(t);
     cae_params_free(p);
     return s;

@@ -30,13 +30,8 @@ void cae_dataset_free(cae_dataset *d)
 const cae_real *cae_dataset_reals(const cae_dataset *d)
 {
     if (!d || d->x || !d->x8) return d ? d->x : NULL;
-    int64_t count, bytes;
-    if (!cae_data_mul(d->n, d->dim, &count) ||
-        !cae_data_mul(count, (int64_t)sizeof(cae_real), &bytes) || bytes > cae_data_mem_budget())
-        return NULL;
-    cae_real *x = alloc_reals(count);
-    if (!x) return NULL;
-    cae_data_bytes_to_reals(d->x8, count, x);
+    cae_real *x = NULL;
+    if (!cae_dataset_rows(d, 0, d->n, &x)) return NULL;
     cae_dataset *cache = (cae_dataset *)d; /* heap-allocated by this file */
     cache->x = x;
     cache->x_converted = 1;
