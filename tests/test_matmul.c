@@ -35,7 +35,8 @@ static void naive(const cae_real *a, const cae_real *b, double *c, int64_t m, in
 static const int64_t sizes[][3] = {{1, 1, 1},   {1, 7, 5},    {3, 5, 7},   {17, 33, 9},
                                    {20, 100, 78}, {33, 65, 31}, {5, 130, 1}, {64, 64, 64},
                                    {100, 70, 129}, {70, 1, 33},  {1, 300, 257},
-                                   {130, 40, 128}, {40, 150, 256}, {256, 33, 20}};
+                                   {130, 40, 128}, {40, 150, 256}, {256, 33, 20},
+                                   {96, 300, 260}};
 
 static void check_gemm(int64_t m, int64_t n, int64_t k, int ta, int tb, int acc, int threads)
 {
@@ -73,6 +74,33 @@ START_TEST(gemm_vs_naive)
         for (int acc = 0; acc < 2; acc++)
             for (int th = 1; th <= 2; th++)
                 check_gemm(sizes[t][0], sizes[t][1], sizes[t][2], ta, tb, acc, th);
+}
+END_TEST
+
+/* cae_transpose: whole register blocks, ragged edges, and shapes large
+ * enough for the threaded loop, against the definition. */
+START_TEST(transpose_vs_definition)
+{
+    const int64_t shapes[][2] = {{1, 1}, {1, 40}, {16, 16}, {17, 33}, {48, 32}, {300, 257}, {256, 1000}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++)
+        for (int th = 1; th <= 2; th++) {
+            const int64_t r = shapes[t][0], c = shapes[t][1];
+            cae_real *in = cae_alloc_reals((size_t)(r * c));
+            cae_real *out = cae_alloc_reals((size_t)(r * c));
+            for (int64_t i = 0; i < r * c; i++) {
+                in[i] = (cae_real)(i % 9973) - 17;
+                out[i] = -1e6;
+            }
+            cae_transpose(out, in, r, c, th);
+            for (int64_t i = 0; i < r; i++)
+                for (int64_t j = 0; j < c; j++)
+                    ck_assert_msg(out[j * r + i] == in[i * c + j],
+                                  "transpose %lldx%lld, %d thread(s): out[%lld][%lld] = %g, want %g",
+                                  (long long)r, (long long)c, th, (long long)j, (long long)i,
+                                  (double)out[j * r + i], (double)in[i * c + j]);
+            cae_free(in);
+            cae_free(out);
+        }
 }
 END_TEST
 
@@ -180,6 +208,7 @@ int main(void)
     TCase *t = tcase_create("gemm");
     tcase_add_loop_test(t, gemm_vs_naive, 0, 4);
     tcase_add_test(t, gemm_rejects_bad_sizes);
+    tcase_add_test(t, transpose_vs_definition);
     tcase_set_timeout(t, 120);
     suite_add_tcase(s, t);
     t = tcase_create("matmul");
