@@ -159,6 +159,120 @@ START_TEST(matmul_gradients)
 }
 END_TEST
 
+/* loss = sum((A op(B) + v) * R), as affine (fused) or as bias_add(matmul)
+ * (composed); A an input with a gradient, B and v parameters. */
+static cae_graph *build_affine(int64_t m, int64_t n, int64_t k, int tb, int fused,
+                               cae_params **pp, cae_node **nodes)
+{
+    cae_params *p = cae_params_new();
+    cae_tensor *tb_t = cae_params_add(p, "B", 2, tb ? (int64_t[]){n, k} : (int64_t[]){k, n});
+    cae_tensor *v_t = cae_params_add(p, "v", 1, (int64_t[]){n});
+    cae_rng r;
+    cae_rng_seed(&r, 7, 0);
+    cae_tensor_uniform(tb_t, 1, &r);
+    cae_tensor_uniform(v_t, 1, &r);
+    cae_graph *g = cae_graph_new(p, m);
+    cae_node *A = cae_input(g, "A", 2, (int64_t[]){m, k});
+    tu_fill_uniform(cae_node_value(A)->data, m * k, -1, 1, 11);
+    cae_input_requires_grad(A);
+    cae_node *B = cae_param(g, tb_t), *v = cae_param(g, v_t);
+    cae_node *c = fused ? cae_affine(g, A, B, v, tb) : cae_bias_add(g, cae_matmul(g, A, B, 0, tb), v);
+    cae_node *R = cae_const(g, "R", 2, (int64_t[]){m, n}, 0);
+    tu_fill_uniform(cae_node_value(R)->data, m * n, -1, 1, 13);
+    cae_node *loss = cae_sum(g, cae_mul(g, c, R));
+    ck_assert_msg(cae_graph_compile(g, loss) == 0, "compile: %s", cae_graph_error(g));
+    nodes[0] = A;
+    nodes[1] = B;
+    nodes[2] = v;
+    nodes[3] = c;
+    *pp = p;
+    return g;
+}
+
+/* Every path of the GEMM (batch-of-one dots, narrow, swapped h W^T, direct
+ * with B transposed, ragged tiles) on 1 and 2 threads: the same bits as
+ * the two-node form, forward and backward. */
+START_TEST(affine_equals_bias_add_matmul)
+{
+    const int64_t shapes[][3] = {{1, 784, 100}, {1, 7, 5}, {5, 130, 1}, {20, 100, 78},
+                                 {37, 130, 90}, {256, 70, 33}, {600, 40, 50}, {64, 64, 64},
+                                 {70, 1, 33},   {300, 784, 1000}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int th = 1; th <= 2; th++) {
+                const int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+                cae_params *p[2];
+                cae_node *nd[2][4];
+                cae_graph *g[2];
+                for (int f = 0; f < 2; f++) {
+                    g[f] = build_affine(m, n, k, tb, f, &p[f], nd[f]);
+                    cae_graph_set_threads(g[f], th);
+                    cae_graph_forward(g[f]);
+                    cae_graph_backward(g[f]);
+                }
+                const char *what[4] = {"dA", "dB", "dv", "value"};
+                for (int w = 0; w < 4; w++) {
+                    const cae_tensor *a = cae_node_value(nd[0][w]), *b = cae_node_value(nd[1][w]);
+                    const cae_real *x = w < 3 ? a->grad : a->data, *y = w < 3 ? b->grad : b->data;
+                    ck_assert_int_eq(a->size, b->size);
+                    int64_t bad = -1;
+                    for (int64_t i = 0; i < a->size && bad < 0; i++)
+                        if (memcmp(&x[i], &y[i], sizeof x[i])) bad = i;
+                    ck_assert_msg(bad < 0,
+                                  "affine %lldx%lldx%lld tb=%d, %d thread(s): %s[%lld] = %.9g, "
+                                  "bias_add(matmul) gives %.9g",
+                                  (long long)m, (long long)n, (long long)k, tb, th, what[w],
+                                  (long long)bad, (double)y[bad], (double)x[bad]);
+                }
+                for (int f = 0; f < 2; f++) {
+                    cae_graph_free(g[f]);
+                    cae_params_free(p[f]);
+                }
+            }
+}
+END_TEST
+
+START_TEST(affine_gradients)
+{
+    const int tb = _i;
+    const int64_t shapes[][3] = {{3, 5, 7}, {1, 17, 9}, {18, 70, 35}};
+    for (size_t s = 0; s < 3; s++) {
+        cae_params *p;
+        cae_node *nd[4];
+        cae_graph *g = build_affine(shapes[s][0], shapes[s][1], shapes[s][2], tb, 1, &p, nd);
+        cae_gradcheck_report r;
+        for (int w = 0; w < 3; w++) {
+            ck_assert_int_eq(cae_gradcheck(g, nd[w], TU_FD_EPS, 300, 5, TU_FD_FLOOR, &r), 0);
+            ck_assert_msg(r.max_rel_err < TU_FD_TOL,
+                          "affine tb=%d shape %lld,%lld,%lld d/d%s: rel %g at %lld "
+                          "(analytic %g numeric %g)",
+                          tb, (long long)shapes[s][0], (long long)shapes[s][1],
+                          (long long)shapes[s][2], (const char *[]){"x", "W", "v"}[w],
+                          r.max_rel_err, (long long)r.worst_index, r.worst_analytic,
+                          r.worst_numeric);
+        }
+        cae_graph_free(g);
+        cae_params_free(p);
+    }
+}
+END_TEST
+
+START_TEST(affine_shape_error)
+{
+    cae_params *p = cae_params_new();
+    cae_graph *g = cae_graph_new(p, 3);
+    cae_node *x = cae_input(g, "x", 2, (int64_t[]){3, 5});
+    cae_node *w = cae_input(g, "w", 2, (int64_t[]){5, 7});
+    cae_node *v = cae_input(g, "v", 1, (int64_t[]){6});
+    ck_assert_ptr_null(cae_affine(g, x, w, v, 0));
+    const char *e = cae_graph_error(g);
+    ck_assert_msg(e && strstr(e, "affine") && strstr(e, "6") && strstr(e, "3x7") && strstr(e, "7 values"),
+                  "message: %s", e);
+    cae_graph_free(g);
+    cae_params_free(p);
+}
+END_TEST
+
 START_TEST(matmul_threads_agree)
 {
     cae_params *p;
@@ -215,6 +329,9 @@ int main(void)
     tcase_add_loop_test(t, matmul_gradients, 0, 4);
     tcase_add_test(t, matmul_threads_agree);
     tcase_add_test(t, matmul_shape_error);
+    tcase_add_test(t, affine_equals_bias_add_matmul);
+    tcase_add_loop_test(t, affine_gradients, 0, 2);
+    tcase_add_test(t, affine_shape_error);
     tcase_set_timeout(t, 120);
     suite_add_tcase(s, t);
     return tu_run(s);

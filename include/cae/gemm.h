@@ -56,6 +56,12 @@ size_t cae_gemm_scratch_bound(int64_t max_m, int64_t n, int64_t k, int trans_a,
  * the OpenMP default. */
 void cae_gemm_run(const cae_gemm *p, const cae_real *a, const cae_real *b,
                   cae_real *c, cae_real *scratch, int threads);
+/* The same, then bias (N values) added to every row of C, tile by tile
+ * while the tile is in cache: bit for bit C = op(A) op(B) followed by
+ * C[i][j] += bias[j]. Plans without accumulate only. */
+void cae_gemm_run_bias(const cae_gemm *p, const cae_real *a, const cae_real *b,
+                       cae_real *c, const cae_real *bias, cae_real *scratch,
+                       int threads);
 /* out (cols x rows) = in (rows x cols)^T, blocked, OpenMP. */
 void cae_transpose(cae_real *out, const cae_real *in, int64_t rows,
                    int64_t cols, int threads);

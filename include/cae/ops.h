@@ -21,6 +21,13 @@ extern "C" {
  * microkernels dispatched at compile, OpenMP over output tiles. */
 cae_node *cae_matmul(cae_graph *g, cae_node *a, cae_node *b, int trans_a,
                      int trans_b);
+/* x op(W) + v: x B x K, op(W) K x N, v N values (rank 1) added to every
+ * row. One node: the bias is added to each output tile while it is in
+ * cache, and its gradient is the column sums of the output's. Values and
+ * gradients equal, bit for bit, those of
+ * cae_bias_add(g, cae_matmul(g, x, W, 0, trans_w), v). */
+cae_node *cae_affine(cae_graph *g, cae_node *x, cae_node *W, cae_node *v,
+                     int trans_w);
 
 /* ---- element-wise, same shapes (any rank) */
 cae_node *cae_add(cae_graph *g, cae_node *a, cae_node *b);

@@ -47,11 +47,9 @@ static int enc_graph_build(cae_enc *en, cae_enc_graph *e, int64_t rows, char *er
     }
     cae_node *target = h;
     if (en->recon >= 0) {
-        cae_node *dec = en->recon
-                            ? cae_matmul(g, e->h[0], cae_param(g, cae_layer_tensor(en->p, 1, "Wd")), 0, 0)
-                            : cae_matmul(g, e->h[0], cae_param(g, cae_layer_tensor(en->p, 1, "W")), 0, 1);
-        e->recon = cae_bce_logits(g, cae_bias_add(g, dec, cae_param(g, cae_layer_tensor(en->p, 1, "c"))),
-                                  e->x);
+        cae_node *W = cae_param(g, cae_layer_tensor(en->p, 1, en->recon ? "Wd" : "W"));
+        cae_node *c = cae_param(g, cae_layer_tensor(en->p, 1, "c"));
+        e->recon = cae_bce_logits(g, cae_affine(g, e->h[0], W, c, !en->recon), e->x);
         target = e->recon;
     }
     if (cae_graph_compile(g, target)) {

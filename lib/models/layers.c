@@ -129,8 +129,7 @@ static cae_node *param_node(cae_graph *g, cae_params *p, int layer, const char *
 cae_node *cae_encoder(cae_graph *g, cae_params *p, int layer, cae_act act, cae_node *x,
                       cae_node **a_out)
 {
-    cae_node *a = cae_bias_add(g, cae_matmul(g, x, param_node(g, p, layer, "W"), 0, 0),
-                               param_node(g, p, layer, "b"));
+    cae_node *a = cae_affine(g, x, param_node(g, p, layer, "W"), param_node(g, p, layer, "b"), 0);
     if (a_out) *a_out = a;
     return cae_activation(g, a, act);
 }
@@ -163,9 +162,9 @@ int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_conf
     if (c->kind == CAE_MODEL_RBM) {
         /* F(v0) - F(vk) averaged over the batch, vk a constant input. */
         out->vk = cae_input(g, "vk", 2, (int64_t[]){B, c->n_in});
-        out->a = cae_bias_add(g, cae_matmul(g, x, W, 0, 0), b);
+        out->a = cae_affine(g, x, W, b, 0);
         out->h = cae_sigmoid(g, out->a); /* on the tape only if used */
-        cae_node *ak = cae_bias_add(g, cae_matmul(g, out->vk, W, 0, 0), b);
+        cae_node *ak = cae_affine(g, out->vk, W, b, 0);
         cae_node *gap = cae_sub(g, free_energy_sum(g, x, out->a, cb),
                                 free_energy_sum(g, out->vk, ak, cb));
         out->recon = cae_scale(g, gap, (cae_real)(1.0 / (double)B));
@@ -178,11 +177,10 @@ int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_conf
         in = cae_gaussian_noise(g, x, (cae_real)c->noise);
     if (!noise_off && c->kind == CAE_MODEL_DAE_B && c->noise > 0)
         in = cae_mask_noise(g, x, (cae_real)c->noise);
-    out->a = cae_bias_add(g, cae_matmul(g, in, W, 0, 0), b);
+    out->a = cae_affine(g, in, W, b, 0);
     out->h = cae_activation(g, out->a, c->act);
-    cae_node *dec = c->untied ? cae_matmul(g, out->h, param_node(g, p, layer, "Wd"), 0, 0)
-                              : cae_matmul(g, out->h, W, 0, 1);
-    out->logits = cae_bias_add(g, dec, cb);
+    out->logits = c->untied ? cae_affine(g, out->h, param_node(g, p, layer, "Wd"), cb, 0)
+                            : cae_affine(g, out->h, W, cb, 1);
     out->recon = cae_bce_logits(g, out->logits, x); /* reconstruct the clean x */
     out->loss = out->recon;
     if (c->kind == CAE_MODEL_CAE) {
@@ -230,5 +228,5 @@ cae_node *cae_mlp_logits(cae_graph *g, cae_params *p, const cae_mlp_config *m, c
     for (int k = 1; k <= m->n_layers; k++) h = cae_encoder(g, p, k, m->act[k - 1], h, NULL);
     if (h_top) *h_top = h;
     cae_tensor *V = cae_params_get(p, "out.V"), *c = cae_params_get(p, "out.c");
-    return cae_bias_add(g, cae_matmul(g, h, cae_param(g, V), 0, 0), cae_param(g, c));
+    return cae_affine(g, h, cae_param(g, V), cae_param(g, c), 0);
 }

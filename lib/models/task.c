@@ -111,7 +111,7 @@ static int graph_build(cae_task *t, task_graph *tg, int64_t rows, int noise_off)
              * reconstruction sigmoid(h W^T + c) for monitoring. */
             cae_node *W = cae_param(g, cae_layer_tensor(t->p, t->layer, "W"));
             cae_node *c = cae_param(g, cae_layer_tensor(t->p, t->layer, "c"));
-            tg->metric = cae_bce_logits(g, cae_bias_add(g, cae_matmul(g, ln.h, W, 0, 1), c), tg->x);
+            tg->metric = cae_bce_logits(g, cae_affine(g, ln.h, W, c, 1), tg->x);
             /* Only evaluation computes it: training graphs leave it off the tape. */
             if (noise_off) cae_graph_output(g, tg->metric);
         } else {

@@ -178,7 +178,7 @@ int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int
  * within 128-bit lanes), then the lanes themselves are gathered
  * (shuffle_f32x4): output row c takes lane c % 4 ... of each. */
 static inline void transpose_block(cae_real *out, int64_t ldo, const cae_real *in, int64_t ldi,
-                                   int add)
+                                   int add, const cae_real *bias)
 {
     __m512 r[16], t[16], u[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(in + i * ldi);
@@ -197,11 +197,13 @@ static inline void transpose_block(cae_real *out, int64_t ldo, const cae_real *i
         const __m512 v2 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0xDD); /* lanes 1, 3 */
         const __m512 w = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0x88);
         const __m512 w2 = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0xDD);
-        const __m512 c[4] = {_mm512_shuffle_f32x4(v, w, 0x88), _mm512_shuffle_f32x4(v2, w2, 0x88),
+        __m512 c[4] = {_mm512_shuffle_f32x4(v, w, 0x88), _mm512_shuffle_f32x4(v2, w2, 0x88),
                              _mm512_shuffle_f32x4(v, w, 0xDD), _mm512_shuffle_f32x4(v2, w2, 0xDD)};
         for (int q = 0; q < 4; q++) { /* c[q] is input column 4q + s */
             cae_real *o = out + (4 * q + s) * ldo;
-            _mm512_storeu_ps(o, add ? _mm512_add_ps(_mm512_loadu_ps(o), c[q]) : c[q]);
+            if (add) c[q] = _mm512_add_ps(_mm512_loadu_ps(o), c[q]);
+            else if (bias) c[q] = _mm512_add_ps(c[q], _mm512_loadu_ps(bias));
+            _mm512_storeu_ps(o, c[q]);
         }
     }
 }
@@ -210,13 +212,15 @@ static inline void transpose_block(cae_real *out, int64_t ldo, const cae_real *i
 #endif
 
 /* out (cols x rows, row stride ldo) = in (rows x cols, row stride ldi)^T, or
- * += with add, in TBLOCK x TBLOCK blocks (in registers with AVX-512: 2-3x
+ * += with add, or with bias (rows values, NULL for none) added to every row
+ * of out; in TBLOCK x TBLOCK blocks (in registers with AVX-512: 2-3x
  * faster than the scalar loop, which GCC does not vectorize; at B = 256 the
  * transposes around h W^T and the weight gradients took ~100 us a step on
  * 2 threads). Threads split the column blocks of in (rows of out); no
  * collapse(2): that made the loop 7x slower on 2 threads (measured). */
 static void transpose_blocked(cae_real *out, int64_t ldo, const cae_real *in, int64_t ldi,
-                              int64_t rows, int64_t cols, int add, int threads)
+                              int64_t rows, int64_t cols, int add, const cae_real *bias,
+                              int threads)
 {
     enum { T = TBLOCK };
     const int64_t tr = (rows + T - 1) / T, tc = (cols + T - 1) / T;
@@ -228,19 +232,21 @@ static void transpose_blocked(cae_real *out, int64_t ldo, const cae_real *in, in
 #if TBLOCK == 16
             if (i1 - bi * T == T && j1 - bj * T == T) {
                 transpose_block(out + bj * T * ldo + bi * T, ldo, in + bi * T * ldi + bj * T, ldi,
-                                add);
+                                add, bias ? bias + bi * T : NULL);
                 continue;
             }
 #endif
             for (int64_t j = bj * T; j < j1; j++)
                 for (int64_t i = bi * T; i < i1; i++)
-                    out[j * ldo + i] = add ? out[j * ldo + i] + in[i * ldi + j] : in[i * ldi + j];
+                    out[j * ldo + i] = add    ? out[j * ldo + i] + in[i * ldi + j]
+                                       : bias ? in[i * ldi + j] + bias[i]
+                                              : in[i * ldi + j];
         }
 }
 
 void cae_transpose(cae_real *out, const cae_real *in, int64_t rows, int64_t cols, int threads)
 {
-    transpose_blocked(out, rows, in, cols, rows, cols, 0,
+    transpose_blocked(out, rows, in, cols, rows, cols, 0, NULL,
                       threads > 0 ? threads : omp_get_max_threads());
 }
 
@@ -249,7 +255,7 @@ void cae_transpose(cae_real *out, const cae_real *in, int64_t rows, int64_t cols
  * the batch-of-one case (h W^T at B = 1), bound by reading A once. With
  * n = 1 every plan has b and C dense (ld 1: padded_ld leaves 1 alone). */
 static void run_dots(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
-                     int threads)
+                     const cae_real *bias, int threads)
 {
     const int64_t m = p->m, k = p->k, lda = p->lda;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && m * k >= 65536)
@@ -259,15 +265,18 @@ static void run_dots(const cae_gemm *p, const cae_real *a, const cae_real *b, ca
 #pragma omp simd reduction(+ : s)
         for (int64_t q = 0; q < k; q++) s += ar[q] * b[q];
         c[i] = p->accumulate ? c[i] + s : s;
+        if (bias) c[i] += bias[0];
     }
 }
 
+/* bias (n values, or NULL): added to each row of a tile right after its
+ * kernel wrote it, while it is in L1 (plans without accumulate). */
 static void run_direct(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
-                       int threads)
+                       const cae_real *bias, int threads)
 {
     if (p->n == 1 && !p->trans_a) {
         CAE_ASSERT(p->ldb == 1 && p->ldc == 1, "gemm: a batch-of-one plan with strided b or C");
-        run_dots(p, a, b, c, threads);
+        run_dots(p, a, b, c, bias, threads);
         return;
     }
     const int64_t m = p->m, n = p->n, k = p->k, mb = p->mb, nb = p->nb;
@@ -283,35 +292,51 @@ static void run_direct(const cae_gemm *p, const cae_real *a, const cae_real *b, 
         const int pr = i0 + mb > m, pc = j0 + nb > n;
         kern_fn f = (kern_fn)p->kern[pr][pc];
         const cae_real *lb = p->trans_a ? a + i0 : a + i0 * p->lda;
-        f(b + j0, lb, c + i0 * p->ldc + j0);
+        cae_real *ct = c + i0 * p->ldc + j0;
+        f(b + j0, lb, ct);
+        if (bias) {
+            const int64_t rows = pr ? m - i0 : mb, cols = pc ? n - j0 : nb;
+            for (int64_t r = 0; r < rows; r++) {
+                cae_real *cr = ct + r * p->ldc;
+#pragma omp simd
+                for (int64_t q = 0; q < cols; q++) cr[q] += bias[j0 + q];
+            }
+        }
     }
 }
 
 void cae_gemm_run(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
                   cae_real *scratch, int threads)
 {
+    cae_gemm_run_bias(p, a, b, c, NULL, scratch, threads);
+}
+
+void cae_gemm_run_bias(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
+                       const cae_real *bias, cae_real *scratch, int threads)
+{
+    CAE_ASSERT(!bias || !p->out_accumulate, "gemm: a bias with an accumulating plan");
     if (threads <= 0) threads = omp_get_max_threads();
     if (p->swap) { /* C^T = B op(A)^T into scratch, then C (+)= (C^T)^T */
         cae_real *ct = scratch, *at = scratch + p->m * p->ldc;
         const cae_real *second = a;
         if (p->a_trans_in_swap) { /* A is out_m x k: its transpose, k x out_m */
-            transpose_blocked(at, p->ldb, a, p->k, p->out_m, p->k, 0, threads);
+            transpose_blocked(at, p->ldb, a, p->k, p->out_m, p->k, 0, NULL, threads);
             second = at;
         }
-        run_direct(p, b, second, ct, threads);
-        transpose_blocked(c, p->out_n, ct, p->ldc, p->out_n, p->out_m, p->out_accumulate,
+        run_direct(p, b, second, ct, NULL, threads);
+        transpose_blocked(c, p->out_n, ct, p->ldc, p->out_n, p->out_m, p->out_accumulate, bias,
                           threads);
         return;
     }
     cae_real *s = scratch;
     if (p->trans_b) { /* b is N x K: make the K x N copy the kernels read */
-        transpose_blocked(s, p->ldb, b, p->k, p->n, p->k, 0, threads);
+        transpose_blocked(s, p->ldb, b, p->k, p->n, p->k, 0, NULL, threads);
         b = s;
         s += p->k * p->ldb;
     }
     if (p->a_copy) { /* a is K x M: make the M x K copy */
-        transpose_blocked(s, p->lda, a, p->m, p->k, p->m, 0, threads);
+        transpose_blocked(s, p->lda, a, p->m, p->k, p->m, 0, NULL, threads);
         a = s;
     }
-    run_direct(p, a, b, c, threads);
+    run_direct(p, a, b, c, bias, threads);
 }

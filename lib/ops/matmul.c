@@ -8,10 +8,20 @@
  * Each of the three products is planned once at compile (cae_gemm_plan
  * dispatches the libxsmm kernels); the transposes a product needs go
  * through the node's scratch. A gradient this node writes first in a pass
- * (grad_store) gets a second plan that stores instead of accumulating. */
+ * (grad_store) gets a second plan that stores instead of accumulating.
+ *
+ * affine: C = A op(B) + v, v a row vector of N values, as one node. The
+ * bias is added to each output tile right after its kernel wrote it (in
+ * the transpose back, when the product is swapped), and its gradient is the
+ * column sums of G: the pass that bias_add makes over C, and the copy of G
+ * it makes in backward, are gone. Bit for bit the values and gradients of
+ * bias_add(matmul(A, B, 0, trans_b), v). */
+#include <string.h>
+
 #include "cae/gemm.h"
 #include "cae/ops.h"
 #include "graph/internal.h"
+#include "ops/ewise.h"
 
 typedef struct matmul_plan {
     cae_gemm fwd, da, db, da_store, db_store;
@@ -40,6 +50,19 @@ static int matmul_infer(cae_node *n)
     n->out.shape[0] = m;
     n->out.shape[1] = nn;
     n->iattr[2] = ka;
+    return 0;
+}
+
+static int affine_infer(cae_node *n)
+{
+    if (matmul_infer(n)) return -1;
+    const cae_tensor *v = &n->in[2]->out;
+    if (v->rank != 1 || v->shape[0] != n->out.shape[1]) {
+        char sv[64], sc[64];
+        return cae_node_fail(n, "bias %s does not fit the %s product: it needs %lld values",
+                             cae_shape_str(v, sv, sizeof sv), cae_shape_str(&n->out, sc, sizeof sc),
+                             (long long)n->out.shape[1]);
+    }
     return 0;
 }
 
@@ -86,8 +109,9 @@ static int matmul_plan_fn(cae_node *n)
 static void matmul_forward(cae_node *n)
 {
     const matmul_plan *p = n->state;
-    cae_gemm_run(&p->fwd, n->in[0]->out.data, n->in[1]->out.data, n->out.data, n->scratch,
-                 cae_node_threads(n));
+    const cae_real *bias = n->n_in == 3 ? n->in[2]->out.data : NULL;
+    cae_gemm_run_bias(&p->fwd, n->in[0]->out.data, n->in[1]->out.data, n->out.data, bias,
+                      n->scratch, cae_node_threads(n));
 }
 
 static void matmul_backward(cae_node *n)
@@ -96,6 +120,12 @@ static void matmul_backward(cae_node *n)
     const int ta = (int)n->iattr[0], tb = (int)n->iattr[1], th = cae_node_threads(n);
     cae_tensor *a = &n->in[0]->out, *b = &n->in[1]->out;
     const cae_real *G = n->out.grad;
+    if (n->n_in == 3 && n->in[2]->out.grad) { /* affine: dv (+)= column sums of G */
+        cae_real *dv = n->in[2]->out.grad;
+        const int64_t N = n->out.shape[1];
+        if (n->grad_store[2]) memset(dv, 0, (size_t)N * sizeof *dv);
+        cae_ops_col_acc(dv, G, NULL, n->out.shape[0], N, th);
+    }
     if (p->has_da) {
         const cae_gemm *q = n->grad_store[0] ? &p->da_store : &p->da;
         if (ta) /* dA = op(B) G^T: first operand op(B), second G^T (scratch) */
@@ -115,9 +145,19 @@ static void matmul_backward(cae_node *n)
 static const cae_op matmul_op = {"matmul",       2,          matmul_infer, matmul_plan_fn,
                                  matmul_forward, matmul_backward, 3u, 0};
 
+static const cae_op affine_op = {"affine",       3,          affine_infer, matmul_plan_fn,
+                                 matmul_forward, matmul_backward, 7u, 0};
+
 cae_node *cae_matmul(cae_graph *g, cae_node *a, cae_node *b, int trans_a, int trans_b)
 {
     cae_node *in[2] = {a, b};
     cae_attr at = {.i = {!!trans_a, !!trans_b}};
     return cae_node_new_attr(g, &matmul_op, in, &at, NULL);
+}
+
+cae_node *cae_affine(cae_graph *g, cae_node *x, cae_node *w, cae_node *v, int trans_w)
+{
+    cae_node *in[3] = {x, w, v};
+    cae_attr at = {.i = {0, !!trans_w}};
+    return cae_node_new_attr(g, &affine_op, in, &at, NULL);
 }
