@@ -27,7 +27,16 @@ static inline cae_real sigm(cae_real x)
 /* One element of the cross-entropy: max(z,0) - z t + log1p(e^-|z|). */
 static inline cae_real bce_term(cae_real z, cae_real t)
 {
-    return (z > 0 ? z : 0) - z * t + cae_vlog1p(cae_vexp(-fabs(z)));
+    return (z > 0 ? z : 0) - z * t + cae_vlog1p01(cae_vexp(-fabs(z)));
+}
+
+/* The same, and p = sigmoid(z) - t from the same e^-|z| (bit for bit
+ * sigm(z) - t). */
+static inline cae_real bce_term_p(cae_real z, cae_real t, cae_real *p)
+{
+    const cae_real e = cae_vexp(-fabs(z)), u = 1 + e;
+    *p = (z >= 0 ? 1 : e) / u - t;
+    return (z > 0 ? z : 0) - z * t + cae_vlog1p01(e);
 }
 
 /* out[0] = (1/B) sum_b part[b], adding the rows in order. */
@@ -38,27 +47,44 @@ static void mean_rows(cae_real *out, const double *part, int64_t B)
     out[0] = (cae_real)(B > 0 ? s / (double)B : 0);
 }
 
-void caek_bce_logits_forward(cae_real *out, const cae_real *z,
-                             const cae_real *t, int64_t B, int64_t N,
-                             double *part, int nt)
+/* The forward, and p = sigmoid(z) - t (B x N) unless p is NULL: the node
+ * keeps p for its backward, which then is one scaled copy. */
+static void bce_forward(cae_real *out, const cae_real *z, const cae_real *t, int64_t B,
+                        int64_t N, double *part, cae_real *p, int nt)
 {   /* out: 1; z, t: B x N; part: B */
     CAEK_FOR_ROWS(B, N, nt, {
         const cae_real *zr = z + b * N, *tr = t + b * N;
+        cae_real *pr = p ? p + b * N : NULL;
         /* 16 lane sums in the real type (vectorizes; each lane adds N/16
          * terms), then added in double. */
         cae_real acc[16] = {0};
         int64_t j = 0;
-        for (; j + 16 <= N; j += 16) {
-            _Pragma("omp simd")
-            for (int k = 0; k < 16; k++)
-                acc[k] += bce_term(zr[j + k], tr[j + k]);
+        if (pr) {
+            for (; j + 16 <= N; j += 16) {
+                _Pragma("omp simd")
+                for (int k = 0; k < 16; k++)
+                    acc[k] += bce_term_p(zr[j + k], tr[j + k], &pr[j + k]);
+            }
+        } else {
+            for (; j + 16 <= N; j += 16) {
+                _Pragma("omp simd")
+                for (int k = 0; k < 16; k++)
+                    acc[k] += bce_term(zr[j + k], tr[j + k]);
+            }
         }
         double s = 0;
         for (int k = 0; k < 16; k++) s += acc[k];
-        for (; j < N; j++) s += bce_term(zr[j], tr[j]);
+        for (; j < N; j++) s += pr ? bce_term_p(zr[j], tr[j], &pr[j]) : bce_term(zr[j], tr[j]);
         part[b] = s;
     });
     mean_rows(out, part, B);
+}
+
+void caek_bce_logits_forward(cae_real *out, const cae_real *z,
+                             const cae_real *t, int64_t B, int64_t N,
+                             double *part, int nt)
+{
+    bce_forward(out, z, t, B, N, part, NULL, nt);
 }
 
 void caek_bce_logits_backward(cae_real *dz, cae_real *dt, cae_real g,
@@ -143,7 +169,7 @@ void caek_softmax_xent_backward(cae_real *dz, cae_real g, const cae_real *z,
 #define NT(n) cae_node_threads(n)
 
 /* bce_logits and sq_error: two B x N inputs of one shape; scratch holds B
- * row sums. */
+ * row sums, then (bce_logits, when z gets a gradient) p = sigmoid(z) - t. */
 static int pair_infer(cae_node *n)
 {
     if (cae_ops_same2(n) || cae_ops_rank(n, 0, 2)) return -1;
@@ -154,22 +180,43 @@ static int rows_plan(cae_node *n)
     n->scratch_bytes = (size_t)IN(n, 0)->shape[0] * sizeof(double);
     return 0;
 }
+static size_t bce_p_offset(const cae_node *n)
+{
+    return cae_round_up((size_t)IN(n, 0)->shape[0] * sizeof(double), CAE_ALIGN);
+}
+static int bce_plan(cae_node *n)
+{
+    n->scratch_bytes = bce_p_offset(n);
+    if (cae_needs_grad(n) && cae_needs_grad(n->in[0]))
+        n->scratch_bytes += (size_t)IN(n, 0)->size * sizeof(cae_real);
+    return 0;
+}
+/* p, when the plan made room for it. */
+static cae_real *bce_p(const cae_node *n)
+{
+    const size_t off = bce_p_offset(n);
+    return n->scratch_bytes > off ? (cae_real *)((char *)n->scratch + off) : NULL;
+}
 static void bce_fwd(cae_node *n)
 {
-    caek_bce_logits_forward(n->out.data, IN(n, 0)->data, IN(n, 1)->data, IN(n, 0)->shape[0],
-                            IN(n, 0)->shape[1], n->scratch, NT(n));
+    cae_real *p = bce_p(n);
+    bce_forward(n->out.data, IN(n, 0)->data, IN(n, 1)->data, IN(n, 0)->shape[0],
+                IN(n, 0)->shape[1], n->scratch, p, NT(n));
 }
 static void bce_bwd(cae_node *n)
 {
     cae_real *dz = IN(n, 0)->grad;
     const int64_t B = IN(n, 0)->shape[0], N = IN(n, 0)->shape[1];
-    if (dz && n->grad_store[0]) { /* first writer: dz = g/B (sigmoid(z) - t) */
-        const cae_real c = B > 0 ? n->out.grad[0] / (cae_real)B : 0, *z = IN(n, 0)->data, *t = IN(n, 1)->data;
-        CAEK_FOR(B * N, NT(n), dz[i] = c * (sigm(z[i]) - t[i]));
+    const cae_real *p = bce_p(n);
+    CAE_ASSERT(p || !dz, "bce_logits: z has a gradient but the plan kept no sigmoid(z) - t");
+    if (dz) { /* dz (+)= g/B p, p = sigmoid(z) - t from the forward */
+        const cae_real c = B > 0 ? n->out.grad[0] / (cae_real)B : 0;
+        if (n->grad_store[0]) CAEK_FOR(B * N, NT(n), dz[i] = c * p[i]);
+        else CAEK_FOR(B * N, NT(n), dz[i] += c * p[i]);
         dz = NULL;
     }
-    caek_bce_logits_backward(dz, IN(n, 1)->grad, n->out.grad[0], IN(n, 0)->data, IN(n, 1)->data,
-                             B, N, NT(n));
+    caek_bce_logits_backward(dz, IN(n, 1)->grad, n->out.grad[0], IN(n, 0)->data,
+                             IN(n, 1)->data, B, N, NT(n));
 }
 static void sq_fwd(cae_node *n)
 {
@@ -219,7 +266,7 @@ static void xent_bwd(cae_node *n)
                                    IN(n, 0)->shape[1], NT(n));
 }
 
-static const cae_op bce_op = {"bce_logits", 2, pair_infer, rows_plan, bce_fwd, bce_bwd, 1u, 0};
+static const cae_op bce_op = {"bce_logits", 2, pair_infer, bce_plan, bce_fwd, bce_bwd, 1u, 0};
 static const cae_op sq_op = {"sq_error", 2, pair_infer, rows_plan, sq_fwd, sq_bwd, 0, 0};
 static const cae_op xent_op = {"softmax_xent", 2, xent_infer, xent_plan, xent_fwd,
                                xent_bwd, 0, 0};
