@@ -81,9 +81,10 @@ int main(void)
     cae_graph *g = cae_graph_new(p, B);
     cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, D});
     cae_node *W = cae_param(g, Wt), *b = cae_param(g, bt), *c = cae_param(g, ct);
-    cae_node *a = cae_bias_add(g, cae_matmul(g, x, W, 0, 0), b);
+    /* affine = x W + b as one node (the same bits as bias_add(matmul)). */
+    cae_node *a = cae_affine(g, x, W, b, 0);
     cae_node *h = cae_sigmoid(g, a);
-    cae_node *logits = cae_bias_add(g, cae_matmul(g, h, W, 0, 1), c);
+    cae_node *logits = cae_affine(g, h, W, c, 1); /* tied: h W^T + c */
     cae_node *rec = cae_bce_logits(g, logits, x);
     cae_node *reg = contractive_sparse(g, a, h, W, 0.1, 0.05);
     cae_node *loss = cae_add(g, rec, reg);

@@ -89,10 +89,8 @@ int main(int argc, char **argv)
     cae_graph_set_threads(g, threads);
     cae_node *x = cae_input(g, "x", 2, (int64_t[]){BATCH, 2});
     cae_node *y = cae_input(g, "y", 1, (int64_t[]){BATCH});
-    cae_node *h = softsign(g, cae_bias_add(g, cae_matmul(g, x, cae_param(g, W1), 0, 0),
-                                           cae_param(g, b1)));
-    cae_node *logits = cae_bias_add(g, cae_matmul(g, h, cae_param(g, W2), 0, 0),
-                                    cae_param(g, b2));
+    cae_node *h = softsign(g, cae_affine(g, x, cae_param(g, W1), cae_param(g, b1), 0));
+    cae_node *logits = cae_affine(g, h, cae_param(g, W2), cae_param(g, b2), 0);
     cae_node *loss = cae_softmax_xent(g, logits, y);
     cae_graph_output(g, logits); /* keep it for the accuracy */
     if (cae_graph_compile(g, loss)) { /* one check catches any earlier error */
