@@ -10,7 +10,7 @@
 #   3. blocks of (threads, B): ours, then torch, then numpy, each a separate
 #      process (OpenBLAS's and OpenMP's thread pools keep spinning after
 #      calls: never two libraries' pools in one process or at once). The
-#      grid is timed ROUNDS times (default 3), even rounds in the reverse
+#      grid is timed ROUNDS times (default 5), even rounds in the reverse
 #      block order; each program's cell is its best round. This
 #      2-core VM has slow spells lasting minutes (every program's rate drops
 #      10-40%): a spell then costs a cell only if it hits the same cell in
@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
 done
 read -r -a batches <<< "${BATCHES:-1 10 20 100 256}"
 read -r -a threads <<< "${THREADS:-1 2}"
-rounds=${ROUNDS:-3}
+rounds=${ROUNDS:-5}
 blist=$(IFS=,; echo "${batches[*]}")
 tlist=$(IFS=,; echo "${threads[*]}")
 
