@@ -71,14 +71,12 @@ static inline float cae_vexp(float x)
     return x != x ? x : y;
 }
 
-/* log(x), x > 0 finite: x = 2^e m with m in [sqrt(1/2), sqrt(2)); log(m)
- * by a degree-9 polynomial in m - 1. x <= 0 gives NaN / -inf as libm. */
-static inline float cae_vlog(float x)
+/* log(v 2^-scale), v the positive normal float with bits u: v = 2^e m
+ * with m in [sqrt(1/2), sqrt(2)); log(m) by a degree-9 polynomial in m - 1
+ * (Cephes' single-precision coefficients). */
+static inline float cae_vlog_bits(uint32_t u, int32_t scale)
 {
-    const int sub = x < 1.17549435e-38f; /* subnormal: scale into range */
-    const float xs = x * 8388608.0f;
-    uint32_t u = cae_float_to_bits(sub ? xs : x);
-    int32_t e = (int32_t)((u >> 23) & 0xff) - 126 - (sub ? 23 : 0);
+    int32_t e = (int32_t)((u >> 23) & 0xff) - 126 - scale;
     float m = cae_bits_to_float((u & 0x007fffffu) | 0x3f000000u); /* [0.5, 1) */
     const int small = m < 0.707106781186547524f;
     e -= small;
@@ -99,6 +97,16 @@ static inline float cae_vlog(float x)
     y += -0.5f * z;
     float r = m + y;
     r += fe * 0.693359375f;
+    return r;
+}
+
+/* log(x), x > 0 finite (subnormals scaled into range first); x <= 0 gives
+ * NaN / -inf as libm. */
+static inline float cae_vlog(float x)
+{
+    const int sub = x < 1.17549435e-38f; /* subnormal: scale into range */
+    const float xs = x * 8388608.0f;
+    float r = cae_vlog_bits(cae_float_to_bits(sub ? xs : x), sub ? 23 : 0);
     /* Special cases: zero, negative, subnormal-free inputs are what we see;
      * keep libm's answers for the rest. */
     r = x == 0.0f ? -INFINITY : r;
@@ -123,33 +131,13 @@ static inline float cae_vlog1p(float x)
  * by cae_vlog's reduction and polynomial, plus the rounding of u,
  * (x - (u - 1)) / u, with 1/u taken as 1.5 - 0.5 u (exact at u = 1, where
  * the term matters; elsewhere it is below half an ulp of the result).
+ * u >= 1 is normal, so cae_vlog_bits needs no scaling.
  * Relative error under 1.3e-7 over [0, 1] (measured against double log1p);
  * NaN propagates through the last term. */
 static inline float cae_vlog1p01(float x)
 {
     const float u = 1.0f + x;
-    const uint32_t ub = cae_float_to_bits(u);
-    int32_t e = (int32_t)((ub >> 23) & 0xff) - 126;
-    float m = cae_bits_to_float((ub & 0x007fffffu) | 0x3f000000u); /* [0.5, 1) */
-    const int small = m < 0.707106781186547524f;
-    e -= small;
-    m = small ? m + m - 1.0f : m - 1.0f;
-    const float z = m * m;
-    float p = 7.0376836292e-2f;
-    p = p * m - 1.1514610310e-1f;
-    p = p * m + 1.1676998740e-1f;
-    p = p * m - 1.2420140846e-1f;
-    p = p * m + 1.4249322787e-1f;
-    p = p * m - 1.6668057665e-1f;
-    p = p * m + 2.0000714765e-1f;
-    p = p * m - 2.4999993993e-1f;
-    p = p * m + 3.3333331174e-1f;
-    float y = m * z * p;
-    const float fe = (float)e;
-    y += fe * -2.12194440e-4f;
-    y += -0.5f * z;
-    float r = m + y;
-    r += fe * 0.693359375f;
+    const float r = cae_vlog_bits(cae_float_to_bits(u), 0);
     return r + (x - (u - 1.0f)) * (1.5f - 0.5f * u);
 }
 
