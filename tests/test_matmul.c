@@ -160,9 +160,13 @@ START_TEST(matmul_gradients)
 END_TEST
 
 /* loss = sum((A op(B) + v) * R), as affine (fused) or as bias_add(matmul)
- * (composed); A an input with a gradient, B and v parameters. */
-static cae_graph *build_affine(int64_t m, int64_t n, int64_t k, int tb, int fused,
-                               cae_params **pp, cae_node **nodes)
+ * (composed); B and v parameters. Setups: 0 A an input with a gradient;
+ * 1 A without one (a model's x); 2 v a constant (no gradient); 3 a second
+ * node on the same A, B and v, summed into the loss (shared parameters:
+ * their gradients accumulate). */
+enum { AFF_SETUPS = 4 };
+static cae_graph *build_affine_setup(int64_t m, int64_t n, int64_t k, int tb, int fused, int setup,
+                                     cae_params **pp, cae_node **nodes)
 {
     cae_params *p = cae_params_new();
     cae_tensor *tb_t = cae_params_add(p, "B", 2, tb ? (int64_t[]){n, k} : (int64_t[]){k, n});
@@ -174,12 +178,20 @@ static cae_graph *build_affine(int64_t m, int64_t n, int64_t k, int tb, int fuse
     cae_graph *g = cae_graph_new(p, m);
     cae_node *A = cae_input(g, "A", 2, (int64_t[]){m, k});
     tu_fill_uniform(cae_node_value(A)->data, m * k, -1, 1, 11);
-    cae_input_requires_grad(A);
+    if (setup != 1) cae_input_requires_grad(A);
     cae_node *B = cae_param(g, tb_t), *v = cae_param(g, v_t);
+    if (setup == 2) {
+        v = cae_const(g, "v", 1, (int64_t[]){n}, 0);
+        memcpy(cae_node_value(v)->data, v_t->data, (size_t)n * sizeof(cae_real));
+    }
     cae_node *c = fused ? cae_affine(g, A, B, v, tb) : cae_bias_add(g, cae_matmul(g, A, B, 0, tb), v);
     cae_node *R = cae_const(g, "R", 2, (int64_t[]){m, n}, 0);
     tu_fill_uniform(cae_node_value(R)->data, m * n, -1, 1, 13);
     cae_node *loss = cae_sum(g, cae_mul(g, c, R));
+    if (setup == 3) {
+        cae_node *c2 = fused ? cae_affine(g, A, B, v, tb) : cae_bias_add(g, cae_matmul(g, A, B, 0, tb), v);
+        loss = cae_add(g, loss, cae_sum(g, cae_square(g, c2)));
+    }
     ck_assert_msg(cae_graph_compile(g, loss) == 0, "compile: %s", cae_graph_error(g));
     nodes[0] = A;
     nodes[1] = B;
@@ -189,6 +201,12 @@ static cae_graph *build_affine(int64_t m, int64_t n, int64_t k, int tb, int fuse
     return g;
 }
 
+static cae_graph *build_affine(int64_t m, int64_t n, int64_t k, int tb, int fused,
+                               cae_params **pp, cae_node **nodes)
+{
+    return build_affine_setup(m, n, k, tb, fused, 0, pp, nodes);
+}
+
 /* Every path of the GEMM (batch-of-one dots, narrow, swapped h W^T, direct
  * with B transposed, ragged tiles) on 1 and 2 threads: the same bits as
  * the two-node form, forward and backward. */
@@ -196,7 +214,8 @@ START_TEST(affine_equals_bias_add_matmul)
 {
     const int64_t shapes[][3] = {{1, 784, 100}, {1, 7, 5}, {5, 130, 1}, {20, 100, 78},
                                  {37, 130, 90}, {256, 70, 33}, {600, 40, 50}, {64, 64, 64},
-                                 {70, 1, 33},   {300, 784, 1000}};
+                                 {70, 1, 33},   {300, 784, 500}};
+    const int setup = _i;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int tb = 0; tb < 2; tb++)
             for (int th = 1; th <= 2; th++) {
@@ -205,7 +224,7 @@ START_TEST(affine_equals_bias_add_matmul)
                 cae_node *nd[2][4];
                 cae_graph *g[2];
                 for (int f = 0; f < 2; f++) {
-                    g[f] = build_affine(m, n, k, tb, f, &p[f], nd[f]);
+                    g[f] = build_affine_setup(m, n, k, tb, f, setup, &p[f], nd[f]);
                     cae_graph_set_threads(g[f], th);
                     cae_graph_forward(g[f]);
                     cae_graph_backward(g[f]);
@@ -215,13 +234,15 @@ START_TEST(affine_equals_bias_add_matmul)
                     const cae_tensor *a = cae_node_value(nd[0][w]), *b = cae_node_value(nd[1][w]);
                     const cae_real *x = w < 3 ? a->grad : a->data, *y = w < 3 ? b->grad : b->data;
                     ck_assert_int_eq(a->size, b->size);
+                    ck_assert_msg(!x == !y, "setup %d: %s kept by one form only", setup, what[w]);
+                    if (!x) continue; /* no gradient in this setup */
                     int64_t bad = -1;
                     for (int64_t i = 0; i < a->size && bad < 0; i++)
                         if (memcmp(&x[i], &y[i], sizeof x[i])) bad = i;
                     ck_assert_msg(bad < 0,
-                                  "affine %lldx%lldx%lld tb=%d, %d thread(s): %s[%lld] = %.9g, "
-                                  "bias_add(matmul) gives %.9g",
-                                  (long long)m, (long long)n, (long long)k, tb, th, what[w],
+                                  "affine setup %d, %lldx%lldx%lld tb=%d, %d thread(s): %s[%lld] = "
+                                  "%.9g, bias_add(matmul) gives %.9g",
+                                  setup, (long long)m, (long long)n, (long long)k, tb, th, what[w],
                                   (long long)bad, (double)y[bad], (double)x[bad]);
                 }
                 for (int f = 0; f < 2; f++) {
@@ -329,7 +350,7 @@ int main(void)
     tcase_add_loop_test(t, matmul_gradients, 0, 4);
     tcase_add_test(t, matmul_threads_agree);
     tcase_add_test(t, matmul_shape_error);
-    tcase_add_test(t, affine_equals_bias_add_matmul);
+    tcase_add_loop_test(t, affine_equals_bias_add_matmul, 0, AFF_SETUPS);
     tcase_add_loop_test(t, affine_gradients, 0, 2);
     tcase_add_test(t, affine_shape_error);
     tcase_set_timeout(t, 120);

@@ -24,10 +24,17 @@ static inline cae_real sigm(cae_real x)
     return x >= 0 ? 1 / (1 + e) : e / (1 + e);
 }
 
-/* One element of the cross-entropy: max(z,0) - z t + log1p(e^-|z|). */
+/* One element of the cross-entropy, max(z,0) - z t + log1p(e), given
+ * e = e^-|z|: one expression for both loops below, so the loss has the same
+ * bits whether or not the forward also keeps p. */
+static inline cae_real bce_from_e(cae_real z, cae_real t, cae_real e)
+{
+    return (z > 0 ? z : 0) - z * t + cae_vlog1p01(e);
+}
+
 static inline cae_real bce_term(cae_real z, cae_real t)
 {
-    return (z > 0 ? z : 0) - z * t + cae_vlog1p01(cae_vexp(-fabs(z)));
+    return bce_from_e(z, t, cae_vexp(-fabs(z)));
 }
 
 /* The same, and p = sigmoid(z) - t from the same e^-|z| (bit for bit
@@ -36,7 +43,7 @@ static inline cae_real bce_term_p(cae_real z, cae_real t, cae_real *p)
 {
     const cae_real e = cae_vexp(-fabs(z)), u = 1 + e;
     *p = (z >= 0 ? 1 : e) / u - t;
-    return (z > 0 ? z : 0) - z * t + cae_vlog1p01(e);
+    return bce_from_e(z, t, e);
 }
 
 /* out[0] = (1/B) sum_b part[b], adding the rows in order. */
@@ -169,7 +176,10 @@ void caek_softmax_xent_backward(cae_real *dz, cae_real g, const cae_real *z,
 #define NT(n) cae_node_threads(n)
 
 /* bce_logits and sq_error: two B x N inputs of one shape; scratch holds B
- * row sums, then (bce_logits, when z gets a gradient) p = sigmoid(z) - t. */
+ * row sums, then (bce_logits, when z gets a gradient) p = sigmoid(z) - t:
+ * the forward's snapshot, which the backward scales (so dz is that of the
+ * targets the forward saw). A graph that only evaluates but whose z could
+ * get a gradient (parameters upstream) pays for writing p: one B x N pass. */
 static int pair_infer(cae_node *n)
 {
     if (cae_ops_same2(n) || cae_ops_rank(n, 0, 2)) return -1;

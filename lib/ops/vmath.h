@@ -52,6 +52,7 @@ static inline float cae_vexp(float x)
     const float hi = 88.7228394f, lo = -87.3365479f;
     const int over = x > hi, under = x < lo;
     float xc = x > hi ? hi : (x < lo ? lo : x);
+    xc = x != x ? 0.0f : xc; /* NaN: converting it to int below is undefined */
     /* Round to nearest by the 1.5 * 2^23 trick (floorf does not vectorize). */
     const float fn = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - fn * 0.693359375f;
