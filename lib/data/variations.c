@@ -311,16 +311,12 @@ cae_data_status cae_variation_generate(cae_variation v, const cae_dataset *digit
     cae_rng r;
     cae_rng_seed(&r, seed, stream);
     float a[NPIX], b[NPIX], bg[NPIX];
+    cae_real row[NPIX]; /* digit i as reals, from bytes or reals alike */
     for (int64_t i = 0; i < n; i++) {
         uint8_t *o = img + i * NPIX;
         if (cae_variation_uses_digits(v)) {
-            if (digits->x) {
-                const cae_real *d = digits->x + i * digits->dim;
-                for (int p = 0; p < NPIX; p++) a[p] = (float)d[p];
-            } else {
-                const uint8_t *d = digits->x8 + i * digits->dim;
-                for (int p = 0; p < NPIX; p++) a[p] = (float)(cae_real)(d[p] * (1.0 / 255.0));
-            }
+            cae_dataset_copy_rows(digits, i, 1, row);
+            for (int p = 0; p < NPIX; p++) a[p] = (float)row[p];
             lab[i] = (uint8_t)digits->y[i];
             const float *dig = a;
             if (v == CAE_VAR_ROT || v == CAE_VAR_BG_IMG_ROT) {

@@ -12,16 +12,9 @@
 
 /* ------------------------------------------------------------ kernels */
 
-/* 1 / (1 + e^-x) with e^-|x| only: no overflow, no 1 - (1 - tiny). */
-static inline cae_real sigm(cae_real x)
-{
-    const cae_real e = cae_vexp(-fabs(x));
-    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-}
-
 void caek_sigmoid_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
 {   /* out, x: n */
-    CAEK_FOR(n, nt, out[i] = sigm(x[i]));
+    CAEK_FOR(n, nt, out[i] = cae_vsigmoid(x[i]));
 }
 
 void caek_sigmoid_backward(cae_real *dx, const cae_real *dout,
@@ -61,7 +54,7 @@ void caek_softplus_forward(cae_real *out, const cae_real *x, int64_t n,
 void caek_softplus_backward(cae_real *dx, const cae_real *dout,
                             const cae_real *x, int64_t n, int nt)
 {   /* dx, dout, x: n */
-    CAEK_FOR(n, nt, dx[i] += dout[i] * sigm(x[i]));
+    CAEK_FOR(n, nt, dx[i] += dout[i] * cae_vsigmoid(x[i]));
 }
 
 void caek_exp_forward(cae_real *out, const cae_real *x, int64_t n, int nt)

@@ -2,8 +2,6 @@
  * any rank) and bias_add, mul_row (a length-N vector broadcast over the
  * rows of a B x N matrix). Raw kernels first, then the node adapters,
  * descriptors and constructors. */
-#include <string.h>
-
 #include "cae/kernels.h"
 #include "cae/op.h"
 #include "cae/ops.h"
@@ -101,7 +99,7 @@ void caek_bias_add_backward(cae_real *dx, cae_real *dv, const cae_real *dout,
                             int64_t B, int64_t N, int nt)
 {   /* dx (or NULL), dout: B x N; dv (or NULL): N */
     if (dx) CAEK_FOR(B * N, nt, dx[i] += dout[i]);
-    if (dv) cae_ops_col_acc(dv, dout, NULL, B, N, nt);
+    if (dv) cae_ops_col_acc(dv, dout, NULL, B, N, nt, 0);
 }
 
 void caek_mul_row_forward(cae_real *out, const cae_real *x,
@@ -126,7 +124,7 @@ void caek_mul_row_backward(cae_real *dx, cae_real *dv, const cae_real *dout,
             _Pragma("omp simd")
             for (int64_t j = 0; j < N; j++) d[j] += g[j] * v[j];
         });
-    if (dv) cae_ops_col_acc(dv, dout, x, B, N, nt);
+    if (dv) cae_ops_col_acc(dv, dout, x, B, N, nt, 0);
 }
 
 /* -------------------------------------------------------------- nodes */
@@ -217,8 +215,8 @@ static void bias_add_bwd(cae_node *n)
         CAEK_FOR(B * N, NT(n), dx[i] = dout[i]);
         dx = NULL;
     }
-    if (dv && n->grad_store[1]) memset(dv, 0, (size_t)N * sizeof *dv); /* N sums follow */
-    caek_bias_add_backward(dx, dv, dout, B, N, NT(n));
+    if (dv) cae_ops_col_acc(dv, dout, NULL, B, N, NT(n), n->grad_store[1]);
+    caek_bias_add_backward(dx, NULL, dout, B, N, NT(n));
 }
 static void mul_row_fwd(cae_node *n)
 {

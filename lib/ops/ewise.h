@@ -87,16 +87,19 @@ static inline int cae_ops_vector(cae_node *n, int64_t len)
 }
 
 /* Column reduction: acc[j] += sum_b y[b,j] (x == NULL) or
- * sum_b y[b,j] x[b,j]; y, x B x N, acc N. Threads own column blocks, so
- * each acc[j] is summed by one thread in row order (deterministic). */
+ * sum_b y[b,j] x[b,j]; y, x B x N, acc N; with store, acc[j] = the sum
+ * (acc's old values never read). Threads own column blocks, so each acc[j]
+ * is summed by one thread in row order (deterministic). */
 static inline void cae_ops_col_acc(cae_real *acc, const cae_real *y,
                                    const cae_real *x, int64_t B, int64_t N,
-                                   int nt)
+                                   int nt, int store)
 {
     const int64_t nblk = (N + CAEK_COLS - 1) / CAEK_COLS;
     CAEK_FOR_ROWS(nblk, B * CAEK_COLS, nt, {
         const int64_t j0 = b * CAEK_COLS;
         const int64_t j1 = j0 + CAEK_COLS < N ? j0 + CAEK_COLS : N;
+        if (store)
+            for (int64_t j = j0; j < j1; j++) acc[j] = 0;
         for (int64_t r = 0; r < B; r++) {
             const cae_real *yr = y + r * N;
             if (x) {

@@ -198,7 +198,7 @@ static inline void transpose_block(cae_real *out, int64_t ldo, const cae_real *i
         const __m512 w = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0x88);
         const __m512 w2 = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0xDD);
         __m512 c[4] = {_mm512_shuffle_f32x4(v, w, 0x88), _mm512_shuffle_f32x4(v2, w2, 0x88),
-                             _mm512_shuffle_f32x4(v, w, 0xDD), _mm512_shuffle_f32x4(v2, w2, 0xDD)};
+                       _mm512_shuffle_f32x4(v, w, 0xDD), _mm512_shuffle_f32x4(v2, w2, 0xDD)};
         for (int q = 0; q < 4; q++) { /* c[q] is input column 4q + s */
             cae_real *o = out + (4 * q + s) * ldo;
             if (add) c[q] = _mm512_add_ps(_mm512_loadu_ps(o), c[q]);

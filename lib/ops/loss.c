@@ -18,11 +18,6 @@
 
 /* ------------------------------------------------------------ kernels */
 
-static inline cae_real sigm(cae_real x)
-{
-    const cae_real e = cae_vexp(-fabs(x));
-    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-}
 
 /* One element of the cross-entropy, max(z,0) - z t + log1p(e), given
  * e = e^-|z|: one expression for both loops below, so the loss has the same
@@ -38,11 +33,11 @@ static inline cae_real bce_term(cae_real z, cae_real t)
 }
 
 /* The same, and p = sigmoid(z) - t from the same e^-|z| (bit for bit
- * sigm(z) - t). */
+ * cae_vsigmoid(z) - t). */
 static inline cae_real bce_term_p(cae_real z, cae_real t, cae_real *p)
 {
-    const cae_real e = cae_vexp(-fabs(z)), u = 1 + e;
-    *p = (z >= 0 ? 1 : e) / u - t;
+    const cae_real e = cae_vexp(-fabs(z));
+    *p = cae_vsigmoid_e(z, e) - t;
     return bce_from_e(z, t, e);
 }
 
@@ -99,7 +94,7 @@ void caek_bce_logits_backward(cae_real *dz, cae_real *dt, cae_real g,
                               int64_t B, int64_t N, int nt)
 {   /* dz, dt (either may be NULL), z, t: B x N */
     const cae_real c = B > 0 ? g / (cae_real)B : 0;
-    if (dz) CAEK_FOR(B * N, nt, dz[i] += c * (sigm(z[i]) - t[i]));
+    if (dz) CAEK_FOR(B * N, nt, dz[i] += c * (cae_vsigmoid(z[i]) - t[i]));
     if (dt) CAEK_FOR(B * N, nt, dt[i] -= c * z[i]);
 }
 

@@ -16,8 +16,6 @@
  * column sums of G: the pass that bias_add makes over C, and the copy of G
  * it makes in backward, are gone. Bit for bit the values and gradients of
  * bias_add(matmul(A, B, 0, trans_b), v). */
-#include <string.h>
-
 #include "cae/gemm.h"
 #include "cae/ops.h"
 #include "graph/internal.h"
@@ -120,12 +118,9 @@ static void matmul_backward(cae_node *n)
     const int ta = (int)n->iattr[0], tb = (int)n->iattr[1], th = cae_node_threads(n);
     cae_tensor *a = &n->in[0]->out, *b = &n->in[1]->out;
     const cae_real *G = n->out.grad;
-    if (n->n_in == 3 && n->in[2]->out.grad) { /* affine: dv (+)= column sums of G */
-        cae_real *dv = n->in[2]->out.grad;
-        const int64_t N = n->out.shape[1];
-        if (n->grad_store[2]) memset(dv, 0, (size_t)N * sizeof *dv);
-        cae_ops_col_acc(dv, G, NULL, n->out.shape[0], N, th);
-    }
+    if (n->n_in == 3 && n->in[2]->out.grad) /* affine: dv (+)= column sums of G */
+        cae_ops_col_acc(n->in[2]->out.grad, G, NULL, n->out.shape[0], n->out.shape[1], th,
+                        n->grad_store[2]);
     if (p->has_da) {
         const cae_gemm *q = n->grad_store[0] ? &p->da_store : &p->da;
         if (ta) /* dA = op(B) G^T: first operand op(B), second G^T (scratch) */

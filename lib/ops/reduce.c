@@ -62,8 +62,7 @@ void caek_sum_rows_backward(cae_real *dx, const cae_real *dout, int64_t B,
 void caek_sum_cols_forward(cae_real *out, const cae_real *x, int64_t B,
                            int64_t N, int nt)
 {   /* out: N; x: B x N */
-    for (int64_t j = 0; j < N; j++) out[j] = 0;
-    cae_ops_col_acc(out, x, NULL, B, N, nt);
+    cae_ops_col_acc(out, x, NULL, B, N, nt, 1);
 }
 
 void caek_sum_cols_backward(cae_real *dx, const cae_real *dout, int64_t B,

@@ -143,4 +143,16 @@ static inline float cae_vlog1p01(float x)
 }
 
 #endif
+/* sigmoid(x) from e = e^-|x|, and from x: 1 / (1 + e^-x) without overflow
+ * for any x and without 1 - (1 - tiny). */
+static inline cae_real cae_vsigmoid_e(cae_real x, cae_real e)
+{
+    return (x >= 0 ? 1 : e) / (1 + e);
+}
+
+static inline cae_real cae_vsigmoid(cae_real x)
+{
+    return cae_vsigmoid_e(x, cae_vexp(x < 0 ? x : -x)); /* e^-|x| */
+}
+
 #endif
