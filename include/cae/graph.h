@@ -53,6 +53,63 @@ typedef double cae_real;
 typedef float cae_real;
 #endif
 
+/* ---------------------------------------------------------------- errors
+ *
+ * One convention for every fallible function of the library. It returns a
+ * cae_status (CAE_OK = 0) or, when it makes something, a pointer (NULL on
+ * failure); it never returns NaN or a static string to mean failure, never
+ * prints and never exits. The reason, one line naming what is wrong and
+ * where, is kept where the caller will look:
+ *  - on the object the function works on, as a sticky error (the first one
+ *    wins and stays): cae_graph_error(g), cae_params_error(p),
+ *    cae_task_error(t). A constructor given a NULL input returns NULL and
+ *    leaves the earlier error standing, so a model checks once, at compile;
+ *  - otherwise (no such object yet: loading a file, creating a task) in
+ *    the caller's cae_error, the last argument (may be NULL): its status and
+ *    its message.
+ * Library bugs (a broken invariant, not bad input) hit an always-on assert
+ * that names file:line and aborts. */
+typedef enum cae_status {
+    CAE_OK = 0,
+    CAE_ERR_ARG,       /* a bad argument, option or configuration */
+    CAE_ERR_NOMEM,     /* allocation failed, or a size beyond what fits */
+    CAE_ERR_IO,        /* open, read, write or rename failed */
+    CAE_ERR_EMPTY,     /* a file with no bytes at all */
+    CAE_ERR_TRUNCATED, /* shorter than its header says */
+    CAE_ERR_MAGIC,     /* not the kind of file expected */
+    CAE_ERR_VERSION,   /* a format version this build cannot read */
+    CAE_ERR_CRC,       /* the payload does not match its checksum */
+    CAE_ERR_FORMAT,    /* a field out of range, a bad name */
+    CAE_ERR_TYPE,      /* an element type not usable here */
+    CAE_ERR_RANK,      /* a rank not usable here */
+    CAE_ERR_DIMS,      /* zero, overflowing or inconsistent dimensions */
+    CAE_ERR_SHAPE,     /* shapes that do not fit together */
+    CAE_ERR_MISMATCH,  /* two things that must agree do not (labels, a resume) */
+    CAE_ERR_GZIP,      /* a corrupt gzip stream, or one that ends early */
+    CAE_ERR_IMAGE,     /* an image that cannot be decoded */
+    CAE_ERR_COMPILE,   /* a graph not compiled, or whose parameters moved */
+    CAE_ERR_TAPE,      /* a node not on the graph's tape */
+    CAE_ERR_NOGRAD,    /* a node that keeps no gradient */
+    CAE_ERR_KERNEL,    /* no JIT kernel could be had */
+    CAE_ERR_NUMERIC,   /* a NaN or an infinity where a number was needed */
+    CAE_ERR_UNSUPPORTED, /* an op without the rule asked for */
+    CAE_ERR_COUNT
+} cae_status;
+
+#define CAE_ERR_LEN 512
+
+typedef struct cae_error {
+    cae_status status;
+    char msg[CAE_ERR_LEN];
+} cae_error;
+
+/* Short constant name of a status ("truncated", ...; never NULL). */
+const char *cae_status_name(cae_status s);
+/* Record status s and a formatted message in e (when e is non-NULL);
+ * returns s. For library code and for users' own functions alike. */
+cae_status cae_error_set(cae_error *e, cae_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #define CAE_MAX_RANK 4
 #define CAE_MAX_IN 4
 #define CAE_ALIGN 64
@@ -162,6 +219,12 @@ const char *cae_node_name(const cae_node *n);
 const char *cae_node_op_name(const cae_node *n);
 int cae_graph_tape_length(const cae_graph *g);
 cae_node *cae_graph_tape_at(const cae_graph *g, int i);
+/* The loss node of a compiled graph (NULL before compile). */
+cae_node *cae_graph_loss(const cae_graph *g);
+/* The store tensor a parameter node views; NULL for any other node. */
+cae_tensor *cae_node_param(const cae_node *n);
+/* 1 for an input node (cae_input), else 0. */
+int cae_node_is_input(const cae_node *n);
 
 /* Thread count for every op (0 = OpenMP default). Not global: per graph. */
 void cae_graph_set_threads(cae_graph *g, int n);

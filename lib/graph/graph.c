@@ -102,6 +102,12 @@ const char *cae_node_op_name(const cae_node *n)
     return n->op ? n->op->name : leaf[n->kind];
 }
 int cae_graph_tape_length(const cae_graph *g) { return g->n_tape; }
+cae_node *cae_graph_loss(const cae_graph *g) { return g && g->compiled ? g->loss : NULL; }
+cae_tensor *cae_node_param(const cae_node *n)
+{
+    return n && n->kind == CAE_NODE_PARAM ? (cae_tensor *)n->pattr : NULL;
+}
+int cae_node_is_input(const cae_node *n) { return n && n->kind == CAE_NODE_INPUT; }
 cae_node *cae_graph_tape_at(const cae_graph *g, int i)
 {
     return (i >= 0 && i < g->n_tape) ? g->tape[i] : NULL;

@@ -18,7 +18,6 @@ _Noreturn void cae_assert_fail(const char *file, int line, const char *cond,
                                const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-#define CAE_ERR_LEN 512
 
 struct cae_params {
     int n, cap;

@@ -84,3 +84,26 @@ int64_t cae_memory_budget(void)
     }
     return budget;
 }
+
+static const char *const status_names[CAE_ERR_COUNT] = {
+    "ok",     "bad argument", "out of memory", "i/o",      "empty",     "truncated",
+    "magic",  "version",      "crc",           "format",   "type",      "rank",
+    "dims",   "shape",        "mismatch",      "gzip",     "image",     "not compiled",
+    "not on the tape", "no gradient", "kernel", "not finite", "unsupported"};
+
+const char *cae_status_name(cae_status s)
+{
+    return (s >= 0 && s < CAE_ERR_COUNT) ? status_names[s] : "unknown status";
+}
+
+cae_status cae_error_set(cae_error *e, cae_status s, const char *fmt, ...)
+{
+    if (e) {
+        e->status = s;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
