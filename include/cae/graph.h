@@ -202,6 +202,8 @@ void cae_graph_output(cae_graph *g, cae_node *n);
 /* 0 on success; non-zero with cae_graph_error set otherwise. A NULL loss
  * (a failed constructor) fails with the first recorded error. */
 int cae_graph_compile(cae_graph *g, cae_node *loss);
+/* 1 when g is compiled and can run: its parameters have not moved since
+ * (cae_params_add after compile moves them: recompile). */
 int cae_graph_compiled(const cae_graph *g);
 void cae_graph_forward(cae_graph *g);
 /* Requires a scalar loss. Afterwards every kept gradient (parameters'
@@ -225,6 +227,8 @@ cae_node *cae_graph_loss(const cae_graph *g);
 cae_tensor *cae_node_param(const cae_node *n);
 /* 1 for an input node (cae_input), else 0. */
 int cae_node_is_input(const cae_node *n);
+/* 1 when n is on its graph's compiled tape, else 0. */
+int cae_node_on_tape(const cae_node *n);
 
 /* Thread count for every op (0 = OpenMP default). Not global: per graph. */
 void cae_graph_set_threads(cae_graph *g, int n);

@@ -17,7 +17,7 @@
 
 #include "cae/jacobian.h"
 #include "cae/op.h"
-#include "graph/internal.h"
+#include "shared.h"
 
 const char *cae_jacobian_strerror(int status)
 {
@@ -163,9 +163,8 @@ static int graph_check(cae_graph *g, cae_node *x, cae_node *h, int64_t *B, int64
                        int64_t *D)
 {
     if (!g || !x || !h) return CAE_JAC_EARG;
-    if (!g->compiled || g->params_generation != cae_params_generation(g->params))
-        return CAE_JAC_ECOMPILE;
-    if (x->graph != g || h->graph != g || !x->on_tape || !h->on_tape) return CAE_JAC_ETAPE;
+    if (!cae_graph_compiled(g)) return CAE_JAC_ECOMPILE;
+    if (x->graph != g || h->graph != g || !cae_node_on_tape(x) || !cae_node_on_tape(h)) return CAE_JAC_ETAPE;
     if (!x->out.grad) return CAE_JAC_ENOGRAD;
     if (h->out.rank != 2 || x->out.rank < 1 || x->out.shape[0] != h->out.shape[0] ||
         h->out.size < 1 || x->out.size < 1)

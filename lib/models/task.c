@@ -145,8 +145,8 @@ static int collect_params(cae_task *t)
     cae_graph *g = t->train[0].g;
     for (int i = 0; i < cae_graph_tape_length(g); i++) {
         cae_node *n = cae_graph_tape_at(g, i);
-        if (n->kind != CAE_NODE_PARAM) continue;
-        cae_tensor *ten = n->pattr;
+        cae_tensor *ten = cae_node_param(n);
+        if (!ten) continue;
         int seen = 0;
         for (int k = 0; k < t->n_params; k++) seen |= t->params[k] == ten;
         if (seen) continue;

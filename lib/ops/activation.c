@@ -17,10 +17,17 @@ void caek_sigmoid_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
     CAEK_FOR(n, nt, out[i] = cae_vsigmoid(x[i]));
 }
 
+/* dx (+)= dout out (1 - out); store: = (lib/shared.h). */
+static void sigmoid_grad(cae_real *dx, const cae_real *dout, const cae_real *out, int64_t n,
+                         int nt, int store)
+{   /* dx, dout, out: n */
+    CAEK_PUT(n, nt, store, dx, dout[i] * out[i] * (1 - out[i]));
+}
+
 void caek_sigmoid_backward(cae_real *dx, const cae_real *dout,
                            const cae_real *out, int64_t n, int nt)
 {   /* dx, dout, out: n */
-    CAEK_FOR(n, nt, dx[i] += dout[i] * out[i] * (1 - out[i]));
+    sigmoid_grad(dx, dout, out, n, nt, 0);
 }
 
 void caek_tanh_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
@@ -102,26 +109,24 @@ void caek_step_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
             caek_##op##_backward(IN0(n)->grad, n->out.grad, BY, n->out.size, \
                                  NT(n));                                    \
     }                                                                       \
-    static const cae_op op##_op = {#op, 1, act_infer, NULL, op##_fwd, op##_bwd, 0, 0};
+    static const cae_op op##_op = {.name = #op, .n_in = 1, .infer = act_infer, \
+                                   .forward = op##_fwd, .backward = op##_bwd};
 
 static int act_infer(cae_node *n) { return cae_node_same_shape(n, 0); }
 
-/* sigmoid is written out: its backward also stores (first writer). */
+/* sigmoid is written out: its backward may store (first writer). */
 static void sigmoid_fwd(cae_node *n)
 {
     caek_sigmoid_forward(n->out.data, IN0(n)->data, n->out.size, NT(n));
 }
 static void sigmoid_bwd(cae_node *n)
 {
-    cae_real *dx = IN0(n)->grad;
-    if (!dx) return;
-    const cae_real *dout = n->out.grad, *y = n->out.data;
-    if (n->grad_store[0])
-        CAEK_FOR(n->out.size, NT(n), dx[i] = dout[i] * y[i] * (1 - y[i]));
-    else
-        caek_sigmoid_backward(dx, dout, y, n->out.size, NT(n));
+    if (cae_needs_grad(n->in[0]))
+        sigmoid_grad(IN0(n)->grad, n->out.grad, n->out.data, n->out.size, NT(n),
+                     cae_node_stores(n, 0));
 }
-static const cae_op sigmoid_op = {"sigmoid", 1, act_infer, NULL, sigmoid_fwd, sigmoid_bwd, 1u, 0};
+static const cae_op sigmoid_op = {.name = "sigmoid", .n_in = 1, .infer = act_infer,
+                                  .forward = sigmoid_fwd, .backward = sigmoid_bwd};
 ACTIVATION(tanh, n->out.data)
 ACTIVATION(relu, IN0(n)->data)
 ACTIVATION(softplus, IN0(n)->data)
@@ -136,7 +141,7 @@ static void step_fwd(cae_node *n)
 {
     caek_step_forward(n->out.data, IN0(n)->data, n->out.size, NT(n));
 }
-static const cae_op step_op = {"step", 1, act_infer, NULL, step_fwd, NULL, 0, 0};
+static const cae_op step_op = {.name = "step", .n_in = 1, .infer = act_infer, .forward = step_fwd};
 
 /* ------------------------------------------------------- constructors */
 
@@ -145,7 +150,10 @@ static cae_node *unary(cae_graph *g, const cae_op *op, cae_node *x)
     return cae_node_new(g, op, (cae_node *[]){x}, NULL);
 }
 
-cae_node *cae_sigmoid(cae_graph *g, cae_node *x) { return unary(g, &sigmoid_op, x); }
+cae_node *cae_sigmoid(cae_graph *g, cae_node *x)
+{
+    return cae_node_new_builtin(g, &sigmoid_op, (cae_node *[]){x}, NULL, NULL, 1u, 0);
+}
 cae_node *cae_tanh(cae_graph *g, cae_node *x) { return unary(g, &tanh_op, x); }
 cae_node *cae_relu(cae_graph *g, cae_node *x) { return unary(g, &relu_op, x); }
 cae_node *cae_softplus(cae_graph *g, cae_node *x) { return unary(g, &softplus_op, x); }

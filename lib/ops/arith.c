@@ -95,11 +95,19 @@ void caek_bias_add_forward(cae_real *out, const cae_real *x,
     });
 }
 
+/* dx (+)= dout, dv (+)= column sums of dout; store_dx / store_dv: =
+ * (lib/shared.h). */
+static void bias_add_grad(cae_real *dx, cae_real *dv, const cae_real *dout, int64_t B,
+                          int64_t N, int nt, int store_dx, int store_dv)
+{   /* dx (or NULL), dout: B x N; dv (or NULL): N */
+    if (dx) CAEK_PUT(B * N, nt, store_dx, dx, dout[i]);
+    if (dv) cae_ops_col_acc(dv, dout, NULL, B, N, nt, store_dv);
+}
+
 void caek_bias_add_backward(cae_real *dx, cae_real *dv, const cae_real *dout,
                             int64_t B, int64_t N, int nt)
 {   /* dx (or NULL), dout: B x N; dv (or NULL): N */
-    if (dx) CAEK_FOR(B * N, nt, dx[i] += dout[i]);
-    if (dv) cae_ops_col_acc(dv, dout, NULL, B, N, nt, 0);
+    bias_add_grad(dx, dv, dout, B, N, nt, 0, 0);
 }
 
 void caek_mul_row_forward(cae_real *out, const cae_real *x,
@@ -208,15 +216,8 @@ static void bias_add_fwd(cae_node *n)
 }
 static void bias_add_bwd(cae_node *n)
 {
-    cae_real *dx = IN(n, 0)->grad, *dv = IN(n, 1)->grad;
-    const cae_real *dout = n->out.grad;
-    const int64_t B = n->out.shape[0], N = n->out.shape[1];
-    if (dx && n->grad_store[0]) { /* first writer: dx = dout */
-        CAEK_FOR(B * N, NT(n), dx[i] = dout[i]);
-        dx = NULL;
-    }
-    if (dv) cae_ops_col_acc(dv, dout, NULL, B, N, NT(n), n->grad_store[1]);
-    caek_bias_add_backward(dx, NULL, dout, B, N, NT(n));
+    bias_add_grad(IN(n, 0)->grad, IN(n, 1)->grad, n->out.grad, n->out.shape[0],
+                  n->out.shape[1], NT(n), cae_node_stores(n, 0), cae_node_stores(n, 1));
 }
 static void mul_row_fwd(cae_node *n)
 {
@@ -229,17 +230,17 @@ static void mul_row_bwd(cae_node *n)
                           IN(n, 1)->data, n->out.shape[0], n->out.shape[1], NT(n));
 }
 
-static const cae_op add_op = {"add", 2, cae_ops_same2, NULL, add_fwd, add_bwd, 0, 0};
-static const cae_op sub_op = {"sub", 2, cae_ops_same2, NULL, sub_fwd, sub_bwd, 0, 0};
-static const cae_op mul_op = {"mul", 2, cae_ops_same2, NULL, mul_fwd, mul_bwd, 0, 0};
-static const cae_op scale_op = {"scale", 1, unary_infer, NULL, scale_fwd, scale_bwd, 0, 0};
-static const cae_op add_scalar_op = {"add_scalar", 1, unary_infer, NULL,
-                                     add_scalar_fwd, add_scalar_bwd, 0, 0};
-static const cae_op square_op = {"square", 1, unary_infer, NULL, square_fwd, square_bwd, 0, 0};
-static const cae_op bias_add_op = {"bias_add", 2, row_infer, NULL, bias_add_fwd,
-                                   bias_add_bwd, 3u, 0};
-static const cae_op mul_row_op = {"mul_row", 2, row_infer, NULL, mul_row_fwd,
-                                  mul_row_bwd, 0, 0};
+#define OP(id, nin, inf, fwd, bwd)                                               \
+    static const cae_op id##_op = {.name = #id, .n_in = nin, .infer = inf, .forward = fwd, \
+                                   .backward = bwd}
+OP(add, 2, cae_ops_same2, add_fwd, add_bwd);
+OP(sub, 2, cae_ops_same2, sub_fwd, sub_bwd);
+OP(mul, 2, cae_ops_same2, mul_fwd, mul_bwd);
+OP(scale, 1, unary_infer, scale_fwd, scale_bwd);
+OP(add_scalar, 1, unary_infer, add_scalar_fwd, add_scalar_bwd);
+OP(square, 1, unary_infer, square_fwd, square_bwd);
+OP(bias_add, 2, row_infer, bias_add_fwd, bias_add_bwd); /* may store both gradients */
+OP(mul_row, 2, row_infer, mul_row_fwd, mul_row_bwd);
 
 /* ------------------------------------------------------- constructors */
 
@@ -270,7 +271,7 @@ cae_node *cae_square(cae_graph *g, cae_node *x)
 }
 cae_node *cae_bias_add(cae_graph *g, cae_node *x, cae_node *v)
 {
-    return binary(g, &bias_add_op, x, v);
+    return cae_node_new_builtin(g, &bias_add_op, (cae_node *[]){x, v}, NULL, NULL, 3u, 0);
 }
 cae_node *cae_mul_row(cae_graph *g, cae_node *x, cae_node *v)
 {

@@ -17,6 +17,7 @@
 
 #include "cae/graph.h"
 #include "cae/op.h"
+#include "shared.h"
 
 #define CAEK_PAR_MIN 32768
 /* Elements per partial sum of the deterministic reductions. */
@@ -49,6 +50,15 @@ static inline int caek_nt(int nt) { return nt > 0 ? nt : omp_get_max_threads(); 
         } else {                                                            \
             for (int64_t b = 0; b < caek_b_; b++) { __VA_ARGS__; }          \
         }                                                                   \
+    } while (0)
+
+/* dst[i] = expr (store) or dst[i] += expr, for int64_t i in [0, n): the
+ * one loop of a backward that may be its buffer's first writer
+ * (lib/shared.h), with the derivative written once. */
+#define CAEK_PUT(n, nt, store, dst, expr)                                   \
+    do {                                                                    \
+        if (store) CAEK_FOR(n, nt, (dst)[i] = (expr));                      \
+        else CAEK_FOR(n, nt, (dst)[i] += (expr));                           \
     } while (0)
 
 /* Inputs 0 and 1 must have identical shapes; out takes them. */

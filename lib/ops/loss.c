@@ -12,7 +12,6 @@
 #include "cae/kernels.h"
 #include "cae/op.h"
 #include "cae/ops.h"
-#include "graph/internal.h"
 #include "ops/ewise.h"
 #include "ops/vmath.h"
 
@@ -216,8 +215,7 @@ static void bce_bwd(cae_node *n)
     CAE_ASSERT(p || !dz, "bce_logits: z has a gradient but the plan kept no sigmoid(z) - t");
     if (dz) { /* dz (+)= g/B p, p = sigmoid(z) - t from the forward */
         const cae_real c = B > 0 ? n->out.grad[0] / (cae_real)B : 0;
-        if (n->grad_store[0]) CAEK_FOR(B * N, NT(n), dz[i] = c * p[i]);
-        else CAEK_FOR(B * N, NT(n), dz[i] += c * p[i]);
+        CAEK_PUT(B * N, NT(n), cae_node_stores(n, 0), dz, c * p[i]);
         dz = NULL;
     }
     caek_bce_logits_backward(dz, IN(n, 1)->grad, n->out.grad[0], IN(n, 0)->data,
@@ -271,10 +269,12 @@ static void xent_bwd(cae_node *n)
                                    IN(n, 0)->shape[1], NT(n));
 }
 
-static const cae_op bce_op = {"bce_logits", 2, pair_infer, bce_plan, bce_fwd, bce_bwd, 1u, 0};
-static const cae_op sq_op = {"sq_error", 2, pair_infer, rows_plan, sq_fwd, sq_bwd, 0, 0};
-static const cae_op xent_op = {"softmax_xent", 2, xent_infer, xent_plan, xent_fwd,
-                               xent_bwd, 0, 0};
+static const cae_op bce_op = {.name = "bce_logits", .n_in = 2, .infer = pair_infer,
+                              .plan = bce_plan, .forward = bce_fwd, .backward = bce_bwd};
+static const cae_op sq_op = {.name = "sq_error", .n_in = 2, .infer = pair_infer,
+                             .plan = rows_plan, .forward = sq_fwd, .backward = sq_bwd};
+static const cae_op xent_op = {.name = "softmax_xent", .n_in = 2, .infer = xent_infer,
+                               .plan = xent_plan, .forward = xent_fwd, .backward = xent_bwd};
 
 /* ------------------------------------------------------- constructors */
 
@@ -284,8 +284,8 @@ static cae_node *binary(cae_graph *g, const cae_op *op, cae_node *a, cae_node *b
 }
 
 cae_node *cae_bce_logits(cae_graph *g, cae_node *logits, cae_node *target)
-{
-    return binary(g, &bce_op, logits, target);
+{   /* may store z's gradient */
+    return cae_node_new_builtin(g, &bce_op, (cae_node *[]){logits, target}, NULL, NULL, 1u, 0);
 }
 cae_node *cae_softmax_xent(cae_graph *g, cae_node *logits, cae_node *labels)
 {

@@ -80,9 +80,12 @@ static void stop_fwd(cae_node *n)
     CAEK_FOR(n->out.size, NT(n), out[i] = x[i]);
 }
 
-static const cae_op gauss_op = {"gaussian_noise", 1, same_infer, NULL, gauss_fwd, pass_bwd, 0, 0};
-static const cae_op mask_op = {"mask_noise", 1, same_infer, mask_plan, mask_fwd, mask_bwd, 0, 0};
-static const cae_op stop_op = {"stop_grad", 1, same_infer, NULL, stop_fwd, NULL, 0, 0};
+static const cae_op gauss_op = {.name = "gaussian_noise", .n_in = 1, .infer = same_infer,
+                                .forward = gauss_fwd, .backward = pass_bwd};
+static const cae_op mask_op = {.name = "mask_noise", .n_in = 1, .infer = same_infer,
+                               .plan = mask_plan, .forward = mask_fwd, .backward = mask_bwd};
+static const cae_op stop_op = {.name = "stop_grad", .n_in = 1, .infer = same_infer,
+                               .forward = stop_fwd};
 
 /* ------------------------------------------------------- constructors */
 

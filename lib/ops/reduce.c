@@ -141,12 +141,14 @@ static void sum_cols_bwd(cae_node *n)
                                IN(n, 0)->shape[1], NT(n));
 }
 
-static const cae_op sum_op = {"sum", 1, sum_infer, sum_plan, sum_fwd, sum_bwd, 0, 0};
-static const cae_op mean_op = {"mean", 1, sum_infer, sum_plan, mean_fwd, mean_bwd, 0, 0};
-static const cae_op sum_rows_op = {"sum_rows", 1, sum_rows_infer, NULL, sum_rows_fwd,
-                                   sum_rows_bwd, 0, 0};
-static const cae_op sum_cols_op = {"sum_cols", 1, sum_cols_infer, NULL, sum_cols_fwd,
-                                   sum_cols_bwd, 0, 0};
+static const cae_op sum_op = {.name = "sum", .n_in = 1, .infer = sum_infer, .plan = sum_plan,
+                              .forward = sum_fwd, .backward = sum_bwd};
+static const cae_op mean_op = {.name = "mean", .n_in = 1, .infer = sum_infer, .plan = sum_plan,
+                               .forward = mean_fwd, .backward = mean_bwd};
+static const cae_op sum_rows_op = {.name = "sum_rows", .n_in = 1, .infer = sum_rows_infer,
+                                   .forward = sum_rows_fwd, .backward = sum_rows_bwd};
+static const cae_op sum_cols_op = {.name = "sum_cols", .n_in = 1, .infer = sum_cols_infer,
+                                   .forward = sum_cols_fwd, .backward = sum_cols_bwd};
 
 /* ------------------------------------------------------- constructors */
 
