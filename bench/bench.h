@@ -62,7 +62,8 @@ typedef struct bench_step {
 static inline void bench_step_run(void *ctx)
 {
     const bench_step *c = ctx;
-    cae_task_step(c->t, c->x, NULL, c->rows);
+    double obj;
+    cae_task_step(c->t, c->x, NULL, c->rows, &obj);
     for (int i = 0; i < cae_task_n_params(c->t); i++) {
         cae_tensor *p = cae_task_param(c->t, i);
         const int64_t n = p->size;

@@ -83,7 +83,7 @@ START_TEST(layer_gradcheck)
 {
     const gc_case *k = &gc_cases[_i];
     enum { D = 7, H = 5, B = 3 };
-    char err[256];
+    cae_error err;
     cae_layer_config c;
     cae_layer_config_default(&c, k->kind, D, H);
     c.act = k->act;
@@ -93,9 +93,7 @@ START_TEST(layer_gradcheck)
     c.noise = k->noise;
     c.wd = k->wd;
     cae_params *p = cae_params_new();
-    cae_rng init;
-    cae_rng_seed(&init, 100 + (uint64_t)_i, 1);
-    ck_assert_msg(!cae_layer_params(p, 1, &c, &init, err, sizeof err), "%s: %s", k->name, err);
+    ck_assert_msg(!cae_layer_params(p, 1, &c, 100 + (uint64_t)_i, &err), "%s: %s", k->name, err.msg);
     cae_tensor *W = cae_layer_tensor(p, 1, "W");
     if (k->kind == CAE_MODEL_RBM) tu_fill_uniform(W->data, W->size, -1, 1, 200 + (uint64_t)_i);
     tu_fill_uniform(cae_layer_tensor(p, 1, "c")->data, D, -0.5, 0.5, 400 + (uint64_t)_i);
@@ -125,7 +123,7 @@ START_TEST(layer_gradcheck)
         cae_graph_seed(g, 77);
         cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, D});
         cae_layer_nodes ln;
-        ck_assert_msg(!cae_layer_build(g, p, 1, &c, x, !noisy, &ln), "%s: %s", k->name,
+        ck_assert_msg(!cae_layer_build(g, p, 1, &c, x, !noisy, NULL, NULL, &ln), "%s: %s", k->name,
                       cae_graph_error(g));
         ck_assert_msg(!cae_graph_compile(g, ln.loss), "%s: %s", k->name, cae_graph_error(g));
         memcpy(cae_node_value(x)->data, xv, sizeof xv);
@@ -180,12 +178,10 @@ END_TEST
 START_TEST(mlp_gradcheck)
 {
     enum { D = 7, B = 3, C = 4 };
-    char err[256];
+    cae_error err;
     cae_mlp_config m = {.n_layers = 2, .sizes = {D, 5, 6}, .act = {SIG, TANH}, .n_classes = C};
     cae_params *p = cae_params_new();
-    cae_rng init;
-    cae_rng_seed(&init, 61, 1);
-    ck_assert_msg(!cae_mlp_params(p, &m, &init, err, sizeof err), "%s", err);
+    ck_assert_msg(!cae_mlp_params(p, &m, 61, &err), "%s", err.msg);
     tu_fill_uniform(cae_layer_tensor(p, 1, "b")->data, 5, -0.5, 0.5, 62);
     tu_fill_uniform(cae_params_get(p, "out.c")->data, C, -0.5, 0.5, 63);
     cae_graph *g = cae_graph_new(p, B);

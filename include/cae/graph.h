@@ -177,6 +177,9 @@ cae_params *cae_graph_params(const cae_graph *g);
 int64_t cae_graph_batch(const cae_graph *g);
 /* The first error recorded on g, or NULL. */
 const char *cae_graph_error(const cae_graph *g);
+/* Record a sticky error on g (the first one wins): for builders and
+ * constructors of a user's own, as for the library's. */
+void cae_graph_fail(cae_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Seed the graph's RNG (noise ops draw from it). Default seed 0. */
 void cae_graph_seed(cae_graph *g, uint64_t seed);
 cae_rng *cae_graph_rng(cae_graph *g);

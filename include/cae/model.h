@@ -1,6 +1,6 @@
 /*
  * cae/model.h — the models of the paper as graphs over a shared parameter
- * store, and the tasks that train them.
+ * store, how they stack, and the tasks that train them.
  *
  * A network is a stack of layers numbered from 1. Layer k owns, in the
  * store, "Lk.W" (n_in x n_hidden: a = x W + b, column j = unit j), "Lk.b"
@@ -21,9 +21,12 @@
  *           (PCD), held constant: the gradient is the CD gradient.
  * Any layer may also carry weight decay (wd > 0).
  *
- * A task (cae_task) is one trainable objective with its graphs compiled for
- * the training batch and, lazily and once, for a smaller last batch, plus a
- * noise-free evaluation graph. Training itself is in cae/train.h.
+ * A task is what cae_train (cae/train.h) trains: a parameter store plus a
+ * builder, a function that adds the objective to a graph for an input node.
+ * The task compiles it for the training batch, for a last, partial batch,
+ * and noise-free for evaluation. The built-in models are builders like any
+ * other (cae_layer_task_build, cae_mlp_task_build); a user's regularizer is
+ * a builder too, and trains with everything cae_train gives the built-ins.
  */
 #ifndef CAE_MODEL_H
 #define CAE_MODEL_H
@@ -68,42 +71,17 @@ typedef struct cae_layer_config {
  * lambda 0.1, noise 0.25 (dae-b) or 0.3 (dae-g), wd 1e-4 (ae-wd), CD-1. */
 void cae_layer_config_default(cae_layer_config *c, cae_model_kind kind, int64_t n_in,
                               int64_t n_hidden);
-/* NULL if c is usable, else a static string saying what is wrong. */
-const char *cae_layer_config_check(const cae_layer_config *c);
+/* CAE_OK if c is usable, else CAE_ERR_ARG with err saying what is wrong. */
+cae_status cae_layer_config_check(const cae_layer_config *c, cae_error *err);
 
-/* Create layer k's tensors in p where missing and initialise the new ones:
- * W ~ U(+-4 sqrt(6 / (n_in + n_hidden))) for sigmoid (+-sqrt(6/..) for the
- * others; 0.01 N(0,1) for rbm), biases 0. Existing tensors must have the
- * right shapes. Returns 0, or -1 with a message in err. */
-int cae_layer_params(cae_params *p, int layer, const cae_layer_config *c, cae_rng *init,
-                     char *err, size_t errlen);
+/* Create layer k's tensors in p where missing and initialise the new ones
+ * from (seed, k) — the same stream whoever calls: W ~ U(+-4 sqrt(6 /
+ * (n_in + n_hidden))) for sigmoid (+-sqrt(6/..) for the others; 0.01 N(0,1)
+ * for rbm), biases 0. Existing tensors must have the right shapes. */
+cae_status cae_layer_params(cae_params *p, int layer, const cae_layer_config *c, uint64_t seed,
+                            cae_error *err);
 /* The tensor "L<layer>.<what>" (what: "W", "b", "c", "Wd"), or NULL. */
 cae_tensor *cae_layer_tensor(const cae_params *p, int layer, const char *what);
-
-/* ---------------------------------------------------------------- graphs */
-
-/* wd * sum W^2 (a scalar node): the weight-decay term of every objective. */
-cae_node *cae_weight_decay(cae_graph *g, cae_node *W, double wd);
-
-/* h = phi(x W + b) for layer k of the store; *a_out (may be NULL) receives
- * the pre-activation node. */
-cae_node *cae_encoder(cae_graph *g, cae_params *p, int layer, cae_act act, cae_node *x,
-                      cae_node **a_out);
-
-typedef struct cae_layer_nodes {
-    cae_node *x;       /* the clean input (B x n_in) */
-    cae_node *vk;      /* rbm: the Gibbs sample input (B x n_in) */
-    cae_node *a, *h;   /* pre-activation and code */
-    cae_node *logits;  /* decoder logits (B x n_in); NULL for rbm */
-    cae_node *recon;   /* reconstruction cross-entropy; rbm: free-energy gap */
-    cae_node *penalty; /* the regularizer before its weight, or NULL */
-    cae_node *loss;    /* the objective */
-} cae_layer_nodes;
-
-/* Build layer k's pretraining objective on input x (B x n_in). With
- * noise_off the corruption of dae-g / dae-b is left out (evaluation). */
-int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_config *c,
-                    cae_node *x, int noise_off, cae_layer_nodes *out);
 
 /* ------------------------------------------------------------------ MLP */
 
@@ -117,10 +95,88 @@ typedef struct cae_mlp_config {
     double wd;                     /* weight decay on every W and V */
 } cae_mlp_config;
 
-/* Create the output layer's tensors (out.V ~ U(+-sqrt(6/(h+C))), out.c = 0)
- * and any missing hidden layer (initialised as for an AE). */
-int cae_mlp_params(cae_params *p, const cae_mlp_config *m, cae_rng *init, char *err,
-                   size_t errlen);
+/* Create the output layer's tensors (out.V ~ U(+-sqrt(6/(h+C))), out.c = 0,
+ * from (seed, its own stream)) and any missing hidden layer (initialised as
+ * for an AE). */
+cae_status cae_mlp_params(cae_params *p, const cae_mlp_config *m, uint64_t seed, cae_error *err);
+
+/* ----------------------------------------------------- model description */
+
+/* What a model is: the stack of pretrained layers, the classifier if any,
+ * and where its training stands. A checkpoint (cae/checkpoint.h) stores one
+ * beside the tensors. */
+typedef struct cae_model_info {
+    cae_model_kind kind;     /* kind of the top: a pretraining kind, or mlp */
+    int n_layers;            /* pretrained / hidden layers, 0..CAE_MAX_LAYERS */
+    cae_layer_config layer[CAE_MAX_LAYERS];
+    int n_classes;           /* > 0 when the model is a classifier */
+    double mlp_wd;
+    char data[32];           /* data set it was trained on ("mnist", ...) */
+    /* Training progress (for resuming and for reports). */
+    int epochs_done;
+    uint64_t seed;
+    int64_t batch;
+    double lr, momentum;
+    cae_rng rng;             /* the task RNG after epochs_done epochs */
+    int has_rng;
+} cae_model_info;
+
+/* Put layer info->n_layers + 1, configured as c (c->n_in must be the top
+ * code's width), on the stack: its tensors created in p and initialised from
+ * (seed, the layer's number) as cae_layer_params does, info->layer and
+ * n_layers updated, info->kind = c->kind. */
+cae_status cae_stack_push(cae_params *p, cae_model_info *info, const cae_layer_config *c,
+                          uint64_t seed, cae_error *err);
+/* The classifier over the stack of info: its hidden layers (sizes and
+ * activations), info->n_classes classes, weight decay info->mlp_wd. */
+void cae_model_info_mlp(const cae_model_info *info, cae_mlp_config *m);
+
+/* The first field in which two descriptions of a run differ, named as the
+ * command line spells it ("lambda", "hidden", "cd-k", "seed", "lr", ...),
+ * with both values as text; layer: the layer (1..) whose configuration the
+ * field is, or 0. */
+typedef struct cae_mismatch {
+    int layer;
+    char field[40];
+    char want[72];
+    char saved[72];
+} cae_mismatch;
+
+/* 0 when a run described by `want` continues the one saved in `saved`: the
+ * same stack of layers (every configuration field), classifier, data set,
+ * seed, batch, learning rate and momentum; else 1 with *m filled. */
+int cae_model_info_diff(const cae_model_info *want, const cae_model_info *saved,
+                        cae_mismatch *m);
+
+/* ---------------------------------------------------------------- graphs */
+
+/* wd * sum W^2 (a scalar node): the weight-decay term of every objective. */
+cae_node *cae_weight_decay(cae_graph *g, cae_node *W, double wd);
+
+/* h = phi(x W + b) for layer k of the store; *a_out (may be NULL) receives
+ * the pre-activation node. */
+cae_node *cae_encoder(cae_graph *g, cae_params *p, int layer, cae_act act, cae_node *x,
+                      cae_node **a_out);
+
+typedef struct cae_layer_nodes {
+    cae_node *x;       /* the clean input (B x n_in) */
+    cae_node *vk;      /* rbm: the Gibbs sample (cae_gibbs, no gradient) */
+    cae_node *a, *h;   /* pre-activation and code */
+    cae_node *logits;  /* decoder logits (B x n_in); NULL for rbm */
+    cae_node *recon;   /* reconstruction cross-entropy; rbm: free-energy gap */
+    cae_node *penalty; /* the regularizer before its weight, or NULL */
+    cae_node *loss;    /* the objective */
+} cae_layer_nodes;
+
+/* Build layer k's pretraining objective on input x (B x n_in). With eval
+ * the corruption of dae-g / dae-b is left out and an rbm samples one Gibbs
+ * step from the data. chain, steps (may be NULL): an rbm with PCD samples
+ * from this persistent chain instead (cae_gibbs). Returns 0, or -1 with the
+ * graph's error set. */
+int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_config *c,
+                    cae_node *x, int eval, cae_tensor *chain, cae_tensor *steps,
+                    cae_layer_nodes *out);
+
 /* logits (B x C) of the classifier on x; *h_top (may be NULL) = top code. */
 cae_node *cae_mlp_logits(cae_graph *g, cae_params *p, const cae_mlp_config *m, cae_node *x,
                          cae_node **h_top);
@@ -129,38 +185,97 @@ cae_node *cae_mlp_logits(cae_graph *g, cae_params *p, const cae_mlp_config *m, c
 
 typedef struct cae_task cae_task;
 
-/* A pretraining task for layer k (the store must hold its tensors). */
-cae_task *cae_task_pretrain(cae_params *p, int layer, const cae_layer_config *c, int64_t batch,
-                            uint64_t seed, int threads, char *err, size_t errlen);
-/* A fine-tuning task: softmax cross-entropy (+ wd) of the MLP. */
-cae_task *cae_task_finetune(cae_params *p, const cae_mlp_config *m, int64_t batch,
-                            uint64_t seed, int threads, char *err, size_t errlen);
+/* One graph's build: what the task gives the builder, and what the builder
+ * gives back. */
+typedef struct cae_task_io {
+    /* given */
+    cae_params *params;   /* the task's parameter store */
+    cae_params *buffers;  /* the task's buffers: state that is not trained but
+                             travels with the run (checkpoints, resume), e.g. the
+                             rbm's persistent chain. Get or create tensors here
+                             (the same on every call). */
+    cae_node *x;          /* rows x n_in, bound to the rows of each step */
+    cae_node *y;          /* rows labels 0..n_classes-1 (supervised), else NULL */
+    int64_t rows;         /* this graph's row count */
+    int64_t batch;        /* the task's (full) batch size */
+    int eval;             /* 1: the evaluation graph: no noise, no state updates */
+    /* filled by the builder */
+    cae_node *loss;       /* the scalar objective (averaged over rows) */
+    cae_node *metric;     /* unsupervised: a scalar averaged over rows that
+                             evaluation reports beside the loss (NULL: the loss) */
+    cae_node *logits;     /* supervised: rows x n_classes; evaluation reports
+                             the error rate of their argmax */
+} cae_task_io;
+
+/* Add the objective to g (whose inputs io->x, io->y exist); return 0, or
+ * non-zero with the graph's error set (a failed constructor does that). */
+typedef int (*cae_task_build_fn)(cae_graph *g, cae_task_io *io, const void *ctx);
+
+typedef struct cae_task_spec {
+    const char *name;       /* for messages ("cae", "mlp", "my-regularizer") */
+    int64_t n_in;           /* input width */
+    int n_classes;          /* 0: unsupervised; > 0: labels 0..n_classes-1 */
+    cae_task_build_fn build;
+    const void *ctx;        /* passed to build */
+    size_t ctx_size;        /* > 0: the task keeps its own copy of that many bytes
+                               of ctx; 0: ctx must outlive the task */
+} cae_task_spec;
+
+/* A task over store p (whose tensors the builder uses must exist): the
+ * training graph is built and compiled now (errors come out here, in err),
+ * others on first use. seed seeds the task RNG (noise, Gibbs sampling);
+ * threads per op (0 = OpenMP default). */
+cae_task *cae_task_new(cae_params *p, const cae_task_spec *spec, int64_t batch, uint64_t seed,
+                       int threads, cae_error *err);
 void cae_task_free(cae_task *t);
 
+/* The built-in builders. ctx of cae_layer_task_build: a cae_layer_task;
+ * of cae_mlp_task_build: a cae_mlp_config. A user's builder may call them
+ * and add its own terms to io->loss. */
+typedef struct cae_layer_task {
+    int layer;
+    cae_layer_config config;
+} cae_layer_task;
+int cae_layer_task_build(cae_graph *g, cae_task_io *io, const void *ctx);
+int cae_mlp_task_build(cae_graph *g, cae_task_io *io, const void *ctx);
+/* cae_task_new with those builders: pretraining layer k (the store must
+ * hold its tensors), and fine-tuning: softmax cross-entropy (+ wd). */
+cae_task *cae_task_pretrain(cae_params *p, int layer, const cae_layer_config *c, int64_t batch,
+                            uint64_t seed, int threads, cae_error *err);
+cae_task *cae_task_finetune(cae_params *p, const cae_mlp_config *m, int64_t batch,
+                            uint64_t seed, int threads, cae_error *err);
+
 /* One forward + backward on rows (1..batch) examples x (rows x n_in) and
- * labels y (fine-tuning; NULL otherwise). Gradients land in the store.
- * Returns the objective, or NAN after a failure (cae_task_error says why:
- * only the first use of a new row count can fail, when it compiles). */
-double cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows);
+ * labels y (supervised; NULL otherwise). Gradients land in the store, the
+ * objective in *objective. Fails (sticky error on the task) only at the
+ * first use of a new row count, when that graph compiles. */
+cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
+                         double *objective);
 /* Noise-free evaluation over a whole dataset: the mean objective (loss) and
- * the mean reconstruction cross-entropy (pretraining) or the error rate
- * (fine-tuning) in *metric. Returns 0 or -1. */
-int cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric);
+ * the mean metric (unsupervised) or the error rate (supervised) in *metric.
+ * Its random draws (an rbm's Gibbs step) come from a stream of their own,
+ * the same at every call: evaluating never changes the training stream. */
+cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric);
 /* The tensors this task trains (its graph's parameters). */
 int cae_task_n_params(const cae_task *t);
 cae_tensor *cae_task_param(const cae_task *t, int i);
+cae_params *cae_task_params(const cae_task *t);
+/* The task's buffers (see cae_task_io); cae_train saves and restores them. */
+cae_params *cae_task_buffers(const cae_task *t);
 int64_t cae_task_batch(const cae_task *t);
 /* The thread count the task was made with (0 = OpenMP's default). */
 int cae_task_threads(const cae_task *t);
 int64_t cae_task_inputs(const cae_task *t);
+int cae_task_classes(const cae_task *t);
+const char *cae_task_name(const cae_task *t);
+/* The task's sticky error, or NULL. */
 const char *cae_task_error(const cae_task *t);
 /* The RNG state of the task (noise, Gibbs sampling): for checkpoints. */
 cae_rng *cae_task_rng(cae_task *t);
-/* rbm with PCD: the persistent chain (batch x n_in values), NULL before the
- * first full batch and for every other task. cae_task_set_chain starts it
- * at x (batch x n_in values, copied); -1 if the task has no chain. */
-const cae_real *cae_task_chain(const cae_task *t);
-int cae_task_set_chain(cae_task *t, const cae_real *x);
+/* Continue the run saved in info (cae_checkpoint_save_run): the task RNG
+ * as it was after info->epochs_done epochs. The buffers come back from the
+ * optimizer store when cae_train resumes. */
+cae_status cae_task_resume(cae_task *t, const cae_model_info *info, cae_error *err);
 
 #ifdef __cplusplus
 }

@@ -78,6 +78,15 @@ cae_node *cae_gaussian_noise(cae_graph *g, cae_node *x, cae_real sigma);
 cae_node *cae_mask_noise(cae_graph *g, cae_node *x, cae_real nu);
 /* Identity forward, no gradient to x. */
 cae_node *cae_stop_grad(cae_graph *g, cae_node *x);
+/* k steps of block Gibbs sampling in a binary RBM from v (B x D): h ~
+ * Bernoulli(sigmoid(v W + b)), v ~ Bernoulli(sigmoid(h W^T + c)); W D x H,
+ * b H values, c D values. No gradient flows through it (a sample, held
+ * constant). chain, steps (both or neither; may be NULL): persistent
+ * sampling (PCD) from chain (B x D, a tensor that outlives the graph),
+ * started from v while steps->data[0] is 0; each forward writes the sample
+ * back into chain and adds 1 to steps->data[0]. */
+cae_node *cae_gibbs(cae_graph *g, cae_node *v, cae_node *W, cae_node *b, cae_node *c, int k,
+                    cae_tensor *chain, cae_tensor *steps);
 
 #ifdef __cplusplus
 }

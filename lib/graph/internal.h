@@ -65,9 +65,6 @@ struct cae_graph {
     char err[CAE_ERR_LEN];
 };
 
-/* Record the first error on g (later ones are dropped). */
-void cae_graph_fail(cae_graph *g, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 /* Whether node n's gradient is zeroed before a backward pass from the loss
  * (0 when its first writer stores). For tests of the analysis. */
 int cae_graph_grad_zeroed(const cae_node *n);
