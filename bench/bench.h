@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "cae/model.h"
+#include "cae/task.h"
 
 /* Seconds on a monotonic clock. */
 static inline double bench_now(void)

@@ -11,6 +11,7 @@
 
 #include "cae/jacobian.h"
 #include "cae/metrics.h"
+#include "cae/task.h"
 #include "cae/ops.h"
 #include "testutil.h"
 

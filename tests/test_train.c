@@ -52,8 +52,6 @@ static cae_task *pretrain_task(cae_params *p, cae_model_kind kind, int64_t n_in,
     cae_error err;
     cae_layer_config c;
     cae_layer_config_default(&c, kind, n_in, n_hidden);
-    cae_rng init;
-    cae_rng_seed(&init, seed, 1);
     ck_assert_msg(!cae_layer_params(p, 1, &c, seed, &err), "%s: %s",
                   cae_model_kind_name(kind), err.msg);
     cae_task *t = cae_task_pretrain(p, 1, &c, batch, seed, threads, &err);
@@ -624,6 +622,103 @@ START_TEST(resume_is_exact)
 END_TEST
 
 /* The optimizer store must not be the task's own store. */
+/* ------------------------------------------------ weight decay, exactly */
+
+/* One SGD step of fine-tuning with weight decay, by hand: the gradient of
+ * the cross-entropy alone (G, from a graph without the decay) plus 2 wd W,
+ * so W1 = W0 - lr (G + 2 wd W0) for every W and V, and biases as without
+ * decay. The step cae_train takes must be exactly that. */
+START_TEST(finetune_weight_decay_step)
+{
+    enum { D = 9, H = 6, C = 3, N = 8 };
+    const double lr = 0.5, wd = 0.04;
+    cae_dataset *d = synth(N, D, C, 31);
+    cae_mlp_config m = {.n_layers = 1, .sizes = {D, H}, .act = {CAE_ACT_SIGMOID}, .n_classes = C};
+    cae_error err;
+    cae_params *p = cae_params_new();
+    ck_assert_msg(!cae_mlp_params(p, &m, 32, &err), "%s", err.msg);
+    const char *names[4] = {"L1.W", "L1.b", "out.V", "out.c"};
+    const int decayed[4] = {1, 0, 1, 0};
+    cae_real *w0[4], *grad[4];
+    /* G at W0: one backward of the plain objective on the whole set. */
+    cae_task *plain = cae_task_finetune(p, &m, N, 1, 1, &err);
+    ck_assert_msg(plain != NULL, "%s", err.msg);
+    double obj;
+    ck_assert_int_eq(cae_task_step(plain, d->x, d->y, N, &obj), CAE_OK);
+    for (int i = 0; i < 4; i++) {
+        const cae_tensor *t = cae_params_get(p, names[i]);
+        w0[i] = malloc((size_t)t->size * sizeof(cae_real));
+        grad[i] = malloc((size_t)t->size * sizeof(cae_real));
+        memcpy(w0[i], t->data, (size_t)t->size * sizeof(cae_real));
+        memcpy(grad[i], t->grad, (size_t)t->size * sizeof(cae_real));
+    }
+    cae_task_free(plain);
+    /* The step cae_train takes with wd (one batch of all N, one epoch). */
+    m.wd = wd;
+    cae_task *t = cae_task_finetune(p, &m, N, 1, 1, &err);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    cae_train_config c = config(1, lr, 3);
+    cae_train_result res;
+    ck_assert_msg(!cae_train(t, d, NULL, &c, NULL, &res, &err), "%s", err.msg);
+    for (int i = 0; i < 4; i++) {
+        const cae_tensor *x = cae_params_get(p, names[i]);
+        for (int64_t k = 0; k < x->size; k++) {
+            const double g = (double)grad[i][k] + (decayed[i] ? 2 * wd * w0[i][k] : 0);
+            const double want = (double)w0[i][k] - lr * g;
+            ck_assert_msg(fabs((double)x->data[k] - want) <= 1e-5 * (1 + fabs(want)),
+                          "%s[%lld] = %.9g after the step, by hand %.9g (W0 %.9g, G %.9g)",
+                          names[i], (long long)k, (double)x->data[k], want, (double)w0[i][k],
+                          (double)grad[i][k]);
+        }
+        free(w0[i]);
+        free(grad[i]);
+    }
+    cae_task_free(t);
+    cae_params_free(p);
+    free_synth(d);
+}
+END_TEST
+
+/* Evaluating never draws from the training stream: an rbm (CD-1 and PCD)
+ * trained for three epochs with a validation set evaluated after each ends
+ * with the same parameters, bit for bit, as one trained without. */
+START_TEST(rbm_stream_ignores_evaluation)
+{
+    enum { D = 12, H = 7 };
+    cae_dataset *train = synth(50, D, 2, 41), *valid = synth(20, D, 2, 42);
+    for (int pcd = 0; pcd < 2; pcd++) {
+        cae_real *end[2];
+        size_t n = 0;
+        for (int with_valid = 0; with_valid < 2; with_valid++) {
+            cae_error err;
+            cae_layer_config lc;
+            cae_layer_config_default(&lc, CAE_MODEL_RBM, D, H);
+            lc.persistent = pcd;
+            cae_params *p = cae_params_new();
+            ck_assert_msg(!cae_layer_params(p, 1, &lc, 43, &err), "%s", err.msg);
+            cae_task *t = cae_task_pretrain(p, 1, &lc, 10, 44, 1, &err);
+            ck_assert_msg(t != NULL, "%s", err.msg);
+            cae_train_config c = config(3, 0.05, 45);
+            epochs_seen h = {0};
+            cae_train_hooks hk = {record_epoch, NULL, &h};
+            cae_train_result res;
+            ck_assert_msg(!cae_train(t, train, with_valid ? valid : NULL, &c, &hk, &res, &err), "%s",
+                          err.msg);
+            if (with_valid) ck_assert_msg(isfinite(h.r[2].valid_loss), "no evaluation happened");
+            end[with_valid] = snapshot(t, &n);
+            cae_task_free(t);
+            cae_params_free(p);
+        }
+        ck_assert_msg(!memcmp(end[0], end[1], n * sizeof(cae_real)),
+                      "rbm%s: evaluating between epochs changed the training", pcd ? " PCD" : "");
+        free(end[0]);
+        free(end[1]);
+    }
+    free_synth(train);
+    free_synth(valid);
+}
+END_TEST
+
 START_TEST(opt_store_is_separate)
 {
     cae_error err;
@@ -672,6 +767,8 @@ int main(void)
     tcase_set_timeout(t, 120);
     tcase_add_loop_test(t, resume_is_exact, 0, 4);
     tcase_add_test(t, opt_store_is_separate);
+    tcase_add_test(t, finetune_weight_decay_step);
+    tcase_add_test(t, rbm_stream_ignores_evaluation);
     suite_add_tcase(s, t);
 
     t = tcase_create("nan_guard");

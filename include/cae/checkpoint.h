@@ -18,7 +18,7 @@
 #ifndef CAE_CHECKPOINT_H
 #define CAE_CHECKPOINT_H
 
-#include "cae/model.h"
+#include "cae/task.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -143,7 +143,8 @@ cae_batcher *cae_batcher_new(const cae_dataset *d, int64_t batch, uint64_t seed,
 void cae_batcher_free(cae_batcher *b);
 /* Start epoch e: the order is a pure function of (seed, e), so runs resume. */
 void cae_batcher_epoch(cae_batcher *b, uint64_t epoch);
-/* Copy the next batch into x (batch x dim) and y (batch; may be NULL).
+/* Copy the next batch into x (batch x dim) and y (batch; may be NULL;
+ * zeros for a set without labels).
  * Returns the number of rows written, 0 at the end of the epoch. */
 int64_t cae_batcher_next(cae_batcher *b, cae_real *x, int32_t *y);
 /* The row indices of the batch cae_batcher_next just returned. */

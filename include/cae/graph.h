@@ -14,14 +14,15 @@
  * Ownership: the graph owns its nodes and their buffers. Parameters live in
  * a cae_params store that outlives graphs; several graphs may share it, and
  * a parameter node's value and gradient are views into the store's flat
- * blocks. Backward zeroes the gradients of the parameters this graph uses
- * and of its activations, seeds d(loss)/d(loss) = 1, and walks the tape in
- * reverse; every op accumulates (+=) into its inputs' gradients.
+ * blocks (one node per tensor in a graph). Backward zeroes the gradients of
+ * the parameters this graph uses and of its activations, seeds
+ * d(loss)/d(loss) = 1, and walks the tape in reverse; every op accumulates
+ * (+=) into its inputs' gradients.
  *
- * Errors are sticky: a constructor that fails returns NULL and records the
- * first message (naming the op and the shapes); a constructor given a NULL
+ * Errors: see "errors" below (a constructor that fails returns NULL and
+ * records the first message, naming the op and the shapes; one given a NULL
  * input returns NULL silently; compile then fails and cae_graph_error()
- * says why. Library invariants are guarded by always-on asserts (abort).
+ * says why).
  *
  *   cae_params *p = cae_params_new();
  *   cae_tensor *W = cae_params_add(p, "W", 2, (int64_t[]){1000, 784});
@@ -194,7 +195,8 @@ void cae_input_requires_grad(cae_node *n);
  * set) instead of its own buffer; may be called again between forwards.
  * The memory must stay valid and hold the input's size. */
 void cae_input_bind(cae_node *n, const cae_real *data);
-/* A node viewing parameter t of the graph's store. */
+/* The node viewing parameter t of the graph's store: made on the first
+ * call, the same node on every later one (one node per tensor). */
 cae_node *cae_param(cae_graph *g, cae_tensor *t);
 /* A constant filled with `value` (use cae_node_value()->data to set more). */
 cae_node *cae_const(cae_graph *g, const char *name, int rank,
@@ -211,8 +213,9 @@ int cae_graph_compiled(const cae_graph *g);
 void cae_graph_forward(cae_graph *g);
 /* Requires a scalar loss. Afterwards every kept gradient (parameters'
  * included) holds d(loss)/d(node) for this pass alone, whatever the buffers
- * held before: the first op to write a gradient stores it, the others add,
- * and gradients nothing writes are zeroed. */
+ * held before: every op adds into buffers the graph zeroed (a built-in op
+ * that writes a buffer first may store into it instead: lib/shared.h), and
+ * gradients nothing writes are zeroed. */
 void cae_graph_backward(cae_graph *g);
 /* Backward from any tape node with upstream gradient `seed` (size of the
  * node's value): used for Jacobians, one output unit at a time. */

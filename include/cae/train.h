@@ -42,7 +42,7 @@
 #define CAE_TRAIN_H
 
 #include "cae/data.h"
-#include "cae/model.h"
+#include "cae/task.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -358,7 +358,7 @@ int64_t cae_batcher_next(cae_batcher *b, cae_real *x, int32_t *y)
     for (int64_t r = 0; r < m; r++) {
         int64_t i = b->perm[b->pos + r];
         if (x) cae_dataset_copy_rows(d, i, 1, x + r * d->dim);
-        if (y) y[r] = d->y[i];
+        if (y) y[r] = d->y ? d->y[i] : 0; /* a set without labels: zeros */
     }
     b->last = b->pos;
     b->pos += m;

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cae/model.h"
+#include "cae/task.h"
 #include "cae/ops.h"
 #include "models/encoder_internal.h"
 
