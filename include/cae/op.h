@@ -20,6 +20,18 @@
  *                (step, stop_grad): everything upstream of it gets no
  *                gradient from this path. An op that merely lacks its
  *                backward must not be used in training.
+ *   tangent(g, n, t)  (may be NULL: forward mode then refuses the op, naming
+ *                it) the op's Jacobian-vector product, as a BUILDER: given
+ *                t[i], the tangent of input i (NULL when it is zero; never
+ *                all NULL), add nodes computing the tangent of n's output
+ *                and return the last one, or NULL for a tangent that is
+ *                zero (or on an error, recorded on g). Built from ordinary
+ *                differentiable ops, a tangent is differentiated by the
+ *                reverse pass like anything else (cae/jvp.h). A tangent
+ *                may carry K directions: K times the primal's first
+ *                dimension, direction-major (cae_tangent_dirs); combine
+ *                terms with cae_tangent_sum and lift primal values to K
+ *                directions with cae_tangent_lift.
  *
  * forward/backward must not allocate, fail or print. The tape calls them
  * from the caller's thread; they may open OpenMP regions with
@@ -56,6 +68,7 @@ typedef struct cae_op {
     int (*plan)(cae_node *n);
     void (*forward)(cae_node *n);
     void (*backward)(cae_node *n);
+    cae_node *(*tangent)(cae_graph *g, cae_node *n, cae_node *const *t);
 } cae_op;
 
 /* A node as an op sees it. The graph keeps its own bookkeeping elsewhere;
@@ -110,6 +123,20 @@ void *cae_node_state(cae_node *n, size_t bytes);
 /* Threads an op may use: the graph's setting, or omp_get_max_threads()
  * when that is 0. Always >= 1. */
 int cae_node_threads(const cae_node *n);
+
+/* ---- for tangent rules (forward mode, cae/jvp.h) */
+/* The number of directions K tangent t carries for primal node n (t holds
+ * K times n's values); 0 when t is NULL. */
+int64_t cae_tangent_dirs(const cae_node *n, const cae_node *t);
+/* A primal value x for K directions: x itself when K <= 1, else K copies
+ * of x stacked along its first dimension (cae_tile; a scalar becomes K
+ * values). */
+cae_node *cae_tangent_lift(cae_graph *g, cae_node *x, int64_t K);
+/* a + b for two tangents of primal n, either NULL (zero): the one with one
+ * direction is lifted to the other's K. NULL when both are. */
+cae_node *cae_tangent_sum(cae_graph *g, const cae_node *n, cae_node *a, cae_node *b);
+/* A zero tangent of n as a node (K directions). */
+cae_node *cae_tangent_zero(cae_graph *g, const cae_node *n, int64_t K);
 
 #ifdef __cplusplus
 }

@@ -96,6 +96,46 @@ void caek_step_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
 #define IN0(n) (&(n)->in[0]->out)
 #define NT(n) cae_node_threads(n)
 
+/* ------------------------------------------------------ tangent rules */
+/* phi(x)' = phi'(x) x', with phi'(x) as nodes, from the output h where
+ * that is cheaper (cae/op.h, cae/jvp.h). */
+
+static cae_node *times_tangent(cae_graph *g, cae_node *n, cae_node *d, cae_node *t)
+{
+    return cae_mul(g, cae_tangent_lift(g, d, cae_tangent_dirs(n->in[0], t)), t);
+}
+static cae_node *sigmoid_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* h (1 - h) */
+    return times_tangent(g, n, cae_mul(g, n, cae_add_scalar(g, cae_scale(g, n, -1), 1)), t[0]);
+}
+static cae_node *tanh_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* 1 - h^2 */
+    return times_tangent(g, n, cae_add_scalar(g, cae_scale(g, cae_square(g, n), -1), 1), t[0]);
+}
+static cae_node *relu_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* [x > 0] */
+    return times_tangent(g, n, cae_step(g, n->in[0]), t[0]);
+}
+static cae_node *softplus_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* sigmoid(x) */
+    return times_tangent(g, n, cae_sigmoid(g, n->in[0]), t[0]);
+}
+static cae_node *exp_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* e^x = h */
+    return times_tangent(g, n, n, t[0]);
+}
+static cae_node *log_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* 1 / x = e^-h */
+    return times_tangent(g, n, cae_exp(g, cae_scale(g, n, -1)), t[0]);
+}
+static cae_node *step_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* zero almost everywhere */
+    (void)g;
+    (void)n;
+    (void)t;
+    return NULL;
+}
+
 /* One adapter pair per activation; BY is the buffer the derivative is
  * computed from: IN0(n)->data (the input) or n->out.data (the output). */
 #define ACTIVATION(op, BY)                                                  \
@@ -110,7 +150,8 @@ void caek_step_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
                                  NT(n));                                    \
     }                                                                       \
     static const cae_op op##_op = {.name = #op, .n_in = 1, .infer = act_infer, \
-                                   .forward = op##_fwd, .backward = op##_bwd};
+                                   .forward = op##_fwd, .backward = op##_bwd, \
+                                   .tangent = op##_tan};
 
 static int act_infer(cae_node *n) { return cae_node_same_shape(n, 0); }
 
@@ -126,7 +167,8 @@ static void sigmoid_bwd(cae_node *n)
                      cae_node_stores(n, 0));
 }
 static const cae_op sigmoid_op = {.name = "sigmoid", .n_in = 1, .infer = act_infer,
-                                  .forward = sigmoid_fwd, .backward = sigmoid_bwd};
+                                  .forward = sigmoid_fwd, .backward = sigmoid_bwd,
+                                  .tangent = sigmoid_tan};
 ACTIVATION(tanh, n->out.data)
 ACTIVATION(relu, IN0(n)->data)
 ACTIVATION(softplus, IN0(n)->data)
@@ -141,7 +183,8 @@ static void step_fwd(cae_node *n)
 {
     caek_step_forward(n->out.data, IN0(n)->data, n->out.size, NT(n));
 }
-static const cae_op step_op = {.name = "step", .n_in = 1, .infer = act_infer, .forward = step_fwd};
+static const cae_op step_op = {.name = "step", .n_in = 1, .infer = act_infer, .forward = step_fwd,
+                               .tangent = step_tan};
 
 /* ------------------------------------------------------- constructors */
 

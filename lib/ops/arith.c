@@ -135,6 +135,18 @@ void caek_mul_row_backward(cae_real *dx, cae_real *dv, const cae_real *dout,
     if (dv) cae_ops_col_acc(dv, dout, x, B, N, nt, 0);
 }
 
+/* out[b,j] = x[b,j] c[b] */
+static void mul_col_fwd_k(cae_real *out, const cae_real *x, const cae_real *c, int64_t B,
+                          int64_t N, int nt)
+{   /* out, x: B x N; c: B */
+    CAEK_FOR_ROWS(B, N, nt, {
+        cae_real *o = out + b * N;
+        const cae_real *xr = x + b * N, cb = c[b];
+        _Pragma("omp simd")
+        for (int64_t j = 0; j < N; j++) o[j] = xr[j] * cb;
+    });
+}
+
 /* -------------------------------------------------------------- nodes */
 
 #define IN(n, i) (&(n)->in[i]->out)
@@ -230,17 +242,121 @@ static void mul_row_bwd(cae_node *n)
                           IN(n, 1)->data, n->out.shape[0], n->out.shape[1], NT(n));
 }
 
-#define OP(id, nin, inf, fwd, bwd)                                               \
-    static const cae_op id##_op = {.name = #id, .n_in = nin, .infer = inf, .forward = fwd, \
-                                   .backward = bwd}
-OP(add, 2, cae_ops_same2, add_fwd, add_bwd);
-OP(sub, 2, cae_ops_same2, sub_fwd, sub_bwd);
-OP(mul, 2, cae_ops_same2, mul_fwd, mul_bwd);
-OP(scale, 1, unary_infer, scale_fwd, scale_bwd);
-OP(add_scalar, 1, unary_infer, add_scalar_fwd, add_scalar_bwd);
-OP(square, 1, unary_infer, square_fwd, square_bwd);
-OP(bias_add, 2, row_infer, bias_add_fwd, bias_add_bwd); /* may store both gradients */
-OP(mul_row, 2, row_infer, mul_row_fwd, mul_row_bwd);
+static void mul_col_fwd(cae_node *n)
+{
+    mul_col_fwd_k(n->out.data, IN(n, 0)->data, IN(n, 1)->data, n->out.shape[0], n->out.shape[1],
+                  NT(n));
+}
+static void mul_col_bwd(cae_node *n)
+{   /* dx += dout c (by rows), dc[b] += sum_j dout[b,j] x[b,j] */
+    const int64_t B = n->out.shape[0], N = n->out.shape[1];
+    const cae_real *G = n->out.grad, *x = IN(n, 0)->data, *c = IN(n, 1)->data;
+    cae_real *dx = IN(n, 0)->grad, *dc = IN(n, 1)->grad;
+    if (dx)
+        CAEK_FOR_ROWS(B, N, NT(n), {
+            cae_real *d = dx + b * N;
+            const cae_real *gr = G + b * N, cb = c[b];
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < N; j++) d[j] += gr[j] * cb;
+        });
+    if (dc)
+        CAEK_FOR_ROWS(B, N, NT(n), {
+            const cae_real *gr = G + b * N, *xr = x + b * N;
+            double s = 0;
+            _Pragma("omp simd reduction(+ : s)")
+            for (int64_t j = 0; j < N; j++) s += gr[j] * xr[j];
+            dc[b] += (cae_real)s;
+        });
+}
+/* x is B x N, c a vector of B. */
+static int col_infer(cae_node *n)
+{
+    if (cae_ops_rank(n, 0, 2) || cae_ops_rank(n, 1, 1)) return -1;
+    if (IN(n, 1)->shape[0] != IN(n, 0)->shape[0]) {
+        char sx[64], sc[64];
+        return cae_node_fail(n, "column vector %s does not fit the rows of %s",
+                             cae_shape_str(IN(n, 1), sc, sizeof sc),
+                             cae_shape_str(IN(n, 0), sx, sizeof sx));
+    }
+    return cae_node_same_shape(n, 0);
+}
+
+/* ------------------------------------------------------ tangent rules */
+/* Each returns the tangent of n's output from its inputs' tangents t[i]
+ * (NULL = zero), as nodes of these same ops (cae/op.h, cae/jvp.h). */
+
+#define DIRS(i) cae_tangent_dirs(n->in[i], t[i])
+#define LIFT(x, K) cae_tangent_lift(g, (x), (K))
+
+static cae_node *add_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    return cae_tangent_sum(g, n, t[0], t[1]);
+}
+static cae_node *sub_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    return cae_tangent_sum(g, n, t[0], t[1] ? cae_scale(g, t[1], -1) : NULL);
+}
+static cae_node *mul_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* (a b)' = a' b + a b' */
+    cae_node *x = t[0] ? cae_mul(g, t[0], LIFT(n->in[1], DIRS(0))) : NULL;
+    cae_node *y = t[1] ? cae_mul(g, LIFT(n->in[0], DIRS(1)), t[1]) : NULL;
+    return cae_tangent_sum(g, n, x, y);
+}
+static cae_node *scale_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    return cae_scale(g, t[0], (cae_real)n->fattr[0]);
+}
+static cae_node *add_scalar_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    (void)g;
+    (void)n;
+    return t[0];
+}
+static cae_node *square_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* 2 x x' */
+    return cae_mul(g, LIFT(cae_scale(g, n->in[0], 2), DIRS(0)), t[0]);
+}
+/* The tangent of input i, a vector broadcast over rows, must have one
+ * direction: rows are where directions stack. */
+static int one_dir(cae_node *n, cae_node *const *t, int i)
+{
+    if (!t[i] || DIRS(i) == 1) return 1;
+    cae_node_fail(n, "forward mode: the tangent of its vector (input %d) has %lld directions; "
+                     "a broadcast vector's tangent has one", i, (long long)DIRS(i));
+    return 0;
+}
+static cae_node *bias_add_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* x' + v' on every row */
+    if (!one_dir(n, t, 1)) return NULL;
+    if (!t[1]) return t[0];
+    return cae_bias_add(g, t[0] ? t[0] : cae_tangent_zero(g, n->in[0], 1), t[1]);
+}
+static cae_node *mul_row_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* x' v + x v' */
+    if (!one_dir(n, t, 1)) return NULL;
+    cae_node *x = t[0] ? cae_mul_row(g, t[0], n->in[1]) : NULL;
+    cae_node *y = t[1] ? cae_mul_row(g, n->in[0], t[1]) : NULL;
+    return cae_tangent_sum(g, n, x, y);
+}
+static cae_node *mul_col_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* x' c + x c', both by rows, so K directions stack in both */
+    cae_node *x = t[0] ? cae_mul_col(g, t[0], LIFT(n->in[1], DIRS(0))) : NULL;
+    cae_node *y = t[1] ? cae_mul_col(g, LIFT(n->in[0], DIRS(1)), t[1]) : NULL;
+    return cae_tangent_sum(g, n, x, y);
+}
+
+#define OP(id, nin, inf)                                                         \
+    static const cae_op id##_op = {.name = #id, .n_in = nin, .infer = inf, .forward = id##_fwd, \
+                                   .backward = id##_bwd, .tangent = id##_tan}
+OP(add, 2, cae_ops_same2);
+OP(sub, 2, cae_ops_same2);
+OP(mul, 2, cae_ops_same2);
+OP(scale, 1, unary_infer);
+OP(add_scalar, 1, unary_infer);
+OP(square, 1, unary_infer);
+OP(bias_add, 2, row_infer); /* may store both gradients */
+OP(mul_row, 2, row_infer);
+OP(mul_col, 2, col_infer);
 
 /* ------------------------------------------------------- constructors */
 
@@ -276,4 +392,8 @@ cae_node *cae_bias_add(cae_graph *g, cae_node *x, cae_node *v)
 cae_node *cae_mul_row(cae_graph *g, cae_node *x, cae_node *v)
 {
     return binary(g, &mul_row_op, x, v);
+}
+cae_node *cae_mul_col(cae_graph *g, cae_node *x, cae_node *c)
+{
+    return binary(g, &mul_col_op, x, c);
 }

@@ -17,6 +17,7 @@
 
 #include "cae/graph.h"
 #include "cae/op.h"
+#include "cae/ops.h"
 #include "shared.h"
 
 #define CAEK_PAR_MIN 32768
@@ -122,6 +123,15 @@ static inline void cae_ops_col_acc(cae_real *acc, const cae_real *y,
             }
         }
     });
+}
+
+/* Forward mode: the total of each direction's block of tangent t (the
+ * tangent of a scalar total): a scalar for one direction, K values for K. */
+static inline cae_node *cae_ops_dir_sum(cae_graph *g, cae_node *t, int64_t K)
+{
+    if (K <= 1) return cae_sum(g, t);
+    const int64_t size = cae_node_value(t)->size;
+    return cae_sum_rows(g, cae_reshape(g, t, 2, (int64_t[]){K, size / K}));
 }
 
 #endif

@@ -117,8 +117,18 @@ static void gibbs_forward(cae_node *n)
     }
 }
 
+/* The sample is a constant: its tangent is zero, as its gradient is. */
+static cae_node *gibbs_tangent(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    (void)g;
+    (void)n;
+    (void)t;
+    return NULL;
+}
+
 static const cae_op gibbs_op = {.name = "gibbs", .n_in = 4, .infer = gibbs_infer,
-                                .plan = gibbs_plan_fn, .forward = gibbs_forward};
+                                .plan = gibbs_plan_fn, .forward = gibbs_forward,
+                                .tangent = gibbs_tangent};
 
 cae_node *cae_gibbs(cae_graph *g, cae_node *v, cae_node *W, cae_node *b, cae_node *c, int k,
                     cae_tensor *chain, cae_tensor *steps)

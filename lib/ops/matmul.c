@@ -137,13 +137,40 @@ static void matmul_backward(cae_node *n)
     }
 }
 
+/* Tangent: C' = op(A') op(B) + op(A) op(B') (+ v' on every row for
+ * affine). Directions stack along A's rows, so A' may carry K of them (one
+ * GEMM with K times the rows) unless A is transposed; B' and v', being
+ * shared by the rows, carry one. */
+static cae_node *matmul_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    const int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    const int64_t KA = cae_tangent_dirs(n->in[0], t[0]);
+    const int64_t KB = cae_tangent_dirs(n->in[1], t[1]);
+    const int64_t KV = n->n_in == 3 ? cae_tangent_dirs(n->in[2], t[2]) : 0;
+    if ((KA > 1 && ta) || KB > 1 || KV > 1) {
+        cae_node_fail(n, "forward mode: tangents with several directions go along the rows of "
+                         "the first operand (untransposed), not along %s",
+                      KA > 1 ? "a transposed first operand" : KB > 1 ? "the second operand" : "the bias");
+        return NULL;
+    }
+    cae_node *dv = n->n_in == 3 ? t[2] : NULL;
+    cae_node *x = NULL;
+    if (t[0]) {
+        x = dv ? cae_affine(g, t[0], n->in[1], dv, tb) : cae_matmul(g, t[0], n->in[1], ta, tb);
+        dv = NULL; /* added to every row, of every direction */
+    }
+    cae_node *y = t[1] ? cae_matmul(g, n->in[0], t[1], ta, tb) : NULL;
+    if (dv) y = cae_bias_add(g, y ? y : cae_tangent_zero(g, n, 1), dv);
+    return cae_tangent_sum(g, n, x, y);
+}
+
 static const cae_op matmul_op = {.name = "matmul", .n_in = 2, .infer = matmul_infer,
                                  .plan = matmul_plan_fn, .forward = matmul_forward,
-                                 .backward = matmul_backward};
+                                 .backward = matmul_backward, .tangent = matmul_tan};
 
 static const cae_op affine_op = {.name = "affine", .n_in = 3, .infer = affine_infer,
                                  .plan = matmul_plan_fn, .forward = matmul_forward,
-                                 .backward = matmul_backward};
+                                 .backward = matmul_backward, .tangent = matmul_tan};
 
 cae_node *cae_matmul(cae_graph *g, cae_node *a, cae_node *b, int trans_a, int trans_b)
 {
