@@ -174,7 +174,9 @@ int cli_resume_mismatch(const char *who, const char *path, const cae_mismatch *m
 {
     static const char *const options[] = {"model", "hidden", "act", "untied", "composed", "lambda",
                                           "noise", "wd", "cd-k", "pcd", "seed", "batch", "lr",
-                                          "momentum", "data", "limit", "patience", "lr-decay"};
+                                          "momentum", "data", "limit", "patience", "lr-decay",
+                                          "probes", "probe-kind", "end-to-end", "gamma", "sigma",
+                                          "corruptions"};
     int is_option = 0;
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
         is_option |= !strcmp(m->field, options[i]);

@@ -23,8 +23,8 @@ static const char *eval_usage =
     "  --data-dir DIR      where the data sets are (default $CAE_DATA_DIR or ./data)\n"
     "  --split S           valid or test (default: test for classifiers, else valid)\n"
     "  --limit N           use the first N examples of the split (default all)\n"
-    "  --max-jacobian N    Jacobian figures on the first N examples (0 = all;\n"
-    "                      default all for one layer, 1000 for deeper stacks)\n"
+    "  --max-jacobian N    Jacobian figures on the first N examples (default 0 = all;\n"
+    "                      a deep stack's by forward mode, all input directions at once)\n"
     "  --threads T         OpenMP threads (default: OpenMP's choice)\n"
     "  --json              print one JSON object instead of text\n";
 
@@ -136,7 +136,7 @@ int cmd_eval(int argc, char **argv)
     cae_metrics_config mc;
     cae_metrics_config_default(&mc);
     mc.threads = (int)threads;
-    mc.max_examples = eo.max_jac_given ? max_jac : (info.n_layers > 1 ? 1000 : 0);
+    mc.max_examples = eo.max_jac_given ? max_jac : 0;
     cae_metrics m;
     if (cae_metrics_compute(p, info.n_layers, info.layer, view, &mc, &m, &err)) {
         fprintf(stderr, "%s: --model %s on %s: %s\n", who, model, data, err.msg);

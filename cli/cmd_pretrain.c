@@ -14,7 +14,7 @@
 static const char *pretrain_usage =
     "usage: cae pretrain --model KIND --data SET --out CKPT [options]\n"
     "\n"
-    "Train one layer: KIND is ae, ae-wd, dae-g, dae-b, cae or rbm; SET is mnist,\n"
+    "Train one layer: KIND is ae, ae-wd, dae-g, dae-b, cae, cae-h or rbm; SET is mnist,\n"
     "fashion or a variation (basic, rot, bg-rand, bg-img, bg-img-rot, rect,\n"
     "rect-img, convex). Objectives are summed over the inputs and averaged over\n"
     "the batch (lambda multiplies the per-example ||J||_F^2).\n"
@@ -25,6 +25,18 @@ static const char *pretrain_usage =
     "  --untied         separate decoder weights (default tied: W^T)\n"
     "  --composed       cae: the penalty composed from primitive ops (default fused)\n"
     "  --lambda X       cae: penalty weight (default 0.1)\n"
+    "  --penalty P      cae: exact (default: the closed form, fused or --composed)\n"
+    "                   or probes (its unbiased estimate from --probes random\n"
+    "                   directions per example by forward mode: any activation)\n"
+    "  --probes K       probes per example (default 4; implies --penalty probes)\n"
+    "  --probe-kind P   gaussian (default) or rademacher\n"
+    "  --end-to-end     cae with --on: penalize the Jacobian of the whole encoder\n"
+    "                   w.r.t. the input (layers below frozen; trains on the data,\n"
+    "                   not on codes; probes), not the new layer's alone\n"
+    "  --gamma G        cae-h: weight of E||J(x) - J(x~)||_F^2 (default 0.1),\n"
+    "                   x~ = x + N(0, sigma^2), estimated with the probes\n"
+    "  --sigma S        cae-h: corruption standard deviation (default 0.1)\n"
+    "  --corruptions C  cae-h: corrupted copies per example (default 4)\n"
     "  --noise X        dae-g: noise sigma (0.3); dae-b: fraction of inputs zeroed (0.25)\n"
     "  --wd X           weight decay on W (default 1e-4 for ae-wd, else 0)\n"
     "  --cd-k K         rbm: Gibbs steps per update (default 1)\n"
@@ -89,6 +101,10 @@ static int check_kind_options(const char *who, cae_model_kind kind, cli_opt *o, 
     static const struct { const char *opt; unsigned kinds; const char *what; } only[] = {
         {"--lambda", 1u << CAE_MODEL_CAE, "cae"},
         {"--composed", 1u << CAE_MODEL_CAE, "cae"},
+        {"--penalty", 1u << CAE_MODEL_CAE, "cae and cae-h"},
+        {"--probes", 1u << CAE_MODEL_CAE, "cae and cae-h"},
+        {"--probe-kind", 1u << CAE_MODEL_CAE, "cae and cae-h"},
+        {"--end-to-end", 1u << CAE_MODEL_CAE, "cae"},
         {"--noise", 1u << CAE_MODEL_DAE_G | 1u << CAE_MODEL_DAE_B, "dae-g and dae-b"},
         {"--cd-k", 1u << CAE_MODEL_RBM, "rbm"},
         {"--pcd", 1u << CAE_MODEL_RBM, "rbm"},
@@ -103,12 +119,12 @@ static int check_kind_options(const char *who, cae_model_kind kind, cli_opt *o, 
 }
 
 typedef struct pretrain_opts {
-    const char *model, *data, *data_dir, *act_name, *on, *out;
-    long long hidden, cd_k, batch, epochs, limit, threads;
+    const char *model, *data, *data_dir, *act_name, *on, *out, *penalty, *probe_kind;
+    long long hidden, cd_k, batch, epochs, limit, threads, probes, corruptions;
     unsigned long long seed;
-    int untied, composed, pcd, resume;
-    double lambda, noise, wd, lr, momentum;
-    int lambda_given, noise_given, wd_given;
+    int untied, composed, pcd, resume, end_to_end, cae_h;
+    double lambda, noise, wd, lr, momentum, gamma, sigma;
+    int lambda_given, noise_given, wd_given, probes_given;
     cae_model_kind kind;
     cae_act act;
 } pretrain_opts;
@@ -125,6 +141,17 @@ static void layer_config(const pretrain_opts *po, int64_t n_in, cae_layer_config
     if (po->lambda_given) lc->lambda = po->lambda;
     if (po->noise_given) lc->noise = po->noise;
     if (po->wd_given) lc->wd = po->wd;
+    if (!strcmp(po->penalty, "probes") || po->probes_given || po->cae_h) {
+        lc->probes = (int)po->probes;
+        lc->probe_kind = strcmp(po->probe_kind, "rademacher") ? CAE_PROBE_GAUSSIAN
+                                                              : CAE_PROBE_RADEMACHER;
+    }
+    lc->end_to_end = po->end_to_end;
+    if (po->cae_h) {
+        lc->gamma = po->gamma;
+        lc->sigma = po->sigma;
+        lc->corruptions = (int)po->corruptions;
+    }
 }
 
 /* Every check that needs no file: CLI_PARSE_RUN, or the exit status. */
@@ -132,7 +159,9 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
 {
     const char *who = "cae pretrain";
     *po = (pretrain_opts){.data_dir = cli_default_data_dir(), .act_name = "sigmoid", .hidden = 1000,
-                          .cd_k = 1, .batch = 20, .epochs = 20, .seed = 1, .lr = 0.01};
+                          .cd_k = 1, .batch = 20, .epochs = 20, .seed = 1, .lr = 0.01,
+                          .penalty = "exact", .probe_kind = "gaussian", .probes = 4,
+                          .gamma = 0.1, .sigma = 0.1, .corruptions = 4};
     cli_opt o[] = {
         {"--model", CLI_STR, &po->model, 0, 0, 0, 0},
         {"--data", CLI_STR, &po->data, 0, 0, 0, 0},
@@ -142,6 +171,13 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
         {"--untied", CLI_FLAG, &po->untied, 0, 0, 0, 0},
         {"--composed", CLI_FLAG, &po->composed, 0, 0, 0, 0},
         {"--lambda", CLI_REAL, &po->lambda, 0, 1e9, 0, 0},
+        {"--penalty", CLI_STR, &po->penalty, 0, 0, 0, 0},
+        {"--probes", CLI_INT, &po->probes, 1, 4096, 0, 0},
+        {"--probe-kind", CLI_STR, &po->probe_kind, 0, 0, 0, 0},
+        {"--end-to-end", CLI_FLAG, &po->end_to_end, 0, 0, 0, 0},
+        {"--gamma", CLI_REAL, &po->gamma, 0, 1e9, 0, 0},
+        {"--sigma", CLI_REAL, &po->sigma, 0, 1e3, 0, 0},
+        {"--corruptions", CLI_INT, &po->corruptions, 1, 1024, 0, 0},
         {"--noise", CLI_REAL, &po->noise, 0, 1e3, 0, 0},
         {"--wd", CLI_REAL, &po->wd, 0, 1e9, 0, 0},
         {"--cd-k", CLI_INT, &po->cd_k, 1, 1000, 0, 0},
@@ -163,12 +199,39 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
     if ((rc = cli_require(who, cli_opt_get(o, n, "--model"))) || (rc = cli_require(who, cli_opt_get(o, n, "--data"))) ||
         (rc = cli_require(who, cli_opt_get(o, n, "--out"))))
         return rc;
-    const int kind = cae_model_kind_parse(po->model);
+    po->cae_h = !strcmp(po->model, "cae-h"); /* a cae with its higher-order term */
+    const int kind = po->cae_h ? CAE_MODEL_CAE : cae_model_kind_parse(po->model);
     if (kind < 0 || kind == CAE_MODEL_MLP) {
-        fprintf(stderr, "%s: bad value for --model: '%s' (expected ae, ae-wd, dae-g, dae-b, cae or rbm)\n",
-                who, po->model);
+        fprintf(stderr, "%s: bad value for --model: '%s' (expected ae, ae-wd, dae-g, dae-b, cae, "
+                "cae-h or rbm)\n", who, po->model);
         return 2;
     }
+    if (strcmp(po->penalty, "exact") && strcmp(po->penalty, "probes")) {
+        fprintf(stderr, "%s: bad value for --penalty: '%s' (expected exact or probes)\n", who,
+                po->penalty);
+        return 2;
+    }
+    if (strcmp(po->probe_kind, "gaussian") && strcmp(po->probe_kind, "rademacher")) {
+        fprintf(stderr, "%s: bad value for --probe-kind: '%s' (expected gaussian or rademacher)\n",
+                who, po->probe_kind);
+        return 2;
+    }
+    static const char *const cae_h_only[] = {"--gamma", "--sigma", "--corruptions"};
+    for (int i = 0; i < 3; i++)
+        if (!po->cae_h && cli_opt_get(o, n, cae_h_only[i])->given) {
+            fprintf(stderr, "%s: %s applies to --model cae-h only\n", who, cae_h_only[i]);
+            return 2;
+        }
+    po->probes_given = cli_opt_get(o, n, "--probes")->given;
+    if (!strcmp(po->penalty, "exact") && cli_opt_get(o, n, "--penalty")->given && po->probes_given) {
+        fprintf(stderr, "%s: --probes with --penalty exact: the exact penalty has no probes\n", who);
+        return 2;
+    }
+    if (po->end_to_end && !cli_opt_get(o, n, "--on")->given) {
+        fprintf(stderr, "%s: --end-to-end penalizes the stack's Jacobian: it needs --on\n", who);
+        return 2;
+    }
+    if (po->end_to_end) po->probes_given = 1; /* estimated with probes */
     const int act = cae_act_parse(po->act_name);
     if (act < 0 || act == CAE_ACT_LINEAR) {
         fprintf(stderr, "%s: bad value for --act: '%s' (expected sigmoid, tanh, relu or softplus)\n", who,
@@ -276,7 +339,10 @@ int cmd_pretrain(int argc, char **argv)
     if (on && (rc = cli_check_width(who, data, s->train, info.layer[0].n_in, "--on", on))) goto done;
     const int layer = info.n_layers + 1;
     const cae_dataset *train = s->train, *valid = s->valid;
-    if (on) {
+    /* The new layer's input: the codes of the layers below; with an
+     * end-to-end penalty the data itself, through the frozen layers. */
+    const int64_t n_in = on ? info.layer[info.n_layers - 1].n_hidden : train->dim;
+    if (on && !po.end_to_end) {
         const double t0 = cli_now();
         if (cae_encode_dataset(p, info.n_layers, info.layer, s->train, limit, (int)threads, &codes[0],
                                &err) ||
@@ -295,14 +361,14 @@ int cmd_pretrain(int argc, char **argv)
 
     /* The new layer: fresh, or the run saved in --out (--resume). */
     cae_layer_config lc;
-    layer_config(&po, train->dim, &lc);
+    layer_config(&po, n_in, &lc);
     const int64_t examples = limit && limit < train->n ? limit : train->n;
     cae_train_config tc;
     cae_train_config_default(&tc);
     tc.epochs = (int)epochs;
     tc.lr = lr;
     tc.momentum = momentum;
-    tc.limit = on ? 0 : limit;
+    tc.limit = on && !po.end_to_end ? 0 : limit; /* codes were made from the first limit */
     tc.seed = seed;
     /* The run the options describe. */
     cae_model_info want = info;
@@ -340,7 +406,7 @@ int cmd_pretrain(int argc, char **argv)
         goto done;
     }
     if ((!resuming && cae_stack_push(p, &info, &lc, seed, &err)) ||
-        !(task = cae_task_pretrain(p, layer, &lc, batch, seed, (int)threads, &err)) ||
+        !(task = cae_task_pretrain_stack(p, &info, batch, seed, (int)threads, &err)) ||
         (resuming && cae_task_resume(task, &info, &err))) {
         fprintf(stderr, "%s: layer %d: %s\n", who, layer, err.msg);
         rc = 1;

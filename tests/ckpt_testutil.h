@@ -262,6 +262,19 @@ static inline void e_f64(enc *e, double v)
     e_u64(e, u);
 }
 
+/* The format version a description needs (docs/CHECKPOINT.md): 2 when a
+ * layer sets a field of the version-2 extension, else 1. */
+static inline uint32_t e_version(const cae_model_info *in)
+{
+    for (int k = 0; k < in->n_layers; k++) {
+        const cae_layer_config *l = &in->layer[k];
+        if (l->probes || l->probe_kind || l->end_to_end || l->corruptions || l->gamma != 0 ||
+            l->sigma != 0)
+            return 2;
+    }
+    return 1;
+}
+
 /* The description, then the real type and the tensor count. */
 static inline void e_head(enc *e, const cae_model_info *in, uint32_t bytes, uint32_t n_tensors)
 {
@@ -281,7 +294,15 @@ static inline void e_head(enc *e, const cae_model_info *in, uint32_t bytes, uint
         e_f64(e, l->wd);
         e_u32(e, (uint32_t)l->cd_k);
         e_u32(e, (uint32_t)l->persistent);
-        ck_assert_int_eq(e->n - at, 64); /* the documented record size */
+        if (e_version(in) == 2) { /* the extension of version 2 */
+            e_u32(e, (uint32_t)l->probes);
+            e_u32(e, (uint32_t)l->probe_kind);
+            e_u32(e, (uint32_t)l->end_to_end);
+            e_u32(e, (uint32_t)l->corruptions);
+            e_f64(e, l->gamma);
+            e_f64(e, l->sigma);
+        }
+        ck_assert_int_eq(e->n - at, e_version(in) == 2 ? 96 : 64); /* the documented size */
     }
     e_u32(e, (uint32_t)in->n_classes);
     e_f64(e, in->mlp_wd);
@@ -353,7 +374,7 @@ static inline void e_checkpoint(const char *path, const cae_model_info *in, cons
     e_head(&e, in, bytes, (uint32_t)(cae_params_count(p) + cae_params_count(opt)));
     e_store(&e, p, 0, bytes);
     e_store(&e, opt, 1, bytes);
-    e_write(path, &e, 1);
+    e_write(path, &e, e_version(in));
     free(e.b);
 }
 

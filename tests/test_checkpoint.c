@@ -119,6 +119,33 @@ START_TEST(format_matches_the_document)
         free(ba);
         free(bb);
     }
+    /* Version 2: a layer with forward-mode options gets the 32-byte
+     * extension; it loads back field for field. */
+    in.layer[1].kind = CAE_MODEL_CAE;
+    in.layer[1].probes = 4;
+    in.layer[1].probe_kind = CAE_PROBE_RADEMACHER;
+    in.layer[1].gamma = 0.25;
+    in.layer[1].sigma = 0.1;
+    in.layer[1].corruptions = 3;
+    in.layer[1].end_to_end = 1;
+    in.layer[1].composed = 0;
+    in.kind = CAE_MODEL_CAE;
+    ck_assert_msg(!cae_checkpoint_save_as(a, &in, p, opt, CAE_CKPT_F32, &err), "%s", err.msg);
+    e_checkpoint(b, &in, p, opt, 4);
+    size_t na, nb;
+    unsigned char *ba = read_all(a, &na), *bb = read_all(b, &nb);
+    ck_assert_msg(na == nb && !memcmp(ba, bb, na), "version 2: library and document differ");
+    ck_assert_int_eq(ba[8], 2);
+    cae_model_info back;
+    cae_params *p2 = NULL;
+    ck_assert_msg(!cae_checkpoint_load(a, &back, &p2, NULL, &err), "%s", err.msg);
+    const cae_layer_config *l = &back.layer[1];
+    ck_assert(l->probes == 4 && l->probe_kind == CAE_PROBE_RADEMACHER && l->gamma == 0.25 &&
+              l->sigma == 0.1 && l->corruptions == 3 && l->end_to_end == 1);
+    ck_assert_int_eq(back.layer[0].probes, 0);
+    free(ba);
+    free(bb);
+    cae_params_free(p2);
     cae_params_free(p);
     cae_params_free(opt);
     free(a);

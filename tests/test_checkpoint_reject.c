@@ -81,11 +81,11 @@ START_TEST(damaged_headers_and_payloads_are_rejected)
     write_all(bad, "PK", 2); /* shorter than the magic and wrong */
     expect_load_fails(bad, CAE_ERR_MAGIC, "starts with 50 4b");
     memcpy(c, b, n); /* a future version */
-    c[8] = 2;
+    c[8] = 3;
     write_all(bad, c, n);
     expect_load_fails(
         bad, CAE_ERR_VERSION,
-        "offset 8: format version 2, this build reads version 1 (written by a newer cae)");
+        "offset 8: format version 3, this build reads versions 1..2 (written by a newer cae)");
     memcpy(c, b, n);
     c[8] = 0;
     write_all(bad, c, n);

@@ -231,6 +231,32 @@ END_TEST
 
 /* ------------------------------------------------------------------- SAT */
 
+/* The deep ||J|| of the metrics (forward mode, blocks of examples, the
+ * last one padded) equals reverse mode's (one backward pass per output
+ * unit) on a 3-layer stack, example by example: 150 examples run as two
+ * blocks of 64 and a padded one. */
+START_TEST(deep_forward_equals_reverse_mode)
+{
+    const int64_t sizes[4] = {9, 7, 6, 5}, n = 150;
+    const cae_act act[3] = {CAE_ACT_TANH, CAE_ACT_SIGMOID, CAE_ACT_SOFTPLUS};
+    cae_layer_config L[3];
+    cae_params *p = make_stack(3, sizes, act, 0, L, 300);
+    cae_dataset d = make_data(n, sizes[0], 8);
+    double want[150], mean_sq = 0, mean_norm = 0;
+    reverse_sqnorms(p, 3, L, &d, want);
+    for (int i = 0; i < n; i++) {
+        mean_sq += want[i] / n;
+        mean_norm += sqrt(want[i]) / n;
+    }
+    cae_metrics m = run_metrics(p, 3, L, &d, 500, 0);
+    ck_assert_int_eq(m.n_jacobian, n);
+    assert_close("forward-mode mean ||J||^2", m.jac_sqnorm, mean_sq, 10 * REL_TOL);
+    assert_close("forward-mode mean ||J||", m.jac_norm, mean_norm, 10 * REL_TOL);
+    free_data(&d);
+    cae_params_free(p);
+}
+END_TEST
+
 START_TEST(sat_on_hand_made_codes)
 {
     /* D = 1, H = 4: h = sigmoid(x W + b) with x in {0, 1}.
@@ -377,6 +403,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     tc = tcase_create("codes");
+    tcase_add_test(tc, deep_forward_equals_reverse_mode);
     tcase_add_test(tc, sat_on_hand_made_codes);
     tcase_add_loop_test(tc, recon_equals_task_recon, 0, 2);
     tcase_add_test(tc, codes_equal_forward);

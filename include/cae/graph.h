@@ -235,9 +235,16 @@ cae_tensor *cae_node_param(const cae_node *n);
 int cae_node_is_input(const cae_node *n);
 /* 1 when n is on its graph's compiled tape, else 0. */
 int cae_node_on_tape(const cae_node *n);
+/* 1 when backward from the loss writes something into n's gradient (a
+ * parameter used only behind cae_stop_grad does not get any), else 0. */
+int cae_node_receives_grad(const cae_node *n);
 
 /* Thread count for every op (0 = OpenMP default). Not global: per graph. */
 void cae_graph_set_threads(cae_graph *g, int n);
+/* on = 1: compile keeps no gradient at all, parameters' included (a graph
+ * that only evaluates: no gradient buffers, backward does nothing; the
+ * store's gradients are never touched). Set before compile. */
+void cae_graph_set_no_grad(cae_graph *g, int on);
 int cae_graph_threads(const cae_graph *g);
 
 #ifdef __cplusplus

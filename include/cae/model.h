@@ -61,6 +61,18 @@ typedef struct cae_layer_config {
     double wd;           /* weight decay on W (ae-wd; optional on others) */
     int cd_k;            /* rbm: Gibbs steps per update */
     int persistent;      /* rbm: 1 = persistent chain (PCD) */
+    /* cae, by forward mode (cae/jvp.h): */
+    int probes;          /* 0: the exact penalty; K > 0: its unbiased estimate
+                            from K random probes per example (any activation,
+                            cae_jacobian_penalty_probes) */
+    int probe_kind;      /* cae_probe_kind of those probes */
+    int end_to_end;      /* layer k > 1: penalize the Jacobian of layers 1..k
+                            w.r.t. the stack's input (the layers below frozen),
+                            not layer k's w.r.t. its own input; needs probes */
+    double gamma;        /* cae+h: + gamma E||J(x) - J(x~)||_F^2, x~ = x + N(0, sigma^2),
+                            with the probes (cae_jacobian_difference_probes) */
+    double sigma;        /* cae+h: the corruption's standard deviation */
+    int corruptions;     /* cae+h: corrupted copies x~ per example */
 } cae_layer_config;
 
 /* The defaults of the paper's setting for a kind: sigmoid, tied, fused,
@@ -161,14 +173,17 @@ typedef struct cae_layer_nodes {
     cae_node *logits;  /* decoder logits (B x n_in); NULL for rbm */
     cae_node *recon;   /* reconstruction cross-entropy; rbm: free-energy gap */
     cae_node *penalty; /* the regularizer before its weight, or NULL */
+    cae_node *higher;  /* cae+h: the gamma term before its weight, or NULL */
     cae_node *loss;    /* the objective */
 } cae_layer_nodes;
 
 /* Build layer k's pretraining objective on input x (B x n_in). With eval
  * the corruption of dae-g / dae-b is left out and an rbm samples one Gibbs
  * step from the data. chain, steps (may be NULL): an rbm with PCD samples
- * from this persistent chain instead (cae_gibbs). Returns 0, or -1 with the
- * graph's error set. */
+ * from this persistent chain instead (cae_gibbs). A cae's penalty is the
+ * fused op, the composed form or the probe estimate by its configuration;
+ * an end-to-end penalty is the task's (cae/task.h), not added here.
+ * Returns 0, or -1 with the graph's error set. */
 int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_config *c,
                     cae_node *x, int eval, cae_tensor *chain, cae_tensor *steps,
                     cae_layer_nodes *out);

@@ -12,6 +12,7 @@
 #define CAE_OPS_H
 
 #include "cae/graph.h"
+#include "cae/penalty.h" /* cae_probe_kind */
 
 #ifdef __cplusplus
 extern "C" {
@@ -97,7 +98,6 @@ cae_node *cae_stop_grad(cae_graph *g, cae_node *x);
  * afresh on every forward: N(0, 1) entries (CAE_PROBE_GAUSSIAN) or +-1
  * (CAE_PROBE_RADEMACHER). E[e e^T] = I either way. x only gives the shape:
  * no gradient flows to it. */
-typedef enum cae_probe_kind { CAE_PROBE_GAUSSIAN = 0, CAE_PROBE_RADEMACHER = 1 } cae_probe_kind;
 cae_node *cae_probes(cae_graph *g, cae_node *x, int64_t K, cae_probe_kind kind);
 /* k steps of block Gibbs sampling in a binary RBM from v (B x D): h ~
  * Bernoulli(sigmoid(v W + b)), v ~ Bernoulli(sigmoid(h W^T + c)); W D x H,

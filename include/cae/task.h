@@ -83,13 +83,22 @@ void cae_task_free(cae_task *t);
 typedef struct cae_layer_task {
     int layer;
     cae_layer_config config;
+    cae_act below[CAE_MAX_LAYERS]; /* end-to-end: the activations of layers
+                                      1..layer-1, which then run (frozen) on
+                                      the stack's input x */
 } cae_layer_task;
 int cae_layer_task_build(cae_graph *g, cae_task_io *io, const void *ctx);
 int cae_mlp_task_build(cae_graph *g, cae_task_io *io, const void *ctx);
-/* cae_task_new with those builders: pretraining layer k (the store must
- * hold its tensors), and fine-tuning: softmax cross-entropy (+ wd). */
+/* cae_task_new with those builders: pretraining layer k on its own input
+ * (the store must hold its tensors), and fine-tuning: softmax cross-entropy
+ * (+ wd). */
 cae_task *cae_task_pretrain(cae_params *p, int layer, const cae_layer_config *c, int64_t batch,
                             uint64_t seed, int threads, cae_error *err);
+/* Pretraining the top layer of the stack info describes. Its input is that
+ * layer's own (the codes of the layers below), except for an end-to-end
+ * penalty: the stack's input then, through the layers below, frozen. */
+cae_task *cae_task_pretrain_stack(cae_params *p, const cae_model_info *info, int64_t batch,
+                                  uint64_t seed, int threads, cae_error *err);
 cae_task *cae_task_finetune(cae_params *p, const cae_mlp_config *m, int64_t batch,
                             uint64_t seed, int threads, cae_error *err);
 

@@ -88,6 +88,12 @@ const char *cae_graph_error(const cae_graph *g) { return (g && g->err[0]) ? g->e
 void cae_graph_seed(cae_graph *g, uint64_t seed) { cae_rng_seed(&g->rng, seed, 0x6e6f697365ull); }
 cae_rng *cae_graph_rng(cae_graph *g) { return &g->rng; }
 void cae_graph_set_threads(cae_graph *g, int n) { g->threads = n > 0 ? n : 0; }
+void cae_graph_set_no_grad(cae_graph *g, int on)
+{
+    if (!g || g->no_grad == !!on) return;
+    g->no_grad = !!on;
+    if (g->compiled) graph_release_blocks(g); /* recompile */
+}
 int cae_graph_threads(const cae_graph *g) { return g->threads; }
 int cae_node_threads(const cae_node *n)
 {
@@ -111,6 +117,10 @@ cae_tensor *cae_node_param(const cae_node *n)
     return n && node_of(n)->kind == NODE_PARAM ? node_of(n)->param : NULL;
 }
 int cae_node_is_input(const cae_node *n) { return n && node_of(n)->kind == NODE_INPUT; }
+int cae_node_receives_grad(const cae_node *n)
+{
+    return cae_node_on_tape(n) && n->out.grad && node_of(n)->written;
+}
 int cae_node_on_tape(const cae_node *n)
 {
     return n && n->graph->compiled && node_of(n)->on_tape;
@@ -336,6 +346,7 @@ int cae_node_scalar(cae_node *n)
 
 static int needs_grad_rule(const cae_node *n)
 {
+    if (n->graph->no_grad) return 0;
     switch (node_of(n)->kind) {
     case NODE_PARAM: return 1;
     case NODE_INPUT: return node_of(n)->wants_grad;
@@ -374,6 +385,7 @@ static int first_writers(cae_graph *g, const cae_node *loss)
         node_priv *p = node_of(g->tape[i]);
         memset(p->store_now, 0, sizeof p->store_now);
         memset(p->store_first, 0, sizeof p->store_first);
+        p->written = 0;
         if (g->tape[i] == loss) start = i;
     }
     for (int i = start; i >= 0; i--) {
@@ -381,6 +393,7 @@ static int first_writers(cae_graph *g, const cae_node *loss)
         if (node_of(n)->kind != NODE_OP || !n->out.grad || !n->op->backward) continue;
         for (int k = 0; k < n->n_in; k++) {
             if (!writes_grad_of(n, k)) continue;
+            node_of(n->in[k])->written = 1;
             const cae_real *buf = n->in[k]->out.grad;
             int known = 0;
             for (int q = 0; q < n_seen && !known; q++) known = seen[q] == buf;
@@ -447,7 +460,7 @@ int cae_graph_compile(cae_graph *g, cae_node *loss)
         if (node_of(n)->kind == NODE_PARAM) {
             cae_tensor *t = node_of(n)->param;
             n->out.data = t->data;
-            n->out.grad = t->grad;
+            n->out.grad = g->no_grad ? NULL : t->grad;
             continue;
         }
         if (node_of(n)->kind == NODE_OP) act_len += cae_round_up((size_t)n->out.size, line);

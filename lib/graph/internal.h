@@ -40,6 +40,7 @@ typedef struct node_priv {
     unsigned char store_now[CAE_MAX_IN];   /* this pass: store input i's grad */
     unsigned char store_first[CAE_MAX_IN]; /* from the loss: first writer of it */
     int grad_zero;      /* this node's grad is zeroed before a pass from the loss */
+    int written;        /* some op writes this node's gradient in a pass from the loss */
 } node_priv;
 
 static inline node_priv *node_of(const cae_node *n) { return (node_priv *)n; }
@@ -62,6 +63,7 @@ struct cae_graph {
     unsigned char *scratch;
     cae_rng rng;
     int threads;
+    int no_grad;        /* cae_graph_set_no_grad: compile keeps no gradient */
     char err[CAE_ERR_LEN];
 };
 

@@ -250,38 +250,39 @@ cae_status cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act
                           int64_t n_examples, double *mean, double *sd, int64_t *n_values,
                           cae_error *err)
 {
-    enum { BATCH = 50 };
-    cae_error e2;
     if (n_examples > d->n) n_examples = d->n;
-    const int64_t B = n_examples < BATCH ? (n_examples > 0 ? n_examples : 1) : BATCH;
-    /* Pre-activations from the batched encoder; J per example from the
-     * shared stack Jacobian (the one the metrics use). */
-    cae_encoder_net *net = cae_encoder_net_new(p, n_layers, act, B, 0, &e2);
-    if (!net) {
-        return cae_error_set(err, e2.status, "spectrum: %s", e2.msg);
+    /* The Jacobians by forward mode, a block of examples at a time (the
+     * graph the metrics use); each example's J^T gathered, then its SVD. */
+    cae_error e2;
+    const cae_tensor *W1 = cae_layer_tensor(p, 1, "W"), *Wt = cae_layer_tensor(p, n_layers, "W");
+    if (!W1 || !Wt || n_layers < 1)
+        return cae_error_set(err, CAE_ERR_ARG, "spectrum: the store has no layers 1..%d", n_layers);
+    const int64_t D = W1->shape[0], Hout = Wt->shape[1], nv = D < Hout ? D : Hout;
+    int64_t dmax = 0;
+    for (int l = 1; l <= n_layers; l++) {
+        const cae_tensor *W = cae_layer_tensor(p, l, "W");
+        if (W && W->shape[1] > dmax) dmax = W->shape[1];
     }
-    const int64_t D = cae_encoder_net_inputs(net), Hout = cae_encoder_net_outputs(net);
-    const int64_t nv = D < Hout ? D : Hout;
-    cae_deep_jac dj;
-    memset(&dj, 0, sizeof dj);
-    cae_real *s = cae_alloc_reals((size_t)nv);
+    if (d->dim != D)
+        return cae_error_set(err, CAE_ERR_SHAPE, "spectrum: the data has %lld inputs, the encoder %lld",
+                             (long long)d->dim, (long long)D);
+    cae_jac_graph jg;
+    memset(&jg, 0, sizeof jg);
+    const int64_t rows = cae_jac_graph_rows(D, dmax);
+    cae_real *s = cae_alloc_reals((size_t)nv), *J = cae_alloc_reals((size_t)(D * Hout));
+    cae_real *pad = cae_alloc_reals((size_t)(rows * D));
     double *sum = calloc((size_t)nv, sizeof *sum), *sum2 = calloc((size_t)nv, sizeof *sum2);
     void *lapack = NULL;
     gesdd_fn gesdd = NULL;
     const cae_real *X = NULL;
     cae_real *own = NULL;
     cae_status rc = CAE_OK;
-    if (d->dim != D) {
-        rc = cae_error_set(err, CAE_ERR_SHAPE, "spectrum: the data has %lld inputs, the encoder %lld",
-                 (long long)d->dim, (long long)D);
-        goto done;
-    }
     X = cae_dataset_rows(d, 0, n_examples, &own);
-    if (!X || !s || !sum || !sum2) {
+    if (!X || !s || !J || !pad || !sum || !sum2) {
         rc = cae_error_set(err, CAE_ERR_NOMEM, "spectrum: out of memory");
         goto done;
     }
-    if (cae_deep_jac_init(&dj, p, n_layers, act, 0, &e2)) {
+    if ((rc = cae_jac_graph_init(&jg, p, n_layers, act, rows, 0, &e2))) {
         rc = cae_error_set(err, e2.status, "spectrum: %s", e2.msg);
         goto done;
     }
@@ -289,23 +290,21 @@ cae_status cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act
         rc = err ? err->status : CAE_ERR_IO;
         goto done;
     }
-    for (int64_t s0 = 0; s0 < n_examples; s0 += B) {
-        const int64_t rows = n_examples - s0 < B ? n_examples - s0 : B;
-        cae_enc_graph *eg = cae_enc_run(&net->enc, X + s0 * D, rows, &e2);
-        if (!eg) {
-            rc = cae_error_set(err, e2.status, "spectrum: %s", e2.msg);
-            goto done;
-        }
-        for (int64_t r = 0; r < rows; r++) {
-            const cae_real *a[CAE_MAX_LAYERS];
-            for (int l = 0; l < n_layers; l++)
-                a[l] = cae_node_value(eg->a[l])->data + r * dj.dims[l + 1];
-            cae_real *J = cae_deep_jac_compute(&dj, a); /* Hout x D, ours to overwrite */
-            lapack_int info = gesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)Hout, (lapack_int)D, J,
-                                    (lapack_int)D, s, NULL, (lapack_int)Hout, NULL, (lapack_int)D);
+    for (int64_t s0 = 0; s0 < n_examples; s0 += rows) {
+        const int64_t m = n_examples - s0 < rows ? n_examples - s0 : rows;
+        for (int64_t r = 0; r < rows; r++) /* the last block padded with its first row */
+            memcpy(pad + r * D, X + (s0 + (r < m ? r : 0)) * D, (size_t)D * sizeof(cae_real));
+        cae_jac_graph_run(&jg, pad);
+        const cae_real *T = jg.tan->out.data;
+        for (int64_t r = 0; r < m; r++) {
+            for (int64_t k = 0; k < D; k++) /* row k of J^T: direction k of example r */
+                memcpy(J + k * Hout, T + (k * rows + r) * Hout, (size_t)Hout * sizeof(cae_real));
+            lapack_int info = gesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)D, (lapack_int)Hout, J,
+                                    (lapack_int)Hout, s, NULL, (lapack_int)D, NULL, (lapack_int)Hout);
             if (info != 0) {
-                rc = cae_error_set(err, CAE_ERR_ARG, "spectrum: LAPACK gesdd failed (info %d) at example %lld",
-                         (int)info, (long long)(s0 + r));
+                rc = cae_error_set(err, CAE_ERR_ARG,
+                                   "spectrum: LAPACK gesdd failed (info %d) at example %lld",
+                                   (int)info, (long long)(s0 + r));
                 goto done;
             }
             for (int64_t i = 0; i < nv; i++) { /* gesdd sorts in decreasing order */
@@ -323,9 +322,10 @@ cae_status cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act
 done:
     free(own);
     if (lapack) dlclose(lapack);
-    cae_deep_jac_free(&dj);
-    cae_encoder_net_free(net);
+    cae_jac_graph_free(&jg);
     cae_free(s);
+    cae_free(J);
+    cae_free(pad);
     free(sum);
     free(sum2);
     return rc;

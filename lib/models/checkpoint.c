@@ -375,7 +375,7 @@ static void w_tensors(ckpt_writer *w, const cae_params *p, int role, int bytes)
 }
 
 static void w_payload(ckpt_writer *w, const cae_model_info *in, const cae_params *p,
-                      const cae_params *opt, int bytes)
+                      const cae_params *opt, int bytes, uint32_t version)
 {
     w_u32(w, (uint32_t)in->kind);
     w_u32(w, (uint32_t)in->n_layers);
@@ -392,6 +392,14 @@ static void w_payload(ckpt_writer *w, const cae_model_info *in, const cae_params
         w_f64(w, l->wd);
         w_u32(w, (uint32_t)l->cd_k);
         w_u32(w, (uint32_t)l->persistent);
+        if (version >= 2) { /* CKPT_LAYER_EXT bytes */
+            w_u32(w, (uint32_t)l->probes);
+            w_u32(w, (uint32_t)l->probe_kind);
+            w_u32(w, (uint32_t)l->end_to_end);
+            w_u32(w, (uint32_t)l->corruptions);
+            w_f64(w, l->gamma);
+            w_f64(w, l->sigma);
+        }
     }
     w_u32(w, (uint32_t)in->n_classes);
     w_f64(w, in->mlp_wd);
@@ -463,10 +471,11 @@ cae_status cae_checkpoint_save_as(const char *path, const cae_model_info *info,
     cae_ckpt_w_bytes(&w, head, sizeof head);
     w.crc = crc32(0, Z_NULL, 0);
     w.n = 0;
-    w_payload(&w, info, p, opt, bytes);
+    const uint32_t version = cae_ckpt_version_for(info);
+    w_payload(&w, info, p, opt, bytes, version);
     if (!w.err) {
         memcpy(head, CKPT_MAGIC, 8);
-        put_u32(head + 8, CKPT_VERSION);
+        put_u32(head + 8, version);
         put_u64(head + 12, w.n);
         put_u32(head + 20, (uint32_t)w.crc);
         errno = 0;

@@ -56,7 +56,7 @@ static cae_status ended(const ckpt_ctx *c, const ckpt_reader *r, uint64_t start,
 
 /* The description, each part's file offset in off[]. */
 static cae_status read_info(const ckpt_ctx *c, ckpt_reader *r, cae_model_info *in,
-                                 uint64_t *off)
+                                 uint64_t *off, uint32_t version)
 {
     memset(in, 0, sizeof *in);
     off[U_HEAD] = FOFF(r->pos);
@@ -81,6 +81,14 @@ static cae_status read_info(const ckpt_ctx *c, ckpt_reader *r, cae_model_info *i
         l->wd = r_f64(r);
         l->cd_k = r_i32(r);
         l->persistent = r_i32(r);
+        if (version >= 2) {
+            l->probes = r_i32(r);
+            l->probe_kind = r_i32(r);
+            l->end_to_end = r_i32(r);
+            l->corruptions = r_i32(r);
+            l->gamma = r_f64(r);
+            l->sigma = r_f64(r);
+        }
         if (r->short_read) return ended(c, r, off[U_LAYER + k] - CKPT_HEADER, "a layer record");
     }
     off[U_CLASS] = FOFF(r->pos);
@@ -228,7 +236,7 @@ static cae_status build_store(const ckpt_ctx *c, const uint8_t *payload, const c
 
 /* Header and payload: returns the payload (malloc'd) in *out, its length in
  * *len, after the magic, version, length and CRC checks. */
-static cae_status read_file(const ckpt_ctx *c, uint8_t **out, uint64_t *len)
+static cae_status read_file(const ckpt_ctx *c, uint8_t **out, uint64_t *len, uint32_t *ver)
 {
     *out = NULL;
     FILE *f = fopen(c->path, "rb");
@@ -271,12 +279,13 @@ static cae_status read_file(const ckpt_ctx *c, uint8_t **out, uint64_t *len)
         goto done;
     }
     const uint32_t version = get_u32(head + 8);
-    if (version != CKPT_VERSION) {
+    if (version < 1 || version > CKPT_VERSION) {
         st = cae_ckpt_fail(c, CAE_ERR_VERSION, 8,
-                           "format version %u, this build reads version %u%s", version,
+                           "format version %u, this build reads versions 1..%u%s", version,
                            CKPT_VERSION, version > CKPT_VERSION ? " (written by a newer cae)" : "");
         goto done;
     }
+    *ver = version;
     const uint64_t plen = get_u64(head + 12), have = fsize - CKPT_HEADER;
     if (have < plen) {
         st = cae_ckpt_fail(c, CAE_ERR_TRUNCATED, fsize,
@@ -332,14 +341,15 @@ cae_status cae_checkpoint_load(const char *path, cae_model_info *info, cae_param
     if (!path || !*path) return cae_ckpt_fail(&c, CAE_ERR_IO, NO_OFF, "no path to load");
     uint8_t *payload;
     uint64_t plen = 0;
-    cae_status st = read_file(&c, &payload, &plen);
+    uint32_t version = 0;
+    cae_status st = read_file(&c, &payload, &plen, &version);
     if (st) return st;
     ckpt_reader r = {payload, plen, 0, 0};
     cae_model_info in;
     uint64_t off[U_COUNT];
     ckpt_desc *d = NULL;
     cae_params *p = NULL, *opt = NULL;
-    st = read_info(&c, &r, &in, off);
+    st = read_info(&c, &r, &in, off, version);
     if (st) goto done;
     const uint64_t at = r.pos;
     const uint32_t bytes = r_u32(&r), nt = r_u32(&r);

@@ -12,7 +12,22 @@
 #include "cae/checkpoint.h"
 
 #define CKPT_MAGIC "CAECKPT" /* + its NUL: 8 bytes */
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u   /* the newest; written only when needed */
+#define CKPT_LAYER_EXT 32 /* version 2: the bytes after each layer record */
+
+/* The version a description needs: 2 when a layer uses an option of
+ * version 2 (probes, end-to-end, cae+h), else 1, so that every model that
+ * version 1 can describe keeps the bytes it always had. */
+static inline uint32_t cae_ckpt_version_for(const cae_model_info *in)
+{
+    for (int k = 0; k < in->n_layers && k < CAE_MAX_LAYERS; k++) {
+        const cae_layer_config *l = &in->layer[k];
+        if (l->probes || l->probe_kind || l->end_to_end || l->gamma != 0 || l->sigma != 0 ||
+            l->corruptions)
+            return 2;
+    }
+    return 1;
+}
 #define CKPT_HEADER 24
 #define CKPT_NAME_MAX 63
 #define CKPT_MAX_TENSORS 4096

@@ -47,6 +47,18 @@ static const char *config_problem(const cae_layer_config *c)
     if (c->kind == CAE_MODEL_RBM && (c->cd_k < 1 || c->cd_k > 1000)) return "cd-k must be in 1..1000";
     if (c->kind == CAE_MODEL_RBM && c->act != CAE_ACT_SIGMOID) return "an rbm has sigmoid (binary) units";
     if (c->kind == CAE_MODEL_RBM && c->untied) return "an rbm has one weight matrix (no untied decoder)";
+    if (c->probes < 0 || c->probes > 4096) return "probes must be in 0..4096";
+    if (c->probe_kind != CAE_PROBE_GAUSSIAN && c->probe_kind != CAE_PROBE_RADEMACHER)
+        return "unknown probe kind (gaussian or rademacher)";
+    if (!(c->gamma >= 0) || !(c->sigma >= 0)) return "gamma and sigma must be >= 0";
+    if (c->corruptions < 0 || c->corruptions > 1024) return "corruptions must be in 0..1024";
+    const int extended = c->probes || c->end_to_end || c->gamma > 0;
+    if (extended && c->kind != CAE_MODEL_CAE)
+        return "probes, end-to-end and gamma are options of a cae";
+    if (c->end_to_end && !c->probes) return "the end-to-end penalty is estimated with probes: set probes > 0";
+    if (c->gamma > 0 && (!c->probes || c->corruptions < 1))
+        return "cae+h (gamma > 0) needs probes > 0 and corruptions >= 1";
+    if (c->composed && c->probes) return "composed and probes are two ways of the penalty: choose one";
     return NULL;
 }
 
@@ -208,14 +220,23 @@ int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_conf
                             : cae_affine(g, out->h, W, cb, 1);
     out->recon = cae_bce_logits(g, out->logits, x); /* reconstruct the clean x */
     out->loss = out->recon;
-    if (c->kind == CAE_MODEL_CAE) {
-        out->penalty = c->composed
-                           ? cae_contractive_penalty_composed(g, out->a, out->h, W, c->act, CAE_W_IN_UNITS)
-                           : cae_contractive_penalty(g, out->a, out->h, W, c->act, CAE_W_IN_UNITS);
+    if (c->kind == CAE_MODEL_CAE && !c->end_to_end) {
+        const cae_probe_kind pk = (cae_probe_kind)c->probe_kind;
+        out->penalty =
+            c->probes ? cae_jacobian_penalty_probes(g, in, out->h, c->probes, pk)
+            : c->composed ? cae_contractive_penalty_composed(g, out->a, out->h, W, c->act, CAE_W_IN_UNITS)
+                          : cae_contractive_penalty(g, out->a, out->h, W, c->act, CAE_W_IN_UNITS);
         if (c->lambda > 0)
             out->loss = cae_add(g, out->loss, cae_scale(g, out->penalty, (cae_real)c->lambda));
         else
             cae_graph_output(g, out->penalty);
+    }
+    if (c->kind == CAE_MODEL_CAE && c->gamma > 0) { /* CAE+H */
+        cae_node *xt = cae_gaussian_noise(g, cae_tile(g, in, c->corruptions), (cae_real)c->sigma);
+        cae_node *ht = cae_activation(g, cae_affine(g, xt, W, b, 0), c->act);
+        out->higher = cae_jacobian_difference_probes(g, in, out->h, xt, ht, c->probes,
+                                                     (cae_probe_kind)c->probe_kind);
+        out->loss = cae_add(g, out->loss, cae_scale(g, out->higher, (cae_real)c->gamma));
     }
     if (c->wd > 0) out->loss = cae_add(g, out->loss, cae_weight_decay(g, W, c->wd));
     cae_graph_output(g, out->h);
@@ -336,8 +357,10 @@ int cae_model_info_diff(const cae_model_info *want, const cae_model_info *saved,
     if (differ_int(m, "layers", want->n_layers, saved->n_layers)) return 1;
     for (int k = 0; k < want->n_layers && k < CAE_MAX_LAYERS; k++) {
         const cae_layer_config *a = &want->layer[k], *b = &saved->layer[k];
-        static const char *const f[11] = {"model", "inputs", "hidden", "act", "untied",
-                                          "composed", "lambda", "noise", "wd", "cd-k", "pcd"};
+        static const char *const f[17] = {"model",  "inputs", "hidden", "act",   "untied",
+                                          "composed", "lambda", "noise", "wd",   "cd-k",
+                                          "pcd", "probes", "probe-kind", "end-to-end", "gamma",
+                                          "sigma", "corruptions"};
         m->layer = k + 1;
         if (differ_str(m, f[0], cae_model_kind_name(a->kind), cae_model_kind_name(b->kind)) ||
             differ_int(m, f[1], a->n_in, b->n_in) || differ_int(m, f[2], a->n_hidden, b->n_hidden) ||
@@ -346,7 +369,12 @@ int cae_model_info_diff(const cae_model_info *want, const cae_model_info *saved,
             differ_int(m, f[5], a->composed, b->composed) ||
             differ_real(m, f[6], a->lambda, b->lambda) || differ_real(m, f[7], a->noise, b->noise) ||
             differ_real(m, f[8], a->wd, b->wd) || differ_int(m, f[9], a->cd_k, b->cd_k) ||
-            differ_int(m, f[10], a->persistent, b->persistent))
+            differ_int(m, f[10], a->persistent, b->persistent) ||
+            differ_int(m, f[11], a->probes, b->probes) ||
+            differ_int(m, f[12], a->probe_kind, b->probe_kind) ||
+            differ_int(m, f[13], a->end_to_end, b->end_to_end) ||
+            differ_real(m, f[14], a->gamma, b->gamma) || differ_real(m, f[15], a->sigma, b->sigma) ||
+            differ_int(m, f[16], a->corruptions, b->corruptions))
             return 1;
         m->layer = 0;
     }

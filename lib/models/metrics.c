@@ -119,15 +119,26 @@ cae_status cae_metrics_compute(cae_params *p, int depth, const cae_layer_config 
     const int with_recon = has_decoder(p, &layers[0]);
     cae_enc en;
     cae_enc_init(&en, p, depth, acts, layers[0].n_in, with_recon ? layers[0].untied : -1, B, c.threads);
-    cae_deep_jac dj;
-    memset(&dj, 0, sizeof dj);
+    cae_jac_graph jg;
+    memset(&jg, 0, sizeof jg);
+    cae_real *pad = NULL; /* a last, partial block of rows for the Jacobian graph */
     double *sq = malloc((size_t)B * sizeof *sq);
     cae_real *xbuf = d->x ? NULL : cae_alloc_reals((size_t)(B * d->dim)); /* a byte set's rows */
     if (!sq || (!d->x && !xbuf)) {
         rc = cae_error_set(err, CAE_ERR_NOMEM, "metrics: out of memory");
         goto done;
     }
-    if (depth > 1 && (rc = cae_deep_jac_init(&dj, p, depth, acts, c.threads, err))) goto done;
+    if (depth > 1) {
+        int64_t dmax = 0;
+        for (int l = 0; l < depth; l++) dmax = layers[l].n_hidden > dmax ? layers[l].n_hidden : dmax;
+        const int64_t jr = cae_jac_graph_rows(layers[0].n_in, dmax);
+        if ((rc = cae_jac_graph_init(&jg, p, depth, acts, jr < nj ? jr : nj, c.threads, err)))
+            goto done;
+        if (!(pad = cae_alloc_reals((size_t)(jg.rows * d->dim)))) {
+            rc = cae_error_set(err, CAE_ERR_NOMEM, "metrics: out of memory");
+            goto done;
+        }
+    }
     const cae_tensor *W1 = cae_layer_tensor(p, 1, "W");
     double sum_norm = 0, sum_sq = 0, sum_recon = 0, sat_sum[CAE_MAX_LAYERS] = {0};
     for (int64_t s = 0; s < n; s += B) {
@@ -142,17 +153,24 @@ cae_status cae_metrics_compute(cae_params *p, int depth, const cae_layer_config 
             saturation(cae_node_value(e->h[l])->data, rows, layers[l].n_hidden, &sat_sum[l]);
         const int64_t jr = s >= nj ? 0 : (nj - s < rows ? nj - s : rows);
         if (jr == 0) continue;
+        const cae_real *xs = cae_node_value(e->x)->data;
         if (depth == 1) {
             if ((rc = cae_jacobian_sqnorms_pre(cae_node_value(e->a[0])->data, W1->data, jr,
                                                layers[0].n_in, layers[0].n_hidden, layers[0].act,
                                                CAE_W_IN_UNITS, sq, err)))
                 goto done;
-        } else {
-            for (int64_t r = 0; r < jr; r++) {
-                const cae_real *a[CAE_MAX_LAYERS];
-                for (int l = 0; l < depth; l++)
-                    a[l] = cae_node_value(e->a[l])->data + r * layers[l].n_hidden;
-                sq[r] = cae_deep_jac_sqnorm(&dj, a);
+        } else { /* blocks of jg.rows examples, the last one padded */
+            for (int64_t r0 = 0; r0 < jr; r0 += jg.rows) {
+                const int64_t m = jr - r0 < jg.rows ? jr - r0 : jg.rows;
+                const cae_real *xb = xs + r0 * d->dim;
+                if (m < jg.rows) {
+                    for (int64_t r = 0; r < jg.rows; r++)
+                        memcpy(pad + r * d->dim, xs + (r0 + (r < m ? r : 0)) * d->dim,
+                               (size_t)d->dim * sizeof(cae_real));
+                    xb = pad;
+                }
+                cae_jac_graph_run(&jg, xb);
+                for (int64_t r = 0; r < m; r++) sq[r0 + r] = (double)jg.sq->out.data[r];
             }
         }
         for (int64_t r = 0; r < jr; r++) {
@@ -172,7 +190,8 @@ cae_status cae_metrics_compute(cae_params *p, int depth, const cae_layer_config 
 done:
     free(sq);
     cae_free(xbuf);
-    cae_deep_jac_free(&dj);
+    cae_jac_graph_free(&jg);
+    cae_free(pad);
     cae_enc_free(&en);
     return rc;
 }

@@ -112,8 +112,9 @@ static int collect_params(cae_task *t)
 {
     cae_graph *g = t->train[0].g;
     for (int i = 0; i < cae_graph_tape_length(g); i++) {
-        cae_tensor *ten = cae_node_param(cae_graph_tape_at(g, i));
-        if (!ten) continue;
+        cae_node *n = cae_graph_tape_at(g, i);
+        cae_tensor *ten = cae_node_param(n);
+        if (!ten || !cae_node_receives_grad(n)) continue; /* frozen: not trained */
         if (t->n_params == MAX_PARAMS) return -1;
         t->params[t->n_params++] = ten; /* one node per tensor: no repeats */
     }
@@ -305,6 +306,14 @@ int cae_layer_task_build(cae_graph *g, cae_task_io *io, const void *ctx)
     const cae_layer_task *lt = ctx;
     const cae_layer_config *c = &lt->config;
     cae_tensor *chain = NULL, *steps = NULL;
+    cae_node *x = io->x;
+    const int e2e = c->end_to_end && lt->layer > 1;
+    if (e2e) /* the layers below, frozen: their codes are this layer's input */
+        for (int l = 1; l < lt->layer; l++) {
+            cae_node *W = cae_stop_grad(g, cae_param(g, cae_layer_tensor(io->params, l, "W")));
+            cae_node *b = cae_stop_grad(g, cae_param(g, cae_layer_tensor(io->params, l, "b")));
+            x = cae_activation(g, cae_affine(g, x, W, b, 0), lt->below[l - 1]);
+        }
     /* PCD: the training graph of full batches samples from a chain kept in
      * the task's buffers; partial batches and evaluation sample from the data. */
     if (c->kind == CAE_MODEL_RBM && c->persistent && !io->eval && io->rows == io->batch) {
@@ -313,9 +322,14 @@ int cae_layer_task_build(cae_graph *g, cae_task_io *io, const void *ctx)
         if (!chain || !steps) return -1;
     }
     cae_layer_nodes ln;
-    if (cae_layer_build(g, io->params, lt->layer, c, io->x, io->eval, chain, steps, &ln)) return -1;
+    if (cae_layer_build(g, io->params, lt->layer, c, x, io->eval, chain, steps, &ln)) return -1;
     io->loss = ln.loss;
     io->metric = ln.recon;
+    if (e2e) { /* lambda ||d h_k / d x||^2 of the whole encoder */
+        cae_node *pen = cae_jacobian_penalty_probes(g, io->x, ln.h, c->probes,
+                                                    (cae_probe_kind)c->probe_kind);
+        io->loss = cae_add(g, io->loss, cae_scale(g, pen, (cae_real)c->lambda));
+    }
     if (c->kind == CAE_MODEL_RBM && io->eval) {
         /* Report the cross-entropy of the mean-field reconstruction
          * sigmoid(h W^T + c) (evaluation graphs only). */
@@ -354,8 +368,31 @@ cae_task *cae_task_pretrain(cae_params *p, int layer, const cae_layer_config *c,
         }
         return NULL;
     }
+    if (c->end_to_end && layer > 1) {
+        cae_error_set(err, CAE_ERR_ARG, "pretrain: an end-to-end penalty needs the stack below "
+                      "layer %d: use cae_task_pretrain_stack", layer);
+        return NULL;
+    }
     const cae_layer_task lt = {.layer = layer, .config = *c};
     const cae_task_spec spec = {.name = cae_model_kind_name(c->kind), .n_in = c->n_in,
+                                .build = cae_layer_task_build, .ctx = &lt, .ctx_size = sizeof lt};
+    return cae_task_new(p, &spec, batch, seed, threads, err);
+}
+
+cae_task *cae_task_pretrain_stack(cae_params *p, const cae_model_info *info, int64_t batch,
+                                  uint64_t seed, int threads, cae_error *err)
+{
+    const int k = info->n_layers;
+    if (k < 1 || k > CAE_MAX_LAYERS) {
+        cae_error_set(err, CAE_ERR_ARG, "pretrain: a stack of %d layers", k);
+        return NULL;
+    }
+    const cae_layer_config *c = &info->layer[k - 1];
+    if (!(c->end_to_end && k > 1)) return cae_task_pretrain(p, k, c, batch, seed, threads, err);
+    if (cae_layer_config_check(c, err)) return NULL;
+    cae_layer_task lt = {.layer = k, .config = *c};
+    for (int l = 0; l < k - 1; l++) lt.below[l] = info->layer[l].act;
+    const cae_task_spec spec = {.name = "cae end-to-end", .n_in = info->layer[0].n_in,
                                 .build = cae_layer_task_build, .ctx = &lt, .ctx_size = sizeof lt};
     return cae_task_new(p, &spec, batch, seed, threads, err);
 }
