@@ -148,6 +148,43 @@ done
 
 # ------------------------------------------------------------ error paths
 
+# Forward mode: the probe penalty, CAE+H, the end-to-end penalty of a
+# stack; each option moves the result, and what a run is goes into the
+# checkpoint (version 2) and is checked on --resume.
+P1="--data mnist --limit 300 --epochs 1 --hidden 30 --seed 3"
+run "pretrain --penalty probes" 0 "valid recon" "" -- pretrain --model cae $P1 --penalty probes --probes 3 --out "$T/probes.ckpt"
+run "pretrain exact (same seed)" 0 "valid recon" "" -- pretrain --model cae $P1 --out "$T/exact.ckpt"
+run "export probes" 0 "wrote" "" -- export --model "$T/probes.ckpt" --npy "$T/npy-probes"
+run "export exact" 0 "wrote" "" -- export --model "$T/exact.ckpt" --npy "$T/npy-exact"
+check "--penalty probes trains other weights than the exact penalty" differ "$T/npy-probes/L1.W.npy" "$T/npy-exact/L1.W.npy"
+check "a probes checkpoint is format version 2" test "$(od -An -tu4 -j8 -N4 "$T/probes.ckpt" | tr -d ' ')" = 2
+check "an exact checkpoint stays version 1" test "$(od -An -tu4 -j8 -N4 "$T/exact.ckpt" | tr -d ' ')" = 1
+run "resume with other --probes" 2 "" "--probes is 5, the checkpoint has 3" -- pretrain --model cae $P1 \
+    --penalty probes --probes 5 --out "$T/probes.ckpt" --resume
+run "pretrain --model cae-h" 0 "valid recon" "" -- pretrain --model cae-h $P1 --gamma 0.5 --sigma 0.2 --corruptions 2 --probes 2 --out "$T/caeh.ckpt"
+run "pretrain cae-h, another gamma" 0 "valid recon" "" -- pretrain --model cae-h $P1 --gamma 0.05 --sigma 0.2 --corruptions 2 --probes 2 --out "$T/caeh2.ckpt"
+run "export cae-h" 0 "wrote" "" -- export --model "$T/caeh.ckpt" --npy "$T/npy-caeh"
+run "export cae-h 2" 0 "wrote" "" -- export --model "$T/caeh2.ckpt" --npy "$T/npy-caeh2"
+check "--gamma moves the weights" differ "$T/npy-caeh/L1.W.npy" "$T/npy-caeh2/L1.W.npy"
+run "pretrain --end-to-end" 0 "layer 2" "" -- pretrain --model cae $P1 --hidden 20 --on "$T/exact.ckpt" \
+    --end-to-end --probes 2 --out "$T/e2e.ckpt"
+lacks() { ! grep -q "$1" "$2"; }
+check "--end-to-end trains on the data, not on codes" lacks "codes of layers" "$T/out"
+run "pretrain greedy layer 2" 0 "codes of layers" "" -- pretrain --model cae $P1 --hidden 20 --on "$T/exact.ckpt" \
+    --penalty probes --probes 2 --out "$T/greedy2.ckpt"
+run "export e2e" 0 "wrote" "" -- export --model "$T/e2e.ckpt" --npy "$T/npy-e2e"
+run "export greedy" 0 "wrote" "" -- export --model "$T/greedy2.ckpt" --npy "$T/npy-greedy"
+check "--end-to-end moves layer 2" differ "$T/npy-e2e/L2.W.npy" "$T/npy-greedy/L2.W.npy"
+check "--end-to-end leaves layer 1 as it was" cmp -s "$T/npy-e2e/L1.W.npy" "$T/npy-exact/L1.W.npy"
+run "eval a cae-h" 0 '"jac_norm":' "" -- eval --model "$T/caeh.ckpt" --json
+run "bad --penalty" 2 "" "bad value for --penalty: 'approx'" -- pretrain --model cae --data mnist --penalty approx --out "$T/x"
+run "bad --probe-kind" 2 "" "bad value for --probe-kind" -- pretrain --model cae --data mnist --probe-kind sobol --out "$T/x"
+run "--gamma without cae-h" 2 "" "--gamma applies to --model cae-h only" -- pretrain --model cae --data mnist --gamma 1 --out "$T/x"
+run "--probes on a dae" 2 "" "--probes applies to --model cae" -- pretrain --model dae-b --data mnist --probes 2 --out "$T/x"
+run "--end-to-end without --on" 2 "" "--end-to-end penalizes the stack's Jacobian: it needs --on" -- pretrain --model cae --data mnist --end-to-end --out "$T/x"
+run "--probes with --penalty exact" 2 "" "the exact penalty has no probes" -- pretrain --model cae --data mnist --penalty exact --probes 2 --out "$T/x"
+run "--composed with probes" 2 "" "choose one" -- pretrain --model cae --data mnist --composed --probes 2 --out "$T/x"
+
 run "unknown option" 2 "" "unknown option '--bogus'" -- pretrain --model cae --data mnist --bogus --out "$T/x"
 run "bad value" 2 "" "bad value for --hidden: 'abc'" -- pretrain --model cae --data mnist --hidden abc --out "$T/x"
 run "bad model" 2 "" "bad value for --model: 'xyz'" -- pretrain --model xyz --data mnist --out "$T/x"
