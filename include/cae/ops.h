@@ -93,6 +93,9 @@ cae_node *cae_gaussian_noise(cae_graph *g, cae_node *x, cae_real sigma);
 cae_node *cae_mask_noise(cae_graph *g, cae_node *x, cae_real nu);
 /* Identity forward, no gradient to x. */
 cae_node *cae_stop_grad(cae_graph *g, cae_node *x);
+/* A sample: 1 with probability p (each element of p in [0, 1]), else 0.
+ * No gradient flows through it. */
+cae_node *cae_bernoulli(cae_graph *g, cae_node *p);
 /* Random probe directions for forward mode: K per row of x (B x D), a
  * (K B) x D node, direction-major (row k B + b is probe k of row b), drawn
  * afresh on every forward: N(0, 1) entries (CAE_PROBE_GAUSSIAN) or +-1

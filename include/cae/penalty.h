@@ -58,6 +58,9 @@ const char *cae_act_name(cae_act act);
 int cae_act_parse(const char *name);
 /* phi(a) as a graph node (sigmoid, tanh, relu, softplus or identity). */
 cae_node *cae_activation(cae_graph *g, cae_node *a, cae_act act);
+/* phi'(a) as a node, from h = phi(a) where that is cheaper (sigmoid:
+ * h (1 - h); tanh: 1 - h^2; relu: step(a); softplus: sigmoid(a)). */
+cae_node *cae_activation_derivative(cae_graph *g, cae_node *a, cae_node *h, cae_act act);
 
 cae_node *cae_contractive_penalty(cae_graph *g, cae_node *a, cae_node *h,
                                   cae_node *W, cae_act act, cae_wlayout layout);

@@ -38,8 +38,7 @@ cae_node *cae_activation(cae_graph *g, cae_node *a, cae_act act)
     return NULL;
 }
 
-/* phi'(a) as a node, from h = phi(a) where that is cheaper. */
-static cae_node *activation_derivative(cae_graph *g, cae_node *a, cae_node *h, cae_act act)
+cae_node *cae_activation_derivative(cae_graph *g, cae_node *a, cae_node *h, cae_act act)
 {
     switch (act) {
     case CAE_ACT_SIGMOID: /* h (1 - h) */
@@ -65,7 +64,7 @@ cae_node *cae_contractive_penalty_composed(cae_graph *g, cae_node *a, cae_node *
     cae_node *norms = layout == CAE_W_IN_UNITS ? cae_sum_cols(g, w2)  /* D x H -> H */
                                                : cae_sum_rows(g, w2); /* H x D -> H */
     /* phi'(a)^2, B x H, weighted by n_j along each row. */
-    cae_node *d2 = cae_square(g, activation_derivative(g, a, h, act));
+    cae_node *d2 = cae_square(g, cae_activation_derivative(g, a, h, act));
     cae_node *per_example = cae_sum_rows(g, cae_mul_row(g, d2, norms)); /* B values */
     return cae_mean(g, per_example);
 }

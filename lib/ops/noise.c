@@ -169,6 +169,15 @@ static void probes_fwd(cae_node *n)
                  out[i] = cae_rng_hash_uniform(key, (uint64_t)i) < 0.5 ? (cae_real)-1 : (cae_real)1);
 }
 
+/* bernoulli: out_i = [U_i < p_i], one key per forward. */
+static void bernoulli_fwd(cae_node *n)
+{
+    const uint64_t key = cae_rng_next(cae_graph_rng(n->graph));
+    const cae_real *pr = IN0(n)->data;
+    cae_real *out = n->out.data;
+    CAEK_FOR(n->out.size, NT(n), out[i] = cae_rng_hash_uniform(key, (uint64_t)i) < (double)pr[i] ? 1 : 0);
+}
+
 static const cae_op gauss_op = {.name = "gaussian_noise", .n_in = 1, .infer = same_infer,
                                 .forward = gauss_fwd, .backward = pass_bwd, .tangent = gauss_tan};
 static const cae_op mask_op = {.name = "mask_noise", .n_in = 1, .infer = same_infer,
@@ -176,6 +185,8 @@ static const cae_op mask_op = {.name = "mask_noise", .n_in = 1, .infer = same_in
                                .tangent = mask_tan};
 static const cae_op stop_op = {.name = "stop_grad", .n_in = 1, .infer = same_infer,
                                .forward = stop_fwd, .tangent = zero_tan};
+static const cae_op bernoulli_op = {.name = "bernoulli", .n_in = 1, .infer = same_infer,
+                                    .forward = bernoulli_fwd, .tangent = zero_tan};
 static const cae_op probes_op = {.name = "probes", .n_in = 1, .infer = probes_infer,
                                  .forward = probes_fwd, .tangent = zero_tan};
 
@@ -198,6 +209,10 @@ cae_node *cae_mask_noise(cae_graph *g, cae_node *x, cae_real nu)
 cae_node *cae_stop_grad(cae_graph *g, cae_node *x)
 {
     return cae_node_new(g, &stop_op, (cae_node *[]){x}, NULL);
+}
+cae_node *cae_bernoulli(cae_graph *g, cae_node *p)
+{
+    return cae_node_new(g, &bernoulli_op, (cae_node *[]){p}, NULL);
 }
 cae_node *cae_probes(cae_graph *g, cae_node *x, int64_t K, cae_probe_kind kind)
 {
