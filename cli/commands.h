@@ -18,6 +18,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_reproduce(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
 
 /* X(name, function, one-line summary) */
 #define CAE_CLI_COMMANDS(X) \
@@ -27,7 +28,8 @@ int cmd_reproduce(int argc, char **argv);
     X("eval", cmd_eval, "error, ||J_f||, SAT and reconstruction of a checkpoint") \
     X("export", cmd_export, "write a checkpoint's tensors as .npy files") \
     X("analyze", cmd_analyze, "contraction curves and Jacobian spectra of checkpoints (Fig. 1-3)") \
-    X("reproduce", cmd_reproduce, "the paper's Table 1, Table 2 and figures end to end")
+    X("reproduce", cmd_reproduce, "the paper's Table 1, Table 2 and figures end to end") \
+    X("sample", cmd_sample, "chains of samples from a pretrained model (CAE: along J J^T; RBM: Gibbs)")
 
 /* Shared option helpers (cli/options.c). Each prints a one-line reason naming
  * `who` and the option on stderr and returns 0 on failure. */
