@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cae/mtc.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "parse.h"
@@ -28,6 +29,13 @@ static const char *finetune_usage =
     "  --patience P     stop after P epochs without a better validation error\n"
     "                   (default 5; 0 = run every epoch, keep the last)\n"
     "  --wd X           weight decay on every W and on the output layer (default 0)\n"
+    "  --tangent-prop D the Manifold Tangent Classifier: at each training example the\n"
+    "                   D leading right singular vectors of the encoder's Jacobian\n"
+    "                   are its tangents, and fine-tuning adds --beta times\n"
+    "                   sum ||d softmax / dx u||^2 over them (default 0: off)\n"
+    "  --beta B         weight of that penalty (default 0.1; 0: plain fine-tuning)\n"
+    "  --tangents-every E  recompute the tangents from the fine-tuned encoder every\n"
+    "                   E epochs (default 0: once, from --init's encoder)\n"
     "  --limit N        use the first N training examples (default all)\n"
     "  --seed S         output-layer initialisation and shuffling (default 1)\n"
     "  --threads T      OpenMP threads (default: OpenMP's choice)\n"
@@ -85,7 +93,8 @@ static int max_classes(const cae_splits *s)
 
 typedef struct finetune_opts {
     const char *init, *data, *data_dir, *out;
-    long long epochs, batch, patience, limit, threads;
+    long long epochs, batch, patience, limit, threads, tangent_dims, tangents_every;
+    double beta;
     unsigned long long seed;
     double lr, momentum, wd;
     int wd_given, resume;
@@ -96,7 +105,7 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
 {
     const char *who = "cae finetune";
     *fo = (finetune_opts){.data_dir = cli_default_data_dir(), .epochs = 50, .batch = 20, .patience = 5,
-                          .seed = 1, .lr = 0.1};
+                          .seed = 1, .lr = 0.1, .beta = 0.1};
     cli_opt o[] = {
         {"--init", CLI_STR, &fo->init, 0, 0, 0, 0},
         {"--data", CLI_STR, &fo->data, 0, 0, 0, 0},
@@ -107,6 +116,9 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
         {"--batch", CLI_INT, &fo->batch, 1, 1 << 20, 0, 0},
         {"--patience", CLI_INT, &fo->patience, 0, 1000000, 0, 0},
         {"--wd", CLI_REAL, &fo->wd, 0, 1e9, 0, 0},
+        {"--tangent-prop", CLI_INT, &fo->tangent_dims, 0, 4096, 0, 0},
+        {"--beta", CLI_REAL, &fo->beta, 0, 1e9, 0, 0},
+        {"--tangents-every", CLI_INT, &fo->tangents_every, 0, 1000000, 0, 0},
         {"--limit", CLI_INT, &fo->limit, 0, 1e12, 0, 0},
         {"--seed", CLI_U64, &fo->seed, 0, 0, 0, 0},
         {"--threads", CLI_INT, &fo->threads, 0, 256, 0, 0},
@@ -120,6 +132,11 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
         (rc = cli_require(who, cli_opt_get(o, n, "--out"))))
         return rc;
     fo->wd_given = cli_opt_get(o, n, "--wd")->given;
+    if (!fo->tangent_dims &&
+        (cli_opt_get(o, n, "--beta")->given || cli_opt_get(o, n, "--tangents-every")->given)) {
+        fprintf(stderr, "%s: --beta and --tangents-every are options of --tangent-prop D\n", who);
+        return 2;
+    }
     return CLI_PARSE_RUN;
 }
 
@@ -128,12 +145,26 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
  * over `examples` training examples. 0, or 2 after a line naming the option. */
 static int resume_check(const char *who, const finetune_opts *fo, const char *path,
                         const cae_model_info *want, const cae_model_info *ri,
-                        const cae_train_config *tc, const cae_train_state *st, int64_t examples)
+                        const cae_train_config *tc, const cae_train_state *st, int64_t examples,
+                        const cae_params *ropt)
 {
     if (ri->kind != CAE_MODEL_MLP) {
         fprintf(stderr, "%s: --resume %s: not a classifier\n", who, path);
         return 2;
     }
+    /* The tangent classifier's settings, in its buffer (cae/mtc.h). */
+    const cae_tensor *mc = cae_params_get(ropt, "mtc:config");
+    const int mtc = fo->tangent_dims > 0 && fo->beta > 0;
+    const double saved[3] = {mc ? mc->data[0] : 0, mc ? mc->data[1] : 0, mc ? mc->data[2] : 0};
+    const double wants[3] = {mtc ? (double)fo->tangent_dims : 0, mtc ? (double)(cae_real)fo->beta : 0,
+                             mtc ? (double)fo->tangents_every : 0};
+    static const char *const names[3] = {"--tangent-prop", "--beta", "--tangents-every"};
+    for (int i = 0; i < 3; i++)
+        if (saved[i] != wants[i]) {
+            fprintf(stderr, "%s: --resume %s: %s is %g, the checkpoint has %g\n", who, path, names[i],
+                    wants[i], saved[i]);
+            return 2;
+        }
     cae_mismatch m;
     cae_train_config at = *tc;
     at.first_epoch = st->epochs_done;
@@ -170,6 +201,7 @@ int cmd_finetune(int argc, char **argv)
     cae_params *p = NULL, *opt = NULL;
     cae_splits *s = NULL;
     cae_task *task = NULL;
+    cae_mtc *mtcx = NULL;
     char desc[256], rpath[4200];
     cae_error err;
     if ((size_t)snprintf(rpath, sizeof rpath, "%s.resume", out) >= sizeof rpath) {
@@ -223,7 +255,7 @@ int cmd_finetune(int argc, char **argv)
         cae_params *rp, *ropt;
         cae_train_state st;
         if ((rc = cli_resume_load(who, rpath, &ri, &rp, &ropt, &st))) goto done;
-        if ((rc = resume_check(who, &fo, rpath, &want, &ri, &tc, &st, examples))) {
+        if ((rc = resume_check(who, &fo, rpath, &want, &ri, &tc, &st, examples, ropt))) {
             cae_params_free(rp);
             cae_params_free(ropt);
             goto done;
@@ -247,12 +279,28 @@ int cmd_finetune(int argc, char **argv)
         rc = 1;
         goto done;
     }
+    const int mtc = fo.tangent_dims > 0 && fo.beta > 0; /* beta 0: plain fine-tuning */
     if ((!resuming && cae_mlp_params(p, &m, seed, &err)) ||
-        !(task = cae_task_finetune(p, &m, batch, seed, (int)threads, &err)) ||
+        !(task = mtc ? cae_mtc_task(p, &m, (int)fo.tangent_dims, fo.beta, batch, seed, (int)threads, &err)
+                     : cae_task_finetune(p, &m, batch, seed, (int)threads, &err)) ||
         (resuming && cae_task_resume(task, &info, &err))) {
         fprintf(stderr, "%s: --init %s: %s\n", who, init, err.msg);
         rc = 1;
         goto done;
+    }
+    if (mtc) {
+        cae_tangent_config tcf;
+        cae_tangent_config_default(&tcf);
+        tcf.dims = (int)fo.tangent_dims;
+        tcf.seed = seed;
+        tcf.threads = (int)threads;
+        if (!(mtcx = cae_mtc_new(task, p, &m, s->train, limit, &tcf, (int)fo.tangents_every, &err))) {
+            fprintf(stderr, "%s: --tangent-prop: %s\n", who, err.msg);
+            rc = 1;
+            goto done;
+        }
+        tc.aux = cae_mtc_aux;
+        tc.aux_ctx = mtcx;
     }
     const int first_epoch = resuming ? info.epochs_done : 0;
     snprintf(info.data, sizeof info.data, "%s", data);
@@ -305,9 +353,11 @@ int cmd_finetune(int argc, char **argv)
            100 * res.best_valid_metric);
     printf("test error %.2f%% +- %.2f%% (95%% interval, %lld examples)\n", 100 * e, 100 * ci,
            (long long)s->test->n);
+    if (mtcx) printf("tangents: %.1f s of the %.1f s\n", cae_mtc_seconds(mtcx), cli_now() - t0);
     printf("wrote %s in %.1f s\n", out, cli_now() - t0);
     rc = 0;
 done:
+    cae_mtc_free(mtcx);
     cae_task_free(task);
     cae_splits_free(s);
     cae_params_free(p);

@@ -185,6 +185,16 @@ run "--end-to-end without --on" 2 "" "--end-to-end penalizes the stack's Jacobia
 run "--probes with --penalty exact" 2 "" "the exact penalty has no probes" -- pretrain --model cae --data mnist --penalty exact --probes 2 --out "$T/x"
 run "--composed with probes" 2 "" "choose one" -- pretrain --model cae --data mnist --composed --probes 2 --out "$T/x"
 
+# The Manifold Tangent Classifier: --beta 0 is plain fine-tuning, bit for
+# bit; a positive beta moves the weights; options check on --resume.
+F1="--init $T/exact.ckpt --data mnist --limit 200 --epochs 1 --seed 4"
+run "finetune plain" 0 "test error" "" -- finetune $F1 --out "$T/ft-plain.ckpt"
+run "finetune --tangent-prop 3 --beta 0" 0 "test error" "" -- finetune $F1 --tangent-prop 3 --beta 0 --out "$T/ft-b0.ckpt"
+check "--beta 0 is plain fine-tuning, bit for bit" cmp -s "$T/ft-plain.ckpt" "$T/ft-b0.ckpt"
+run "finetune --tangent-prop 3 --beta 1" 0 "tangents:" "" -- finetune $F1 --tangent-prop 3 --beta 1 --out "$T/ft-mtc.ckpt"
+check "--beta 1 trains other weights" differ "$T/ft-plain.ckpt" "$T/ft-mtc.ckpt"
+run "--beta without --tangent-prop" 2 "" "options of --tangent-prop" -- finetune $F1 --beta 1 --out "$T/x"
+
 run "unknown option" 2 "" "unknown option '--bogus'" -- pretrain --model cae --data mnist --bogus --out "$T/x"
 run "bad value" 2 "" "bad value for --hidden: 'abc'" -- pretrain --model cae --data mnist --hidden abc --out "$T/x"
 run "bad model" 2 "" "bad value for --model: 'xyz'" -- pretrain --model xyz --data mnist --out "$T/x"

@@ -44,6 +44,9 @@ typedef struct cae_task_io {
                              (the same on every call). */
     cae_node *x;          /* rows x n_in, bound to the rows of each step */
     cae_node *y;          /* rows labels 0..n_classes-1 (supervised), else NULL */
+    cae_node *aux;        /* per-example side input (spec.aux_rows > 0), else NULL:
+                             (aux_rows rows) x aux_cols, filled for each training
+                             step by cae_train_config.aux; zeros in evaluation */
     int64_t rows;         /* this graph's row count */
     int64_t batch;        /* the task's (full) batch size */
     int eval;             /* 1: the evaluation graph: no noise, no state updates */
@@ -67,6 +70,9 @@ typedef struct cae_task_spec {
     const void *ctx;        /* passed to build */
     size_t ctx_size;        /* > 0: the task keeps its own copy of that many bytes
                                of ctx; 0: ctx must outlive the task */
+    int64_t aux_rows;       /* > 0: a side input of aux_rows x aux_cols values per
+                               example (e.g. tangent directions), io->aux */
+    int64_t aux_cols;
 } cae_task_spec;
 
 /* A task over store p (whose tensors the builder uses must exist): the
@@ -119,6 +125,9 @@ cae_tensor *cae_task_param(const cae_task *t, int i);
 cae_params *cae_task_params(const cae_task *t);
 /* The task's buffers (see cae_task_io); cae_train saves and restores them. */
 cae_params *cae_task_buffers(const cae_task *t);
+/* The side input the training graphs read ((aux_rows batch) x aux_cols,
+ * written before each step: cae_train_config.aux), or NULL. */
+cae_real *cae_task_aux(cae_task *t);
 int64_t cae_task_batch(const cae_task *t);
 /* The thread count the task was made with (0 = OpenMP's default). */
 int cae_task_threads(const cae_task *t);

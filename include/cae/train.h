@@ -58,6 +58,14 @@ typedef struct cae_train_config {
     int patience;      /* early stopping on validation error (fine-tuning) */
     int first_epoch;   /* resume: epochs already done (0 for a fresh run) */
     cae_params *opt;   /* optimizer store (may be NULL): see "Resuming" above */
+    /* A task with a side input (cae_task_spec.aux_rows > 0) gets it here: out
+     * ((aux_rows rows) x aux_cols, the layout io->aux has) for the training
+     * examples index[0..rows) of this step (indices into the training set,
+     * after limit), in epoch (0-based). Returns CAE_OK, or a status with err
+     * set, which stops training. */
+    cae_status (*aux)(void *ctx, int epoch, const int64_t *index, int64_t rows, cae_real *out,
+                      cae_error *err);
+    void *aux_ctx;
 } cae_train_config;
 
 void cae_train_config_default(cae_train_config *c);

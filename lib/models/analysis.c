@@ -7,12 +7,10 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include <dlfcn.h>
-#include <lapacke.h>
-
 #include "cae/analysis.h"
 #include "cae/ops.h"
 #include "models/encoder_internal.h"
+#include "models/lapack_internal.h"
 
 /* ----------------------------------------------------------- encoder net */
 
@@ -215,37 +213,6 @@ cae_status cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t see
 
 /* ------------------------------------------------------ Jacobian spectrum */
 
-/* LAPACKE is loaded when a spectrum is computed (see CMakeLists.txt: linking
- * it would start OpenBLAS's threads in every program) and released after. */
-#ifdef CAE_REAL_DOUBLE
-#define GESDD_NAME "LAPACKE_dgesdd"
-#else
-#define GESDD_NAME "LAPACKE_sgesdd"
-#endif
-typedef lapack_int (*gesdd_fn)(int layout, char jobz, lapack_int m, lapack_int n, cae_real *a,
-                               lapack_int lda, cae_real *s, cae_real *u, lapack_int ldu,
-                               cae_real *vt, lapack_int ldvt);
-
-static void *lapacke_open(gesdd_fn *fn, cae_error *err)
-{
-    static const char *const names[] = {"liblapacke.so.3", "liblapacke.so"};
-    void *h = NULL;
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++)
-        h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        cae_error_set(err, CAE_ERR_IO, "spectrum: cannot load LAPACKE (liblapacke.so.3: %s); install liblapacke",
-                 dlerror());
-        return NULL;
-    }
-    *(void **)fn = dlsym(h, GESDD_NAME);
-    if (!*fn) {
-        cae_error_set(err, CAE_ERR_ARG, "spectrum: liblapacke.so.3 has no %s", GESDD_NAME);
-        dlclose(h);
-        return NULL;
-    }
-    return h;
-}
-
 cae_status cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const cae_dataset *d,
                           int64_t n_examples, double *mean, double *sd, int64_t *n_values,
                           cae_error *err)
@@ -273,7 +240,7 @@ cae_status cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act
     cae_real *pad = cae_alloc_reals((size_t)(rows * D));
     double *sum = calloc((size_t)nv, sizeof *sum), *sum2 = calloc((size_t)nv, sizeof *sum2);
     void *lapack = NULL;
-    gesdd_fn gesdd = NULL;
+    cae_gesdd_fn gesdd = NULL;
     const cae_real *X = NULL;
     cae_real *own = NULL;
     cae_status rc = CAE_OK;
@@ -286,7 +253,7 @@ cae_status cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act
         rc = cae_error_set(err, e2.status, "spectrum: %s", e2.msg);
         goto done;
     }
-    if (!(lapack = lapacke_open(&gesdd, err))) {
+    if (!(lapack = cae_lapack_open("spectrum", CAE_LAPACKE("gesdd"), (void **)&gesdd, err))) {
         rc = err ? err->status : CAE_ERR_IO;
         goto done;
     }

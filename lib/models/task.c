@@ -45,6 +45,7 @@ struct cae_task {
     cae_tensor *params[MAX_PARAMS];
     int n_params;
     cae_real *xbuf; /* EVAL_BATCH rows of a byte set, made by the first evaluate */
+    cae_real *auxbuf; /* the side input of the training graphs */
     char name[32];
     char err[CAE_ERR_LEN];
 };
@@ -83,6 +84,8 @@ static int graph_build(cae_task *t, task_graph *tg, int64_t rows, int eval)
                         .eval = eval};
     io->x = cae_input(g, "x", 2, (int64_t[]){rows, t->spec.n_in});
     if (t->spec.n_classes > 0) io->y = cae_input(g, "y", 1, (int64_t[]){rows});
+    if (t->spec.aux_rows > 0)
+        io->aux = cae_input(g, "aux", 2, (int64_t[]){t->spec.aux_rows * rows, t->spec.aux_cols});
     const int rc = t->spec.build(g, io, t->spec.ctx);
     if (!rc && t->spec.n_classes > 0 && !io->logits)
         cae_graph_fail(g, "the builder of a supervised task gave no logits");
@@ -105,6 +108,7 @@ static int graph_build(cae_task *t, task_graph *tg, int64_t rows, int eval)
         }
         cae_input_bind(io->y, tg->ybuf);
     }
+    if (io->aux && !eval) cae_input_bind(io->aux, t->auxbuf); /* evaluation: its zeros */
     return 0;
 }
 
@@ -129,7 +133,8 @@ cae_task *cae_task_new(cae_params *p, const cae_task_spec *spec, int64_t batch, 
         cae_error_set(err, CAE_ERR_ARG, "%s: needs a parameter store and a builder", name);
         return NULL;
     }
-    if (batch < 1 || batch > (1 << 20) || spec->n_in < 1 || spec->n_classes < 0) {
+    if (batch < 1 || batch > (1 << 20) || spec->n_in < 1 || spec->n_classes < 0 ||
+        spec->aux_rows < 0 || (spec->aux_rows > 0 && spec->aux_cols < 1)) {
         cae_error_set(err, CAE_ERR_ARG, "%s: batch %lld, %lld inputs, %d classes: the batch must "
                       "be in 1..1048576 and the inputs > 0", name, (long long)batch,
                       (long long)spec->n_in, spec->n_classes);
@@ -158,6 +163,12 @@ cae_task *cae_task_new(cae_params *p, const cae_task_spec *spec, int64_t batch, 
     t->seed = seed;
     t->threads = threads;
     cae_rng_seed(&t->rng, seed, STREAM_TASK);
+    if (spec->aux_rows > 0 &&
+        !(t->auxbuf = cae_alloc_reals((size_t)(spec->aux_rows * batch * spec->aux_cols)))) {
+        cae_error_set(err, CAE_ERR_NOMEM, "%s: out of memory for the side input", name);
+        cae_task_free(t);
+        return NULL;
+    }
     if (graph_build(t, &t->train[0], t->batch, 0) || collect_params(t)) {
         cae_error_set(err, CAE_ERR_ARG, "%s", t->err[0] ? t->err : "too many parameters");
         cae_task_free(t);
@@ -175,6 +186,7 @@ void cae_task_free(cae_task *t)
     }
     cae_params_free(t->buffers);
     cae_free(t->xbuf);
+    cae_free(t->auxbuf);
     free(t->ctx_copy);
     free(t);
 }
@@ -272,6 +284,7 @@ cae_tensor *cae_task_param(const cae_task *t, int i)
 }
 cae_params *cae_task_params(const cae_task *t) { return t->p; }
 cae_params *cae_task_buffers(const cae_task *t) { return t->buffers; }
+cae_real *cae_task_aux(cae_task *t) { return t->auxbuf; }
 int64_t cae_task_batch(const cae_task *t) { return t->batch; }
 int cae_task_threads(const cae_task *t) { return t->threads; }
 int64_t cae_task_inputs(const cae_task *t) { return t->spec.n_in; }

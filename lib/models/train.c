@@ -278,6 +278,9 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
                              "train: the data has %lld inputs per example, the model expects %lld",
                              (long long)(train->dim != dim ? train->dim : valid->dim),
                              (long long)dim);
+    if (cae_task_aux(t) && !cfg->aux)
+        return cae_error_set(err, CAE_ERR_ARG, "train: the %s task has a side input: set the "
+                             "configuration's aux", cae_task_name(t));
     if (cae_task_classes(t) > 0 && (!train->y || (valid && valid->n > 0 && !valid->y)))
         return cae_error_set(err, CAE_ERR_ARG, "train: the %s task needs labels, the data has none",
                              cae_task_name(t));
@@ -366,6 +369,9 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
         int64_t done_rows = 0, step = 0, rows;
         while ((rows = cae_batcher_next(bt, xb, yb)) > 0) {
             double obj;
+            if (cae_task_aux(t) &&
+                (rc = cfg->aux(cfg->aux_ctx, e, cae_batcher_indices(bt), rows, cae_task_aux(t), err)))
+                goto done;
             if ((rc = cae_task_step(t, xb, yb, rows, &obj))) {
                 cae_error_set(err, rc, "train: %s", cae_task_error(t));
                 goto done;
