@@ -13,9 +13,9 @@
  * rows of each batch. The variations benchmark (Larochelle et al. 2007) is
  * generated here, deterministically for a seed.
  *
- *   char err[256];
+ *   cae_error err;
  *   cae_splits *s;
- *   if (cae_splits_load("data", "mnist", &s, err, sizeof err)) { report(err); }
+ *   if (cae_splits_load("data", "mnist", &s, &err)) { report(err.msg); }
  *   cae_batcher *b = cae_batcher_new(s->train, 20, seed, 1);
  *   for (int e = 0; e < epochs; e++) {
  *       cae_batcher_epoch(b, e);
