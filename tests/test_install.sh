@@ -5,7 +5,8 @@
 #  2. copy examples/two_layer.c and examples/custom_regularizer.c out of the
 #     source and build them three ways: `pkg-config --cflags --libs NAME`
 #     (shared library), `pkg-config --static` against a prefix that holds
-#     only the static library, and a 10-line CMakeLists.txt with
+#     only the static library (and with -Wl,-Bstatic where both are), and
+#     a 10-line CMakeLists.txt with
 #     find_package(NAME CONFIG REQUIRED) (cae::cae and cae::cae_static);
 #     run every program;
 #  3. the version: cae_version() == CAE_VERSION_STRING == the project
@@ -107,6 +108,15 @@ for e in $examples; do
     fail "pkg-config --static: $e.c does not build"
   ! uses "$e.static" "lib$name" || fail "$e.static depends on lib$name.so"
   run "pkg-config --static" "./$e.static"
+done
+
+step "both libraries installed: libcae.a by -Wl,-Bstatic -l$name -Wl,-Bdynamic (the README's line)"
+for e in $examples; do
+  # shellcheck disable=SC2046
+  "$cc" -O2 -o "$e.bstatic" "$e.c" $(pkg-config --cflags "$name") -Wl,-Bstatic "-l$name" -Wl,-Bdynamic \
+    $(pkg-config --static --libs "$name") || fail "-Wl,-Bstatic: $e.c does not build"
+  ! uses "$e.bstatic" "lib$name" LD_LIBRARY_PATH="$P/$libdir" || fail "$e.bstatic depends on lib$name.so"
+  run "-Wl,-Bstatic" "./$e.bstatic"
 done
 
 # --------------------------------------------------------------- CMake
