@@ -23,11 +23,12 @@
  * L2.W.npy ..., and for a classifier out.V.npy and out.c.npy.
  *
  *   cae_model_info info = {.kind = CAE_MODEL_CAE};     // sizes from the files
- *   cae_layer_config_default(&info.layer[0], CAE_MODEL_CAE, 0, 0);
+ *   for (int k = 0; k < CAE_MAX_LAYERS; k++)
+ *       cae_layer_config_default(&info.layer[k], CAE_MODEL_CAE, 0, 0);
  *   cae_params *p;
  *   cae_error e;
  *   if (cae_import_npy("weights", &info, &p, NULL, &e)) fail(e.msg);
- *   cae_checkpoint_save("model.ckpt", &info, p, NULL, msg, sizeof msg);
+ *   cae_checkpoint_save("model.ckpt", &info, p, NULL, ...);  // then as any model
  *
  * Ownership: a cae_npy's data belongs to it until cae_npy_release; the
  * store from cae_import_npy is the caller's (cae_params_free).
