@@ -31,6 +31,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/cae-install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "test_install: $*" >&2; exit 1; }
 step() { echo "== $*"; }
+cmake() { command "${CAE_CMAKE:-cmake}" "$@"; } # the build's own cmake
 
 if [ "$real" = double ]; then def=-DCAE_REAL_DOUBLE wrong_def= wrong=float marker=cae_abi_real_float
 else def= wrong_def=-DCAE_REAL_DOUBLE wrong=double marker=cae_abi_real_double; fi
