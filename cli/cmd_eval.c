@@ -23,8 +23,8 @@ static const char *eval_usage =
     "  --data-dir DIR      where the data sets are (default $CAE_DATA_DIR or ./data)\n"
     "  --split S           valid or test (default: test for classifiers, else valid)\n"
     "  --limit N           use the first N examples of the split (default all)\n"
-    "  --max-jacobian N    Jacobian figures on the first N examples (0 = all;\n"
-    "                      default all for one layer, 1000 for deeper stacks)\n"
+    "  --max-jacobian N    Jacobian figures on the first N examples (default 0 = all;\n"
+    "                      a deep stack's by forward mode, all input directions at once)\n"
     "  --threads T         OpenMP threads (default: OpenMP's choice)\n"
     "  --json              print one JSON object instead of text\n";
 
@@ -105,7 +105,8 @@ int cmd_eval(int argc, char **argv)
     cae_splits *s = NULL;
     cae_task *task = NULL;
     cae_dataset *view = NULL;
-    char err[1024], desc[256];
+    char desc[256];
+    cae_error err;
     if ((rc = cli_load_checkpoint(who, "--model", model, &info, &p))) goto done;
     if (info.n_layers < 1) {
         fprintf(stderr, "%s: --model %s has no encoder layers\n", who, model);
@@ -135,10 +136,10 @@ int cmd_eval(int argc, char **argv)
     cae_metrics_config mc;
     cae_metrics_config_default(&mc);
     mc.threads = (int)threads;
-    mc.max_examples = eo.max_jac_given ? max_jac : (info.n_layers > 1 ? 1000 : 0);
+    mc.max_examples = eo.max_jac_given ? max_jac : 0;
     cae_metrics m;
-    if (cae_metrics_compute(p, info.n_layers, info.layer, view, &mc, &m, err, sizeof err)) {
-        fprintf(stderr, "%s: --model %s on %s: %s\n", who, model, data, err);
+    if (cae_metrics_compute(p, info.n_layers, info.layer, view, &mc, &m, &err)) {
+        fprintf(stderr, "%s: --model %s on %s: %s\n", who, model, data, err.msg);
         rc = 1;
         goto done;
     }
@@ -152,9 +153,9 @@ int cmd_eval(int argc, char **argv)
             rc = 2;
             goto done;
         }
-        if (!(task = cae_task_finetune(p, &mlp, 1, 0, (int)threads, err, sizeof err)) ||
+        if (!(task = cae_task_finetune(p, &mlp, 1, 0, (int)threads, &err)) ||
             cae_classify_error(task, view, &error, &ci)) {
-            fprintf(stderr, "%s: --model %s: %s\n", who, model, task ? cae_task_error(task) : err);
+            fprintf(stderr, "%s: --model %s: %s\n", who, model, task ? cae_task_error(task) : err.msg);
             rc = 1;
             goto done;
         }

@@ -14,7 +14,7 @@
 static const char *pretrain_usage =
     "usage: cae pretrain --model KIND --data SET --out CKPT [options]\n"
     "\n"
-    "Train one layer: KIND is ae, ae-wd, dae-g, dae-b, cae or rbm; SET is mnist,\n"
+    "Train one layer: KIND is ae, ae-wd, dae-g, dae-b, cae, cae-h or rbm; SET is mnist,\n"
     "fashion or a variation (basic, rot, bg-rand, bg-img, bg-img-rot, rect,\n"
     "rect-img, convex). Objectives are summed over the inputs and averaged over\n"
     "the batch (lambda multiplies the per-example ||J||_F^2).\n"
@@ -25,6 +25,18 @@ static const char *pretrain_usage =
     "  --untied         separate decoder weights (default tied: W^T)\n"
     "  --composed       cae: the penalty composed from primitive ops (default fused)\n"
     "  --lambda X       cae: penalty weight (default 0.1)\n"
+    "  --penalty P      cae: exact (default: the closed form, fused or --composed)\n"
+    "                   or probes (its unbiased estimate from --probes random\n"
+    "                   directions per example by forward mode: any activation)\n"
+    "  --probes K       probes per example (default 4; implies --penalty probes)\n"
+    "  --probe-kind P   gaussian (default) or rademacher\n"
+    "  --end-to-end     cae with --on: penalize the Jacobian of the whole encoder\n"
+    "                   w.r.t. the input (layers below frozen; trains on the data,\n"
+    "                   not on codes; probes), not the new layer's alone\n"
+    "  --gamma G        cae-h: weight of E||J(x) - J(x~)||_F^2 (default 0.1),\n"
+    "                   x~ = x + N(0, sigma^2), estimated with the probes\n"
+    "  --sigma S        cae-h: corruption standard deviation (default 0.1)\n"
+    "  --corruptions C  cae-h: corrupted copies per example (default 4)\n"
     "  --noise X        dae-g: noise sigma (0.3); dae-b: fraction of inputs zeroed (0.25)\n"
     "  --wd X           weight decay on W (default 1e-4 for ae-wd, else 0)\n"
     "  --cd-k K         rbm: Gibbs steps per update (default 1)\n"
@@ -76,9 +88,7 @@ static int on_epoch(const cae_epoch_report *r, void *vctx)
                r->epochs, r->objective, r->valid_metric, r->seconds, rate);
     fflush(stdout);
     c->info->epochs_done = r->epoch;
-    c->info->rng = *cae_task_rng(c->task);
-    c->info->has_rng = 1;
-    if (cli_save_checkpoint(c->who, c->out, c->info, c->p, c->opt)) {
+    if (cli_save_run(c->who, c->out, c->info, c->task, c->opt)) {
         c->save_failed = 1;
         return 1;
     }
@@ -91,6 +101,10 @@ static int check_kind_options(const char *who, cae_model_kind kind, cli_opt *o, 
     static const struct { const char *opt; unsigned kinds; const char *what; } only[] = {
         {"--lambda", 1u << CAE_MODEL_CAE, "cae"},
         {"--composed", 1u << CAE_MODEL_CAE, "cae"},
+        {"--penalty", 1u << CAE_MODEL_CAE, "cae and cae-h"},
+        {"--probes", 1u << CAE_MODEL_CAE, "cae and cae-h"},
+        {"--probe-kind", 1u << CAE_MODEL_CAE, "cae and cae-h"},
+        {"--end-to-end", 1u << CAE_MODEL_CAE, "cae"},
         {"--noise", 1u << CAE_MODEL_DAE_G | 1u << CAE_MODEL_DAE_B, "dae-g and dae-b"},
         {"--cd-k", 1u << CAE_MODEL_RBM, "rbm"},
         {"--pcd", 1u << CAE_MODEL_RBM, "rbm"},
@@ -105,12 +119,12 @@ static int check_kind_options(const char *who, cae_model_kind kind, cli_opt *o, 
 }
 
 typedef struct pretrain_opts {
-    const char *model, *data, *data_dir, *act_name, *on, *out;
-    long long hidden, cd_k, batch, epochs, limit, threads;
+    const char *model, *data, *data_dir, *act_name, *on, *out, *penalty, *probe_kind;
+    long long hidden, cd_k, batch, epochs, limit, threads, probes, corruptions;
     unsigned long long seed;
-    int untied, composed, pcd, resume;
-    double lambda, noise, wd, lr, momentum;
-    int lambda_given, noise_given, wd_given;
+    int untied, composed, pcd, resume, end_to_end, cae_h;
+    double lambda, noise, wd, lr, momentum, gamma, sigma;
+    int lambda_given, noise_given, wd_given, probes_given;
     cae_model_kind kind;
     cae_act act;
 } pretrain_opts;
@@ -127,6 +141,17 @@ static void layer_config(const pretrain_opts *po, int64_t n_in, cae_layer_config
     if (po->lambda_given) lc->lambda = po->lambda;
     if (po->noise_given) lc->noise = po->noise;
     if (po->wd_given) lc->wd = po->wd;
+    if (!strcmp(po->penalty, "probes") || po->probes_given || po->cae_h) {
+        lc->probes = (int)po->probes;
+        lc->probe_kind = strcmp(po->probe_kind, "rademacher") ? CAE_PROBE_GAUSSIAN
+                                                              : CAE_PROBE_RADEMACHER;
+    }
+    lc->end_to_end = po->end_to_end;
+    if (po->cae_h) {
+        lc->gamma = po->gamma;
+        lc->sigma = po->sigma;
+        lc->corruptions = (int)po->corruptions;
+    }
 }
 
 /* Every check that needs no file: CLI_PARSE_RUN, or the exit status. */
@@ -134,7 +159,9 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
 {
     const char *who = "cae pretrain";
     *po = (pretrain_opts){.data_dir = cli_default_data_dir(), .act_name = "sigmoid", .hidden = 1000,
-                          .cd_k = 1, .batch = 20, .epochs = 20, .seed = 1, .lr = 0.01};
+                          .cd_k = 1, .batch = 20, .epochs = 20, .seed = 1, .lr = 0.01,
+                          .penalty = "exact", .probe_kind = "gaussian", .probes = 4,
+                          .gamma = 0.1, .sigma = 0.1, .corruptions = 4};
     cli_opt o[] = {
         {"--model", CLI_STR, &po->model, 0, 0, 0, 0},
         {"--data", CLI_STR, &po->data, 0, 0, 0, 0},
@@ -144,6 +171,13 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
         {"--untied", CLI_FLAG, &po->untied, 0, 0, 0, 0},
         {"--composed", CLI_FLAG, &po->composed, 0, 0, 0, 0},
         {"--lambda", CLI_REAL, &po->lambda, 0, 1e9, 0, 0},
+        {"--penalty", CLI_STR, &po->penalty, 0, 0, 0, 0},
+        {"--probes", CLI_INT, &po->probes, 1, 4096, 0, 0},
+        {"--probe-kind", CLI_STR, &po->probe_kind, 0, 0, 0, 0},
+        {"--end-to-end", CLI_FLAG, &po->end_to_end, 0, 0, 0, 0},
+        {"--gamma", CLI_REAL, &po->gamma, 0, 1e9, 0, 0},
+        {"--sigma", CLI_REAL, &po->sigma, 0, 1e3, 0, 0},
+        {"--corruptions", CLI_INT, &po->corruptions, 1, 1024, 0, 0},
         {"--noise", CLI_REAL, &po->noise, 0, 1e3, 0, 0},
         {"--wd", CLI_REAL, &po->wd, 0, 1e9, 0, 0},
         {"--cd-k", CLI_INT, &po->cd_k, 1, 1000, 0, 0},
@@ -165,12 +199,39 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
     if ((rc = cli_require(who, cli_opt_get(o, n, "--model"))) || (rc = cli_require(who, cli_opt_get(o, n, "--data"))) ||
         (rc = cli_require(who, cli_opt_get(o, n, "--out"))))
         return rc;
-    const int kind = cae_model_kind_parse(po->model);
+    po->cae_h = !strcmp(po->model, "cae-h"); /* a cae with its higher-order term */
+    const int kind = po->cae_h ? CAE_MODEL_CAE : cae_model_kind_parse(po->model);
     if (kind < 0 || kind == CAE_MODEL_MLP) {
-        fprintf(stderr, "%s: bad value for --model: '%s' (expected ae, ae-wd, dae-g, dae-b, cae or rbm)\n",
-                who, po->model);
+        fprintf(stderr, "%s: bad value for --model: '%s' (expected ae, ae-wd, dae-g, dae-b, cae, "
+                "cae-h or rbm)\n", who, po->model);
         return 2;
     }
+    if (strcmp(po->penalty, "exact") && strcmp(po->penalty, "probes")) {
+        fprintf(stderr, "%s: bad value for --penalty: '%s' (expected exact or probes)\n", who,
+                po->penalty);
+        return 2;
+    }
+    if (strcmp(po->probe_kind, "gaussian") && strcmp(po->probe_kind, "rademacher")) {
+        fprintf(stderr, "%s: bad value for --probe-kind: '%s' (expected gaussian or rademacher)\n",
+                who, po->probe_kind);
+        return 2;
+    }
+    static const char *const cae_h_only[] = {"--gamma", "--sigma", "--corruptions"};
+    for (int i = 0; i < 3; i++)
+        if (!po->cae_h && cli_opt_get(o, n, cae_h_only[i])->given) {
+            fprintf(stderr, "%s: %s applies to --model cae-h only\n", who, cae_h_only[i]);
+            return 2;
+        }
+    po->probes_given = cli_opt_get(o, n, "--probes")->given;
+    if (!strcmp(po->penalty, "exact") && cli_opt_get(o, n, "--penalty")->given && po->probes_given) {
+        fprintf(stderr, "%s: --probes with --penalty exact: the exact penalty has no probes\n", who);
+        return 2;
+    }
+    if (po->end_to_end && !cli_opt_get(o, n, "--on")->given) {
+        fprintf(stderr, "%s: --end-to-end penalizes the stack's Jacobian: it needs --on\n", who);
+        return 2;
+    }
+    if (po->end_to_end) po->probes_given = 1; /* estimated with probes */
     const int act = cae_act_parse(po->act_name);
     if (act < 0 || act == CAE_ACT_LINEAR) {
         fprintf(stderr, "%s: bad value for --act: '%s' (expected sigmoid, tanh, relu or softplus)\n", who,
@@ -186,26 +247,27 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
     /* The layer configuration with a placeholder input width. */
     cae_layer_config lc;
     layer_config(po, 1, &lc);
-    const char *bad = cae_layer_config_check(&lc);
-    if (bad) {
-        fprintf(stderr, "%s: bad layer configuration: %s\n", who, bad);
+    cae_error e;
+    if (cae_layer_config_check(&lc, &e)) {
+        fprintf(stderr, "%s: bad layer configuration: %s\n", who, e.msg);
         return 2;
     }
     return CLI_PARSE_RUN;
 }
 
 /* --resume: the run saved in --out (ri, rp, st) must be the one the options
- * describe on top of the layers below (from --on, or none), with `examples`
- * training examples. 0, or 2 after a line naming the option. */
-static int resume_check(const char *who, const pretrain_opts *po, const cae_model_info *below,
+ * describe (want: the layers below from --on, or none, and the new layer)
+ * over `examples` training examples, with --on's tensors unchanged. 0, or 2
+ * after a line naming the option. */
+static int resume_check(const char *who, const pretrain_opts *po, const cae_model_info *want,
                         const cae_params *below_p, const cae_model_info *ri, const cae_params *rp,
-                        const cae_train_state *st, const cae_layer_config *lc, int64_t examples)
+                        const cae_train_config *tc, const cae_train_state *st, int64_t examples)
 {
     const char *path = po->out;
-    if (ri->kind == CAE_MODEL_MLP || ri->n_layers != below->n_layers + 1) {
+    if (ri->kind == CAE_MODEL_MLP || ri->n_layers != want->n_layers) {
         fprintf(stderr, "%s: --resume %s: the checkpoint %s, %s\n", who, path,
                 ri->kind == CAE_MODEL_MLP ? "is a fine-tuned classifier" : "has a different stack",
-                below->n_layers ? "expected --on's layers and one more" : "expected one layer (no --on)");
+                want->n_layers > 1 ? "expected --on's layers and one more" : "expected one layer (no --on)");
         return 2;
     }
     for (int i = 0; i < cae_params_count(below_p); i++) {
@@ -216,30 +278,11 @@ static int resume_check(const char *who, const pretrain_opts *po, const cae_mode
             return 2;
         }
     }
-    const cae_layer_config *t = &ri->layer[ri->n_layers - 1];
-    char got[32], saved[32];
-    snprintf(got, sizeof got, "%llu", (unsigned long long)po->seed);
-    snprintf(saved, sizeof saved, "%llu", (unsigned long long)ri->seed);
-    int rc;
-    if ((rc = cli_resume_str(who, path, "--model", cae_model_kind_name(lc->kind),
-                             cae_model_kind_name(t->kind))) ||
-        (rc = cli_resume_str(who, path, "--data", po->data, ri->data)) ||
-        (rc = cli_resume_int(who, path, "--hidden", lc->n_hidden, t->n_hidden)) ||
-        (rc = cli_resume_str(who, path, "--act", cae_act_name(lc->act), cae_act_name(t->act))) ||
-        (rc = cli_resume_int(who, path, "--untied", lc->untied, t->untied)) ||
-        (rc = cli_resume_int(who, path, "--composed", lc->composed, t->composed)) ||
-        (rc = cli_resume_real(who, path, "--lambda", lc->lambda, t->lambda)) ||
-        (rc = cli_resume_real(who, path, "--noise", lc->noise, t->noise)) ||
-        (rc = cli_resume_real(who, path, "--wd", lc->wd, t->wd)) ||
-        (rc = cli_resume_int(who, path, "--cd-k", lc->cd_k, t->cd_k)) ||
-        (rc = cli_resume_int(who, path, "--pcd", lc->persistent, t->persistent)) ||
-        (rc = cli_resume_str(who, path, "--seed", got, saved)) ||
-        (rc = cli_resume_int(who, path, "--batch", po->batch, ri->batch)) ||
-        (rc = cli_resume_real(who, path, "--lr", po->lr, ri->lr)) ||
-        (rc = cli_resume_real(who, path, "--momentum", po->momentum, ri->momentum)) ||
-        (rc = cli_resume_int(who, path, "--limit", po->on ? 0 : po->limit, st->cfg.limit)) ||
-        (rc = cli_resume_int(who, path, "--limit (training examples)", examples, st->examples)))
-        return rc;
+    cae_mismatch m;
+    cae_train_config at = *tc;
+    at.first_epoch = st->epochs_done;
+    if (cae_model_info_diff(want, ri, &m) || cae_train_state_diff(&at, st, examples, po->batch, &m))
+        return cli_resume_mismatch(who, path, &m, want->n_layers, "--on's");
     if (po->epochs < st->epochs_done) {
         fprintf(stderr, "%s: --resume %s: --epochs %lld, but %d epochs are done already\n", who,
                 path, po->epochs, st->epochs_done);
@@ -273,7 +316,7 @@ int cmd_pretrain(int argc, char **argv)
     cae_splits *s = NULL;
     cae_dataset *codes[2] = {NULL, NULL};
     cae_task *task = NULL;
-    char err[1024];
+    cae_error err;
     if (on) {
         if ((rc = cli_load_checkpoint(who, "--on", on, &info, &p))) goto done;
         if (info.n_classes > 0 || info.kind == CAE_MODEL_MLP) {
@@ -296,13 +339,16 @@ int cmd_pretrain(int argc, char **argv)
     if (on && (rc = cli_check_width(who, data, s->train, info.layer[0].n_in, "--on", on))) goto done;
     const int layer = info.n_layers + 1;
     const cae_dataset *train = s->train, *valid = s->valid;
-    if (on) {
+    /* The new layer's input: the codes of the layers below; with an
+     * end-to-end penalty the data itself, through the frozen layers. */
+    const int64_t n_in = on ? info.layer[info.n_layers - 1].n_hidden : train->dim;
+    if (on && !po.end_to_end) {
         const double t0 = cli_now();
-        if (cae_encode_dataset(p, info.n_layers, info.layer, s->train, limit, (int)threads, &codes[0], err,
-                               sizeof err) ||
-            cae_encode_dataset(p, info.n_layers, info.layer, s->valid, 0, (int)threads, &codes[1], err,
-                               sizeof err)) {
-            fprintf(stderr, "%s: computing the codes of --on %s: %s\n", who, on, err);
+        if (cae_encode_dataset(p, info.n_layers, info.layer, s->train, limit, (int)threads, &codes[0],
+                               &err) ||
+            cae_encode_dataset(p, info.n_layers, info.layer, s->valid, 0, (int)threads, &codes[1],
+                               &err)) {
+            fprintf(stderr, "%s: computing the codes of --on %s: %s\n", who, on, err.msg);
             rc = 1;
             goto done;
         }
@@ -315,8 +361,26 @@ int cmd_pretrain(int argc, char **argv)
 
     /* The new layer: fresh, or the run saved in --out (--resume). */
     cae_layer_config lc;
-    layer_config(&po, train->dim, &lc);
+    layer_config(&po, n_in, &lc);
     const int64_t examples = limit && limit < train->n ? limit : train->n;
+    cae_train_config tc;
+    cae_train_config_default(&tc);
+    tc.epochs = (int)epochs;
+    tc.lr = lr;
+    tc.momentum = momentum;
+    tc.limit = on && !po.end_to_end ? 0 : limit; /* codes were made from the first limit */
+    tc.seed = seed;
+    /* The run the options describe. */
+    cae_model_info want = info;
+    want.layer[layer - 1] = lc;
+    want.n_layers = layer;
+    want.kind = lc.kind;
+    want.n_classes = 0;
+    snprintf(want.data, sizeof want.data, "%s", data);
+    want.seed = seed;
+    want.batch = batch;
+    want.lr = lr;
+    want.momentum = momentum;
     int resuming = 0;
     if (po.resume && !cli_exists(out)) {
         printf("--resume: no %s yet: starting at epoch 1\n", out);
@@ -325,7 +389,7 @@ int cmd_pretrain(int argc, char **argv)
         cae_params *rp, *ropt;
         cae_train_state st;
         if ((rc = cli_resume_load(who, out, &ri, &rp, &ropt, &st))) goto done;
-        if ((rc = resume_check(who, &po, &info, p, &ri, rp, &st, &lc, examples))) {
+        if ((rc = resume_check(who, &po, &want, p, &ri, rp, &tc, &st, examples))) {
             cae_params_free(rp);
             cae_params_free(ropt);
             goto done;
@@ -334,7 +398,6 @@ int cmd_pretrain(int argc, char **argv)
         p = rp;
         opt = ropt;
         info = ri;
-        lc = ri.layer[layer - 1];
         resuming = 1;
     }
     if (!opt && !(opt = cae_params_new())) {
@@ -342,20 +405,14 @@ int cmd_pretrain(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    cae_rng init;
-    cae_rng_seed(&init, seed, 0x696e6974u + (uint64_t)layer);
-    if ((!resuming && cae_layer_params(p, layer, &lc, &init, err, sizeof err)) ||
-        !(task = cae_task_pretrain(p, layer, &lc, batch, seed, (int)threads, err, sizeof err))) {
-        fprintf(stderr, "%s: layer %d: %s\n", who, layer, err);
+    if ((!resuming && cae_stack_push(p, &info, &lc, seed, &err)) ||
+        !(task = cae_task_pretrain_stack(p, &info, batch, seed, (int)threads, &err)) ||
+        (resuming && cae_task_resume(task, &info, &err))) {
+        fprintf(stderr, "%s: layer %d: %s\n", who, layer, err.msg);
         rc = 1;
         goto done;
     }
-    if (resuming) *cae_task_rng(task) = info.rng;
     const int first_epoch = resuming ? info.epochs_done : 0;
-    info.kind = po.kind;
-    info.n_layers = layer;
-    info.layer[layer - 1] = lc;
-    info.n_classes = 0;
     snprintf(info.data, sizeof info.data, "%s", data);
     info.epochs_done = first_epoch;
     info.seed = seed;
@@ -369,13 +426,6 @@ int cmd_pretrain(int argc, char **argv)
            (long long)examples, batch, lr, epochs, epochs == 1 ? "" : "s");
     if (resuming) printf("resuming %s after epoch %d\n", out, first_epoch);
     fflush(stdout);
-    cae_train_config tc;
-    cae_train_config_default(&tc);
-    tc.epochs = (int)epochs;
-    tc.lr = lr;
-    tc.momentum = momentum;
-    tc.limit = on ? 0 : limit;
-    tc.seed = seed;
     tc.first_epoch = first_epoch;
     tc.opt = opt;
     pretrain_ctx ctx = {.who = who, .out = out, .info = &info, .p = p, .opt = opt, .task = task};
@@ -383,14 +433,14 @@ int cmd_pretrain(int argc, char **argv)
     cae_train_hooks hooks = {.on_epoch = on_epoch, .on_batch = on_batch, .ctx = &ctx};
     cae_train_result res;
     const double t0 = cli_now();
-    const int trc = cae_train(task, train, valid, &tc, &hooks, &res, err, sizeof err);
+    const cae_status trc = cae_train(task, train, valid, &tc, &hooks, &res, &err);
     cli_progress_clear(&ctx.pg);
     if (trc) {
-        fprintf(stderr, "%s: %s%s\n", who, err, info.epochs_done ? " (the checkpoint holds the last good epoch)" : "");
+        fprintf(stderr, "%s: %s%s\n", who, err.msg, info.epochs_done ? " (the checkpoint holds the last good epoch)" : "");
         rc = 1;
         goto done;
     }
-    if (ctx.save_failed || cli_save_checkpoint(who, out, &info, p, opt)) {
+    if (ctx.save_failed || cli_save_run(who, out, &info, task, opt)) {
         rc = 1;
         goto done;
     }

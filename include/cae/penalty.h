@@ -45,6 +45,9 @@ typedef enum cae_act {
     CAE_ACT_LINEAR /* phi(a) = a: the penalty is sum W^2 (weight decay) */
 } cae_act;
 
+/* Random probe directions (cae_probes, cae/ops.h): N(0, 1) or +-1 entries. */
+typedef enum cae_probe_kind { CAE_PROBE_GAUSSIAN = 0, CAE_PROBE_RADEMACHER = 1 } cae_probe_kind;
+
 typedef enum cae_wlayout {
     CAE_W_IN_UNITS = 0, /* W is d_x x d_h: a = x W     (column j = unit j) */
     CAE_W_UNITS_IN = 1  /* W is d_h x d_x: a = x W^T   (row j = unit j)    */
@@ -61,6 +64,27 @@ cae_node *cae_contractive_penalty(cae_graph *g, cae_node *a, cae_node *h,
 cae_node *cae_contractive_penalty_composed(cae_graph *g, cae_node *a,
                                            cae_node *h, cae_node *W,
                                            cae_act act, cae_wlayout layout);
+
+/* ---- by forward mode (cae/jvp.h): any encoder, any depth, any activation */
+
+/* The penalty estimated from K random probes per example: x (B x D) any
+ * node, h any node computed from x row by row (an encoder of any depth,
+ * tied or not); (1/K) sum_k ||J_h(x_b) v_bk||^2 averaged over the batch,
+ * v ~ N(0, I) or +-1 (kind), drawn afresh at every forward from the graph's
+ * RNG. Unbiased: its expectation is the mean ||J_h(x_b)||_F^2 that the
+ * exact forms compute for one layer. Differentiable (reverse over forward). */
+cae_node *cae_jacobian_penalty_probes(cae_graph *g, cae_node *x, cae_node *h, int64_t K,
+                                      cae_probe_kind kind);
+/* CAE+H's second term, estimated with probes shared between x and its
+ * corrupted copies: xt is C copies of x's rows, copy-major ((C B) x D, row
+ * c B + b a corruption of x_b), ht = f(xt) through the same encoder as
+ * h = f(x). Returns the mean over the batch, the copies and the K probes
+ * v of ||J(x_b) v - J(xt_cb) v||^2: an unbiased estimate of
+ * E_xt ||J(x) - J(xt)||_F^2 summed over the Jacobian's entries (not
+ * averaged over them, as some implementations do: a gamma from those is
+ * this gamma times d_h d_x). */
+cae_node *cae_jacobian_difference_probes(cae_graph *g, cae_node *x, cae_node *h, cae_node *xt,
+                                         cae_node *ht, int64_t K, cae_probe_kind kind);
 
 /* Raw kernels of the fused op (no graph), for benchmarks and tests.
  * a, h: B x H (h = phi(a)); W: D x H or H x D by layout; norms: H (written);

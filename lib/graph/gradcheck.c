@@ -17,7 +17,7 @@ int cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
 {
     memset(rep, 0, sizeof *rep);
     rep->worst_index = -1;
-    if (!g || !g->compiled || !wrt || wrt->graph != g || !wrt->on_tape || !wrt->out.grad)
+    if (!g || !g->compiled || !wrt || wrt->graph != g || !cae_node_on_tape(wrt) || !wrt->out.grad)
         return -1;
     if (g->loss->out.size != 1) return -1;
     if (floor <= 0) floor = 1e-7;

@@ -12,7 +12,22 @@
 #include "cae/checkpoint.h"
 
 #define CKPT_MAGIC "CAECKPT" /* + its NUL: 8 bytes */
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u   /* the newest; written only when needed */
+#define CKPT_LAYER_EXT 32 /* version 2: the bytes after each layer record */
+
+/* The version a description needs: 2 when a layer uses an option of
+ * version 2 (probes, end-to-end, cae+h), else 1, so that every model that
+ * version 1 can describe keeps the bytes it always had. */
+static inline uint32_t cae_ckpt_version_for(const cae_model_info *in)
+{
+    for (int k = 0; k < in->n_layers && k < CAE_MAX_LAYERS; k++) {
+        const cae_layer_config *l = &in->layer[k];
+        if (l->probes || l->probe_kind || l->end_to_end || l->gamma != 0 || l->sigma != 0 ||
+            l->corruptions)
+            return 2;
+    }
+    return 1;
+}
 #define CKPT_HEADER 24
 #define CKPT_NAME_MAX 63
 #define CKPT_MAX_TENSORS 4096
@@ -27,13 +42,12 @@ enum { ROLE_MODEL = 0, ROLE_OPT = 1 };
  * caller's buffer. */
 typedef struct ckpt_ctx {
     const char *path;
-    char *err;
-    size_t errlen;
+    cae_error *err;
 } ckpt_ctx;
 
-/* Write "PATH: offset N: message" (no offset when off == NO_OFF) into
- * c->err and return st. */
-cae_ckpt_status cae_ckpt_fail(const ckpt_ctx *c, cae_ckpt_status st, uint64_t off, const char *fmt,
+/* Record st and "PATH: offset N: message" (no offset when off == NO_OFF)
+ * in c->err (when non-NULL) and return st. */
+cae_status cae_ckpt_fail(const ckpt_ctx *c, cae_status st, uint64_t off, const char *fmt,
                               ...) __attribute__((format(printf, 4, 5)));
 /* "784x1000" (or "scalar"). */
 void cae_ckpt_dims_str(int rank, const int64_t *dims, char *buf, size_t len);
@@ -79,7 +93,7 @@ enum { U_HEAD, U_LAYER, U_CLASS = U_LAYER + CAE_MAX_LAYERS, U_DATA, U_PROGRESS, 
 
 /* Every field of the description in range and the layers chained; off[]
  * (may be NULL) gives each part's file offset for the message. */
-cae_ckpt_status cae_ckpt_check_info(const ckpt_ctx *c, const cae_model_info *in,
+cae_status cae_ckpt_check_info(const ckpt_ctx *c, const cae_model_info *in,
                                     const uint64_t *off);
 
 /* A tensor as the checks see it: from a store (save) or a record (load). */
@@ -94,7 +108,7 @@ typedef struct ckpt_desc {
 
 /* The model tensors among d[0..n) are exactly those in's layers and
  * classifier need, with their shapes (else MISMATCH). */
-cae_ckpt_status cae_ckpt_check_tensors(const ckpt_ctx *c, const cae_model_info *in,
+cae_status cae_ckpt_check_tensors(const ckpt_ctx *c, const cae_model_info *in,
                                        const ckpt_desc *d, int n);
 
 /* A file being written; failures are sticky (err = the first errno). */

@@ -26,13 +26,12 @@ static void enc_graph_free(cae_enc_graph *e)
     memset(e, 0, sizeof *e);
 }
 
-static int enc_graph_build(cae_enc *en, cae_enc_graph *e, int64_t rows, char *err, size_t errlen)
+static cae_status enc_graph_build(cae_enc *en, cae_enc_graph *e, int64_t rows, cae_error *err)
 {
     enc_graph_free(e);
     cae_graph *g = cae_graph_new(en->p, rows);
     if (!g) {
-        snprintf(err, errlen, "encoder: out of memory for the encoder graph");
-        return -1;
+        return cae_error_set(err, CAE_ERR_NOMEM, "encoder: out of memory for the encoder graph");
     }
     cae_graph_set_threads(g, en->threads);
     e->g = g;
@@ -53,31 +52,33 @@ static int enc_graph_build(cae_enc *en, cae_enc_graph *e, int64_t rows, char *er
         target = e->recon;
     }
     if (cae_graph_compile(g, target)) {
-        snprintf(err, errlen, "encoder: compiling the %d-layer encoder for %lld rows: %s", en->depth,
-                 (long long)rows, cae_graph_error(g));
+        const cae_status st = cae_error_set(
+            err, CAE_ERR_COMPILE, "encoder: compiling the %d-layer encoder for %lld rows: %s",
+            en->depth, (long long)rows, cae_graph_error(g));
         enc_graph_free(e);
-        return -1;
+        return st;
     }
-    return 0;
+    return CAE_OK;
 }
 
 /* The graph for `rows`, compiled if it is not yet; NULL on failure. */
-static cae_enc_graph *graph_for(cae_enc *en, int64_t rows, char *err, size_t errlen)
+static cae_enc_graph *graph_for(cae_enc *en, int64_t rows, cae_error *err)
 {
     cae_enc_graph *e = rows == en->batch ? &en->full : &en->last;
     if (!e->g || e->rows != rows)
-        if (enc_graph_build(en, e, rows, err, errlen)) return NULL;
+        if (enc_graph_build(en, e, rows, err)) return NULL;
     return e;
 }
 
-int cae_enc_prepare(cae_enc *en, int64_t rows, char *err, size_t errlen)
+cae_status cae_enc_prepare(cae_enc *en, int64_t rows, cae_error *err)
 {
-    return graph_for(en, rows, err, errlen) ? 0 : -1;
+    cae_enc_graph *e = rows == en->batch ? &en->full : &en->last;
+    return e->g && e->rows == rows ? CAE_OK : enc_graph_build(en, e, rows, err);
 }
 
-cae_enc_graph *cae_enc_run(cae_enc *en, const cae_real *x, int64_t rows, char *err, size_t errlen)
+cae_enc_graph *cae_enc_run(cae_enc *en, const cae_real *x, int64_t rows, cae_error *err)
 {
-    cae_enc_graph *e = graph_for(en, rows, err, errlen);
+    cae_enc_graph *e = graph_for(en, rows, err);
     if (!e) return NULL;
     cae_input_bind(e->x, x);
     cae_graph_forward(e->g);
@@ -92,85 +93,63 @@ void cae_enc_free(cae_enc *en)
 
 /* ------------------------------------------------------- deep Jacobians */
 
-void cae_deep_jac_free(cae_deep_jac *j)
+void cae_jac_graph_free(cae_jac_graph *j)
 {
-    for (int l = 0; l < CAE_MAX_LAYERS; l++) cae_free(j->wt[l]);
-    cae_free(j->m0);
-    cae_free(j->m1);
+    cae_graph_free(j->g);
     memset(j, 0, sizeof *j);
 }
 
-int cae_deep_jac_init(cae_deep_jac *j, const cae_params *p, int depth, const cae_act *act,
-                      int threads, char *err, size_t errlen)
+int64_t cae_jac_graph_rows(int64_t d0, int64_t dmax)
+{   /* about 64 MB per tangent node */
+    const int64_t r = ((int64_t)16 << 20) / (d0 * dmax > 0 ? d0 * dmax : 1);
+    return r < 1 ? 1 : r > 64 ? 64 : r;
+}
+
+cae_status cae_jac_graph_init(cae_jac_graph *j, cae_params *p, int depth, const cae_act *act,
+                              int64_t rows, int threads, cae_error *err)
 {
     memset(j, 0, sizeof *j);
-    j->depth = depth;
-    j->threads = threads;
-    for (int l = 1; l <= depth; l++) {
-        const cae_tensor *W = cae_layer_tensor(p, l, "W");
-        if (!W || W->rank != 2 || (l > 1 && W->shape[0] != j->dims[l - 1])) {
-            snprintf(err, errlen, "jacobian: layer %d of the store is missing or does not chain", l);
-            return -1;
-        }
-        if (l == 1) j->dims[0] = j->d0 = W->shape[0];
-        j->dims[l] = W->shape[1];
-        j->act[l - 1] = act[l - 1];
-        if (j->dims[l] > j->dmax) j->dmax = j->dims[l];
+    const cae_tensor *W1 = cae_layer_tensor(p, 1, "W");
+    if (depth < 1 || depth > CAE_MAX_LAYERS || !W1 || W1->rank != 2 || rows < 1)
+        return cae_error_set(err, CAE_ERR_ARG, "jacobian: no layer 1 in the store, or %d layers",
+                             depth);
+    const int64_t d0 = W1->shape[0];
+    cae_graph *g = j->g = cae_graph_new(p, rows);
+    if (!g) return cae_error_set(err, CAE_ERR_NOMEM, "jacobian: out of memory");
+    cae_graph_set_threads(g, threads);
+    cae_graph_set_no_grad(g, 1);
+    j->rows = rows;
+    j->d0 = d0;
+    j->x = cae_input(g, "x", 2, (int64_t[]){rows, d0});
+    /* The tangent of a_1 = x W_1 + b_1 along input direction e_k is row k
+     * of W_1, the same for every example: W_1's rows, each repeated for the
+     * `rows` examples, are all d0 directions at once, direction-major. */
+    cae_node *W = cae_param(g, cae_layer_tensor(p, 1, "W"));
+    cae_node *a1 = cae_affine(g, j->x, W, cae_param(g, cae_layer_tensor(p, 1, "b")), 0);
+    cae_node *h = cae_activation(g, a1, act[0]);
+    for (int l = 2; l <= depth; l++) h = cae_encoder(g, p, l, act[l - 1], h, NULL);
+    cae_node *t1 = cae_repeat_rows(g, W, rows), *t = NULL;
+    if (cae_jvp(g, 1, &h, 1, &a1, &t1, &t) == CAE_OK) {
+        j->tan = t;
+        const int64_t dout = cae_node_value(h)->shape[1];
+        j->dout = dout;
+        /* ||J_b||_F^2: the squares of example b's d0 rows, one per direction */
+        cae_node *per_dir = cae_sum_rows(g, cae_square(g, t)); /* (d0 rows) values */
+        j->sq = cae_sum_cols(g, cae_reshape(g, per_dir, 2, (int64_t[]){d0, rows}));
+        cae_graph_output(g, t);
     }
-    j->m0 = cae_alloc_reals((size_t)(j->dmax * j->d0));
-    j->m1 = cae_alloc_reals((size_t)(j->dmax * j->d0));
-    int ok = j->m0 && j->m1;
-    for (int l = 1; ok && l <= depth; l++) {
-        const cae_tensor *W = cae_layer_tensor(p, l, "W");
-        ok = (j->wt[l - 1] = cae_alloc_reals((size_t)W->size)) != NULL;
-        if (ok) cae_transpose(j->wt[l - 1], W->data, j->dims[l - 1], j->dims[l], threads);
+    if (cae_graph_compile(g, j->sq)) {
+        const cae_status st =
+            cae_error_set(err, CAE_ERR_COMPILE, "jacobian: the %d-layer Jacobian for %lld rows: %s",
+                          depth, (long long)rows, cae_graph_error(g));
+        cae_jac_graph_free(j);
+        return st;
     }
-    if (!ok) {
-        snprintf(err, errlen, "jacobian: out of memory for the %d-layer Jacobian (%lld x %lld)", depth,
-                 (long long)j->dmax, (long long)j->d0);
-        cae_deep_jac_free(j);
-        return -1;
-    }
-    for (int l = 2; l <= depth; l++)
-        if (cae_gemm_plan(&j->plan[l - 1], j->dims[l], j->d0, j->dims[l - 1], 0, 0, 0)) {
-            snprintf(err, errlen, "jacobian: no GEMM kernel for the layer-%d Jacobian product", l);
-            cae_deep_jac_free(j);
-            return -1;
-        }
-    return 0;
+    return CAE_OK;
 }
 
-/* M (rows x d0) <- diag(phi'(a)) M, in place. */
-static void scale_rows(cae_real *M, const cae_real *a, cae_act act, int64_t rows, int64_t d0)
+void cae_jac_graph_run(cae_jac_graph *j, const cae_real *x)
 {
-    for (int64_t r = 0; r < rows; r++) {
-        const cae_real s = (cae_real)cae_act_derivative(act, (double)a[r]);
-        cae_real *row = M + r * d0;
-        for (int64_t i = 0; i < d0; i++) row[i] *= s;
-    }
-}
-
-cae_real *cae_deep_jac_compute(cae_deep_jac *j, const cae_real *const *a)
-{
-    const int64_t d0 = j->d0;
-    memcpy(j->m0, j->wt[0], (size_t)(j->dims[1] * d0) * sizeof(cae_real));
-    scale_rows(j->m0, a[0], j->act[0], j->dims[1], d0);
-    cae_real *cur = j->m0, *nxt = j->m1;
-    for (int l = 2; l <= j->depth; l++) {
-        cae_gemm_run(&j->plan[l - 1], j->wt[l - 1], cur, nxt, NULL, j->threads);
-        scale_rows(nxt, a[l - 1], j->act[l - 1], j->dims[l], d0);
-        cae_real *t = cur;
-        cur = nxt;
-        nxt = t;
-    }
-    return cur;
-}
-
-double cae_deep_jac_sqnorm(cae_deep_jac *j, const cae_real *const *a)
-{
-    const cae_real *J = cae_deep_jac_compute(j, a);
-    const int64_t n = j->dims[j->depth] * j->d0;
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) s += (double)J[i] * (double)J[i];
-    return s;
+    cae_input_bind(j->x, x);
+    cae_graph_forward(j->g);
 }

@@ -5,6 +5,8 @@
 #define CAE_ENCODER_INTERNAL_H
 
 #include "cae/gemm.h"
+#include "cae/jvp.h"
+#include "cae/ops.h"
 #include "cae/model.h"
 
 /* One compiled encoder graph for `rows` examples: every layer's
@@ -32,38 +34,32 @@ typedef struct cae_enc {
 void cae_enc_init(cae_enc *en, cae_params *p, int depth, const cae_act *act, int64_t n_in,
                   int recon, int64_t batch, int threads);
 /* Compile the graph for `rows` examples now (it is otherwise compiled on
- * first use). 0, or -1 with err set. */
-int cae_enc_prepare(cae_enc *en, int64_t rows, char *err, size_t errlen);
+ * first use). */
+cae_status cae_enc_prepare(cae_enc *en, int64_t rows, cae_error *err);
 /* Forward rows (1..batch) examples x (rows x n_in, bound, not copied);
  * NULL (err set) if the graph cannot be compiled. */
-cae_enc_graph *cae_enc_run(cae_enc *en, const cae_real *x, int64_t rows, char *err,
-                           size_t errlen);
+cae_enc_graph *cae_enc_run(cae_enc *en, const cae_real *x, int64_t rows, cae_error *err);
 void cae_enc_free(cae_enc *en);
 
-/* J = D_k W_k^T ... D_1 W_1^T (d_k x d_0) for one example, D_l = diag(phi'(a_l)),
- * formed left to right: W_l^T transposed once at init, one planned GEMM per
- * layer after the first, no allocation per example. */
-typedef struct cae_deep_jac {
-    int depth;
-    int64_t d0, dmax;
-    int64_t dims[CAE_MAX_LAYERS + 1];
-    cae_act act[CAE_MAX_LAYERS];
-    cae_real *wt[CAE_MAX_LAYERS]; /* W_l^T: d_l x d_(l-1) */
-    cae_gemm plan[CAE_MAX_LAYERS];
-    cae_real *m0, *m1;            /* dmax x d0 each */
-    int threads;
-} cae_deep_jac;
+/* The Jacobians of layers 1..depth for `rows` examples at once, by forward
+ * mode: all d0 input directions as one batch of tangents (cae/jvp.h), so
+ * each layer's product is one GEMM with d0 x rows rows. An evaluation-only
+ * graph (no gradients). After cae_jac_graph_run: tan (d0 rows) x dout, row
+ * k rows + b = column k of example b's Jacobian (dh_depth / dx_k); sq:
+ * rows values, ||J_b||_F^2. */
+typedef struct cae_jac_graph {
+    cae_graph *g;
+    int64_t rows, d0, dout;
+    cae_node *x, *tan, *sq;
+} cae_jac_graph;
 
-/* Sizes from the tensors Lk.W of p. Returns 0, or -1 with err set. */
-int cae_deep_jac_init(cae_deep_jac *j, const cae_params *p, int depth, const cae_act *act,
-                      int threads, char *err, size_t errlen);
-void cae_deep_jac_free(cae_deep_jac *j);
-/* J for the example whose layer-l pre-activations are a[l][0..d_(l+1)):
- * a d_depth x d_0 buffer owned by j, valid (and free to overwrite) until
- * the next call. */
-cae_real *cae_deep_jac_compute(cae_deep_jac *j, const cae_real *const *a);
-/* ||J||_F^2 of that example, accumulated in double. */
-double cae_deep_jac_sqnorm(cae_deep_jac *j, const cae_real *const *a);
+/* Examples per graph for these sizes (about 64 MB per tangent node). */
+int64_t cae_jac_graph_rows(int64_t d0, int64_t dmax);
+cae_status cae_jac_graph_init(cae_jac_graph *j, cae_params *p, int depth, const cae_act *act,
+                              int64_t rows, int threads, cae_error *err);
+/* x: rows x d0 (bound, not copied). */
+void cae_jac_graph_run(cae_jac_graph *j, const cae_real *x);
+void cae_jac_graph_free(cae_jac_graph *j);
 
 /* Rows [s, s+rows) of d as reals: in place when d holds reals, else
  * converted from its bytes into buf (rows x dim, or more). */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cae/ops.h"
+#include "cae/jvp.h"
 #include "cae/penalty.h"
 
 static const char *const act_names[] = {"sigmoid", "tanh", "relu", "softplus", "linear"};
@@ -67,4 +68,58 @@ cae_node *cae_contractive_penalty_composed(cae_graph *g, cae_node *a, cae_node *
     cae_node *d2 = cae_square(g, activation_derivative(g, a, h, act));
     cae_node *per_example = cae_sum_rows(g, cae_mul_row(g, d2, norms)); /* B values */
     return cae_mean(g, per_example);
+}
+
+/* ---------------------------------------------- by forward mode (cae/jvp.h) */
+
+/* ||J(x) v||^2 over K probes v per example, (1/K) of it averaged over the
+ * batch: E_v ||J v||^2 = ||J||_F^2 for E[v v^T] = I, so an unbiased
+ * estimate of the mean per-example penalty. The K probes go through the
+ * encoder's products as one GEMM with K times the rows. */
+cae_node *cae_jacobian_penalty_probes(cae_graph *g, cae_node *x, cae_node *h, int64_t K,
+                                      cae_probe_kind kind)
+{
+    if (!g || !x || !h) return NULL;
+    if (K < 1) {
+        cae_graph_fail(g, "jacobian penalty: %lld probes, needs >= 1", (long long)K);
+        return NULL;
+    }
+    cae_node *v = cae_probes(g, x, K, kind), *t = NULL;
+    if (cae_jvp(g, 1, &h, 1, &x, &v, &t)) return NULL;
+    const int64_t B = cae_node_value(x)->shape[0];
+    return cae_scale(g, cae_sum(g, cae_square(g, t)), (cae_real)(1.0 / ((double)K * (double)B)));
+}
+
+/* Each of K blocks of B rows (t: (K B) x N) repeated C times in place:
+ * (K C B) x N, the layout of C copies of a batch of B with K directions. */
+static cae_node *blocks_repeat(cae_graph *g, cae_node *t, int64_t K, int64_t C)
+{
+    const cae_tensor *v = cae_node_value(t);
+    if (!v) return NULL;
+    const int64_t rows = v->shape[0], N = v->shape[1], per = (rows / K) * N;
+    cae_node *r = cae_repeat_rows(g, cae_reshape(g, t, 2, (int64_t[]){K, per}), C);
+    return cae_reshape(g, r, 2, (int64_t[]){rows * C, N});
+}
+
+cae_node *cae_jacobian_difference_probes(cae_graph *g, cae_node *x, cae_node *h, cae_node *xt,
+                                         cae_node *ht, int64_t K, cae_probe_kind kind)
+{
+    if (!g || !x || !h || !xt || !ht) return NULL;
+    const cae_tensor *xv = cae_node_value(x), *xtv = cae_node_value(xt);
+    const int64_t B = xv->shape[0];
+    if (K < 1 || xv->rank != 2 || xtv->rank != 2 || xtv->shape[1] != xv->shape[1] ||
+        xtv->shape[0] % B) {
+        char a[64], b[64];
+        cae_graph_fail(g, "jacobian difference: x %s and its copies %s (C copies of x's rows), "
+                          "%lld probes", cae_shape_str(xv, a, sizeof a),
+                       cae_shape_str(xtv, b, sizeof b), (long long)K);
+        return NULL;
+    }
+    const int64_t C = xtv->shape[0] / B;
+    cae_node *v = cae_probes(g, x, K, kind), *t = NULL, *tt = NULL;
+    cae_node *vt = blocks_repeat(g, v, K, C); /* the same probe for every copy */
+    if (cae_jvp(g, 1, &h, 1, &x, &v, &t) || cae_jvp(g, 1, &ht, 1, &xt, &vt, &tt)) return NULL;
+    cae_node *d = cae_sub(g, blocks_repeat(g, t, K, C), tt);
+    return cae_scale(g, cae_sum(g, cae_square(g, d)),
+                     (cae_real)(1.0 / ((double)K * (double)C * (double)B)));
 }
