@@ -173,10 +173,10 @@ static int import_parse_opts(int argc, char **argv, import_opts *io)
         c->act = acts[na > 1 ? (k < na ? k : na - 1) : 0];
         cae_layer_config probe = *c; /* the sizes are not known yet */
         probe.n_in = probe.n_hidden = 1;
-        const char *bad = k < (n_layers ? n_layers : 1) ? cae_layer_config_check(&probe) : NULL;
-        if (bad) {
+        cae_error e;
+        if (k < (n_layers ? n_layers : 1) && cae_layer_config_check(&probe, &e)) {
             fprintf(stderr, "%s: layer %d (%s, --act %s): %s\n", who, k + 1, cae_model_kind_name(c->kind),
-                    cae_act_name(c->act), bad);
+                    cae_act_name(c->act), e.msg);
             return 2;
         }
     }

@@ -16,9 +16,9 @@
 
 static const char *root;
 
-static void die(const char *what, const char *err.msg)
+static void die(const char *what, const char *err)
 {
-    fprintf(stderr, "make_seeds: %s: %s\n", what, err.msg ? err.msg : "failed");
+    fprintf(stderr, "make_seeds: %s: %s\n", what, err ? err : "failed");
     exit(1);
 }
 
@@ -156,7 +156,7 @@ static void ckpt_seeds(void)
     info.rng = r;
     info.has_rng = 1;
     cae_params *p = cae_params_new();
-    if (cae_layer_params(p, 1, &info.layer[0], &r, &err)) die("layer 1", err.msg);
+    if (cae_layer_params(p, 1, &info.layer[0], 1, &err)) die("layer 1", err.msg);
     ckpt_put("cae-1layer-f32", &info, p, NULL, CAE_CKPT_F32, 0, 0);
     ckpt_put("cae-1layer-f64", &info, p, NULL, CAE_CKPT_F64, 0, 0);
     ckpt_put("truncated", &info, p, NULL, CAE_CKPT_F32, 7, 0);
@@ -182,8 +182,8 @@ static void ckpt_seeds(void)
     cae_layer_config_default(&two.layer[0], CAE_MODEL_RBM, 5, 3);
     cae_layer_config_default(&two.layer[1], CAE_MODEL_DAE_B, 3, 2);
     two.layer[1].untied = 1;
-    if (cae_layer_params(q, 1, &two.layer[0], &r, &err) ||
-        cae_layer_params(q, 2, &two.layer[1], &r, &err))
+    if (cae_layer_params(q, 1, &two.layer[0], 2, &err) ||
+        cae_layer_params(q, 2, &two.layer[1], 2, &err))
         die("two layers", err.msg);
     ckpt_put("rbm-dae-2layers", &two, q, NULL, CAE_CKPT_NATIVE, 0, 0);
     cae_mlp_config m;
@@ -194,7 +194,7 @@ static void ckpt_seeds(void)
     m.sizes[2] = 2;
     m.n_classes = 3;
     m.wd = 1e-4;
-    if (cae_mlp_params(q, &m, &r, &err)) die("mlp", err.msg);
+    if (cae_mlp_params(q, &m, 3, &err)) die("mlp", err.msg);
     two.kind = CAE_MODEL_MLP;
     two.n_classes = 3;
     two.mlp_wd = 1e-4;
@@ -257,9 +257,10 @@ static void npy_seeds(void)
     cae_params *p = cae_params_new();
     cae_tensor *t = cae_params_add(p, "L1.W", 2, (int64_t[]){3, 4});
     for (int i = 0; i < 12; i++) t->data[i] = (cae_real)(i - 5) / 8;
-    char err[256], dir[1024], tmp[1100];
+    char dir[1024], tmp[1100];
+    cae_error err;
     snprintf(dir, sizeof dir, "%s/npy.tmp", root);
-    if (cae_export_npy(p, dir, err, sizeof err)) die("cae_export_npy", err);
+    if (cae_export_npy(p, dir, &err)) die("cae_export_npy", err.msg);
     snprintf(tmp, sizeof tmp, "%s/L1.W.npy", dir);
     size_t n;
     uint8_t *b = slurp(tmp, &n);

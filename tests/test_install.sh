@@ -219,7 +219,11 @@ run "matching type" ./abi_ok LD_LIBRARY_PATH="$P/$libdir"
 # ------------------------------------------------------- side by side
 if [ "$name" = cae ]; then oname=cae-double; else oname=cae; fi
 if [ -n "$other" ]; then
-  if [ -f "$other/CMakeCache.txt" ] && [ -f "$other/$oname.pc" ] && [ -e "$other/lib$oname.so" ] && [ -e "$other/lib$oname.a" ]; then
+  newer=""
+  [ -e "$other/lib$oname.so" ] && newer=$(find "$src/include" "$src/lib" -newer "$other/lib$oname.so" -print -quit)
+  if [ -n "$newer" ]; then
+    echo "== side by side: skipped ($other is older than $newer: build it first)"
+  elif [ -f "$other/CMakeCache.txt" ] && [ -f "$other/$oname.pc" ] && [ -e "$other/lib$oname.so" ] && [ -e "$other/lib$oname.a" ]; then
     step "side by side: $other ($oname) into the same prefix"
     cp -a "$P" "$tmp/both"
     sums() { (cd "$tmp/both" && find . -name "lib$name.so*" -o -name "lib$name.a" -o -name "$name.pc" -o -path "*/cmake/$name/*" | sort | xargs md5sum); }

@@ -294,8 +294,9 @@ static void same_files(const char *d1, const char *d2, const cae_params *p)
 
 static void round_trip(const cae_model_info *in, cae_params *p)
 {
-    char *dir = tu_tmpdir(), *d1 = path_in(dir, "one"), *d2 = path_in(dir, "two"), err[512];
-    ck_assert_msg(!cae_export_npy(p, d1, err, sizeof err), "%s", err);
+    char *dir = tu_tmpdir(), *d1 = path_in(dir, "one"), *d2 = path_in(dir, "two");
+    cae_error ce;
+    ck_assert_msg(!cae_export_npy(p, d1, &ce), "%s", ce.msg);
     cae_model_info got = ask_for(in);
     cae_params *q;
     unsigned zero_c = 99;
@@ -307,8 +308,8 @@ static void round_trip(const cae_model_info *in, cae_params *p)
     ck_assert_int_eq(got.n_classes, in->n_classes);
     for (int k = 0; k < in->n_layers; k++)
         ck_assert_msg(!memcmp(&got.layer[k], &in->layer[k], sizeof got.layer[k]), "layer %d's config", k + 1);
-    ck_assert_msg(!cae_checkpoint_check("x", &got, q, err, sizeof err), "%s", err);
-    ck_assert_msg(!cae_export_npy(q, d2, err, sizeof err), "%s", err);
+    ck_assert_msg(!cae_checkpoint_check("x", &got, q, &ce), "%s", ce.msg);
+    ck_assert_msg(!cae_export_npy(q, d2, &ce), "%s", ce.msg);
     same_files(d1, d2, p); /* export -> import -> export: the same bytes */
     cae_params_free(q);
     free(d1), free(d2);
@@ -356,8 +357,9 @@ START_TEST(fortran_order_float64_and_missing_decoder_bias)
     cae_params *p;
     make_stack(&in, &p, NULL);
     no_nan(p);
-    char *dir = tu_tmpdir(), err[512];
-    ck_assert_msg(!cae_export_npy(p, dir, err, sizeof err), "%s", err);
+    char *dir = tu_tmpdir();
+    cae_error ce;
+    ck_assert_msg(!cae_export_npy(p, dir, &ce), "%s", ce.msg);
     write_fortran_f64(dir, cae_params_get(p, "L1.W"));
     write_fortran_f64(dir, cae_params_get(p, "L2.Wd"));
     char *c1 = path_in(dir, "L1.c.npy");
@@ -407,8 +409,9 @@ START_TEST(imports_are_refused_with_reasons)
     cae_params *p;
     make_stack(&in, &p, NULL);
     no_nan(p);
-    char *dir = tu_tmpdir(), err[512];
-    ck_assert_msg(!cae_export_npy(p, dir, err, sizeof err), "%s", err);
+    char *dir = tu_tmpdir();
+    cae_error ce;
+    ck_assert_msg(!cae_export_npy(p, dir, &ce), "%s", ce.msg);
     const cae_model_info q = ask_for(&in);
     char *path = path_in(dir, "L1.b.npy"), *keep = path_in(dir, "keep"), *extra = path_in(dir, "mean.npy");
     /* Missing, then an extra file. */

@@ -137,16 +137,6 @@ static cae_status check_finite(const char *dir, const want *w, cae_error *err)
     return CAE_OK;
 }
 
-static cae_status ckpt_to_status(cae_ckpt_status s)
-{
-    switch (s) {
-    case CAE_CKPT_OK: return CAE_OK;
-    case CAE_CKPT_ERR_NOMEM: return CAE_ERR_NOMEM;
-    case CAE_CKPT_ERR_MISMATCH: return CAE_ERR_MISMATCH;
-    default: return CAE_ERR_FORMAT;
-    }
-}
-
 /* Read the wanted files in order, checking each shape as it comes. */
 static cae_status read_all(const char *dir, cae_model_info *in, want *w, int nw, cae_error *err)
 {
@@ -297,11 +287,7 @@ cae_status cae_import_npy(const char *dir, cae_model_info *info, cae_params **ou
             memcpy(t->data, x->a.data, sizeof(cae_real) * (size_t)t->size);
     }
     for (int i = 0; i < nw; i++) cae_npy_release(&w[i].a);
-    if (!st) {
-        char msg[CAE_ERR_LEN];
-        const cae_ckpt_status cs = cae_checkpoint_check(dir, &in, p, msg, sizeof msg);
-        if (cs) st = cae_error_set(err, ckpt_to_status(cs), "%s", msg);
-    }
+    if (!st) st = cae_checkpoint_check(dir, &in, p, err);
     if (st) {
         cae_params_free(p);
         return st;
