@@ -16,6 +16,7 @@ int cmd_pretrain(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_reproduce(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
@@ -27,6 +28,7 @@ int cmd_sample(int argc, char **argv);
     X("finetune", cmd_finetune, "an MLP from pretrained layers, early stopping, test error") \
     X("eval", cmd_eval, "error, ||J_f||, SAT and reconstruction of a checkpoint") \
     X("export", cmd_export, "write a checkpoint's tensors as .npy files") \
+    X("import", cmd_import, "a checkpoint from .npy files (the inverse of export)") \
     X("analyze", cmd_analyze, "contraction curves and Jacobian spectra of checkpoints (Fig. 1-3)") \
     X("reproduce", cmd_reproduce, "the paper's Table 1, Table 2 and figures end to end") \
     X("sample", cmd_sample, "chains of samples from a pretrained model (CAE: along J J^T; RBM: Gibbs)")

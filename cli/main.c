@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cae/version.h"
 #include "commands.h"
 
 typedef struct cli_command {
@@ -35,7 +36,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("cae 0.1.0\n");
+        printf("cae %s (%s)\n", cae_version(), cae_version_real());
         return 0;
     }
     for (int i = 0; i < n_commands; i++)

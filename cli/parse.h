@@ -35,6 +35,7 @@ int cmd_pretrain_parse(int argc, char **argv);
 int cmd_finetune_parse(int argc, char **argv);
 int cmd_eval_parse(int argc, char **argv);
 int cmd_export_parse(int argc, char **argv);
+int cmd_import_parse(int argc, char **argv);
 int cmd_reproduce_parse(int argc, char **argv);
 int cmd_sample_parse(int argc, char **argv);
 
@@ -47,6 +48,7 @@ int cmd_sample_parse(int argc, char **argv);
     X("eval", cmd_eval_parse) \
     X("export", cmd_export_parse) \
     X("reproduce", cmd_reproduce_parse) \
-    X("sample", cmd_sample_parse)
+    X("sample", cmd_sample_parse) \
+    X("import", cmd_import_parse)
 
 #endif

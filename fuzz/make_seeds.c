@@ -1,4 +1,4 @@
-/* Writes the seed corpora of the fuzz targets into DIR/{idx,checkpoint,cli}
+/* Writes the seed corpora of the fuzz targets into DIR/{idx,checkpoint,cli,npy}
  * (fuzz/make-corpus.sh runs it with DIR = fuzz/corpus). Every file is tiny
  * (< 4 KB): a few valid inputs of each kind and a few broken ones. */
 #include <stdio.h>
@@ -10,14 +10,15 @@
 #include "../cli/parse.h"
 #include "cae/checkpoint.h"
 #include "cae/data.h"
+#include "cae/npy.h"
 
 #define SEP "\n--labels--\n" /* as in fuzz_idx.c */
 
 static const char *root;
 
-static void die(const char *what, const char *err.msg)
+static void die(const char *what, const char *err)
 {
-    fprintf(stderr, "make_seeds: %s: %s\n", what, err.msg ? err.msg : "failed");
+    fprintf(stderr, "make_seeds: %s: %s\n", what, err ? err : "failed");
     exit(1);
 }
 
@@ -155,7 +156,7 @@ static void ckpt_seeds(void)
     info.rng = r;
     info.has_rng = 1;
     cae_params *p = cae_params_new();
-    if (cae_layer_params(p, 1, &info.layer[0], &r, &err)) die("layer 1", err.msg);
+    if (cae_layer_params(p, 1, &info.layer[0], 1, &err)) die("layer 1", err.msg);
     ckpt_put("cae-1layer-f32", &info, p, NULL, CAE_CKPT_F32, 0, 0);
     ckpt_put("cae-1layer-f64", &info, p, NULL, CAE_CKPT_F64, 0, 0);
     ckpt_put("truncated", &info, p, NULL, CAE_CKPT_F32, 7, 0);
@@ -181,8 +182,8 @@ static void ckpt_seeds(void)
     cae_layer_config_default(&two.layer[0], CAE_MODEL_RBM, 5, 3);
     cae_layer_config_default(&two.layer[1], CAE_MODEL_DAE_B, 3, 2);
     two.layer[1].untied = 1;
-    if (cae_layer_params(q, 1, &two.layer[0], &r, &err) ||
-        cae_layer_params(q, 2, &two.layer[1], &r, &err))
+    if (cae_layer_params(q, 1, &two.layer[0], 2, &err) ||
+        cae_layer_params(q, 2, &two.layer[1], 2, &err))
         die("two layers", err.msg);
     ckpt_put("rbm-dae-2layers", &two, q, NULL, CAE_CKPT_NATIVE, 0, 0);
     cae_mlp_config m;
@@ -193,7 +194,7 @@ static void ckpt_seeds(void)
     m.sizes[2] = 2;
     m.n_classes = 3;
     m.wd = 1e-4;
-    if (cae_mlp_params(q, &m, &r, &err)) die("mlp", err.msg);
+    if (cae_mlp_params(q, &m, 3, &err)) die("mlp", err.msg);
     two.kind = CAE_MODEL_MLP;
     two.n_classes = 3;
     two.mlp_wd = 1e-4;
@@ -201,6 +202,73 @@ static void ckpt_seeds(void)
     cae_params_free(q);
     cae_params_free(p);
     put("checkpoint", "magic-only", "\0CAECKPT", 8, NULL, 0);
+}
+
+/* A .npy file: version major.0, the header dict (padded to 64 bytes with
+ * spaces and a newline, as NumPy does), then nb bytes of values. */
+static void npy_put(const char *name, int major, const char *dict, const void *vals, size_t nb)
+{
+    uint8_t b[4096];
+    const size_t pre = major == 1 ? 10 : 12, dl = strlen(dict);
+    size_t total = pre + dl + 1;
+    total += (64 - total % 64) % 64;
+    if (total + nb > sizeof b) die(name, "seed too large");
+    memcpy(b, "\x93NUMPY", 6);
+    b[6] = (uint8_t)major;
+    b[7] = 0;
+    const size_t hl = total - pre;
+    for (size_t i = 0; i < pre - 8; i++) b[8 + i] = (uint8_t)(hl >> (8 * i));
+    memcpy(b + pre, dict, dl);
+    memset(b + pre + dl, ' ', total - pre - dl - 1);
+    b[total - 1] = '\n';
+    put("npy", name, b, total, vals, nb);
+}
+
+static void npy_seeds(void)
+{
+    const float f6[6] = {1, -2, 0.5f, 3e-8f, -0.0f, 1e30f};
+    const double d6[6] = {1, -2, 0.5, 1e-300, 3.25, -7};
+    npy_put("f4-c-2x3", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", f6, sizeof f6);
+    npy_put("f8-fortran-3x2", 1, "{'descr': '<f8', 'fortran_order': True, 'shape': (3, 2), }", d6, sizeof d6);
+    npy_put("f4-vector", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", f6, sizeof f6);
+    npy_put("f8-scalar", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (), }", d6, 8);
+    npy_put("f4-fortran-1x2x3", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 2, 3), }", f6,
+            sizeof f6);
+    npy_put("f4-empty", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", NULL, 0);
+    npy_put("v2-f4", 2, "{\"shape\": (3, 2), \"fortran_order\": False, \"descr\": \"<f4\"}", f6, sizeof f6);
+    npy_put("v3-f8", 3, "{'descr': '<f8', 'fortran_order': False, 'shape': (2L, 3L), }", d6, sizeof d6);
+    npy_put("big-endian", 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", f6, sizeof f6);
+    npy_put("object", 1, "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", d6, 16);
+    npy_put("int64", 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", d6, 24);
+    npy_put("structured", 1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,), }", f6,
+            sizeof f6);
+    npy_put("rank5", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 2, 3), }", f6,
+            sizeof f6);
+    npy_put("shape-overflow", 1,
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }", f6, 8);
+    npy_put("huge-dims", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000, 1000000000), }",
+            d6, 16);
+    npy_put("truncated", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", f6, 20);
+    npy_put("trailing", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }", f6, sizeof f6);
+    npy_put("no-shape", 1, "{'descr': '<f4', 'fortran_order': False, }", f6, 4);
+    put("npy", "bad-magic", "\x89PNG\r\n\x1a\n\0\0", 10, NULL, 0);
+    put("npy", "magic-only", "\x93NUMPY\x01\x00", 8, NULL, 0);
+    /* The library's own output: a tensor through cae_export_npy. */
+    cae_params *p = cae_params_new();
+    cae_tensor *t = cae_params_add(p, "L1.W", 2, (int64_t[]){3, 4});
+    for (int i = 0; i < 12; i++) t->data[i] = (cae_real)(i - 5) / 8;
+    char dir[1024], tmp[1100];
+    cae_error err;
+    snprintf(dir, sizeof dir, "%s/npy.tmp", root);
+    if (cae_export_npy(p, dir, &err)) die("cae_export_npy", err.msg);
+    snprintf(tmp, sizeof tmp, "%s/L1.W.npy", dir);
+    size_t n;
+    uint8_t *b = slurp(tmp, &n);
+    put("npy", "exported-3x4", b, n, NULL, 0);
+    free(b);
+    remove(tmp);
+    remove(dir);
+    cae_params_free(p);
 }
 
 /* argv after the command name, NUL-separated, behind the parser's index. */
@@ -243,6 +311,9 @@ static void cli_seeds(void)
     cli_put("analyze", "analyze",
             (const char *const[]){"--model", "a", "--name", "CAE", "--model", "b", "--name", "AE", "--data", "mnist", NULL});
     cli_put("pretrain", "pretrain-help", (const char *const[]){"--help", NULL});
+    cli_put("import", "import",
+            (const char *const[]){"--npy", "w", "--model", "cae,ae", "--layers", "784-100-10", "--act",
+                                  "sigmoid,tanh", "--data", "mnist", "--out", "c.ckpt", NULL});
 }
 
 int main(int argc, char **argv)
@@ -252,8 +323,8 @@ int main(int argc, char **argv)
         return 2;
     }
     root = argv[1];
-    const char *subs[] = {"idx", "checkpoint", "cli"};
-    for (int i = 0; i < 3; i++) {
+    const char *subs[] = {"idx", "checkpoint", "cli", "npy"};
+    for (int i = 0; i < 4; i++) {
         char p[1024];
         snprintf(p, sizeof p, "%s/%s", root, subs[i]);
         mkdir(root, 0755);
@@ -262,5 +333,6 @@ int main(int argc, char **argv)
     idx_seeds();
     ckpt_seeds();
     cli_seeds();
+    npy_seeds();
     return 0;
 }

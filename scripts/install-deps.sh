@@ -15,6 +15,7 @@ pkgs=(
   clang                # fuzz targets (scripts/fuzz.sh): Debian 12's clang 14
   libclang-rt-14-dev   # libFuzzer and clang's ASan/UBSan runtimes
   libomp-dev           # OpenMP for the clang build of the library
+  python3-numpy        # tests/test_import.sh runs docs/CHECKPOINT.md's numpy.save example
 )
 
 missing=()

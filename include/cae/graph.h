@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cae/abi.h" /* the link-time check of the real type */
 #include "cae/rng.h"
 
 #ifdef __cplusplus
