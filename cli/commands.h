@@ -20,6 +20,7 @@ int cmd_import(int argc, char **argv);
 int cmd_analyze(int argc, char **argv);
 int cmd_reproduce(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_parzen(int argc, char **argv);
 
 /* X(name, function, one-line summary) */
 #define CAE_CLI_COMMANDS(X) \
@@ -31,7 +32,8 @@ int cmd_sample(int argc, char **argv);
     X("import", cmd_import, "a checkpoint from .npy files (the inverse of export)") \
     X("analyze", cmd_analyze, "contraction curves and Jacobian spectra of checkpoints (Fig. 1-3)") \
     X("reproduce", cmd_reproduce, "the paper's Table 1, Table 2 and figures end to end") \
-    X("sample", cmd_sample, "chains of samples from a pretrained model (CAE: along J J^T; RBM: Gibbs)")
+    X("sample", cmd_sample, "chains of samples from a pretrained model (CAE: along J J^T; RBM: Gibbs)") \
+    X("parzen", cmd_parzen, "Parzen-window log-likelihood of samples, the width chosen on validation")
 
 /* Shared option helpers (cli/options.c). Each prints a one-line reason naming
  * `who` and the option on stderr and returns 0 on failure. */

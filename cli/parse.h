@@ -38,6 +38,7 @@ int cmd_export_parse(int argc, char **argv);
 int cmd_import_parse(int argc, char **argv);
 int cmd_reproduce_parse(int argc, char **argv);
 int cmd_sample_parse(int argc, char **argv);
+int cmd_parzen_parse(int argc, char **argv);
 
 /* X(name as in CAE_CLI_COMMANDS, parse function) */
 #define CAE_CLI_PARSERS(X) \
@@ -49,6 +50,7 @@ int cmd_sample_parse(int argc, char **argv);
     X("export", cmd_export_parse) \
     X("reproduce", cmd_reproduce_parse) \
     X("sample", cmd_sample_parse) \
-    X("import", cmd_import_parse)
+    X("import", cmd_import_parse) \
+    X("parzen", cmd_parzen_parse)
 
 #endif

@@ -252,5 +252,50 @@ u_recon=$(sed -n 's/^epoch *2\/2 .*valid recon *\([0-9.]*\).*/\1/p' "$T/out")
 run "eval untied tanh cae" 0 '"recon":' "" -- eval --model "$T/cu.ckpt" --data-dir "$T/data" --json
 check "eval recon = pretrain recon (untied decoder)" near "$(json_field recon)" "$u_recon" 0.001
 
+# ------------------------------------------------------ sample and parzen
+
+run "sample" 0 "wrote $T/smp/samples.npy (4 x 4 x 784)" "" -- sample --model "$T/cae.ckpt" --chains 4 --steps 20 \
+    --every 5 --out "$T/smp"
+check "sample wrote the chains' starts" grep -qa "'shape': (4, 784)" "$T/smp/start.npy"
+run "sample --sigma 0.5" 0 "wrote" "" -- sample --model "$T/cae.ckpt" --chains 4 --steps 20 --every 5 --sigma 0.5 \
+    --out "$T/smp-s"
+check "sample --sigma moves the chains" differ "$T/smp/samples.npy" "$T/smp-s/samples.npy"
+run "sample --bernoulli" 0 "wrote" "" -- sample --model "$T/cae.ckpt" --chains 4 --steps 20 --every 5 --bernoulli \
+    --out "$T/smp-b"
+check "sample --bernoulli moves the chains" differ "$T/smp/samples.npy" "$T/smp-b/samples.npy"
+run "sample again" 0 "wrote" "" -- sample --model "$T/cae.ckpt" --chains 4 --steps 20 --every 5 --out "$T/smp-again"
+check "sample is deterministic" cmp -s "$T/smp/samples.npy" "$T/smp-again/samples.npy"
+run "sample: --every beyond --steps" 2 "" "nothing would be recorded" -- sample --model "$T/cae.ckpt" --steps 5 \
+    --every 10 --out "$T/x"
+run "sample from a classifier" 2 "" "is a fine-tuned classifier" -- sample --model "$T/mlp.ckpt" --out "$T/x"
+
+run "parzen" 0 "chosen width" "" -- parzen --samples "$T/smp/samples.npy" --data mnist --limit 300 \
+    --sigmas 0.15,0.3,0.6
+check "parzen: 16 samples" grep -q "^16 samples of 784 inputs" "$T/out"
+check "parzen: a line per width" test "$(grep -c '^0\.[136]' "$T/out")" -eq 3
+check "parzen: a test log-likelihood" grep -q "^test log-likelihood -[0-9.]* +- [0-9.]* (300 examples" "$T/out"
+w=$(sed -n 's/^chosen width \([0-9.]*\).*/\1/p' "$T/out")
+vl=$(sed -n "s/^chosen width .*(valid log-likelihood \([-0-9.]*\) .*/\1/p" "$T/out")
+run "parzen --split valid --sigma (the chosen width)" 0 "valid log-likelihood" "" -- parzen --samples \
+    "$T/smp/samples.npy" --data mnist --limit 300 --split valid --sigma "$w"
+check "parzen: --sigma on valid = the chosen width's validation figure" \
+    grep -q "^valid log-likelihood $vl +- " "$T/out"
+check "parzen --sigma skips the validation pass" lacks "chosen width" "$T/out"
+run "parzen --burn-in 1" 0 "12 samples of 784" "" -- parzen --samples "$T/smp/samples.npy" --data mnist --limit 300 \
+    --sigma "$w" --burn-in 1
+run "parzen: --burn-in of all records" 2 "" "drops all 4 records" -- parzen --samples "$T/smp/samples.npy" \
+    --data mnist --burn-in 4
+run "parzen: --burn-in of a 2-d file" 2 "" "needs records x chains x D" -- parzen --samples "$T/smp/start.npy" \
+    --data mnist --burn-in 1
+run "parzen: --sigma with --sigmas" 2 "" "exclude each other" -- parzen --samples "$T/smp/samples.npy" --data mnist \
+    --sigma 0.2 --sigmas 0.1,0.2
+run "parzen: bad --sigmas" 2 "" "bad value for --sigmas: '0.1,-1'" -- parzen --samples "$T/smp/samples.npy" \
+    --data mnist --sigmas 0.1,-1
+run "parzen: missing --data" 2 "" "missing required option --data" -- parzen --samples "$T/smp/samples.npy"
+head -c 300 "$T/smp/samples.npy" >"$T/trunc.npy"
+run "parzen: truncated samples" 1 "" "--samples:" -- parzen --samples "$T/trunc.npy" --data mnist
+run "parzen: samples of the wrong width" 2 "" "but --data rect has 100 inputs" -- parzen --samples \
+    "$T/smp/samples.npy" --data rect --data-dir "$T/data"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
