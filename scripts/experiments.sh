@@ -24,6 +24,9 @@ mkdir -p "$OUT" "$RESULTS"
 PRE="--hidden 1000 --batch 20 --epochs 8 --lr 0.01 --seed 1 --threads $THREADS"
 FT="--epochs 20 --lr 0.1 --momentum 0.9 --patience 3 --seed 1 --threads $THREADS"
 
+# The machine's load when a table is written (seconds are only comparable on a quiet machine).
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
 log() { printf '%s  %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 # pretrain NAME ARGS...: OUT/NAME/model.ckpt (cached), its seconds in OUT/NAME/pretrain.s
@@ -93,7 +96,7 @@ forward() {
     {
         echo "# Forward mode on the quick protocol"
         echo
-        echo "Written by \`scripts/experiments.sh forward\` ($(date -u +%Y-%m-%d), $(nproc) cores, --threads $THREADS)."
+        echo "Written by \`scripts/experiments.sh forward\` ($(date -u +%Y-%m-%d), $(nproc) cores, --threads $THREADS; load average $(load) at the end)."
         echo "‖J‖_F and SAT are the pretrained encoder's on the validation set (for a stack: the whole"
         echo "encoder's, exact, by forward mode); seconds are wall time of pretraining and fine-tuning."
         echo
@@ -145,7 +148,7 @@ sampling() {
     {
         echo "# Sampling and the Parzen-window log-likelihood (MNIST)"
         echo
-        echo "Written by \`scripts/experiments.sh sampling\` ($(date -u +%Y-%m-%d)). 100 chains of 1000 steps,"
+        echo "Written by \`scripts/experiments.sh sampling\` ($(date -u +%Y-%m-%d), load average $(load) at the end). 100 chains of 1000 steps,"
         echo "a state recorded every 10: 10 000 samples per model; the window's width chosen on the"
         echo "validation set, the mean log-likelihood of the 10 000 test digits ± its standard error."
         echo
@@ -181,7 +184,7 @@ mtc() {
     {
         echo "# The Manifold Tangent Classifier on the quick protocol"
         echo
-        echo "Written by \`scripts/experiments.sh mtc\` ($(date -u +%Y-%m-%d)). The same pretrained CAE"
+        echo "Written by \`scripts/experiments.sh mtc\` ($(date -u +%Y-%m-%d), load average $(load) at the end). The same pretrained CAE"
         echo "(λ 0.3, 8 epochs), fine-tuned plainly and with tangent propagation (d_M tangents per"
         echo "example from the encoder's Jacobian, weight β); the row chosen on validation error is marked."
         echo
