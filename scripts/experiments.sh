@@ -12,13 +12,15 @@
 #
 # Environment: CAE (the binary, default build/cae), CAE_DATA_DIR, OUT (default
 # out/experiments), THREADS (default 2), RESULTS (where the tables go, default
-# docs/results). Tables: RESULTS/forward-mode.md, sampling.md, mtc.md.
+# docs/results), FIGURES (where the chains' grids go, default docs/figures).
+# Tables: RESULTS/forward-mode.md, sampling.md, mtc.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CAE=${CAE:-build/cae}
 OUT=${OUT:-out/experiments}
 THREADS=${THREADS:-2}
 RESULTS=${RESULTS:-docs/results}
+FIGURES=${FIGURES:-docs/figures}
 export CAE_DATA_DIR=${CAE_DATA_DIR:-$PWD/data}
 mkdir -p "$OUT" "$RESULTS"
 PRE="--hidden 1000 --batch 20 --epochs 8 --lr 0.01 --seed 1 --threads $THREADS"
@@ -141,9 +143,9 @@ sampling() {
                 >"$d/parzen.log"
         fi
     done
-    mkdir -p docs/figures
+    mkdir -p "$FIGURES"
     for m in cae1 cae2 rbm; do
-        [ -s "$OUT/mnist-$m/samples/chains.png" ] && cp "$OUT/mnist-$m/samples/chains.png" "docs/figures/chains-$m.png"
+        [ -s "$OUT/mnist-$m/samples/chains.png" ] && cp "$OUT/mnist-$m/samples/chains.png" "$FIGURES/chains-$m.png"
     done
     {
         echo "# Sampling and the Parzen-window log-likelihood (MNIST)"
@@ -176,7 +178,7 @@ mtc() {
             for beta in 0.1 1; do
                 local n="$data-mtc-$dm-$beta"
                 mkdir -p "$OUT/$n"
-                ln -sf "$PWD/$OUT/$data-cae1/model.ckpt" "$OUT/$n/model.ckpt"
+                ln -sf "$(cd "$OUT" && pwd)/$data-cae1/model.ckpt" "$OUT/$n/model.ckpt"
                 finetune "$n" "$data" --tangent-prop "$dm" --beta "$beta"
             done
         done
@@ -214,6 +216,10 @@ case "${1:-all}" in
 forward) forward ;;
 sampling) sampling ;;
 mtc) mtc ;;
-all) forward && sampling && mtc ;;
+all)
+    forward
+    sampling
+    mtc
+    ;;
 *) echo "usage: scripts/experiments.sh forward|sampling|mtc|all" >&2; exit 2 ;;
 esac
