@@ -178,7 +178,7 @@ static double step_time(int m, int64_t B, int threads, const cae_real *x)
         exit(1);
     }
     omp_set_num_threads(threads);
-    bench_step c = {t, x, B};
+    bench_step c = {.t = t, .x = x, .rows = B};
     double obj;
     if (cae_task_step(t, x, NULL, B, &obj) || isnan(obj)) {
         fprintf(stderr, "steps: %s: %s\n", model_names[m], cae_task_error(t));

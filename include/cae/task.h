@@ -26,6 +26,7 @@
 #define CAE_TASK_H
 
 #include "cae/model.h"
+#include "cae/sgd.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -114,6 +115,14 @@ cae_task *cae_task_finetune(cae_params *p, const cae_mlp_config *m, int64_t batc
  * first use of a new row count, when that graph compiles. */
 cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
                          double *objective);
+/* cae_task_step and the SGD update of the task's tensors in one pass
+ * (cae/sgd.h): s->tensors NULL means the task's own (cae_task_param order,
+ * which s->velocity and s->grad_ss then follow). s->continues is honoured
+ * only when the previous training step ran on the same graph (the full
+ * batch's or the last, partial one's). An objective that is not finite
+ * comes back with nothing updated. */
+cae_status cae_task_step_sgd(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
+                             const cae_sgd *s, double *objective);
 /* Noise-free evaluation over a whole dataset: the mean objective (loss) and
  * the mean metric (unsupervised) or the error rate (supervised) in *metric.
  * Its random draws (an rbm's Gibbs step) come from a stream of their own,

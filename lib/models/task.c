@@ -19,6 +19,7 @@
 
 #include "cae/task.h"
 #include "cae/ops.h"
+#include "cae/sgd.h"
 #include "models/encoder_internal.h"
 
 enum { EVAL_BATCH = 500, MAX_PARAMS = 64 };
@@ -46,6 +47,7 @@ struct cae_task {
     int n_params;
     cae_real *xbuf; /* EVAL_BATCH rows of a byte set, made by the first evaluate */
     cae_real *auxbuf; /* the side input of the training graphs */
+    cae_graph *last_sgd; /* the graph of the last cae_task_step_sgd */
     char name[32];
     char err[CAE_ERR_LEN];
 };
@@ -225,6 +227,41 @@ cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64
     cae_graph_seed(tg->g, cae_rng_next(&t->rng));
     cae_graph_forward(tg->g);
     cae_graph_backward(tg->g);
+    *objective = (double)cae_node_value(tg->io.loss)->data[0];
+    return CAE_OK;
+}
+
+cae_status cae_task_step_sgd(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
+                             const cae_sgd *s, double *objective)
+{
+    *objective = NAN;
+    if (rows < 1 || rows > t->batch) {
+        task_fail(t, "step: %lld rows, the batch is %lld", (long long)rows, (long long)t->batch);
+        return CAE_ERR_ARG;
+    }
+    if (t->spec.n_classes > 0 && !y) {
+        task_fail(t, "step: the %s task needs labels", t->name);
+        return CAE_ERR_ARG;
+    }
+    if (!(s->lr > 0) || !(s->momentum >= 0 && s->momentum < 1) ||
+        (s->momentum > 0 && !s->velocity) || (s->tensors && s->n < 0)) {
+        task_fail(t, "step: a bad update (lr %g, momentum %g%s)", s->lr, s->momentum,
+                  s->momentum > 0 && !s->velocity ? " without velocities" : "");
+        return CAE_ERR_ARG;
+    }
+    task_graph *tg = graph_for(t, t->train, rows, 0);
+    if (!tg) return CAE_ERR_COMPILE;
+    cae_input_bind(tg->io.x, x);
+    bind_labels(tg, y, rows);
+    cae_graph_seed(tg->g, cae_rng_next(&t->rng));
+    cae_sgd u = *s;
+    if (!u.tensors) {
+        u.n = t->n_params;
+        u.tensors = t->params;
+    }
+    u.continues = s->continues && t->last_sgd == tg->g;
+    t->last_sgd = tg->g;
+    cae_graph_step_sgd(tg->g, &u);
     *objective = (double)cae_node_value(tg->io.loss)->data[0];
     return CAE_OK;
 }

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <omp.h>
 
 #include "cae/train.h"
 
@@ -22,32 +21,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Update one tensor; returns the sum of its squared gradient (NaN/Inf if
- * the gradient is not finite). v may be NULL (no momentum). */
-static double update(cae_tensor *t, cae_real *v, cae_real lr, cae_real mom, int threads)
-{
-    if (threads <= 0) threads = omp_get_max_threads();
-    const int64_t n = t->size;
-    cae_real *w = t->data;
-    const cae_real *g = t->grad;
-    double ss = 0;
-    if (v) {
-#pragma omp parallel for simd reduction(+ : ss) schedule(static) num_threads(threads) if (n >= 65536)
-        for (int64_t i = 0; i < n; i++) {
-            ss += (double)g[i] * (double)g[i];
-            v[i] = mom * v[i] - lr * g[i];
-            w[i] += v[i];
-        }
-    } else {
-#pragma omp parallel for simd reduction(+ : ss) schedule(static) num_threads(threads) if (n >= 65536)
-        for (int64_t i = 0; i < n; i++) {
-            ss += (double)g[i] * (double)g[i];
-            w[i] -= lr * g[i];
-        }
-    }
-    return ss;
 }
 
 static const char *check_config(const cae_train_config *c)
@@ -296,9 +269,11 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
     cae_real *xb = cae_alloc_reals((size_t)(B * dim));
     int32_t *yb = calloc((size_t)B, sizeof *yb);
     cae_tensor **vel = calloc((size_t)np + 1, sizeof *vel), **best = calloc((size_t)np + 1, sizeof *best);
+    cae_real **vdata = calloc((size_t)np + 1, sizeof *vdata);
+    double *grad_ss = calloc((size_t)np + 1, sizeof *grad_ss);
     cae_tensor *state = NULL;
     cae_status rc = CAE_ERR_NOMEM;
-    if (!opt || !view || !bt || !xb || !yb || !vel || !best) {
+    if (!opt || !view || !bt || !xb || !yb || !vel || !best || !vdata || !grad_ss) {
         cae_error_set(err, CAE_ERR_NOMEM, "train: out of memory");
         goto done;
     }
@@ -367,16 +342,25 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
         cae_batcher_epoch(bt, (uint64_t)e);
         double sum = 0;
         int64_t done_rows = 0, step = 0, rows;
+        /* One pass per step: forward, backward and the update (cae/sgd.h).
+         * Copies the step keeps (a transposed W, column norms) are rebuilt
+         * at the start of every epoch: the hooks may have written the
+         * tensors in between (on_batch must not). */
+        for (int i = 0; i < np; i++) /* (the store's blocks move as it grows) */
+            vdata[i] = vel[i] ? vel[i]->data : NULL;
+        cae_sgd sgd = {.lr = lr, .momentum = cfg->momentum,
+                       .velocity = cfg->momentum > 0 ? vdata : NULL, .grad_ss = grad_ss};
         while ((rows = cae_batcher_next(bt, xb, yb)) > 0) {
             double obj;
             if (cae_task_aux(t) &&
                 (rc = cfg->aux(cfg->aux_ctx, e, cae_batcher_indices(bt), rows, cae_task_aux(t), err)))
                 goto done;
-            if ((rc = cae_task_step(t, xb, yb, rows, &obj))) {
+            if ((rc = cae_task_step_sgd(t, xb, yb, rows, &sgd, &obj))) {
                 cae_error_set(err, rc, "train: %s", cae_task_error(t));
                 goto done;
             }
-            if (!isfinite(obj)) {
+            sgd.continues = 1;
+            if (!isfinite(obj)) { /* nothing was updated */
                 double v;
                 const cae_tensor *who = blame(t, &v);
                 rc = cae_error_set(err, CAE_ERR_NUMERIC,
@@ -387,18 +371,14 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
                                    v, who ? who->name : "?");
                 goto done;
             }
-            for (int i = 0; i < np; i++) {
-                cae_tensor *p = cae_task_param(t, i);
-                const double ss =
-                    update(p, vel[i] ? vel[i]->data : NULL, lr, (cae_real)cfg->momentum, cae_task_threads(t));
-                if (!isfinite(ss)) {
+            for (int i = 0; i < np; i++)
+                if (!isfinite(grad_ss[i])) {
                     rc = cae_error_set(err, CAE_ERR_NUMERIC,
                                        "train: the gradient of '%s' is not finite at epoch %d, "
                                        "step %lld: stopped (lower the learning rate?)",
-                                       p->name, e + 1, (long long)step + 1);
+                                       cae_task_param(t, i)->name, e + 1, (long long)step + 1);
                     goto done;
                 }
-            }
             sum += obj * (double)rows;
             done_rows += rows;
             step++;
@@ -441,6 +421,8 @@ done:
     cae_free(xb);
     free(yb);
     free(vel);
+    free(vdata);
+    free(grad_ss);
     free(best);
     cae_params_free(own);
     return rc;
