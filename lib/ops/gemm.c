@@ -82,7 +82,8 @@ static int64_t max_share(const cae_gemm *p, int col_outer, int threads)
 /* The kernels for C (m x n, ld ldc) = op(A) B with A's rows ld lda (or A
  * read transposed, k x m, with kern_trans_a) and B's rows ld ldb. */
 static int plan_direct(cae_gemm *p, int64_t m, int64_t n, int64_t k, int kern_trans_a,
-                       int64_t lda, int64_t ldb, int64_t ldc, int accumulate, int64_t rows)
+                       int64_t lda, int64_t ldb, int64_t ldc, int accumulate, int64_t rows,
+                       int64_t cols)
 {
     p->m = m;
     p->n = n;
@@ -92,7 +93,8 @@ static int plan_direct(cae_gemm *p, int64_t m, int64_t n, int64_t k, int kern_tr
     p->lda = lda;
     p->ldb = ldb;
     p->ldc = ldc;
-    const int64_t tile_rows = rows > 0 ? rows : n >= WIDE ? 32 : 24, tile_cols = n >= WIDE ? 48 : 64;
+    const int64_t tile_rows = rows > 0 ? rows : n >= WIDE ? 32 : 24,
+                  tile_cols = cols > 0 ? cols : n >= WIDE ? 48 : 64;
     p->mb = m < tile_rows ? m : tile_rows;
     p->nb = n < tile_cols ? n : tile_cols;
     const int64_t mr = m % p->mb, nr = n % p->nb;
@@ -144,15 +146,15 @@ size_t cae_gemm_scratch_bound(int64_t max_m, int64_t n, int64_t k, int trans_a, 
 int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
                   int accumulate)
 {
-    return cae_gemm_plan_rows(p, m, n, k, trans_a, trans_b, accumulate, 0);
+    return cae_gemm_plan_tiles(p, m, n, k, trans_a, trans_b, accumulate, 0, 0);
 }
 
-int cae_gemm_plan_rows(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
-                       int accumulate, int64_t tile_rows)
+int cae_gemm_plan_tiles(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                        int accumulate, int64_t tile_rows, int64_t tile_cols)
 {
     memset(p, 0, sizeof *p);
     if (m <= 0 || n <= 0 || k <= 0 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX ||
-        tile_rows < 0)
+        tile_rows < 0 || tile_cols < 0)
         return -1;
     p->out_m = m;
     p->out_n = n;
@@ -164,7 +166,7 @@ int cae_gemm_plan_rows(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a
          * itself when trans_a (A stored k x m), else A^T transposed into
          * scratch. C^T and A^T rows are ld padded_ld(m). */
         const int64_t ldt = padded_ld(m);
-        if (plan_direct(p, n, m, k, 0, k, trans_a ? m : ldt, ldt, 0, 0)) return -1;
+        if (plan_direct(p, n, m, k, 0, k, trans_a ? m : ldt, ldt, 0, 0, 0)) return -1;
         p->scratch_reals = swap_scratch(m, n, k, trans_a);
         return 0;
     }
@@ -172,7 +174,8 @@ int cae_gemm_plan_rows(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a
     p->a_copy = copies_a(n, trans_a);
     const int64_t lda = p->a_copy ? padded_ld(k) : trans_a ? m : k;
     const int64_t ldb = trans_b ? padded_ld(n) : n;
-    if (plan_direct(p, m, n, k, trans_a && !p->a_copy, lda, ldb, n, accumulate, tile_rows))
+    if (plan_direct(p, m, n, k, trans_a && !p->a_copy, lda, ldb, n, accumulate, tile_rows,
+                    tile_cols))
         return -1;
     p->scratch_reals = direct_scratch(m, n, k, trans_a, trans_b);
     return 0;
