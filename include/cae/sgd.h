@@ -37,9 +37,9 @@ typedef struct cae_sgd {
     int n;                        /* the tensors to update ... */
     cae_tensor *const *tensors;   /* ... (store tensors; NULL in a task: its own) */
     cae_real *const *velocity;    /* per tensor, its size of reals, or NULL (momentum 0) */
-    double *grad_ss;              /* out (may be NULL): per tensor, the sum of its squared
-                                     gradient (NaN or Inf when not finite; 0 when this graph
-                                     gives it no gradient, and then it is not updated) */
+    double *grad_check;           /* out (may be NULL): per tensor, 0 when every element of
+                                     its gradient is finite, else NaN (also 0 when this
+                                     graph gives it no gradient; it is then not updated) */
     int continues;                /* see above */
 } cae_sgd;
 

@@ -117,7 +117,7 @@ cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64
                          double *objective);
 /* cae_task_step and the SGD update of the task's tensors in one pass
  * (cae/sgd.h): s->tensors NULL means the task's own (cae_task_param order,
- * which s->velocity and s->grad_ss then follow). s->continues is honoured
+ * which s->velocity and s->grad_check then follow). s->continues is honoured
  * only when the previous training step ran on the same graph (the full
  * batch's or the last, partial one's). An objective that is not finite
  * comes back with nothing updated. */

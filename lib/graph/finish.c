@@ -379,7 +379,7 @@ static void fin_tile(void *ctx, cae_real *c, int64_t ldc, int64_t i0, int64_t j0
     cae_real *vel = u && u->velocity ? u->velocity[f->upd] : NULL;
     const int norms = u && f->norm_part, trans = u && f->wt;
     const int nt = f->got, store = f->store_now;
-    double ss = 0;
+    cae_real bad = 0; /* g * 0: NaN for an infinite or NaN gradient, else 0 */
     if (norms)
         CAE_ASSERT(i0 % CAE_NORM_ROWS == 0 && rows <= CAE_NORM_ROWS,
                    "finish: a tile of %lld rows at row %lld", (long long)rows, (long long)i0);
@@ -406,16 +406,16 @@ static void fin_tile(void *ctx, cae_real *c, int64_t ldc, int64_t i0, int64_t j0
         if (!u) continue;
         if (vel) {
             cae_real *v = vel + (i0 + r) * S + j0;
-#pragma omp simd reduction(+ : ss)
+#pragma omp simd reduction(+ : bad)
             for (int64_t j = 0; j < cols; j++) {
-                ss += (double)gr[j] * (double)gr[j];
+                bad += gr[j] * 0;
                 v[j] = CAE_FMA(mom, v[j], -(lr * gr[j]));
                 w[j] += v[j];
             }
         } else {
-#pragma omp simd reduction(+ : ss)
+#pragma omp simd reduction(+ : bad)
             for (int64_t j = 0; j < cols; j++) {
-                ss += (double)gr[j] * (double)gr[j];
+                bad += gr[j] * 0;
                 w[j] = CAE_FMA(-lr, gr[j], w[j]);
             }
         }
@@ -425,7 +425,7 @@ static void fin_tile(void *ctx, cae_real *c, int64_t ldc, int64_t i0, int64_t j0
         }
     }
     if (trans) cae_transpose_tile(f->wt + j0 * R + i0, R, P->data + i0 * S + j0, S, rows, cols);
-    *acc += ss;
+    *acc += (double)bad;
 }
 
 /* Whether finishing f does anything in this pass. */
@@ -441,15 +441,15 @@ static void fin_pass(param_fin *f)
     const int64_t R = rows_of(P), S = cols_of(P);
     const int64_t blocks = (R + CAE_NORM_ROWS - 1) / CAE_NORM_ROWS;
     const int threads = cae_node_threads(f->param);
-    double ss = 0;
-#pragma omp parallel for schedule(static) num_threads(threads) reduction(+ : ss) \
+    double bad = 0;
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(+ : bad) \
     if (threads > 1 && P->size >= 65536)
     for (int64_t q = 0; q < blocks; q++) {
         const int64_t r0 = q * CAE_NORM_ROWS;
         const int64_t nr = r0 + CAE_NORM_ROWS < R ? CAE_NORM_ROWS : R - r0;
-        fin_tile(f, P->grad + r0 * S, S, r0, 0, nr, S, &ss);
+        fin_tile(f, P->grad + r0 * S, S, r0, 0, nr, S, &bad);
     }
-    f->ss = ss;
+    f->check = bad;
 }
 
 const cae_gemm_epilogue *cae_node_finish(cae_node *n, int i)
@@ -470,7 +470,7 @@ void cae_node_finish_end(cae_node *n, int i, double acc)
     node_priv *p = node_of(n);
     CAE_ASSERT(p->asked[i], "finish_end without cae_node_finish");
     param_fin *f = &n->graph->fins[p->finishes[i]];
-    f->ss = acc;
+    f->check = acc;
     f->done = 1;
 }
 
@@ -480,7 +480,7 @@ void cae_finish_pass_begin(cae_graph *g, int from_loss)
     for (int q = 0; q < g->n_fins; q++) {
         param_fin *f = &g->fins[q];
         f->got = f->done = 0;
-        f->ss = 0;
+        f->check = 0;
         f->store_now = from_loss && f->store_terms;
         f->upd = -1;
         if (g->sgd)
@@ -506,10 +506,10 @@ void cae_finish_after(cae_graph *g, cae_node *n)
 void cae_finish_pass_end(cae_graph *g)
 {
     const cae_sgd *s = g->sgd;
-    if (!s || !s->grad_ss) return;
-    for (int e = 0; e < s->n; e++) s->grad_ss[e] = 0;
+    if (!s || !s->grad_check) return;
+    for (int e = 0; e < s->n; e++) s->grad_check[e] = 0;
     for (int q = 0; q < g->n_fins; q++)
-        if (g->fins[q].upd >= 0) s->grad_ss[g->fins[q].upd] = g->fins[q].ss;
+        if (g->fins[q].upd >= 0) s->grad_check[g->fins[q].upd] = g->fins[q].check;
 }
 
 /* ------------------------------------------------- a training step */

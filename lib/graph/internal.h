@@ -68,7 +68,7 @@ typedef struct param_fin {
     int got;                /* terms handed over */
     int upd;                /* entry of the update, -1 none */
     int done;               /* finished */
-    double ss;              /* sum of squared gradients (the update's guard) */
+    double check;           /* 0, or NaN when the gradient is not finite (the guard) */
     int store_now;          /* this pass: the finish stores */
     cae_gemm_epilogue epi;  /* handed to the finisher (cae_node_finish) */
 } param_fin;

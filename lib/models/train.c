@@ -270,10 +270,10 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
     int32_t *yb = calloc((size_t)B, sizeof *yb);
     cae_tensor **vel = calloc((size_t)np + 1, sizeof *vel), **best = calloc((size_t)np + 1, sizeof *best);
     cae_real **vdata = calloc((size_t)np + 1, sizeof *vdata);
-    double *grad_ss = calloc((size_t)np + 1, sizeof *grad_ss);
+    double *grad_check = calloc((size_t)np + 1, sizeof *grad_check);
     cae_tensor *state = NULL;
     cae_status rc = CAE_ERR_NOMEM;
-    if (!opt || !view || !bt || !xb || !yb || !vel || !best || !vdata || !grad_ss) {
+    if (!opt || !view || !bt || !xb || !yb || !vel || !best || !vdata || !grad_check) {
         cae_error_set(err, CAE_ERR_NOMEM, "train: out of memory");
         goto done;
     }
@@ -349,7 +349,7 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
         for (int i = 0; i < np; i++) /* (the store's blocks move as it grows) */
             vdata[i] = vel[i] ? vel[i]->data : NULL;
         cae_sgd sgd = {.lr = lr, .momentum = cfg->momentum,
-                       .velocity = cfg->momentum > 0 ? vdata : NULL, .grad_ss = grad_ss};
+                       .velocity = cfg->momentum > 0 ? vdata : NULL, .grad_check = grad_check};
         while ((rows = cae_batcher_next(bt, xb, yb)) > 0) {
             double obj;
             if (cae_task_aux(t) &&
@@ -372,7 +372,7 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
                 goto done;
             }
             for (int i = 0; i < np; i++)
-                if (!isfinite(grad_ss[i])) {
+                if (!isfinite(grad_check[i])) {
                     rc = cae_error_set(err, CAE_ERR_NUMERIC,
                                        "train: the gradient of '%s' is not finite at epoch %d, "
                                        "step %lld: stopped (lower the learning rate?)",
@@ -422,7 +422,7 @@ done:
     free(yb);
     free(vel);
     free(vdata);
-    free(grad_ss);
+    free(grad_check);
     free(best);
     cae_params_free(own);
     return rc;
