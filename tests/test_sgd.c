@@ -3,9 +3,10 @@
  * the update of every tensor, whoever finishes (a built-in product in its
  * tiles, the graph after a user's op, a user's op that asks to), and must
  * not depend on reusing the copies the graph keeps (continues) nor on the
- * thread count. Also the analysis behind it: merge groups, finishers, the
- * penalty's handed-over term, the Gibbs sampler that starts from the
- * model's affine node, and the check of non-finite gradients. */
+ * thread count (tiles kept in scratch on 2 threads among them). Also the
+ * analysis behind it: merge groups, finishers, the penalty's handed-over
+ * term, the Gibbs sampler that starts from the model's affine node, and the
+ * check of non-finite gradients. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,77 @@ START_TEST(step_is_backward_then_update)
     }
     cae_task_free(t);
     cae_task_free(u);
+    cae_params_free(p);
+    cae_params_free(q);
+}
+END_TEST
+
+/* A weight gradient big enough for a team of 2 threads, at K = B: the
+ * finishing product keeps its tiles in per-thread scratch (the gradient is
+ * never written out); still backward + update, bit for bit (the MLP's
+ * forward is the same products in both). */
+START_TEST(tiles_in_scratch_on_two_threads)
+{
+    enum { DW = 300, HW = 200 };
+    const cae_mlp_config c = {.n_layers = 1, .sizes = {DW, HW}, .act = {CAE_ACT_SIGMOID},
+                              .n_classes = 3};
+    cae_error err;
+    cae_params *p = cae_params_new();
+    ck_assert_msg(!cae_mlp_params(p, &c, 5, &err), "%s", err.msg);
+    cae_params *q = clone_store(p);
+    cae_task *t = cae_task_finetune(p, &c, B, 5, 2, &err);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    cae_task *u = cae_task_finetune(q, &c, B, 5, 2, &err);
+    ck_assert_msg(u != NULL, "%s", err.msg);
+    cae_real *x = cae_alloc_reals((size_t)B * DW);
+    int32_t y[B];
+    cae_sgd s = {.lr = 0.05};
+    for (int step = 0; step < STEPS; step++) {
+        tu_fill_uniform(x, B * DW, 0, 1, 200 + (uint64_t)step);
+        for (int i = 0; i < B; i++) y[i] = (step + i) % 3;
+        double o1, o2;
+        ck_assert_int_eq(cae_task_step_sgd(t, x, y, B, &s, &o1), CAE_OK);
+        s.continues = 1;
+        ck_assert_int_eq(cae_task_step(u, x, y, B, &o2), CAE_OK);
+        for (int i = 0; i < cae_task_n_params(u); i++)
+            update(cae_task_param(u, i), NULL, (cae_real)s.lr, 0);
+        ck_assert(o1 == o2);
+    }
+    same_stores("step vs backward + update, 2 threads", p, q, 0);
+    cae_free(x);
+    cae_task_free(t);
+    cae_task_free(u);
+    cae_params_free(p);
+    cae_params_free(q);
+}
+END_TEST
+
+/* A one-column weight under a transposed operand: its gradient is a
+ * batch-of-one product (dot products, no tiles), which keeps nothing in
+ * scratch; the graph compiles and a step is backward + update. */
+START_TEST(one_column_weight)
+{
+    cae_params *p = cae_params_new();
+    tu_fill_uniform(cae_params_add(p, "w", 2, (int64_t[]){D, 1})->data, D, -0.3, 0.3, 3);
+    cae_params *q = clone_store(p);
+    cae_graph *g[2];
+    cae_node *x[2];
+    for (int k = 0; k < 2; k++) {
+        g[k] = cae_graph_new(k ? q : p, B);
+        x[k] = cae_input(g[k], "x", 2, (int64_t[]){D, B});
+        cae_node *w = cae_param(g[k], cae_params_get(k ? q : p, "w"));
+        cae_node *loss = cae_sum(g[k], cae_square(g[k], cae_matmul(g[k], x[k], w, 1, 0)));
+        ck_assert_msg(!cae_graph_compile(g[k], loss), "%s", cae_graph_error(g[k]));
+        tu_fill_uniform(cae_node_value(x[k])->data, D * B, 0, 1, 4);
+    }
+    cae_tensor *ts[1] = {cae_params_get(p, "w")};
+    cae_sgd s = {.lr = 0.01, .n = 1, .tensors = ts};
+    ck_assert_int_eq(cae_graph_step_sgd(g[0], &s), 0);
+    cae_graph_forward(g[1]);
+    cae_graph_backward(g[1]);
+    update(cae_params_get(q, "w"), NULL, (cae_real)0.01, 0);
+    same_stores("one column: step vs backward + update", p, q, 0);
+    for (int k = 0; k < 2; k++) cae_graph_free(g[k]);
     cae_params_free(p);
     cae_params_free(q);
 }
@@ -460,6 +532,8 @@ int main(void)
     tcase_add_loop_test(tc, users_ops_finish_as_well, 0, 4);
     tcase_add_test(tc, merge_groups_and_finishers);
     tcase_add_test(tc, gibbs_from_the_affine_node);
+    tcase_add_test(tc, tiles_in_scratch_on_two_threads);
+    tcase_add_test(tc, one_column_weight);
     tcase_add_loop_test(tc, infinite_gradient_is_reported, 0, 2);
     tcase_add_test(tc, nan_loss_updates_nothing);
     suite_add_tcase(s, tc);

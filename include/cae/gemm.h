@@ -40,6 +40,11 @@ typedef struct cae_gemm {
      * into scratch, then transposed into C (added when out_accumulate). */
     int swap, out_accumulate, a_trans_in_swap;
     int64_t out_m, out_n;
+    /* cae_gemm_plan_c_scratch: kernels writing tiles (row stride nb, padded) into
+     * per-thread scratch, for up to c_threads threads. */
+    void *kern_s[2][2];
+    int c_threads;
+    size_t c_scratch_reals; /* the last c_scratch_reals of the scratch */
 } cae_gemm;
 
 /* Plan C = op(A) op(B) with op(A) M x K, op(B) K x N. accumulate: C += ...
@@ -83,7 +88,16 @@ typedef struct cae_gemm_epilogue {
     void (*tile)(void *ctx, cae_real *c, int64_t ldc, int64_t i0, int64_t j0,
                  int64_t rows, int64_t cols, double *acc);
     void *ctx;
+    int c_discard; /* C's values are not needed after the epilogue: a plan with
+                      cae_gemm_plan_c_scratch then writes each tile into scratch
+                      (C is left as it was; saves C's traffic) */
 } cae_gemm_epilogue;
+/* Let a direct plan without accumulate write its tiles into per-thread
+ * scratch for epilogues with c_discard, when run by at most `threads`
+ * threads (more: into C as usual). Grows p->scratch_reals (and the stacked
+ * scratch). Other plans (swapped, accumulating, batch-of-one) are left as
+ * they are. Returns 0, or -1 when a kernel cannot be dispatched. */
+int cae_gemm_plan_c_scratch(cae_gemm *p, int threads);
 /* cae_gemm_run with an epilogue (e may be NULL); returns the sum of acc. */
 double cae_gemm_run_epilogue(const cae_gemm *p, const cae_real *a, const cae_real *b,
                              cae_real *c, cae_real *scratch, int threads,

@@ -47,7 +47,8 @@
  * e->tile on every element once (cae_gemm_run_epilogue does that per output
  * tile), and hand the sum of the acc values (the run's return) to
  * cae_node_finish_end. Reads of the parameter's values in this backward
- * come first: the epilogue changes them.
+ * come first: the epilogue changes them. With e->c_discard set, nothing
+ * reads the gradient after e->tile (a product may keep its tiles apart).
  *
  *   static int sq_infer(cae_node *n) { return cae_node_same_shape(n, 0); }
  *   static void sq_fwd(cae_node *n) {

@@ -14,10 +14,12 @@
  * step's forward reads (a transposed weight matrix, the contractive
  * penalty's column norms), so they cost no pass of their own.
  *
- * Afterwards the store's gradients hold the step's gradients, as after
- * cae_graph_backward. The result does not depend on `continues`; it only
- * lets the step reuse those copies (set it when, since the previous step
- * on this graph, nothing but these steps wrote the tensors' values).
+ * Afterwards the store's gradients of the updated tensors are undefined: a
+ * product that finishes a tensor's gradient tile by tile keeps the tiles in
+ * scratch and never writes them out (cae_graph_backward gives gradients).
+ * The result does not depend on `continues`; it only lets the step reuse
+ * those copies (set it when, since the previous step on this graph,
+ * nothing but these steps wrote the tensors' values).
  *
  *   cae_sgd s = {.lr = 0.01, .n = 3, .tensors = (cae_tensor *[]){W, b, c}};
  *   for (...) { bind x; cae_graph_step_sgd(g, &s); s.continues = 1; }

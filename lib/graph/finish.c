@@ -462,6 +462,9 @@ const cae_gemm_epilogue *cae_node_finish(cae_node *n, int i)
     p->asked[i] = 1;
     f->epi.tile = fin_tile;
     f->epi.ctx = f;
+    /* In a training step nobody reads an updated tensor's gradient: the
+     * product may keep its tiles in scratch (cae/sgd.h). */
+    f->epi.c_discard = n->graph->sgd && f->upd >= 0;
     return &f->epi;
 }
 

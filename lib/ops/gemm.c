@@ -43,17 +43,23 @@ static int64_t padded_ld(int64_t x)
     return ld;
 }
 
-static void *dispatch(const cae_gemm *p, int64_t rows, int64_t cols)
+/* The kernel of a rows x cols tile of C with row stride ldc_out. */
+static void *dispatch_ldc(const cae_gemm *p, int64_t rows, int64_t cols, int64_t ldc_out)
 {
     const libxsmm_blasint m = (libxsmm_blasint)cols, n = (libxsmm_blasint)rows,
                           k = (libxsmm_blasint)p->k;
     const libxsmm_blasint lda = (libxsmm_blasint)p->ldb, ldb = (libxsmm_blasint)p->lda,
-                          ldc = (libxsmm_blasint)p->ldc;
+                          ldc = (libxsmm_blasint)ldc_out;
     const cae_real alpha = 1, beta = p->accumulate ? 1 : 0;
     const int flags = p->trans_a ? LIBXSMM_GEMM_FLAG_TRANS_B : LIBXSMM_GEMM_FLAG_NONE;
     const int prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
     kern_fn f = DISPATCH(m, n, k, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
     return (void *)f;
+}
+
+static void *dispatch(const cae_gemm *p, int64_t rows, int64_t cols)
+{
+    return dispatch_ldc(p, rows, cols, p->ldc);
 }
 
 /* The heaviest thread's share of the m x n output (in elements) when
@@ -110,6 +116,26 @@ static int plan_direct(cae_gemm *p, int64_t m, int64_t n, int64_t k, int kern_tr
     p->col_outer_mask = 0;
     for (int th = 1; th < MAX_SCHED_THREADS; th++)
         if (max_share(p, 1, th) <= max_share(p, 0, th)) p->col_outer_mask |= 1u << th;
+    return 0;
+}
+
+int cae_gemm_plan_c_scratch(cae_gemm *p, int threads)
+{
+    /* Swapped plans write C in the transpose back, accumulating ones read
+     * it, and the batch-of-one dot products have no tiles: left as they are. */
+    if (p->swap || p->accumulate || (p->n == 1 && !p->trans_a) || threads < 1) return 0;
+    /* The tile's row stride padded off multiples of 512 bytes: a 2 KiB
+     * stride (512 columns) made the kernels 1.5x slower (measured). */
+    const int64_t mr = p->m % p->mb, nr = p->n % p->nb, ld = padded_ld(p->nb);
+    if (!(p->kern_s[0][0] = dispatch_ldc(p, p->mb, p->nb, ld))) return -1;
+    if (nr && !(p->kern_s[0][1] = dispatch_ldc(p, p->mb, nr, ld))) return -1;
+    if (mr && !(p->kern_s[1][0] = dispatch_ldc(p, mr, p->nb, ld))) return -1;
+    if (mr && nr && !(p->kern_s[1][1] = dispatch_ldc(p, mr, nr, ld))) return -1;
+    const size_t line = CAE_ALIGN / sizeof(cae_real);
+    p->scratch_reals -= p->c_scratch_reals;
+    p->c_threads = threads;
+    p->c_scratch_reals = (size_t)threads * cae_round_up((size_t)(p->mb * ld), line);
+    p->scratch_reals += p->c_scratch_reals;
     return 0;
 }
 
@@ -317,9 +343,13 @@ static void run_dots(const cae_gemm *p, const cae_real *a, const cae_real *b, ca
  * bias (n values, or NULL): plans without accumulate. */
 static void run_tiles(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
                       const cae_real *bias, const cae_gemm_epilogue *e, int threads,
-                      double *acc)
+                      double *acc, cae_real *tiles)
 {
     const int64_t m = p->m, n = p->n, mb = p->mb, nb = p->nb;
+    /* This thread's tile in scratch, when C is not needed after the epilogue. */
+    cae_real *own = NULL;
+    if (tiles && e && e->c_discard && threads <= p->c_threads)
+        own = tiles + (size_t)omp_get_thread_num() * (p->c_scratch_reals / (size_t)p->c_threads);
     const int64_t tiles_r = (m + mb - 1) / mb, tiles_c = (n + nb - 1) / nb;
     const int64_t ntiles = tiles_r * tiles_c;
     const int col_outer = threads >= MAX_SCHED_THREADS || ((p->col_outer_mask >> threads) & 1);
@@ -329,18 +359,19 @@ static void run_tiles(const cae_gemm *p, const cae_real *a, const cae_real *b, c
         const int64_t ti = col_outer ? t % tiles_r : t / tiles_c;
         const int64_t i0 = ti * mb, j0 = tj * nb;
         const int pr = i0 + mb > m, pc = j0 + nb > n;
-        kern_fn f = (kern_fn)p->kern[pr][pc];
+        kern_fn f = (kern_fn)(own ? p->kern_s[pr][pc] : p->kern[pr][pc]);
         const cae_real *lb = p->trans_a ? a + i0 : a + i0 * p->lda;
-        cae_real *ct = c + i0 * p->ldc + j0;
+        cae_real *ct = own ? own : c + i0 * p->ldc + j0;
+        const int64_t ldc = own ? padded_ld(nb) : p->ldc;
         f(b + j0, lb, ct);
         const int64_t rows = pr ? m - i0 : mb, cols = pc ? n - j0 : nb;
         if (bias)
             for (int64_t r = 0; r < rows; r++) {
-                cae_real *cr = ct + r * p->ldc;
+                cae_real *cr = ct + r * ldc;
 #pragma omp simd
                 for (int64_t q = 0; q < cols; q++) cr[q] += bias[j0 + q];
             }
-        if (e) e->tile(e->ctx, ct, p->ldc, i0, j0, rows, cols, acc);
+        if (e) e->tile(e->ctx, ct, ldc, i0, j0, rows, cols, acc);
     }
 }
 
@@ -375,7 +406,7 @@ static void run_body(run *r, int threads)
         if (p->n == 1 && !p->trans_a)
             run_dots(p, b, second, ct, NULL);
         else
-            run_tiles(p, b, second, ct, NULL, NULL, threads, &acc);
+            run_tiles(p, b, second, ct, NULL, NULL, threads, &acc, NULL);
         /* the for loops above end with their implicit barrier */
         transpose_blocked(r->c, p->out_n, ct, p->ldc, p->out_n, p->out_m, p->out_accumulate,
                           r->bias);
@@ -391,8 +422,10 @@ static void run_body(run *r, int threads)
             b = s;
             s += p->k * p->ldb;
         }
+        cae_real *tiles = r->scratch + (p->scratch_reals - p->c_scratch_reals);
         if (r->count) { /* stacked: A_q^T into columns of A's copy, B_q into rows */
             cae_real *acat = s, *bcat = s + (p->a_copy ? p->m * p->lda : p->k * p->m);
+            tiles = bcat + p->k * p->n;
             int64_t off = 0;
             for (int q = 0; q < r->count; q++) {
                 const int64_t kq = r->ks[q];
@@ -427,7 +460,8 @@ static void run_body(run *r, int threads)
                 run_epilogue_rows(r->e, r->c, p->m, 1, 1, CAE_GEMM_EPILOGUE_ROWS, &acc);
             }
         } else {
-            run_tiles(p, a, b, r->c, r->bias, r->e, threads, &acc);
+            run_tiles(p, a, b, r->c, r->bias, r->e, threads, &acc,
+                      p->c_scratch_reals ? tiles : NULL);
         }
     }
     if (r->e) {
@@ -481,7 +515,7 @@ double cae_gemm_run_epilogue(const cae_gemm *p, const cae_real *a, const cae_rea
 size_t cae_gemm_stacked_scratch(const cae_gemm *p)
 {
     return (p->a_copy ? (size_t)(p->m * p->lda) : (size_t)(p->k * p->m)) +
-           (size_t)(p->k * p->n);
+           (size_t)(p->k * p->n) + p->c_scratch_reals;
 }
 
 double cae_gemm_run_stacked(const cae_gemm *p, int count, const cae_real *const *a,
