@@ -25,6 +25,7 @@ static const char *finetune_usage =
     "  --epochs N       at most N epochs (default 50)\n"
     "  --lr X           learning rate (default 0.1)\n"
     "  --momentum X     momentum in [0, 1) (default 0)\n"
+    "  --lr-decay D     learning rate of epoch e (0-based): lr / (1 + D e) (default 0)\n"
     "  --batch B        minibatch size (default 20)\n"
     "  --patience P     stop after P epochs without a better validation error\n"
     "                   (default 5; 0 = run every epoch, keep the last)\n"
@@ -39,6 +40,8 @@ static const char *finetune_usage =
     "  --limit N        use the first N training examples (default all)\n"
     "  --seed S         output-layer initialisation and shuffling (default 1)\n"
     "  --threads T      OpenMP threads (default: OpenMP's choice)\n"
+    "  --no-test        do not read the test set (choosing hyper-parameters on\n"
+    "                   validation error; `cae eval --model CKPT` reads it later)\n"
     "  --out CKPT       the classifier checkpoint (written at each new best epoch)\n"
     "  --resume         continue the run into --out CKPT from its last epoch, exactly\n"
     "                   (the same options; --epochs may grow)\n"
@@ -96,8 +99,8 @@ typedef struct finetune_opts {
     long long epochs, batch, patience, limit, threads, tangent_dims, tangents_every;
     double beta;
     unsigned long long seed;
-    double lr, momentum, wd;
-    int wd_given, resume;
+    double lr, momentum, wd, lr_decay;
+    int wd_given, resume, no_test;
 } finetune_opts;
 
 /* Every check that needs no file: CLI_PARSE_RUN, or the exit status. */
@@ -113,6 +116,8 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
         {"--epochs", CLI_INT, &fo->epochs, 1, 1000000, 0, 0},
         {"--lr", CLI_REAL, &fo->lr, 1e-12, 1e6, 0, 0},
         {"--momentum", CLI_REAL, &fo->momentum, 0, 1, 1, 0},
+        {"--lr-decay", CLI_REAL, &fo->lr_decay, 0, 1e6, 0, 0},
+        {"--no-test", CLI_FLAG, &fo->no_test, 0, 0, 0, 0},
         {"--batch", CLI_INT, &fo->batch, 1, 1 << 20, 0, 0},
         {"--patience", CLI_INT, &fo->patience, 0, 1000000, 0, 0},
         {"--wd", CLI_REAL, &fo->wd, 0, 1e9, 0, 0},
@@ -236,6 +241,7 @@ int cmd_finetune(int argc, char **argv)
     tc.epochs = (int)epochs;
     tc.lr = lr;
     tc.momentum = momentum;
+    tc.lr_decay = fo.lr_decay;
     tc.limit = limit;
     tc.seed = seed;
     tc.patience = (int)patience;
@@ -343,16 +349,18 @@ int cmd_finetune(int argc, char **argv)
     }
     if (unlink(rpath) && errno != ENOENT)
         fprintf(stderr, "%s: warning: cannot remove %s: %s\n", who, rpath, strerror(errno));
-    double e, ci;
-    if (cae_classify_error(task, s->test, &e, &ci)) {
-        fprintf(stderr, "%s: test set of %s: %s\n", who, data, cae_task_error(task));
-        rc = 1;
-        goto done;
-    }
     printf("best epoch %d of %d: valid error %.2f%%\n", res.best_epoch, res.epochs_run,
            100 * res.best_valid_metric);
-    printf("test error %.2f%% +- %.2f%% (95%% interval, %lld examples)\n", 100 * e, 100 * ci,
-           (long long)s->test->n);
+    if (!fo.no_test) {
+        double e, ci;
+        if (cae_classify_error(task, s->test, &e, &ci)) {
+            fprintf(stderr, "%s: test set of %s: %s\n", who, data, cae_task_error(task));
+            rc = 1;
+            goto done;
+        }
+        printf("test error %.2f%% +- %.2f%% (95%% interval, %lld examples)\n", 100 * e, 100 * ci,
+               (long long)s->test->n);
+    }
     if (mtcx) printf("tangents: %.1f s of the %.1f s\n", cae_mtc_seconds(mtcx), cli_now() - t0);
     printf("wrote %s in %.1f s\n", out, cli_now() - t0);
     rc = 0;

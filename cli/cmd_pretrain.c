@@ -43,6 +43,7 @@ static const char *pretrain_usage =
     "  --pcd            rbm: persistent contrastive divergence\n"
     "  --lr X           learning rate (default 0.01)\n"
     "  --momentum X     momentum in [0, 1) (default 0)\n"
+    "  --lr-decay D     learning rate of epoch e (0-based): lr / (1 + D e) (default 0)\n"
     "  --batch B        minibatch size (default 20)\n"
     "  --epochs N       epochs (default 20)\n"
     "  --limit N        use the first N training examples (default all)\n"
@@ -123,7 +124,7 @@ typedef struct pretrain_opts {
     long long hidden, cd_k, batch, epochs, limit, threads, probes, corruptions;
     unsigned long long seed;
     int untied, composed, pcd, resume, end_to_end, cae_h;
-    double lambda, noise, wd, lr, momentum, gamma, sigma;
+    double lambda, noise, wd, lr, momentum, gamma, sigma, lr_decay;
     int lambda_given, noise_given, wd_given, probes_given;
     cae_model_kind kind;
     cae_act act;
@@ -184,6 +185,7 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
         {"--pcd", CLI_FLAG, &po->pcd, 0, 0, 0, 0},
         {"--lr", CLI_REAL, &po->lr, 1e-12, 1e6, 0, 0},
         {"--momentum", CLI_REAL, &po->momentum, 0, 1, 1, 0},
+        {"--lr-decay", CLI_REAL, &po->lr_decay, 0, 1e6, 0, 0},
         {"--batch", CLI_INT, &po->batch, 1, 1 << 20, 0, 0},
         {"--epochs", CLI_INT, &po->epochs, 1, 1000000, 0, 0},
         {"--limit", CLI_INT, &po->limit, 0, 1e12, 0, 0},
@@ -368,6 +370,7 @@ int cmd_pretrain(int argc, char **argv)
     tc.epochs = (int)epochs;
     tc.lr = lr;
     tc.momentum = momentum;
+    tc.lr_decay = po.lr_decay;
     tc.limit = on && !po.end_to_end ? 0 : limit; /* codes were made from the first limit */
     tc.seed = seed;
     /* The run the options describe. */
