@@ -9,6 +9,7 @@
  * found; their errors name what is wrong. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -17,6 +18,8 @@
 #include "cae/op.h"
 #include "cae/ops.h"
 #include "testutil.h"
+/* after check.h (testutil.h): the Check assertions for users' suites */
+#include "cae/testing.h"
 
 #ifdef CAE_REAL_DOUBLE
 #define CMP_TOL 1e-10
@@ -556,6 +559,108 @@ START_TEST(dircheck_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------ cae/testing.h */
+
+START_TEST(macros_pass)
+{
+    cae_params *p = store_new(7, 6);
+    cae_graph *g = model(p, 5, F_NONE, NULL), *ref = model(p, 5, -1, NULL);
+    cae_ck_gradcompare(g, ref, CAE_CK_TOL_COMPARE);
+    cae_ck_gradcompare_opts(g, ref, &(cae_gradcompare_opts){.inputs = CAE_INPUTS_CALLER},
+                            CAE_CK_TOL_COMPARE);
+    cae_ck_dircheck(g, CAE_CK_TOL_DIR);
+    for (int i = 0; i < cae_graph_tape_length(g); i++) {
+        cae_node *n = cae_graph_tape_at(g, i);
+        if (cae_node_param(n) || (cae_node_is_input(n) && cae_needs_grad(n)))
+            cae_ck_gradcheck(g, n, CAE_CK_TOL_FD);
+    }
+    cae_graph_free(g);
+    cae_graph_free(ref);
+    cae_params_free(p);
+}
+END_TEST
+
+/* Failing cases, run by macros_fail_with_message in a forked child each. */
+START_TEST(fail_compare)
+{
+    cae_params *p = store_new(7, 6);
+    cae_graph *g = model(p, 5, F_ONE, NULL), *ref = model(p, 5, -1, NULL);
+    cae_ck_gradcompare(g, ref, CAE_CK_TOL_COMPARE);
+}
+END_TEST
+
+START_TEST(fail_compare_error)
+{
+    cae_params *p = store_new(7, 6), *q = store_new(7, 6);
+    cae_ck_gradcompare(model(p, 5, F_NONE, NULL), model(q, 5, -1, NULL), CAE_CK_TOL_COMPARE);
+}
+END_TEST
+
+START_TEST(fail_gradcheck)
+{
+    cae_params *p = store_new(7, 6);
+    cae_graph *g = model(p, 5, F_ONE, NULL);
+    cae_node *W = NULL;
+    for (int i = 0; i < cae_graph_tape_length(g); i++)
+        if (cae_node_param(cae_graph_tape_at(g, i)) == cae_params_get(p, "W")) W = cae_graph_tape_at(g, i);
+    cae_ck_gradcheck(g, W, CAE_CK_TOL_FD);
+}
+END_TEST
+
+START_TEST(fail_dircheck)
+{
+    cae_params *p = store_new(7, 6);
+    cae_ck_dircheck(model(p, 5, F_NO_BIAS_TERM, NULL), CAE_CK_TOL_DIR);
+}
+END_TEST
+
+/* Each failing case in a forked child (Check's own fork mode): it must
+ * fail, at the macro's line in this file, with a message naming the
+ * tensor, the index and both values. */
+START_TEST(macros_fail_with_message)
+{
+    const struct {
+        const char *name;
+        const TTest *test;
+        const char *parts[5];
+    } cases[] = {
+        {"fail_compare", fail_compare,
+         {"cae_gradcompare: d loss/d W[2,5] (W is 7x6): analytic ", ", reference ",
+          "(rel diff ", "> tol "}},
+        {"fail_compare_error", fail_compare_error,
+         {"cae_gradcompare failed (mismatch): ", "different parameter stores"}},
+        {"fail_gradcheck", fail_gradcheck,
+         {"cae_gradcheck: d loss/d W[2,5] (W is 7x6): backward ", ", central difference "}},
+        {"fail_dircheck", fail_dircheck,
+         {"cae_dircheck: direction ", "central difference ", ", backward ",
+          "alone, over tol: b (rel "}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        Suite *s = suite_create("inner");
+        TCase *tc = tcase_create(cases[c].name);
+        tcase_add_test(tc, cases[c].test);
+        suite_add_tcase(s, tc);
+        SRunner *sr = srunner_create(s);
+        srunner_set_fork_status(sr, CK_FORK);
+        srunner_run(sr, "inner", cases[c].name, CK_SILENT); /* whatever CK_RUN_CASE says */
+        ck_assert_int_eq(srunner_ntests_failed(sr), 1);
+        TestResult **tr = srunner_failures(sr);
+        const char *msg = tr_msg(tr[0]);
+        ck_assert_msg(tr_rtype(tr[0]) == CK_FAILURE, "%s: not an assertion failure: %s",
+                      cases[c].name, msg);
+        ck_assert_msg(strstr(tr_lfile(tr[0]), "test_gradcompare.c") != NULL, "%s: failed in %s",
+                      cases[c].name, tr_lfile(tr[0]));
+        for (int k = 0; cases[c].parts[k]; k++)
+            ck_assert_msg(strstr(msg, cases[c].parts[k]) != NULL,
+                          "%s: message \"%s\" lacks \"%s\"", cases[c].name, msg,
+                          cases[c].parts[k]);
+        printf("%s: %s\n", cases[c].name, msg);
+        free(tr);
+        srunner_free(sr);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gradcompare");
@@ -575,6 +680,11 @@ int main(void)
     tcase_add_test(tc, dircheck_wrt_and_of);
     tcase_add_test(tc, dircheck_leaves_state);
     tcase_add_test(tc, dircheck_errors);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("testing_h");
+    tcase_add_test(tc, macros_pass);
+    tcase_add_test(tc, macros_fail_with_message);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -68,7 +68,7 @@ typedef struct cae_gradcompare_opts {
     double lo, hi;  /* CAE_INPUTS_RANDOM's range; lo == hi: U(0, 1), like
                        pixels and cross-entropy targets */
     double floor;   /* relative-difference floor, as a fraction of the
-                       tensor's largest |value| (scale); <= 0: 1e-3 */
+                       tensor's largest |value| (scale); <= 0: 1e-2 */
 } cae_gradcompare_opts;
 
 typedef enum cae_diff_kind { CAE_DIFF_LOSS = 0, CAE_DIFF_PARAM, CAE_DIFF_INPUT } cae_diff_kind;

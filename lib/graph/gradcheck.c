@@ -274,7 +274,7 @@ cae_status cae_gradcompare(cae_graph *ga, cae_graph *gr, const cae_gradcompare_o
     if (!rep) return cae_error_set(err, CAE_ERR_ARG, "%s: no report (NULL)", who);
     memset(rep, 0, sizeof *rep);
     cae_gradcompare_opts o = opts ? *opts : (cae_gradcompare_opts){0};
-    if (o.floor <= 0) o.floor = 1e-3;
+    if (o.floor <= 0) o.floor = 1e-2;
     if (o.lo == o.hi) o.lo = 0, o.hi = 1;
     if ((o.inputs != CAE_INPUTS_RANDOM && o.inputs != CAE_INPUTS_CALLER) || !isfinite(o.lo) ||
         !isfinite(o.hi) || o.lo > o.hi || !isfinite(o.floor))
