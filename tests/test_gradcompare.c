@@ -21,13 +21,8 @@
 /* after check.h (testutil.h): the Check assertions for users' suites */
 #include "cae/testing.h"
 
-#ifdef CAE_REAL_DOUBLE
-#define CMP_TOL 1e-10
-#define DIR_TOL 1e-6
-#else
-#define CMP_TOL 1e-4
-#define DIR_TOL 1e-2
-#endif
+#define CMP_TOL CAE_CK_TOL_COMPARE
+#define DIR_TOL CAE_CK_TOL_DIR
 
 /* ---------------------------------------------------- the user's op */
 

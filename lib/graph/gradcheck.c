@@ -436,15 +436,21 @@ typedef struct dir_fn {
     cae_rng frozen;
 } dir_fn;
 
-static double dir_value(dir_fn *f)
+/* f from the last forward. */
+static double dir_read(const dir_fn *f)
 {
-    *cae_graph_rng(f->g) = f->frozen;
-    cae_graph_forward(f->g);
     if (!f->of) return loss_value(f->g);
     const cae_tensor *t = cae_node_value(f->of);
     double s = 0;
     for (int64_t i = 0; i < t->size; i++) s += (double)f->v[i] * (double)t->data[i];
     return s;
+}
+
+static double dir_value(dir_fn *f)
+{
+    *cae_graph_rng(f->g) = f->frozen;
+    cae_graph_forward(f->g);
+    return dir_read(f);
 }
 
 /* The reverse side: ∇f into every checked tensor's gradient. */
@@ -493,6 +499,19 @@ static double dir_move(slot *s, int ns, const cae_real *x0, double eps, uint64_t
         x0 += n;
     }
     return dot;
+}
+
+/* Along direction k with step e: forward (f(θ+) - f(θ-)) / 2e and
+ * reverse <∇f, θ+ - θ-> / 2e. Leaves θ- in the tensors. */
+static void dir_central(dir_fn *f, slot *s, int ns, const cae_real *x0, double e, uint64_t seed,
+                        int k, double *fw, double *rv)
+{
+    dir_move(s, ns, x0, e, seed, k, 1);
+    const double fp = dir_value(f);
+    const double dot = dir_move(s, ns, x0, e, seed, k, -1);
+    const double fm = dir_value(f);
+    *fw = (fp - fm) / (2 * e);
+    *rv = dot / (2 * e);
 }
 
 cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts, cae_dircheck_report *rep,
@@ -598,21 +617,32 @@ cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts, cae_dirchec
         var += sq / ((double)ns * (double)n);
     }
     rep->scale = sqrt(var);
-    if (o.eps == 0) { /* the step balancing rounding noise and truncation */
+    const double u = sizeof(cae_real) == sizeof(double) ? 0x1p-53 : 0x1p-24;
+    double e = o.eps;
+    if (e == 0) { /* chosen: a first step from the function's length, then a pilot */
         const cae_tensor *ft = o.of ? cae_node_value(o.of) : cae_node_value(cae_graph_loss(g));
-        double mag = 0;
+        double mag = 0; /* |f|, or sum |v_i n_i|: what rounding scales with */
         for (int64_t i = 0; i < ft->size; i++) mag += fabs((double)ft->data[i]);
         double len = mag / rep->scale;
         if (!(len > 0) || !isfinite(len)) len = 1;
-        o.eps = 0.2 * cbrt(sizeof(cae_real) == sizeof(double) ? 0x1p-53 : 0x1p-24) * len;
+        e = 0.2 * cbrt(u) * len;
+        /* Pilot along direction 0: the central difference at e and e/4
+         * differ by ~15/16 of the truncation error at e; when that is over
+         * the target, shorten the step to where it would be a quarter of it
+         * (truncation ~ e^2), at most 256 times. */
+        const double target = u > 1e-10 ? 1e-3 : 1e-7;
+        double fa, ra, fb, rb;
+        dir_central(&f, s, ns, x0, e, o.seed, 0, &fa, &ra);
+        dir_central(&f, s, ns, x0, e / 4, o.seed, 0, &fb, &rb);
+        const double den = fmax(fmax(fabs(fa), fabs(fb)), o.floor * rep->scale);
+        const double trunc = fabs(fa - fb) * 16 / 15;
+        if (trunc > target * den) e *= fmax(0.5 * sqrt(target * den / trunc), 1.0 / 256);
     }
 
     for (int k = 0; k < o.directions; k++) {
-        dir_move(s, ns, x0, o.eps, o.seed, k, 1);
-        const double fp = dir_value(&f);
-        const double dot = dir_move(s, ns, x0, o.eps, o.seed, k, -1);
-        const double fm = dir_value(&f);
-        const double fw = (fp - fm) / (2 * o.eps), rv = dot / (2 * o.eps);
+        double fw, rv;
+        dir_central(&f, s, ns, x0, e, o.seed, k, &fw, &rv);
+        rep->eps[k] = e;
         rep->forward[k] = fw;
         rep->reverse[k] = rv;
         const double ad = fabs(fw - rv);
@@ -628,7 +658,6 @@ cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts, cae_dirchec
     rep->n_dirs = o.directions;
     rep->n_tensors = ns;
     rep->n_elements = (int64_t)n_el;
-    rep->eps = o.eps;
 
     /* Put back what was found. */
     off = 0;
