@@ -202,7 +202,7 @@ static inline int cae_ck_dircheck_run_(cae_graph *g, double tol, char *msg, size
     for (int i = 0; i < cae_graph_tape_length(g) && o < (int)len; i++) {
         cae_node *n = cae_graph_tape_at(g, i);
         const int is_param = cae_node_param(n) != NULL, is_input = cae_node_is_input(n);
-        if ((!is_param && !is_input) || !cae_needs_grad(n)) continue;
+        if ((!is_param && !is_input) || !cae_node_value(n)->grad) continue; /* no gradient kept */
         int seen = 0; /* a parameter used through several nodes: once */
         for (int k = 0; k < i && is_param; k++)
             seen |= cae_node_param(cae_graph_tape_at(g, k)) == cae_node_param(n);
