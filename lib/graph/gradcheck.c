@@ -329,10 +329,10 @@ cae_status cae_gradcompare(cae_graph *ga, cae_graph *gr, const cae_gradcompare_o
     for (int k = 0; k < ns; k++) n_grad += (size_t)s[k].t->size;
     for (int i = 0; i < na; i++) n_in += (size_t)cae_node_value(ia[i])->size;
     if (o.inputs == CAE_INPUTS_CALLER) n_in = 0;
-    cae_real *saved = cae_alloc_reals(total + n_grad + n_in + 1);
+    cae_real *saved = malloc((total + n_grad + n_in + 1) * sizeof *saved);
     cae_real **bound = malloc((size_t)(na + nr + 1) * sizeof *bound);
     if (!saved || !bound) {
-        cae_free(saved);
+        free(saved);
         free(bound);
         free(ia);
         return cae_error_set(err, CAE_ERR_NOMEM, "%s: out of memory (%zu values)", who,
@@ -413,7 +413,7 @@ cae_status cae_gradcompare(cae_graph *ga, cae_graph *gr, const cae_gradcompare_o
     for (int i = 0; i < na; i++) cae_input_bind(ia[i], bound[i]);
     *cae_graph_rng(gr) = rng_r;
     *cae_graph_rng(ga) = rng_a;
-    cae_free(saved);
+    free(saved);
     free(bound);
     free(ia);
     return CAE_OK;
@@ -502,7 +502,10 @@ static double dir_move(slot *s, int ns, const cae_real *x0, double eps, uint64_t
 }
 
 /* Along direction k with step e: forward (f(θ+) - f(θ-)) / 2e and
- * reverse <∇f, θ+ - θ-> / 2e. Leaves θ- in the tensors. */
+ * reverse <∇f, θ+ - θ-> / 2e. Leaves θ- in the tensors.
+ * The adjoint test (once the tape has forward mode) is a second way to get
+ * the forward side: <v, J u> from one tangent pass along u, against the
+ * same reverse side <J^T v, u> (dir_gradient with `of` gives J^T v). */
 static void dir_central(dir_fn *f, slot *s, int ns, const cae_real *x0, double e, uint64_t seed,
                         int k, double *fw, double *rv)
 {
