@@ -56,7 +56,8 @@ int cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
 /* ------------------------------------------------- one graph vs another */
 
 typedef enum cae_check_inputs {
-    CAE_INPUTS_RANDOM = 0, /* every input drawn from U(lo, hi) with seed */
+    CAE_INPUTS_RANDOM = 0, /* every input drawn from U(lo, hi) with seed,
+                              a stream per input name */
     CAE_INPUTS_CALLER      /* the analytic graph's inputs, as the caller
                               filled or bound them, given to both */
 } cae_check_inputs;
