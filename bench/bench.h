@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "cae/model.h"
+#include "cae/task.h"
 
 /* Seconds on a monotonic clock. */
 static inline double bench_now(void)
@@ -62,7 +62,8 @@ typedef struct bench_step {
 static inline void bench_step_run(void *ctx)
 {
     const bench_step *c = ctx;
-    cae_task_step(c->t, c->x, NULL, c->rows);
+    double obj;
+    cae_task_step(c->t, c->x, NULL, c->rows, &obj);
     for (int i = 0; i < cae_task_n_params(c->t); i++) {
         cae_tensor *p = cae_task_param(c->t, i);
         const int64_t n = p->size;

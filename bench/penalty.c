@@ -89,17 +89,17 @@ static double step_time(int64_t B, double lambda, int composed, int threads, con
     cae_layer_config_default(&lc, lambda > 0 ? CAE_MODEL_CAE : CAE_MODEL_AE, 784, 1000);
     lc.lambda = lambda;
     lc.composed = composed;
-    char err[256];
+    cae_error err;
     cae_params *p = cae_params_new();
     cae_rng r;
     cae_rng_seed(&r, 1, 0);
-    if (cae_layer_params(p, 1, &lc, &r, err, sizeof err)) {
-        fprintf(stderr, "penalty: %s\n", err);
+    if (cae_layer_params(p, 1, &lc, 1, &err)) {
+        fprintf(stderr, "penalty: %s\n", err.msg);
         exit(1);
     }
-    cae_task *t = cae_task_pretrain(p, 1, &lc, B, 1, threads, err, sizeof err);
+    cae_task *t = cae_task_pretrain(p, 1, &lc, B, 1, threads, &err);
     if (!t) {
-        fprintf(stderr, "penalty: %s\n", err);
+        fprintf(stderr, "penalty: %s\n", err.msg);
         exit(1);
     }
     omp_set_num_threads(threads);
@@ -126,9 +126,9 @@ int main(int argc, char **argv)
     cae_layer_config_default(&lc, CAE_MODEL_CAE, 784, 1000);
     cae_rng r;
     cae_rng_seed(&r, 1, 0);
-    char err[256];
-    if (cae_layer_params(p, 1, &lc, &r, err, sizeof err)) {
-        fprintf(stderr, "penalty: %s\n", err);
+    cae_error err;
+    if (cae_layer_params(p, 1, &lc, 1, &err)) {
+        fprintf(stderr, "penalty: %s\n", err.msg);
         return 1;
     }
     cae_real *x = cae_alloc_reals((size_t)100 * 784);

@@ -43,23 +43,21 @@ int main(int argc, char **argv)
     lc.composed = composed;
     cae_rng r;
     cae_rng_seed(&r, 1, 0);
-    char err[256];
-    if (cae_layer_params(p, 1, &lc, &r, err, sizeof err)) {
-        fprintf(stderr, "profile: %s\n", err);
+    cae_error err;
+    if (cae_layer_params(p, 1, &lc, 1, &err)) {
+        fprintf(stderr, "profile: %s\n", err.msg);
         return 1;
     }
     cae_graph *g = cae_graph_new(p, B);
     cae_graph_set_threads(g, threads);
     cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, 784});
     cae_layer_nodes ln;
-    cae_layer_build(g, p, 1, &lc, x, 0, &ln);
+    cae_layer_build(g, p, 1, &lc, x, 0, NULL, NULL, &ln); /* rbm: the Gibbs sample is a node */
     if (cae_graph_compile(g, ln.loss)) {
         fprintf(stderr, "profile: %s\n", cae_graph_error(g));
         return 1;
     }
     for (int64_t i = 0; i < B * 784; i++) cae_node_value(x)->data[i] = (cae_real)cae_rng_uniform(&r);
-    if (ln.vk)
-        for (int64_t i = 0; i < B * 784; i++) cae_node_value(ln.vk)->data[i] = cae_rng_uniform(&r) < 0.5;
     const int n = cae_graph_tape_length(g);
     double *tf = calloc((size_t)(n * reps), sizeof *tf), *tb = calloc((size_t)(n * reps), sizeof *tb);
     double *step = calloc((size_t)reps, sizeof *step);

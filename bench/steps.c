@@ -167,19 +167,20 @@ static double step_time(int m, int64_t B, int threads, const cae_real *x)
     cae_params *p = cae_params_new();
     cae_rng r;
     cae_rng_seed(&r, 1, 0);
-    char err[256];
-    if (!p || cae_layer_params(p, 1, &lc, &r, err, sizeof err)) {
-        fprintf(stderr, "steps: %s\n", p ? err : "out of memory");
+    cae_error err;
+    if (!p || cae_layer_params(p, 1, &lc, 1, &err)) {
+        fprintf(stderr, "steps: %s\n", p ? err.msg : "out of memory");
         exit(1);
     }
-    cae_task *t = cae_task_pretrain(p, 1, &lc, B, 1, threads, err, sizeof err);
+    cae_task *t = cae_task_pretrain(p, 1, &lc, B, 1, threads, &err);
     if (!t) {
-        fprintf(stderr, "steps: %s: %s\n", model_names[m], err);
+        fprintf(stderr, "steps: %s: %s\n", model_names[m], err.msg);
         exit(1);
     }
     omp_set_num_threads(threads);
     bench_step c = {t, x, B};
-    if (isnan(cae_task_step(t, x, NULL, B))) {
+    double obj;
+    if (cae_task_step(t, x, NULL, B, &obj) || isnan(obj)) {
         fprintf(stderr, "steps: %s: %s\n", model_names[m], cae_task_error(t));
         exit(1);
     }
@@ -208,11 +209,11 @@ static int run_epoch(int threads, int64_t limit)
 {
     const char *dir = getenv("CAE_DATA_DIR");
     if (!dir || !*dir) dir = "data";
-    char err[512];
+    cae_error err;
     cae_splits *s = NULL;
-    if (cae_splits_load(dir, "mnist", &s, err, sizeof err) != CAE_DATA_OK) {
+    if (cae_splits_load(dir, "mnist", &s, &err) != CAE_OK) {
         fprintf(stderr, "steps: epoch: %s (fetch MNIST with scripts/fetch-data.sh or set "
-                        "CAE_DATA_DIR)\n", err);
+                        "CAE_DATA_DIR)\n", err.msg);
         return -1;
     }
     cae_layer_config lc;
@@ -220,14 +221,14 @@ static int run_epoch(int threads, int64_t limit)
     cae_params *p = cae_params_new();
     cae_rng r;
     cae_rng_seed(&r, 1, 0);
-    if (!p || cae_layer_params(p, 1, &lc, &r, err, sizeof err)) {
-        fprintf(stderr, "steps: epoch: %s\n", p ? err : "out of memory");
+    if (!p || cae_layer_params(p, 1, &lc, 1, &err)) {
+        fprintf(stderr, "steps: epoch: %s\n", p ? err.msg : "out of memory");
         cae_splits_free(s);
         return -1;
     }
-    cae_task *t = cae_task_pretrain(p, 1, &lc, 20, 1, threads, err, sizeof err);
+    cae_task *t = cae_task_pretrain(p, 1, &lc, 20, 1, threads, &err);
     if (!t) {
-        fprintf(stderr, "steps: epoch: %s\n", err);
+        fprintf(stderr, "steps: epoch: %s\n", err.msg);
         cae_params_free(p);
         cae_splits_free(s);
         return -1;
@@ -243,9 +244,9 @@ static int run_epoch(int threads, int64_t limit)
     cae_train_result res;
     const int64_t n = limit > 0 && limit < s->train->n ? limit : s->train->n;
     const double t0 = bench_now();
-    const int rc = cae_train(t, s->train, NULL, &cfg, &hooks, &res, err, sizeof err);
+    const int rc = cae_train(t, s->train, NULL, &cfg, &hooks, &res, &err);
     const double wall = bench_now() - t0;
-    if (rc) fprintf(stderr, "steps: epoch: %s\n", err);
+    if (rc) fprintf(stderr, "steps: epoch: %s\n", err.msg);
     else if (machine)
         printf("@epoch\tours\t%d\t%lld\t%.4f\t%.6f\t%ld\n", threads, (long long)n, wall,
                ec.objective, peak_rss_kb());
@@ -275,9 +276,10 @@ static int run_dump(const char *dir)
     model_config(M_CAE_FUSED, &lc);
     cae_rng r;
     cae_rng_seed(&r, 7, 0);
-    char err[512], name[64];
-    if (!p || !out || cae_layer_params(p, 1, &lc, &r, err, sizeof err)) {
-        fprintf(stderr, "steps: dump: %s\n", p && out ? err : "out of memory");
+    char name[64];
+    cae_error err;
+    if (!p || !out || cae_layer_params(p, 1, &lc, 1, &err)) {
+        fprintf(stderr, "steps: dump: %s\n", p && out ? err.msg : "out of memory");
         return -1;
     }
     cae_tensor *src[3] = {cae_layer_tensor(p, 1, "W"), cae_layer_tensor(p, 1, "b"),
@@ -310,12 +312,13 @@ static int run_dump(const char *dir)
     for (int mi = 0; mi < NM; mi++) {
         const int m = models[mi];
         model_config(m, &lc);
-        cae_task *t = cae_task_pretrain(p, 1, &lc, B, 1, 1, err, sizeof err);
+        cae_task *t = cae_task_pretrain(p, 1, &lc, B, 1, 1, &err);
         if (!t) {
-            fprintf(stderr, "steps: dump: %s\n", err);
+            fprintf(stderr, "steps: dump: %s\n", err.msg);
             return -1;
         }
-        const double loss = cae_task_step(t, x->data, NULL, B);
+        double loss;
+        cae_task_step(t, x->data, NULL, B, &loss);
         snprintf(name, sizeof name, "%s.loss", model_names[m]);
         cae_params_get(out, name)->data[0] = (cae_real)loss;
         for (int k = 0; k < 3; k++) {
@@ -325,8 +328,8 @@ static int run_dump(const char *dir)
         }
         cae_task_free(t);
     }
-    const int rc = cae_export_npy(out, dir, err, sizeof err);
-    if (rc) fprintf(stderr, "steps: dump: %s\n", err);
+    const int rc = cae_export_npy(out, dir, &err);
+    if (rc) fprintf(stderr, "steps: dump: %s\n", err.msg);
     else if (!machine) printf("dump: wrote %d tensors to %s\n", cae_params_count(out), dir);
     cae_params_free(out);
     cae_params_free(p);

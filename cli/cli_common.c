@@ -104,25 +104,25 @@ const char *cli_default_data_dir(void)
 
 int cli_load_splits(const char *who, const char *dir, const char *name, cae_splits **out)
 {
-    char err[1024];
+    cae_error err;
     *out = NULL;
-    cae_data_status rc = cae_splits_load(dir, name, out, err, sizeof err);
-    if (rc == CAE_DATA_OK) return 0;
-    fprintf(stderr, "%s: --data %s: %s%s\n", who, name, err,
-            rc == CAE_DATA_ERR_IO ? " (fetch it with cae data fetch / make-variations, or pass --data-dir DIR)"
-                                  : "");
-    return rc == CAE_DATA_ERR_ARG ? 2 : 1; /* an unknown name is a usage error */
+    cae_status rc = cae_splits_load(dir, name, out, &err);
+    if (rc == CAE_OK) return 0;
+    fprintf(stderr, "%s: --data %s: %s%s\n", who, name, err.msg,
+            rc == CAE_ERR_IO ? " (fetch it with cae data fetch / make-variations, or pass --data-dir DIR)"
+                             : "");
+    return rc == CAE_ERR_ARG ? 2 : 1; /* an unknown name is a usage error */
 }
 
 int cli_load_checkpoint(const char *who, const char *opt, const char *path, cae_model_info *info,
                         cae_params **params)
 {
-    char err[1024];
+    cae_error err;
     *params = NULL;
-    cae_ckpt_status rc = cae_checkpoint_load(path, info, params, NULL, err, sizeof err);
-    if (rc == CAE_CKPT_OK) return 0;
+    cae_status rc = cae_checkpoint_load(path, info, params, NULL, &err);
+    if (rc == CAE_OK) return 0;
     (void)path; /* the message names the file */
-    fprintf(stderr, "%s: %s: %s (%s)\n", who, opt, err, cae_ckpt_status_str(rc));
+    fprintf(stderr, "%s: %s: %s (%s)\n", who, opt, err.msg, cae_status_name(rc));
     cae_params_free(*params);
     *params = NULL;
     return 1;
@@ -131,21 +131,31 @@ int cli_load_checkpoint(const char *who, const char *opt, const char *path, cae_
 int cli_save_checkpoint(const char *who, const char *path, const cae_model_info *info,
                         const cae_params *p, const cae_params *opt)
 {
-    char err[1024];
-    cae_ckpt_status rc = cae_checkpoint_save(path, info, p, opt, err, sizeof err);
-    if (rc == CAE_CKPT_OK) return 0;
-    fprintf(stderr, "%s: --out: %s (%s)\n", who, err, cae_ckpt_status_str(rc));
+    cae_error err;
+    cae_status rc = cae_checkpoint_save(path, info, p, opt, &err);
+    if (rc == CAE_OK) return 0;
+    fprintf(stderr, "%s: --out: %s (%s)\n", who, err.msg, cae_status_name(rc));
+    return 1;
+}
+
+int cli_save_run(const char *who, const char *path, const cae_model_info *info, cae_task *t,
+                 const cae_params *opt)
+{
+    cae_error err;
+    cae_status rc = cae_checkpoint_save_run(path, info, t, opt, &err);
+    if (rc == CAE_OK) return 0;
+    fprintf(stderr, "%s: --out: %s (%s)\n", who, err.msg, cae_status_name(rc));
     return 1;
 }
 
 int cli_resume_load(const char *who, const char *path, cae_model_info *info, cae_params **p,
                     cae_params **opt, cae_train_state *st)
 {
-    char err[1024];
+    cae_error err;
     *p = *opt = NULL;
-    cae_ckpt_status rc = cae_checkpoint_load(path, info, p, opt, err, sizeof err);
-    if (rc != CAE_CKPT_OK) {
-        fprintf(stderr, "%s: --resume: %s (%s)\n", who, err, cae_ckpt_status_str(rc));
+    cae_status rc = cae_checkpoint_load(path, info, p, opt, &err);
+    if (rc != CAE_OK) {
+        fprintf(stderr, "%s: --resume: %s (%s)\n", who, err.msg, cae_status_name(rc));
         return 1;
     }
     if (!info->has_rng || cae_train_state_get(*opt, st)) {
@@ -159,31 +169,27 @@ int cli_resume_load(const char *who, const char *path, cae_model_info *info, cae
     return 0;
 }
 
-int cli_resume_str(const char *who, const char *path, const char *opt, const char *got,
-                   const char *saved)
+int cli_resume_mismatch(const char *who, const char *path, const cae_mismatch *m,
+                        int top_layer, const char *below)
 {
-    if (!strcmp(got, saved)) return 0;
-    fprintf(stderr, "%s: --resume %s: %s is %s, the checkpoint has %s\n", who, path, opt, got,
-            saved);
+    static const char *const options[] = {"model", "hidden", "act", "untied", "composed", "lambda",
+                                          "noise", "wd", "cd-k", "pcd", "seed", "batch", "lr",
+                                          "momentum", "data", "limit", "patience", "lr-decay"};
+    int is_option = 0;
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        is_option |= !strcmp(m->field, options[i]);
+    char name[96];
+    if (m->layer && (m->layer != top_layer || !is_option))
+        snprintf(name, sizeof name, "%s layer %d's %s", below, m->layer, m->field);
+    else if (!strcmp(m->field, "examples"))
+        snprintf(name, sizeof name, "--limit (training examples)");
+    else if (!strcmp(m->field, "classes"))
+        snprintf(name, sizeof name, "the number of classes of --data");
+    else
+        snprintf(name, sizeof name, "%s%s", is_option ? "--" : "", m->field);
+    fprintf(stderr, "%s: --resume %s: %s is %s, the checkpoint has %s\n", who, path, name, m->want,
+            m->saved);
     return 2;
-}
-
-int cli_resume_int(const char *who, const char *path, const char *opt, long long got,
-                   long long saved)
-{
-    char a[32], b[32];
-    snprintf(a, sizeof a, "%lld", got);
-    snprintf(b, sizeof b, "%lld", saved);
-    return cli_resume_str(who, path, opt, a, b);
-}
-
-int cli_resume_real(const char *who, const char *path, const char *opt, double got, double saved)
-{
-    if (got == saved) return 0;
-    char a[40], b[40];
-    snprintf(a, sizeof a, "%.17g", got);
-    snprintf(b, sizeof b, "%.17g", saved);
-    return cli_resume_str(who, path, opt, a, b);
 }
 
 int cli_exists(const char *path)

@@ -57,6 +57,9 @@ int cli_load_checkpoint(const char *who, const char *opt, const char *path, cae_
  * failure (reason printed). */
 int cli_save_checkpoint(const char *who, const char *path, const cae_model_info *info,
                         const cae_params *p, const cae_params *opt);
+/* Save a resumable run (cae_checkpoint_save_run); 1 on failure (printed). */
+int cli_save_run(const char *who, const char *path, const cae_model_info *info, cae_task *t,
+                 const cae_params *opt);
 
 /* ----------------------------------------------------------------- resume */
 
@@ -65,14 +68,11 @@ int cli_save_checkpoint(const char *who, const char *path, const cae_model_info 
  * printed): unreadable, or no RNG / training state to resume from. */
 int cli_resume_load(const char *who, const char *path, cae_model_info *info, cae_params **p,
                     cae_params **opt, cae_train_state *st);
-/* 0 if the option's value agrees with the checkpoint's, else 2 after
- * "WHO: --resume PATH: OPT is GOT, the checkpoint has SAVED". */
-int cli_resume_str(const char *who, const char *path, const char *opt, const char *got,
-                   const char *saved);
-int cli_resume_int(const char *who, const char *path, const char *opt, long long got,
-                   long long saved);
-int cli_resume_real(const char *who, const char *path, const char *opt, double got,
-                    double saved);
+/* 2 after "WHO: --resume PATH: --FIELD is WANT, the checkpoint has SAVED":
+ * a field of layer top_layer that is an option is named as the option
+ * (0: none is), one of another layer as "BELOW layer K's FIELD". */
+int cli_resume_mismatch(const char *who, const char *path, const cae_mismatch *m,
+                        int top_layer, const char *below);
 /* 1 if path exists (any kind of file), 0 if not. */
 int cli_exists(const char *path);
 /* 1 (reason printed) when the directory of an output path does not exist

@@ -317,7 +317,8 @@ static int an_run(const an_opts *o)
     cae_splits *s = NULL;
     cae_encoder_net *net = NULL;
     double *table = NULL, *radii = NULL, *mean = NULL, *sd = NULL;
-    char err[1024], prefix[4096], path[4200], comment[8192];
+    char prefix[4096], path[4200], comment[8192];
+    cae_error err;
     int rc = 0, n_curves = 0;
     size_t cl = 0;
 
@@ -402,8 +403,8 @@ static int an_run(const an_opts *o)
     /* Distances between training examples: the marks on Fig. 1. */
     double dmin = NAN, dmed = NAN, dmax = NAN;
     if (con && o->distances >= 2) {
-        if (cae_distance_stats(s->train, o->distances, o->seed, &dmin, &dmed, &dmax, err, sizeof err)) {
-            fprintf(stderr, "%s: --data %s: %s\n", who, data, err);
+        if (cae_distance_stats(s->train, o->distances, o->seed, &dmin, &dmed, &dmax, &err)) {
+            fprintf(stderr, "%s: --data %s: %s\n", who, data, err.msg);
             rc = 1;
             goto done;
         }
@@ -445,9 +446,9 @@ static int an_run(const an_opts *o)
         int64_t nv = nrows;
         if (con) {
             if (!(net = cae_encoder_net_new(mm->p, c[k].depth, act, n_x < 256 ? n_x : 256, (int)o->threads,
-                                            err, sizeof err)) ||
-                cae_contraction_curve(net, split, n_x, radii, o->n_radii, o->seed, mean, sd, err, sizeof err)) {
-                fprintf(stderr, "%s: --model %s: %s\n", who, o->model[c[k].model], err);
+                                            &err)) ||
+                cae_contraction_curve(net, split, n_x, radii, o->n_radii, o->seed, mean, sd, &err)) {
+                fprintf(stderr, "%s: --model %s: %s\n", who, o->model[c[k].model], err.msg);
                 rc = 1;
                 goto done;
             }
@@ -459,8 +460,8 @@ static int an_run(const an_opts *o)
             printf("%-20s ratio %.4g at r = %g, largest %.4g at r = %g, %.4g at r = %g\n", c[k].name, mean[0],
                    radii[0], mean[peak], radii[peak], mean[o->n_radii - 1], radii[o->n_radii - 1]);
         } else {
-            if (cae_jacobian_spectrum(mm->p, c[k].depth, act, split, n_x, mean, sd, &nv, err, sizeof err)) {
-                fprintf(stderr, "%s: --model %s: %s\n", who, o->model[c[k].model], err);
+            if (cae_jacobian_spectrum(mm->p, c[k].depth, act, split, n_x, mean, sd, &nv, &err)) {
+                fprintf(stderr, "%s: --model %s: %s\n", who, o->model[c[k].model], err.msg);
                 rc = 1;
                 goto done;
             }
@@ -484,8 +485,8 @@ static int an_run(const an_opts *o)
     if (cl >= sizeof comment) comment[sizeof comment - 1] = '\0';
     const size_t len = strlen(comment);
     if (len && comment[len - 1] == '\n') comment[len - 1] = '\0';
-    if (cae_table_write(path, comment, ncols, names, nrows, table, err, sizeof err)) {
-        fprintf(stderr, "%s: --out: %s\n", who, err);
+    if (cae_table_write(path, comment, ncols, names, nrows, table, &err)) {
+        fprintf(stderr, "%s: --out: %s\n", who, err.msg);
         rc = 1;
         goto done;
     }

@@ -224,14 +224,14 @@ static int data_make_variations(const data_opts *o)
         snprintf(outbuf, sizeof outbuf, "%s/variations", data_dir);
         out = outbuf;
     }
-    char err[1024];
+    cae_error err;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    cae_data_status rc = cae_variations_write(data_dir, out, seed, small, mask, err, sizeof err);
+    cae_status rc = cae_variations_write(data_dir, out, seed, small, mask, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc) {
-        fprintf(stderr, "%s: %s%s\n", who, err,
-                rc == CAE_DATA_ERR_IO ? " (fetch the data first: cae data fetch, or pass --data DIR)" : "");
+        fprintf(stderr, "%s: %s%s\n", who, err.msg,
+                rc == CAE_ERR_IO ? " (fetch the data first: cae data fetch, or pass --data DIR)" : "");
         return 1;
     }
     printf("variations (seed %llu%s) written to %s in %.1f s\n", seed, small ? ", small" : "", out,
@@ -276,11 +276,11 @@ static int parse_inspect(int argc, char **argv, data_opts *o)
 static int data_inspect(const data_opts *o)
 {
     const char *who = "cae data inspect", *path = o->path;
-    char err[1024];
+    cae_error err;
     cae_idx *x = NULL;
-    cae_data_status rc = cae_idx_read(path, &x, err, sizeof err);
+    cae_status rc = cae_idx_read(path, &x, &err);
     if (rc) {
-        fprintf(stderr, "%s: error (%s): %s\n", who, cae_data_status_str(rc), err);
+        fprintf(stderr, "%s: error (%s): %s\n", who, cae_status_name(rc), err.msg);
         return 1;
     }
     static const struct { int t; const char *n; } tn[] = {{CAE_IDX_U8, "unsigned byte (0x08)"},

@@ -105,7 +105,8 @@ int cmd_eval(int argc, char **argv)
     cae_splits *s = NULL;
     cae_task *task = NULL;
     cae_dataset *view = NULL;
-    char err[1024], desc[256];
+    char desc[256];
+    cae_error err;
     if ((rc = cli_load_checkpoint(who, "--model", model, &info, &p))) goto done;
     if (info.n_layers < 1) {
         fprintf(stderr, "%s: --model %s has no encoder layers\n", who, model);
@@ -137,8 +138,8 @@ int cmd_eval(int argc, char **argv)
     mc.threads = (int)threads;
     mc.max_examples = eo.max_jac_given ? max_jac : (info.n_layers > 1 ? 1000 : 0);
     cae_metrics m;
-    if (cae_metrics_compute(p, info.n_layers, info.layer, view, &mc, &m, err, sizeof err)) {
-        fprintf(stderr, "%s: --model %s on %s: %s\n", who, model, data, err);
+    if (cae_metrics_compute(p, info.n_layers, info.layer, view, &mc, &m, &err)) {
+        fprintf(stderr, "%s: --model %s on %s: %s\n", who, model, data, err.msg);
         rc = 1;
         goto done;
     }
@@ -152,9 +153,9 @@ int cmd_eval(int argc, char **argv)
             rc = 2;
             goto done;
         }
-        if (!(task = cae_task_finetune(p, &mlp, 1, 0, (int)threads, err, sizeof err)) ||
+        if (!(task = cae_task_finetune(p, &mlp, 1, 0, (int)threads, &err)) ||
             cae_classify_error(task, view, &error, &ci)) {
-            fprintf(stderr, "%s: --model %s: %s\n", who, model, task ? cae_task_error(task) : err);
+            fprintf(stderr, "%s: --model %s: %s\n", who, model, task ? cae_task_error(task) : err.msg);
             rc = 1;
             goto done;
         }

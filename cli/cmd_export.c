@@ -43,9 +43,9 @@ int cmd_export(int argc, char **argv)
     cae_model_info info;
     cae_params *p = NULL;
     if ((rc = cli_load_checkpoint(who, "--model", model, &info, &p))) return rc;
-    char err[1024];
-    if (cae_export_npy(p, dir, err, sizeof err)) {
-        fprintf(stderr, "%s: --npy %s: %s\n", who, dir, err);
+    cae_error err;
+    if (cae_export_npy(p, dir, &err)) {
+        fprintf(stderr, "%s: --npy %s: %s\n", who, dir, err.msg);
         cae_params_free(p);
         return 1;
     }

@@ -65,12 +65,10 @@ static int on_epoch(const cae_epoch_report *r, void *vctx)
            r->seconds, rate);
     fflush(stdout);
     c->info->epochs_done = r->epoch;
-    c->info->rng = *cae_task_rng(c->task);
-    c->info->has_rng = 1;
     /* OUT.resume: this epoch's state; then OUT: the best parameters so far.
      * In this order a kill between the two loses nothing. */
-    if (cli_save_checkpoint(c->who, c->resume, c->info, c->p, c->opt) ||
-        (r->is_best && cli_save_checkpoint(c->who, c->out, c->info, c->p, NULL))) {
+    if (cli_save_run(c->who, c->resume, c->info, c->task, c->opt) ||
+        (r->is_best && cli_save_run(c->who, c->out, c->info, c->task, NULL))) {
         c->save_failed = 1;
         return 1;
     }
@@ -126,37 +124,21 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
 }
 
 /* --resume: the run saved in OUT.resume (ri, st) must be the one the
- * options describe: the stack of --init (init), the data, the classifier
- * m, `examples` training examples. 0, or 2 after a line naming the option. */
+ * options describe (want: --init's stack, the data's classes, the options)
+ * over `examples` training examples. 0, or 2 after a line naming the option. */
 static int resume_check(const char *who, const finetune_opts *fo, const char *path,
-                        const cae_model_info *init, const cae_mlp_config *m,
-                        const cae_model_info *ri, const cae_train_state *st, int64_t examples)
+                        const cae_model_info *want, const cae_model_info *ri,
+                        const cae_train_config *tc, const cae_train_state *st, int64_t examples)
 {
-    cae_model_info a = *init, b = *ri;
-    a.n_classes = b.n_classes = 0;
-    char sa[256], sb[256], got[32], saved[32];
-    cli_describe_stack(&a, sa, sizeof sa);
-    cli_describe_stack(&b, sb, sizeof sb);
-    snprintf(got, sizeof got, "%llu", (unsigned long long)fo->seed);
-    snprintf(saved, sizeof saved, "%llu", (unsigned long long)ri->seed);
-    int rc;
-    if ((rc = cli_resume_str(who, path, "--init's stack", sa, sb)) ||
-        (rc = cli_resume_str(who, path, "--data", fo->data, ri->data)) ||
-        (rc = cli_resume_int(who, path, "the number of classes of --data", m->n_classes,
-                             ri->n_classes)) ||
-        (rc = cli_resume_real(who, path, "--wd", m->wd, ri->mlp_wd)) ||
-        (rc = cli_resume_str(who, path, "--seed", got, saved)) ||
-        (rc = cli_resume_int(who, path, "--batch", fo->batch, ri->batch)) ||
-        (rc = cli_resume_real(who, path, "--lr", fo->lr, ri->lr)) ||
-        (rc = cli_resume_real(who, path, "--momentum", fo->momentum, ri->momentum)) ||
-        (rc = cli_resume_int(who, path, "--patience", fo->patience, st->cfg.patience)) ||
-        (rc = cli_resume_int(who, path, "--limit", fo->limit, st->cfg.limit)) ||
-        (rc = cli_resume_int(who, path, "--limit (training examples)", examples, st->examples)))
-        return rc;
     if (ri->kind != CAE_MODEL_MLP) {
         fprintf(stderr, "%s: --resume %s: not a classifier\n", who, path);
         return 2;
     }
+    cae_mismatch m;
+    cae_train_config at = *tc;
+    at.first_epoch = st->epochs_done;
+    if (cae_model_info_diff(want, ri, &m) || cae_train_state_diff(&at, st, examples, fo->batch, &m))
+        return cli_resume_mismatch(who, path, &m, 0, "--init's");
     if (fo->epochs < st->epochs_done) {
         fprintf(stderr, "%s: --resume %s: --epochs %lld, but %d epochs are done already\n", who,
                 path, fo->epochs, st->epochs_done);
@@ -188,7 +170,8 @@ int cmd_finetune(int argc, char **argv)
     cae_params *p = NULL, *opt = NULL;
     cae_splits *s = NULL;
     cae_task *task = NULL;
-    char err[1024], desc[256], rpath[4200];
+    char desc[256], rpath[4200];
+    cae_error err;
     if ((size_t)snprintf(rpath, sizeof rpath, "%s.resume", out) >= sizeof rpath) {
         fprintf(stderr, "%s: --out %s: the path is too long\n", who, out);
         return 2;
@@ -211,17 +194,26 @@ int cmd_finetune(int argc, char **argv)
             rc = 2;
             goto done;
         }
-    } else {
-        memset(&m, 0, sizeof m);
-        m.n_layers = info.n_layers;
-        m.sizes[0] = info.layer[0].n_in;
-        for (int k = 0; k < info.n_layers; k++) {
-            m.sizes[k + 1] = info.layer[k].n_hidden;
-            m.act[k] = info.layer[k].act;
-        }
-        m.n_classes = classes;
     }
-    if (fo.wd_given || info.n_classes == 0) m.wd = wd;
+    if (fo.wd_given || info.n_classes == 0) info.mlp_wd = wd;
+    info.kind = CAE_MODEL_MLP;
+    info.n_classes = classes;
+    cae_model_info_mlp(&info, &m); /* the classifier over --init's stack */
+    cae_train_config tc;
+    cae_train_config_default(&tc);
+    tc.epochs = (int)epochs;
+    tc.lr = lr;
+    tc.momentum = momentum;
+    tc.limit = limit;
+    tc.seed = seed;
+    tc.patience = (int)patience;
+    /* The run the options describe. */
+    cae_model_info want = info;
+    snprintf(want.data, sizeof want.data, "%s", data);
+    want.seed = seed;
+    want.batch = batch;
+    want.lr = lr;
+    want.momentum = momentum;
 
     /* Fresh, or the run saved in OUT.resume (--resume). */
     const int64_t examples = limit && limit < s->train->n ? limit : s->train->n;
@@ -231,7 +223,7 @@ int cmd_finetune(int argc, char **argv)
         cae_params *rp, *ropt;
         cae_train_state st;
         if ((rc = cli_resume_load(who, rpath, &ri, &rp, &ropt, &st))) goto done;
-        if ((rc = resume_check(who, &fo, rpath, &info, &m, &ri, &st, examples))) {
+        if ((rc = resume_check(who, &fo, rpath, &want, &ri, &tc, &st, examples))) {
             cae_params_free(rp);
             cae_params_free(ropt);
             goto done;
@@ -255,19 +247,14 @@ int cmd_finetune(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    cae_rng rinit;
-    cae_rng_seed(&rinit, seed, 0x6f7574u);
-    if ((!resuming && cae_mlp_params(p, &m, &rinit, err, sizeof err)) ||
-        !(task = cae_task_finetune(p, &m, batch, seed, (int)threads, err, sizeof err))) {
-        fprintf(stderr, "%s: --init %s: %s\n", who, init, err);
+    if ((!resuming && cae_mlp_params(p, &m, seed, &err)) ||
+        !(task = cae_task_finetune(p, &m, batch, seed, (int)threads, &err)) ||
+        (resuming && cae_task_resume(task, &info, &err))) {
+        fprintf(stderr, "%s: --init %s: %s\n", who, init, err.msg);
         rc = 1;
         goto done;
     }
-    if (resuming) *cae_task_rng(task) = info.rng;
     const int first_epoch = resuming ? info.epochs_done : 0;
-    info.kind = CAE_MODEL_MLP;
-    info.n_classes = m.n_classes;
-    info.mlp_wd = m.wd;
     snprintf(info.data, sizeof info.data, "%s", data);
     info.epochs_done = first_epoch;
     info.seed = seed;
@@ -286,14 +273,6 @@ int cmd_finetune(int argc, char **argv)
         goto done;
     }
 
-    cae_train_config tc;
-    cae_train_config_default(&tc);
-    tc.epochs = (int)epochs;
-    tc.lr = lr;
-    tc.momentum = momentum;
-    tc.limit = limit;
-    tc.seed = seed;
-    tc.patience = (int)patience;
     tc.first_epoch = first_epoch;
     tc.opt = opt;
     finetune_ctx ctx = {.who = who, .out = out, .resume = rpath, .info = &info, .p = p,
@@ -302,15 +281,15 @@ int cmd_finetune(int argc, char **argv)
     cae_train_hooks hooks = {.on_epoch = on_epoch, .on_batch = on_batch, .ctx = &ctx};
     cae_train_result res;
     const double t0 = cli_now();
-    const int trc = cae_train(task, s->train, s->valid, &tc, &hooks, &res, err, sizeof err);
+    const cae_status trc = cae_train(task, s->train, s->valid, &tc, &hooks, &res, &err);
     cli_progress_clear(&ctx.pg);
     if (trc) {
-        fprintf(stderr, "%s: %s\n", who, err);
+        fprintf(stderr, "%s: %s\n", who, err.msg);
         rc = 1;
         goto done;
     }
     info.epochs_done = res.epochs_run;
-    if (ctx.save_failed || cli_save_checkpoint(who, out, &info, p, NULL)) {
+    if (ctx.save_failed || cli_save_run(who, out, &info, task, NULL)) {
         rc = 1;
         goto done;
     }

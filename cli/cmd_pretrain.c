@@ -76,9 +76,7 @@ static int on_epoch(const cae_epoch_report *r, void *vctx)
                r->epochs, r->objective, r->valid_metric, r->seconds, rate);
     fflush(stdout);
     c->info->epochs_done = r->epoch;
-    c->info->rng = *cae_task_rng(c->task);
-    c->info->has_rng = 1;
-    if (cli_save_checkpoint(c->who, c->out, c->info, c->p, c->opt)) {
+    if (cli_save_run(c->who, c->out, c->info, c->task, c->opt)) {
         c->save_failed = 1;
         return 1;
     }
@@ -186,26 +184,27 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
     /* The layer configuration with a placeholder input width. */
     cae_layer_config lc;
     layer_config(po, 1, &lc);
-    const char *bad = cae_layer_config_check(&lc);
-    if (bad) {
-        fprintf(stderr, "%s: bad layer configuration: %s\n", who, bad);
+    cae_error e;
+    if (cae_layer_config_check(&lc, &e)) {
+        fprintf(stderr, "%s: bad layer configuration: %s\n", who, e.msg);
         return 2;
     }
     return CLI_PARSE_RUN;
 }
 
 /* --resume: the run saved in --out (ri, rp, st) must be the one the options
- * describe on top of the layers below (from --on, or none), with `examples`
- * training examples. 0, or 2 after a line naming the option. */
-static int resume_check(const char *who, const pretrain_opts *po, const cae_model_info *below,
+ * describe (want: the layers below from --on, or none, and the new layer)
+ * over `examples` training examples, with --on's tensors unchanged. 0, or 2
+ * after a line naming the option. */
+static int resume_check(const char *who, const pretrain_opts *po, const cae_model_info *want,
                         const cae_params *below_p, const cae_model_info *ri, const cae_params *rp,
-                        const cae_train_state *st, const cae_layer_config *lc, int64_t examples)
+                        const cae_train_config *tc, const cae_train_state *st, int64_t examples)
 {
     const char *path = po->out;
-    if (ri->kind == CAE_MODEL_MLP || ri->n_layers != below->n_layers + 1) {
+    if (ri->kind == CAE_MODEL_MLP || ri->n_layers != want->n_layers) {
         fprintf(stderr, "%s: --resume %s: the checkpoint %s, %s\n", who, path,
                 ri->kind == CAE_MODEL_MLP ? "is a fine-tuned classifier" : "has a different stack",
-                below->n_layers ? "expected --on's layers and one more" : "expected one layer (no --on)");
+                want->n_layers > 1 ? "expected --on's layers and one more" : "expected one layer (no --on)");
         return 2;
     }
     for (int i = 0; i < cae_params_count(below_p); i++) {
@@ -216,30 +215,11 @@ static int resume_check(const char *who, const pretrain_opts *po, const cae_mode
             return 2;
         }
     }
-    const cae_layer_config *t = &ri->layer[ri->n_layers - 1];
-    char got[32], saved[32];
-    snprintf(got, sizeof got, "%llu", (unsigned long long)po->seed);
-    snprintf(saved, sizeof saved, "%llu", (unsigned long long)ri->seed);
-    int rc;
-    if ((rc = cli_resume_str(who, path, "--model", cae_model_kind_name(lc->kind),
-                             cae_model_kind_name(t->kind))) ||
-        (rc = cli_resume_str(who, path, "--data", po->data, ri->data)) ||
-        (rc = cli_resume_int(who, path, "--hidden", lc->n_hidden, t->n_hidden)) ||
-        (rc = cli_resume_str(who, path, "--act", cae_act_name(lc->act), cae_act_name(t->act))) ||
-        (rc = cli_resume_int(who, path, "--untied", lc->untied, t->untied)) ||
-        (rc = cli_resume_int(who, path, "--composed", lc->composed, t->composed)) ||
-        (rc = cli_resume_real(who, path, "--lambda", lc->lambda, t->lambda)) ||
-        (rc = cli_resume_real(who, path, "--noise", lc->noise, t->noise)) ||
-        (rc = cli_resume_real(who, path, "--wd", lc->wd, t->wd)) ||
-        (rc = cli_resume_int(who, path, "--cd-k", lc->cd_k, t->cd_k)) ||
-        (rc = cli_resume_int(who, path, "--pcd", lc->persistent, t->persistent)) ||
-        (rc = cli_resume_str(who, path, "--seed", got, saved)) ||
-        (rc = cli_resume_int(who, path, "--batch", po->batch, ri->batch)) ||
-        (rc = cli_resume_real(who, path, "--lr", po->lr, ri->lr)) ||
-        (rc = cli_resume_real(who, path, "--momentum", po->momentum, ri->momentum)) ||
-        (rc = cli_resume_int(who, path, "--limit", po->on ? 0 : po->limit, st->cfg.limit)) ||
-        (rc = cli_resume_int(who, path, "--limit (training examples)", examples, st->examples)))
-        return rc;
+    cae_mismatch m;
+    cae_train_config at = *tc;
+    at.first_epoch = st->epochs_done;
+    if (cae_model_info_diff(want, ri, &m) || cae_train_state_diff(&at, st, examples, po->batch, &m))
+        return cli_resume_mismatch(who, path, &m, want->n_layers, "--on's");
     if (po->epochs < st->epochs_done) {
         fprintf(stderr, "%s: --resume %s: --epochs %lld, but %d epochs are done already\n", who,
                 path, po->epochs, st->epochs_done);
@@ -273,7 +253,7 @@ int cmd_pretrain(int argc, char **argv)
     cae_splits *s = NULL;
     cae_dataset *codes[2] = {NULL, NULL};
     cae_task *task = NULL;
-    char err[1024];
+    cae_error err;
     if (on) {
         if ((rc = cli_load_checkpoint(who, "--on", on, &info, &p))) goto done;
         if (info.n_classes > 0 || info.kind == CAE_MODEL_MLP) {
@@ -298,11 +278,11 @@ int cmd_pretrain(int argc, char **argv)
     const cae_dataset *train = s->train, *valid = s->valid;
     if (on) {
         const double t0 = cli_now();
-        if (cae_encode_dataset(p, info.n_layers, info.layer, s->train, limit, (int)threads, &codes[0], err,
-                               sizeof err) ||
-            cae_encode_dataset(p, info.n_layers, info.layer, s->valid, 0, (int)threads, &codes[1], err,
-                               sizeof err)) {
-            fprintf(stderr, "%s: computing the codes of --on %s: %s\n", who, on, err);
+        if (cae_encode_dataset(p, info.n_layers, info.layer, s->train, limit, (int)threads, &codes[0],
+                               &err) ||
+            cae_encode_dataset(p, info.n_layers, info.layer, s->valid, 0, (int)threads, &codes[1],
+                               &err)) {
+            fprintf(stderr, "%s: computing the codes of --on %s: %s\n", who, on, err.msg);
             rc = 1;
             goto done;
         }
@@ -317,6 +297,24 @@ int cmd_pretrain(int argc, char **argv)
     cae_layer_config lc;
     layer_config(&po, train->dim, &lc);
     const int64_t examples = limit && limit < train->n ? limit : train->n;
+    cae_train_config tc;
+    cae_train_config_default(&tc);
+    tc.epochs = (int)epochs;
+    tc.lr = lr;
+    tc.momentum = momentum;
+    tc.limit = on ? 0 : limit;
+    tc.seed = seed;
+    /* The run the options describe. */
+    cae_model_info want = info;
+    want.layer[layer - 1] = lc;
+    want.n_layers = layer;
+    want.kind = lc.kind;
+    want.n_classes = 0;
+    snprintf(want.data, sizeof want.data, "%s", data);
+    want.seed = seed;
+    want.batch = batch;
+    want.lr = lr;
+    want.momentum = momentum;
     int resuming = 0;
     if (po.resume && !cli_exists(out)) {
         printf("--resume: no %s yet: starting at epoch 1\n", out);
@@ -325,7 +323,7 @@ int cmd_pretrain(int argc, char **argv)
         cae_params *rp, *ropt;
         cae_train_state st;
         if ((rc = cli_resume_load(who, out, &ri, &rp, &ropt, &st))) goto done;
-        if ((rc = resume_check(who, &po, &info, p, &ri, rp, &st, &lc, examples))) {
+        if ((rc = resume_check(who, &po, &want, p, &ri, rp, &tc, &st, examples))) {
             cae_params_free(rp);
             cae_params_free(ropt);
             goto done;
@@ -334,7 +332,6 @@ int cmd_pretrain(int argc, char **argv)
         p = rp;
         opt = ropt;
         info = ri;
-        lc = ri.layer[layer - 1];
         resuming = 1;
     }
     if (!opt && !(opt = cae_params_new())) {
@@ -342,20 +339,14 @@ int cmd_pretrain(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    cae_rng init;
-    cae_rng_seed(&init, seed, 0x696e6974u + (uint64_t)layer);
-    if ((!resuming && cae_layer_params(p, layer, &lc, &init, err, sizeof err)) ||
-        !(task = cae_task_pretrain(p, layer, &lc, batch, seed, (int)threads, err, sizeof err))) {
-        fprintf(stderr, "%s: layer %d: %s\n", who, layer, err);
+    if ((!resuming && cae_stack_push(p, &info, &lc, seed, &err)) ||
+        !(task = cae_task_pretrain(p, layer, &lc, batch, seed, (int)threads, &err)) ||
+        (resuming && cae_task_resume(task, &info, &err))) {
+        fprintf(stderr, "%s: layer %d: %s\n", who, layer, err.msg);
         rc = 1;
         goto done;
     }
-    if (resuming) *cae_task_rng(task) = info.rng;
     const int first_epoch = resuming ? info.epochs_done : 0;
-    info.kind = po.kind;
-    info.n_layers = layer;
-    info.layer[layer - 1] = lc;
-    info.n_classes = 0;
     snprintf(info.data, sizeof info.data, "%s", data);
     info.epochs_done = first_epoch;
     info.seed = seed;
@@ -369,13 +360,6 @@ int cmd_pretrain(int argc, char **argv)
            (long long)examples, batch, lr, epochs, epochs == 1 ? "" : "s");
     if (resuming) printf("resuming %s after epoch %d\n", out, first_epoch);
     fflush(stdout);
-    cae_train_config tc;
-    cae_train_config_default(&tc);
-    tc.epochs = (int)epochs;
-    tc.lr = lr;
-    tc.momentum = momentum;
-    tc.limit = on ? 0 : limit;
-    tc.seed = seed;
     tc.first_epoch = first_epoch;
     tc.opt = opt;
     pretrain_ctx ctx = {.who = who, .out = out, .info = &info, .p = p, .opt = opt, .task = task};
@@ -383,14 +367,14 @@ int cmd_pretrain(int argc, char **argv)
     cae_train_hooks hooks = {.on_epoch = on_epoch, .on_batch = on_batch, .ctx = &ctx};
     cae_train_result res;
     const double t0 = cli_now();
-    const int trc = cae_train(task, train, valid, &tc, &hooks, &res, err, sizeof err);
+    const cae_status trc = cae_train(task, train, valid, &tc, &hooks, &res, &err);
     cli_progress_clear(&ctx.pg);
     if (trc) {
-        fprintf(stderr, "%s: %s%s\n", who, err, info.epochs_done ? " (the checkpoint holds the last good epoch)" : "");
+        fprintf(stderr, "%s: %s%s\n", who, err.msg, info.epochs_done ? " (the checkpoint holds the last good epoch)" : "");
         rc = 1;
         goto done;
     }
-    if (ctx.save_failed || cli_save_checkpoint(who, out, &info, p, opt)) {
+    if (ctx.save_failed || cli_save_run(who, out, &info, task, opt)) {
         rc = 1;
         goto done;
     }

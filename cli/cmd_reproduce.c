@@ -196,15 +196,16 @@ void rp_variations_root(const rp_ctx *c, const char *data_dir, char *buf, size_t
 
 int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_root)
 {
-    char vdir[4200], manifest[4400], err[1024];
+    char vdir[4200], manifest[4400];
+    cae_error err;
     snprintf(vdir, sizeof vdir, "%s/variations", var_root);
     snprintf(manifest, sizeof manifest, "%s/MANIFEST.txt", vdir);
     if (!access(manifest, R_OK)) return 0;
     printf("generating the variations benchmark%s into %s\n", c->b->small_variations ? " (small)" : "",
            vdir);
     fflush(stdout);
-    if (rp_mkdirs(vdir) || cae_variations_write(data_dir, vdir, 1, c->b->small_variations, 0, err, sizeof err)) {
-        fprintf(stderr, "%s: generating the variations: %s\n", c->who, err);
+    if (rp_mkdirs(vdir) || cae_variations_write(data_dir, vdir, 1, c->b->small_variations, 0, &err)) {
+        fprintf(stderr, "%s: generating the variations: %s\n", c->who, err.msg);
         return 1;
     }
     return 0;

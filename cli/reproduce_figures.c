@@ -43,7 +43,8 @@ static int curves(const rp_ctx *c, cae_encoder_net **net, const char *const *nam
     double *mean = calloc((size_t)b->n_radii, sizeof *mean), *sd = calloc((size_t)b->n_radii, sizeof *sd);
     const char **cols = calloc((size_t)(1 + 2 * n), sizeof *cols);
     char(*sdname)[48] = calloc((size_t)n, sizeof *sdname);
-    char err[1024], path[4400], vars[5000], comment[512];
+    char path[4400], vars[5000], comment[512];
+    cae_error err;
     int rc = 1;
     if (!table || !mean || !sd || !cols || !sdname) goto done;
     radii_grid(b, radii);
@@ -51,9 +52,8 @@ static int curves(const rp_ctx *c, cae_encoder_net **net, const char *const *nam
     const int ncol = 1 + 2 * n;
     for (int r = 0; r < b->n_radii; r++) table[r * ncol] = radii[r];
     for (int i = 0; i < n; i++) {
-        if (cae_contraction_curve(net[i], d, b->points, radii, b->n_radii, c->seed, mean, sd, err,
-                                  sizeof err)) {
-            fprintf(stderr, "%s: %s: %s\n", c->who, prefix, err);
+        if (cae_contraction_curve(net[i], d, b->points, radii, b->n_radii, c->seed, mean, sd, &err)) {
+            fprintf(stderr, "%s: %s: %s\n", c->who, prefix, err.msg);
             goto done;
         }
         cols[1 + 2 * i] = names[i];
@@ -69,9 +69,8 @@ static int curves(const rp_ctx *c, cae_encoder_net **net, const char *const *nam
         mean_ratio[i] = s / b->n_radii;
     }
     double dmin, dmed, dmax;
-    if (cae_distance_stats(train, c->b->points > 200 ? 1000 : 200, c->seed, &dmin, &dmed, &dmax, err,
-                           sizeof err)) {
-        fprintf(stderr, "%s: %s\n", c->who, err);
+    if (cae_distance_stats(train, c->b->points > 200 ? 1000 : 200, c->seed, &dmin, &dmed, &dmax, &err)) {
+        fprintf(stderr, "%s: %s\n", c->who, err.msg);
         goto done;
     }
     snprintf(comment, sizeof comment,
@@ -79,8 +78,8 @@ static int curves(const rp_ctx *c, cae_encoder_net **net, const char *const *nam
              "distances between training examples: min %.4g median %.4g max %.4g",
              title, (long long)b->points, dmin, dmed, dmax);
     snprintf(path, sizeof path, "%s.dat", prefix);
-    if (cae_table_write(path, comment, ncol, cols, b->n_radii, table, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", c->who, err);
+    if (cae_table_write(path, comment, ncol, cols, b->n_radii, table, &err)) {
+        fprintf(stderr, "%s: %s\n", c->who, err.msg);
         goto done;
     }
     snprintf(vars, sizeof vars, "in='%s'; out='%s'; dmin=%g; dmed=%g; dmax=%g; title='%s'", path, prefix,
@@ -103,7 +102,8 @@ static int fig1_fig2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     cae_encoder_net *net[RP_N_MODELS] = {0};
     const char *names[RP_N_MODELS];
     cae_splits *sp = NULL;
-    char err[1024], prefix[4200], path[4400], vars[9000];
+    char prefix[4200], path[4400], vars[9000];
+    cae_error err;
     int rc = 1;
     printf("figures 1 and 2 (MNIST, the model of each kind chosen for Table 1):\n");
     for (int k = 0; k < RP_N_MODELS; k++) {
@@ -113,8 +113,8 @@ static int fig1_fig2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
             goto done;
         names[k] = m[k].name;
         cae_act act = m[k].info.layer[0].act;
-        if (!(net[k] = cae_encoder_net_new(m[k].p, 1, &act, 500, c->threads, err, sizeof err))) {
-            fprintf(stderr, "%s: %s\n", c->who, err);
+        if (!(net[k] = cae_encoder_net_new(m[k].p, 1, &act, 500, c->threads, &err))) {
+            fprintf(stderr, "%s: %s\n", c->who, err.msg);
             goto done;
         }
     }
@@ -142,8 +142,8 @@ static int fig1_fig2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     int64_t got = 0;
     for (int k = 0; k < RP_N_MODELS; k++) {
         cae_act act = m[k].info.layer[0].act;
-        if (cae_jacobian_spectrum(m[k].p, 1, &act, sp->valid, c->b->spectrum, mean, sd, &got, err, sizeof err)) {
-            fprintf(stderr, "%s: %s\n", c->who, err);
+        if (cae_jacobian_spectrum(m[k].p, 1, &act, sp->valid, c->b->spectrum, mean, sd, &got, &err)) {
+            fprintf(stderr, "%s: %s\n", c->who, err.msg);
             free(table);
             goto done;
         }
@@ -165,10 +165,10 @@ static int fig1_fig2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     snprintf(comment, sizeof comment,
              "Fig. 2: singular values of J_f(x), sorted, averaged index-wise over %d MNIST validation examples",
              c->b->spectrum);
-    rc = cae_table_write(path, comment, ncol, cols, got, table, err, sizeof err);
+    rc = cae_table_write(path, comment, ncol, cols, got, table, &err);
     free(table);
     if (rc) {
-        fprintf(stderr, "%s: %s\n", c->who, err);
+        fprintf(stderr, "%s: %s\n", c->who, err.msg);
         goto done;
     }
     snprintf(vars, sizeof vars, "in='%s'; out='%s'; title='Fig. 2: Jacobian singular-value spectra on MNIST'",
@@ -194,7 +194,8 @@ done:
 
 static int fig3(const rp_ctx *c, const char *data_dir, rp_claims *cl)
 {
-    char var_root[4200], prefix[4200], err[1024];
+    char var_root[4200], prefix[4200];
+    cae_error err;
     rp_variations_root(c, data_dir, var_root, sizeof var_root);
     if (rp_ensure_variations(c, data_dir, var_root)) return 1;
     printf("figure 3 (a stack of 3 CAEs pretrained on rot):\n");
@@ -212,8 +213,8 @@ static int fig3(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     cae_act act[3];
     for (int k = 0; k < 3; k++) act[k] = m.info.layer[k].act;
     for (int k = 0; k < 3; k++)
-        if (!(net[k] = cae_encoder_net_new(m.p, k + 1, act, 500, c->threads, err, sizeof err))) {
-            fprintf(stderr, "%s: %s\n", c->who, err);
+        if (!(net[k] = cae_encoder_net_new(m.p, k + 1, act, 500, c->threads, &err))) {
+            fprintf(stderr, "%s: %s\n", c->who, err.msg);
             goto done;
         }
     double first[3], avg[3];

@@ -168,11 +168,12 @@ static int on_epoch(const cae_epoch_report *r, void *vctx)
 static void write_log(const rp_ctx *c, const char *dir, const char *file, const log_ctx *l,
                       const char *valid_name)
 {
-    char path[4300], err[512];
+    char path[4300];
+    cae_error err;
     snprintf(path, sizeof path, "%s/%.64s", dir, file);
     const char *names[3] = {"epoch", "objective", valid_name};
-    if (cae_table_write(path, NULL, 3, names, l->n, &l->row[0][0], err, sizeof err))
-        fprintf(stderr, "%s: %s\n", c->who, err);
+    if (cae_table_write(path, NULL, 3, names, l->n, &l->row[0][0], &err))
+        fprintf(stderr, "%s: %s\n", c->who, err.msg);
 }
 
 static void layer_config(const rp_ctx *c, const rp_spec *s, int64_t n_in, cae_layer_config *lc)
@@ -189,7 +190,8 @@ static void layer_config(const rp_ctx *c, const rp_spec *s, int64_t n_in, cae_la
 
 int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
 {
-    char name[256], dir[4200], path[4400], err[1024];
+    char name[256], dir[4200], path[4400];
+    cae_error err;
     rp_run_name(s, name, sizeof name);
     snprintf(dir, sizeof dir, "%s/runs/%s", c->out, name);
     snprintf(path, sizeof path, "%s/result.txt", dir);
@@ -228,17 +230,12 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
         const cae_dataset *tr = k == 1 ? sp->train : codes[0], *va = k == 1 ? valid : codes[1];
         cae_layer_config lc;
         layer_config(c, s, tr->dim, &lc);
-        cae_rng init;
-        cae_rng_seed(&init, c->seed, 0x696e6974u + (uint64_t)k);
         task = NULL;
-        if (cae_layer_params(p, k, &lc, &init, err, sizeof err) ||
-            !(task = cae_task_pretrain(p, k, &lc, 20, c->seed + (uint64_t)k, c->threads, err,
-                                       sizeof err))) {
-            fprintf(stderr, "%s: %s layer %d: %s\n", c->who, name, k, err);
+        if (cae_stack_push(p, &info, &lc, c->seed, &err) ||
+            !(task = cae_task_pretrain(p, k, &lc, 20, c->seed + (uint64_t)k, c->threads, &err))) {
+            fprintf(stderr, "%s: %s layer %d: %s\n", c->who, name, k, err.msg);
             goto done;
         }
-        info.layer[k - 1] = lc;
-        info.n_layers = k;
         cae_train_config tc;
         cae_train_config_default(&tc);
         tc.epochs = b->pre_epochs;
@@ -249,8 +246,8 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
         lg->what = "pretrain";
         cae_train_hooks hooks = {.on_epoch = on_epoch, .ctx = lg};
         cae_train_result tr_res;
-        if (cae_train(task, tr, va, &tc, &hooks, &tr_res, err, sizeof err)) {
-            fprintf(stderr, "%s: %s layer %d: %s\n", c->who, name, k, err);
+        if (cae_train(task, tr, va, &tc, &hooks, &tr_res, &err)) {
+            fprintf(stderr, "%s: %s layer %d: %s\n", c->who, name, k, err.msg);
             goto done;
         }
         char file[64];
@@ -262,10 +259,9 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
             cae_dataset_free(codes[0]);
             cae_dataset_free(codes[1]);
             codes[0] = codes[1] = NULL;
-            if (cae_encode_dataset(p, k, info.layer, sp->train, b->limit, c->threads, &codes[0], err,
-                                   sizeof err) ||
-                cae_encode_dataset(p, k, info.layer, valid, 0, c->threads, &codes[1], err, sizeof err)) {
-                fprintf(stderr, "%s: %s codes: %s\n", c->who, name, err);
+            if (cae_encode_dataset(p, k, info.layer, sp->train, b->limit, c->threads, &codes[0], &err) ||
+                cae_encode_dataset(p, k, info.layer, valid, 0, c->threads, &codes[1], &err)) {
+                fprintf(stderr, "%s: %s codes: %s\n", c->who, name, err.msg);
                 goto done;
             }
         }
@@ -276,8 +272,8 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
     cae_metrics_config_default(&mc);
     mc.threads = c->threads;
     mc.max_examples = s->n_layers > 1 ? 200 : 0;
-    if (cae_metrics_compute(p, s->n_layers, info.layer, valid, &mc, &m, err, sizeof err)) {
-        fprintf(stderr, "%s: %s metrics: %s\n", c->who, name, err);
+    if (cae_metrics_compute(p, s->n_layers, info.layer, valid, &mc, &m, &err)) {
+        fprintf(stderr, "%s: %s metrics: %s\n", c->who, name, err.msg);
         goto done;
     }
     r->jac_norm = m.jac_norm;
@@ -291,26 +287,19 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
     info.batch = 20;
     info.epochs_done = b->pre_epochs;
     snprintf(path, sizeof path, "%s/pretrain.ckpt", dir);
-    if (cae_checkpoint_save(path, &info, p, NULL, err, sizeof err) != CAE_CKPT_OK) {
-        fprintf(stderr, "%s: %s\n", c->who, err);
+    if (cae_checkpoint_save(path, &info, p, NULL, &err) != CAE_OK) {
+        fprintf(stderr, "%s: %s\n", c->who, err.msg);
         goto done;
     }
     r->valid_error = r->test_error = r->test_ci = NAN;
     if (s->finetune) {
+        cae_model_info ci = info;
+        ci.n_classes = sp->train->n_classes > 1 ? sp->train->n_classes : 2;
         cae_mlp_config mlp;
-        memset(&mlp, 0, sizeof mlp);
-        mlp.n_layers = s->n_layers;
-        mlp.sizes[0] = sp->train->dim;
-        for (int k = 0; k < s->n_layers; k++) {
-            mlp.sizes[k + 1] = info.layer[k].n_hidden;
-            mlp.act[k] = info.layer[k].act;
-        }
-        mlp.n_classes = sp->train->n_classes > 1 ? sp->train->n_classes : 2;
-        cae_rng init;
-        cae_rng_seed(&init, c->seed, 0x6f7574u);
-        if (cae_mlp_params(p, &mlp, &init, err, sizeof err) ||
-            !(task = cae_task_finetune(p, &mlp, 20, c->seed + 99, c->threads, err, sizeof err))) {
-            fprintf(stderr, "%s: %s fine-tuning: %s\n", c->who, name, err);
+        cae_model_info_mlp(&ci, &mlp);
+        if (cae_mlp_params(p, &mlp, c->seed, &err) ||
+            !(task = cae_task_finetune(p, &mlp, 20, c->seed + 99, c->threads, &err))) {
+            fprintf(stderr, "%s: %s fine-tuning: %s\n", c->who, name, err.msg);
             goto done;
         }
         cae_train_config tc;
@@ -325,8 +314,8 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
         lg->what = "finetune";
         cae_train_hooks hooks = {.on_epoch = on_epoch, .ctx = lg};
         cae_train_result tr_res;
-        if (cae_train(task, sp->train, valid, &tc, &hooks, &tr_res, err, sizeof err)) {
-            fprintf(stderr, "%s: %s fine-tuning: %s\n", c->who, name, err);
+        if (cae_train(task, sp->train, valid, &tc, &hooks, &tr_res, &err)) {
+            fprintf(stderr, "%s: %s fine-tuning: %s\n", c->who, name, err.msg);
             goto done;
         }
         write_log(c, dir, "finetune.dat", lg, "valid_error");

@@ -27,26 +27,26 @@ typedef struct model {
 } model;
 
 /* Train one tied sigmoid layer of `kind` on the first n training examples. */
-static inline int train_model(model *m, cae_model_kind kind, const cae_dataset *train, int64_t n,
-                       int64_t hidden, int epochs, char *err, size_t len)
+static inline cae_status train_model(model *m, cae_model_kind kind, const cae_dataset *train,
+                                     int64_t n, int64_t hidden, int epochs, cae_error *err)
 {
     cae_layer_config c;
     cae_layer_config_default(&c, kind, train->dim, hidden); /* cae: lambda 0.1 */
-    cae_rng init;
-    cae_rng_seed(&init, 1, 0);
     snprintf(m->name, sizeof m->name, "%s", kind == CAE_MODEL_CAE ? "CAE" : "AE");
     m->n_layers = 1;
     m->act[0] = c.act;
-    if (!(m->p = cae_params_new()) || cae_layer_params(m->p, 1, &c, &init, err, len)) return -1;
-    cae_task *t = cae_task_pretrain(m->p, 1, &c, 20, 1, 0, err, len);
-    if (!t) return -1;
+    if (!(m->p = cae_params_new())) return cae_error_set(err, CAE_ERR_NOMEM, "out of memory");
+    cae_status rc = cae_layer_params(m->p, 1, &c, 1, err); /* initialised from seed 1 */
+    if (rc) return rc;
+    cae_task *t = cae_task_pretrain(m->p, 1, &c, 20, 1, 0, err);
+    if (!t) return err->status;
     cae_train_config tc;
     cae_train_config_default(&tc);
     tc.epochs = epochs;
     tc.lr = 0.01;
     tc.limit = n;
     cae_train_result res;
-    const int rc = cae_train(t, train, NULL, &tc, NULL, &res, err, len);
+    rc = cae_train(t, train, NULL, &tc, NULL, &res, err);
     if (!rc) printf("trained %s: 784-%lld, %d epoch(s) on %lld examples, objective %.2f\n", m->name,
                     (long long)hidden, epochs, (long long)n, res.last_objective);
     cae_task_free(t);
@@ -54,16 +54,17 @@ static inline int train_model(model *m, cae_model_kind kind, const cae_dataset *
 }
 
 /* A checkpoint written by `cae pretrain` (its whole encoder stack). */
-static inline int load_model(model *m, const char *path, char *err, size_t len)
+static inline cae_status load_model(model *m, const char *path, cae_error *err)
 {
     cae_model_info info;
-    if (cae_checkpoint_load(path, &info, &m->p, NULL, err, len) != CAE_CKPT_OK) return -1;
+    cae_status rc = cae_checkpoint_load(path, &info, &m->p, NULL, err);
+    if (rc) return rc;
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     snprintf(m->name, sizeof m->name, "%.*s", (int)strcspn(base, "._ "), base); /* one word */
     if (!m->name[0]) snprintf(m->name, sizeof m->name, "model");
     m->n_layers = info.n_layers; /* 0 for a checkpoint without layers: the analysis says so */
     for (int k = 0; k < info.n_layers; k++) m->act[k] = info.layer[k].act;
-    return 0;
+    return CAE_OK;
 }
 
 /* gnuplot -e VARS plots/SCRIPT. Returns 0 drawn, 1 gnuplot failed, 2 no gnuplot. */

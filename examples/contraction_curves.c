@@ -41,11 +41,11 @@ int main(int argc, char **argv)
     double radii[40];
     for (int r = 0; r < n_radii; r++) radii[r] = (r + 1) * 40.0 / n_radii; /* up to 40, as in Fig. 1 */
 
-    char err[1024] = "out of memory";
+    cae_error err = {CAE_ERR_NOMEM, "out of memory"};
     const char *dir = getenv("CAE_DATA_DIR") && *getenv("CAE_DATA_DIR") ? getenv("CAE_DATA_DIR") : "data";
     cae_splits *s = NULL;
-    if (cae_splits_load(dir, "mnist", &s, err, sizeof err)) {
-        fprintf(stderr, "cannot load MNIST: %s\n", err);
+    if (cae_splits_load(dir, "mnist", &s, &err)) {
+        fprintf(stderr, "cannot load MNIST: %s\n", err.msg);
         return 1;
     }
     model m[MAX_MODELS];
@@ -53,11 +53,11 @@ int main(int argc, char **argv)
     const int n_models = n_ckpt ? n_ckpt : 2;
     int rc = 1;
     for (int i = 0; i < n_models; i++) {
-        const int bad = n_ckpt ? load_model(&m[i], ckpt[i], err, sizeof err)
+        const int bad = n_ckpt ? load_model(&m[i], ckpt[i], &err)
                                : train_model(&m[i], i ? CAE_MODEL_CAE : CAE_MODEL_AE, s->train, n_train, hidden,
-                                             epochs, err, sizeof err);
+                                             epochs, &err);
         if (bad) {
-            fprintf(stderr, "model %d: %s\n", i + 1, err);
+            fprintf(stderr, "model %d: %s\n", i + 1, err.msg);
             goto done;
         }
     }
@@ -69,9 +69,9 @@ int main(int argc, char **argv)
     const char *names[1 + 2 * MAX_MODELS] = {"radius"};
     for (int r = 0; r < n_radii; r++) table[r * ncols] = radii[r];
     for (int i = 0; i < n_models; i++) {
-        cae_encoder_net *e = cae_encoder_net_new(m[i].p, m[i].n_layers, m[i].act, 250, 0, err, sizeof err);
-        if (!e || cae_contraction_curve(e, s->valid, n_points, radii, n_radii, 1, mean, sd, err, sizeof err)) {
-            fprintf(stderr, "%s: %s\n", m[i].name, err);
+        cae_encoder_net *e = cae_encoder_net_new(m[i].p, m[i].n_layers, m[i].act, 250, 0, &err);
+        if (!e || cae_contraction_curve(e, s->valid, n_points, radii, n_radii, 1, mean, sd, &err)) {
+            fprintf(stderr, "%s: %s\n", m[i].name, err.msg);
             cae_encoder_net_free(e);
             goto done;
         }
@@ -87,8 +87,8 @@ int main(int argc, char **argv)
 
     /* Distances between training examples: where the data lives on the r axis. */
     double dmin, dmed, dmax;
-    if (cae_distance_stats(s->train, quick ? 200 : 1000, 1, &dmin, &dmed, &dmax, err, sizeof err)) {
-        fprintf(stderr, "distances: %s\n", err);
+    if (cae_distance_stats(s->train, quick ? 200 : 1000, 1, &dmin, &dmed, &dmax, &err)) {
+        fprintf(stderr, "distances: %s\n", err.msg);
         goto done;
     }
     char path[4200], comment[512], vars[8600];
@@ -97,8 +97,8 @@ int main(int argc, char **argv)
              "contraction ratio over %lld MNIST validation examples\n"
              "distances between training examples: min %.4g median %.4g max %.4g", (long long)n_points, dmin, dmed,
              dmax);
-    if (cae_table_write(path, comment, ncols, names, n_radii, table, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
+    if (cae_table_write(path, comment, ncols, names, n_radii, table, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
         goto done;
     }
     printf("wrote %s\n", path);

@@ -1,5 +1,5 @@
 /* Writing your own regularizer: compose it from public ops, check its
- * gradient, train with it.
+ * gradient, and train it with cae_train like any built-in model.
  *
  * The regularizer here is new (not in the library):
  *
@@ -10,13 +10,15 @@
  * built from ops that already have a backward, so the tape differentiates
  * R with no gradient code of ours. The workflow:
  *
- *   1. build the model and the regularizer as graph nodes;
- *   2. compile, then compare backward with finite differences
- *      (cae_gradcheck) on every parameter before trusting it;
- *   3. train: forward, backward, update the store's flat arrays.
+ *   1. write the regularizer as graph nodes, and a task builder that adds it
+ *      to a built-in objective (here the plain auto-encoder's);
+ *   2. build one graph with that builder and compare its backward with
+ *      finite differences (cae_gradcheck) on every parameter;
+ *   3. train with cae_train: shuffling, momentum, validation, the NaN guard
+ *      and checkpoint hooks come with it, no loop of our own.
  *
- * Prints to stdout; exits 0 when the gradient check passes and the
- * objective decreases, 1 otherwise. */
+ * Prints to stdout; exits 0 when the gradient check passes and training
+ * lowers the validation objective, 1 otherwise. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +26,11 @@
 #include "cae/gradcheck.h"
 #include "cae/ops.h"
 #include "cae/penalty.h"
+#include "cae/train.h"
 
-enum { B = 10, D = 24, H = 12, N = 100, STEPS = 300 };
+enum { B = 10, D = 24, H = 12, N = 200, NV = 50 };
 
-/* Step 1b — the new regularizer, one function returning one scalar node.
+/* Step 1a — the new regularizer, one function returning one scalar node.
  * a: pre-activations (B x H), h = sigmoid(a), W: the encoder weights
  * (D x H). Averaged over the batch, like the reconstruction loss. */
 static cae_node *contractive_sparse(cae_graph *g, cae_node *a, cae_node *h, cae_node *W,
@@ -41,26 +44,44 @@ static cae_node *contractive_sparse(cae_graph *g, cae_node *a, cae_node *h, cae_
     return cae_add(g, cae_scale(g, jac, lambda), cae_scale(g, l1, beta));
 }
 
-/* Smooth patterns in [0,1]: a random sinusoid per example. */
-static void make_data(cae_real *X, cae_rng *r)
+/* Step 1b — the task builder: the auto-encoder of layer 1 (reconstruction
+ * cross-entropy, tied weights) plus R. The same builder serves training
+ * (io->eval = 0) and evaluation (1). */
+typedef struct my_task {
+    cae_layer_task layer; /* which layer and its configuration */
+    cae_real lambda, beta;
+} my_task;
+
+static int build(cae_graph *g, cae_task_io *io, const void *ctx)
 {
-    for (int n = 0; n < N; n++) {
+    const my_task *m = ctx;
+    cae_layer_nodes ln;
+    if (cae_layer_build(g, io->params, m->layer.layer, &m->layer.config, io->x, io->eval, NULL,
+                        NULL, &ln))
+        return -1;
+    cae_node *W = cae_param(g, cae_layer_tensor(io->params, 1, "W"));
+    io->loss = cae_add(g, ln.loss, contractive_sparse(g, ln.a, ln.h, W, m->lambda, m->beta));
+    io->metric = ln.recon; /* evaluation also reports the reconstruction alone */
+    return io->loss ? 0 : -1;
+}
+
+/* Smooth patterns in [0,1]: a random sinusoid per example. */
+static void make_data(cae_real *X, int n, cae_rng *r)
+{
+    for (int e = 0; e < n; e++) {
         double f = 0.5 + 2 * cae_rng_uniform(r), ph = 6.2831853 * cae_rng_uniform(r);
         for (int i = 0; i < D; i++)
-            X[n * D + i] = (cae_real)(0.5 + 0.4 * sin(6.2831853 * f * i / D + ph));
+            X[e * D + i] = (cae_real)(0.5 + 0.4 * sin(6.2831853 * f * i / D + ph));
     }
 }
 
-/* Mean of the objective over all N examples (one forward per minibatch). */
-static double objective(cae_graph *g, cae_node *x, cae_node *loss, const cae_real *X)
+static int on_epoch(const cae_epoch_report *r, void *ctx)
 {
-    double total = 0;
-    for (int m = 0; m < N / B; m++) {
-        cae_input_bind(x, X + (size_t)m * B * D);
-        cae_graph_forward(g);
-        total += cae_node_value(loss)->data[0];
-    }
-    return total / (N / B);
+    (void)ctx;
+    if (r->epoch % 10 == 0 || r->epoch == 1)
+        printf("epoch %3d  objective %.5f  valid objective %.5f  (reconstruction %.5f)\n",
+               r->epoch, r->objective, r->valid_loss, r->valid_metric);
+    return 0; /* a checkpoint would be saved here: cae_checkpoint_save_run */
 }
 
 int main(void)
@@ -69,82 +90,87 @@ int main(void)
     int failed = 0;
     cae_rng rng;
     cae_rng_seed(&rng, 42, 0);
+    cae_error err;
 
-    /* Step 1a — a tied sigmoid auto-encoder: a = x W + b, h = sigmoid(a),
-     * logits = h W^T + c, reconstruction = cross-entropy(logits, x). */
+    /* The parameters: layer 1 of a store, as the library names them. */
+    my_task mt = {.lambda = 0.1f, .beta = 0.05f};
+    mt.layer.layer = 1;
+    cae_layer_config_default(&mt.layer.config, CAE_MODEL_AE, D, H);
     cae_params *p = cae_params_new();
-    cae_tensor *Wt = cae_params_add(p, "W", 2, (int64_t[]){D, H});
-    cae_tensor *bt = cae_params_add(p, "b", 1, (int64_t[]){H});
-    cae_tensor *ct = cae_params_add(p, "c", 1, (int64_t[]){D});
-    cae_tensor_uniform(Wt, (cae_real)(4 * sqrt(6.0 / (D + H))), &rng);
+    if (cae_layer_params(p, 1, &mt.layer.config, 42, &err)) {
+        printf("params: %s\n", err.msg);
+        return 1;
+    }
+    cae_real *X = malloc(sizeof(cae_real) * (N + NV) * D);
+    if (!X) return 1;
+    make_data(X, N + NV, &rng);
 
+    /* Step 2 — one graph from the builder, and the gradient check of every
+     * parameter on a fixed batch. Float needs a larger step and tolerance. */
     cae_graph *g = cae_graph_new(p, B);
-    cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, D});
-    cae_node *W = cae_param(g, Wt), *b = cae_param(g, bt), *c = cae_param(g, ct);
-    /* affine = x W + b as one node (the same bits as bias_add(matmul)). */
-    cae_node *a = cae_affine(g, x, W, b, 0);
-    cae_node *h = cae_sigmoid(g, a);
-    cae_node *logits = cae_affine(g, h, W, c, 1); /* tied: h W^T + c */
-    cae_node *rec = cae_bce_logits(g, logits, x);
-    cae_node *reg = contractive_sparse(g, a, h, W, 0.1, 0.05);
-    cae_node *loss = cae_add(g, rec, reg);
-    cae_graph_output(g, reg); /* keep its value for printing */
-    if (cae_graph_compile(g, loss)) {
+    cae_task_io io = {.params = p, .rows = B, .batch = B};
+    io.x = cae_input(g, "x", 2, (int64_t[]){B, D});
+    if (build(g, &io, &mt) || cae_graph_compile(g, io.loss)) {
         printf("compile failed: %s\n", cae_graph_error(g));
         return 1;
     }
-
-    cae_real *X = malloc(sizeof(cae_real) * N * D);
-    if (!X) return 1;
-    make_data(X, &rng);
-
-    /* Step 2 — gradient check on a fixed batch: central differences vs the
-     * tape, for every parameter. Float needs a larger step and tolerance. */
-    cae_input_bind(x, X);
+    cae_input_bind(io.x, X);
     const double eps = dbl ? 1e-5 : 1e-2, tol = dbl ? 1e-5 : 2e-2, floor = dbl ? 1e-3 : 5e-2;
-    cae_node *wrt[3] = {W, b, c};
     printf("gradient check (%s, eps %g):\n", dbl ? "double" : "float", eps);
-    for (int k = 0; k < 3; k++) {
+    for (int i = 0; i < cae_graph_tape_length(g); i++) {
+        cae_node *n = cae_graph_tape_at(g, i);
+        if (!cae_node_param(n)) continue; /* parameters only */
         cae_gradcheck_report r;
-        if (cae_gradcheck(g, wrt[k], eps, 0, 1, floor, &r)) {
-            printf("  %s: checker refused the node\n", cae_node_name(wrt[k]));
+        if (cae_gradcheck(g, n, eps, 0, 1, floor, &r)) {
+            printf("  %s: checker refused the node\n", cae_node_name(n));
             failed = 1;
             continue;
         }
         const int ok = r.max_rel_err <= tol;
-        printf("  d loss / d %-2s %4lld entries  max abs err %.2e  max rel err %.2e"
+        printf("  d loss / d %-4s %4lld entries  max abs err %.2e  max rel err %.2e"
                "  (worst [%lld]: tape %.6g, numeric %.6g)  %s\n",
-               cae_node_name(wrt[k]), (long long)r.n_checked, r.max_abs_err, r.max_rel_err,
+               cae_node_name(n), (long long)r.n_checked, r.max_abs_err, r.max_rel_err,
                (long long)r.worst_index, r.worst_analytic, r.worst_numeric, ok ? "ok" : "FAIL");
         failed |= !ok;
     }
+    cae_graph_free(g);
 
-    /* Step 3 — plain SGD over the store's flat arrays; the objective is
-     * measured on all N examples before and after. */
-    cae_real *v = cae_params_values(p), *gr = cae_params_grads(p);
-    const size_t n_params = cae_params_total(p);
-    const double before = objective(g, x, loss, X);
-    for (int s = 0; s < STEPS; s++) {
-        cae_input_bind(x, X + (size_t)(s % (N / B)) * B * D);
-        cae_graph_forward(g);
-        cae_graph_backward(g);
-        for (size_t k = 0; k < n_params; k++) v[k] -= (cae_real)0.05 * gr[k];
-        if (s % 50 == 0 || s == STEPS - 1)
-            printf("step %3d  loss %.5f  (reconstruction %.5f, regularizer %.5f)\n", s,
-                   (double)cae_node_value(loss)->data[0], (double)cae_node_value(rec)->data[0],
-                   (double)cae_node_value(reg)->data[0]);
+    /* Step 3 — a task from the builder, trained by cae_train on N examples
+     * and evaluated on NV others after every epoch. */
+    const cae_task_spec spec = {.name = "ae+contractive-sparse", .n_in = D, .build = build,
+                                .ctx = &mt, .ctx_size = sizeof mt};
+    cae_task *t = cae_task_new(p, &spec, B, 7, 0, &err);
+    if (!t) {
+        printf("task: %s\n", err.msg);
+        return 1;
     }
-    const double after = objective(g, x, loss, X);
-    printf("objective on all %d examples: %.5f before, %.5f after %d steps\n", N, before, after,
-           STEPS);
+    cae_dataset train = {.n = N, .dim = D, .rows = D, .cols = 1, .x = X};
+    cae_dataset valid = {.n = NV, .dim = D, .rows = D, .cols = 1, .x = X + N * D};
+    double before, recon_before;
+    cae_task_evaluate(t, &valid, &before, &recon_before);
+    cae_train_config tc;
+    cae_train_config_default(&tc);
+    tc.epochs = 60;
+    tc.lr = 0.05;
+    tc.momentum = 0.5;
+    tc.seed = 7;
+    cae_train_hooks hooks = {.on_epoch = on_epoch};
+    cae_train_result res;
+    if (cae_train(t, &train, &valid, &tc, &hooks, &res, &err)) {
+        printf("train: %s\n", err.msg);
+        failed = 1;
+    }
+    double after, recon_after;
+    cae_task_evaluate(t, &valid, &after, &recon_after);
+    printf("validation objective %.5f before, %.5f after %d epochs\n", before, after,
+           res.epochs_run);
     if (!(after < before)) {
-        printf("FAIL: the objective did not decrease\n");
+        printf("FAIL: the validation objective did not decrease\n");
         failed = 1;
     }
     printf("%s\n", failed ? "FAILED" : "all checks passed");
-
+    cae_task_free(t);
     free(X);
-    cae_graph_free(g);
     cae_params_free(p);
     return failed;
 }

@@ -37,11 +37,11 @@ int main(int argc, char **argv)
     const int64_t n_train = quick ? 1000 : 10000, hidden = quick ? 100 : 500, n_examples = quick ? 20 : 50;
     const int epochs = quick ? 1 : 5;
 
-    char err[1024] = "out of memory";
+    cae_error err = {CAE_ERR_NOMEM, "out of memory"};
     const char *dir = getenv("CAE_DATA_DIR") && *getenv("CAE_DATA_DIR") ? getenv("CAE_DATA_DIR") : "data";
     cae_splits *s = NULL;
-    if (cae_splits_load(dir, "mnist", &s, err, sizeof err)) {
-        fprintf(stderr, "cannot load MNIST: %s\n", err);
+    if (cae_splits_load(dir, "mnist", &s, &err)) {
+        fprintf(stderr, "cannot load MNIST: %s\n", err.msg);
         return 1;
     }
     model m[MAX_MODELS];
@@ -51,19 +51,19 @@ int main(int argc, char **argv)
     int64_t nv[MAX_MODELS] = {0}, rows = 0;
     int rc = 1;
     for (int i = 0; i < n_models; i++) {
-        const int bad = n_ckpt ? load_model(&m[i], ckpt[i], err, sizeof err)
+        const int bad = n_ckpt ? load_model(&m[i], ckpt[i], &err)
                                : train_model(&m[i], i ? CAE_MODEL_CAE : CAE_MODEL_AE, s->train, n_train, hidden,
-                                             epochs, err, sizeof err);
+                                             epochs, &err);
         if (bad) {
-            fprintf(stderr, "model %d: %s\n", i + 1, err);
+            fprintf(stderr, "model %d: %s\n", i + 1, err.msg);
             goto done;
         }
         /* At most min(inputs, outputs) singular values. */
         mean[i] = malloc((size_t)s->valid->dim * sizeof(double));
         sd[i] = malloc((size_t)s->valid->dim * sizeof(double));
         if (!mean[i] || !sd[i] || cae_jacobian_spectrum(m[i].p, m[i].n_layers, m[i].act, s->valid, n_examples,
-                                                        mean[i], sd[i], &nv[i], err, sizeof err)) {
-            fprintf(stderr, "%s: %s\n", m[i].name, mean[i] && sd[i] ? err : "out of memory");
+                                                        mean[i], sd[i], &nv[i], &err)) {
+            fprintf(stderr, "%s: %s\n", m[i].name, mean[i] && sd[i] ? err.msg : "out of memory");
             goto done;
         }
         if (nv[i] > rows) rows = nv[i];
@@ -90,8 +90,8 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s.dat", prefix);
     snprintf(comment, sizeof comment, "singular values of J_f(x), mean and sd over %lld MNIST validation examples",
              (long long)n_examples);
-    if (cae_table_write(path, comment, ncols, names, rows, table, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
+    if (cae_table_write(path, comment, ncols, names, rows, table, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
         goto done;
     }
     printf("wrote %s\n", path);

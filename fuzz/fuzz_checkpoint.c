@@ -77,13 +77,13 @@ static int same_store(const cae_params *a, const cae_params *b)
 
 static void round_trip(const cae_model_info *info, const cae_params *p, const cae_params *opt)
 {
-    char err[512] = "";
-    cae_ckpt_status rc = cae_checkpoint_save(rt_path, info, p, opt, err, sizeof err);
-    CHECK(rc == CAE_CKPT_OK, "saving a loaded checkpoint: %s (%s)", err, cae_ckpt_status_str(rc));
+    cae_error err;
+    cae_status rc = cae_checkpoint_save(rt_path, info, p, opt, &err);
+    CHECK(rc == CAE_OK, "saving a loaded checkpoint: %s (%s)", err.msg, cae_status_name(rc));
     cae_model_info info2;
     cae_params *p2 = NULL, *opt2 = NULL;
-    rc = cae_checkpoint_load(rt_path, &info2, &p2, &opt2, err, sizeof err);
-    CHECK(rc == CAE_CKPT_OK, "reloading: %s (%s)", err, cae_ckpt_status_str(rc));
+    rc = cae_checkpoint_load(rt_path, &info2, &p2, &opt2, &err);
+    CHECK(rc == CAE_OK, "reloading: %s (%s)", err.msg, cae_status_name(rc));
     CHECK(info->kind == info2.kind && info->n_layers == info2.n_layers &&
               info->n_classes == info2.n_classes && info->epochs_done == info2.epochs_done &&
               info->seed == info2.seed && info->batch == info2.batch && !strcmp(info->data, info2.data),
@@ -107,23 +107,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_file_set(&ckpt, buf, size);
     free(buf);
 
-    char err[512] = "";
+    cae_error err;
     cae_model_info info;
     cae_params *p = (cae_params *)&info, *opt = (cae_params *)&info; /* must be overwritten */
-    cae_ckpt_status rc = cae_checkpoint_load(ckpt.path, &info, &p, &opt, err, sizeof err);
-    if (rc != CAE_CKPT_OK) {
-        CHECK(p == NULL && opt == NULL, "status %s but a store", cae_ckpt_status_str(rc));
-        CHECK(err[0] != '\0', "status %s without a message", cae_ckpt_status_str(rc));
-        CHECK(strlen(err) < sizeof err, "unterminated message");
+    cae_status rc = cae_checkpoint_load(ckpt.path, &info, &p, &opt, &err);
+    if (rc != CAE_OK) {
+        CHECK(p == NULL && opt == NULL, "status %s but a store", cae_status_name(rc));
+        CHECK(err.msg[0] != '\0', "status %s without a message", cae_status_name(rc));
+        CHECK(strlen(err.msg) < sizeof err.msg, "unterminated message");
         return 0;
     }
     CHECK(p != NULL, "ok without a store");
-    rc = cae_checkpoint_check(NULL, &info, p, err, sizeof err);
-    CHECK(rc == CAE_CKPT_OK, "loaded, but cae_checkpoint_check says: %s (%s)", err, cae_ckpt_status_str(rc));
+    rc = cae_checkpoint_check(NULL, &info, p, &err);
+    CHECK(rc == CAE_OK, "loaded, but cae_checkpoint_check says: %s (%s)", err.msg, cae_status_name(rc));
     /* The description alone: same verdict. */
     cae_model_info info_only;
-    rc = cae_checkpoint_load(ckpt.path, &info_only, NULL, NULL, err, sizeof err);
-    CHECK(rc == CAE_CKPT_OK, "loads with a store but not without: %s", err);
+    rc = cae_checkpoint_load(ckpt.path, &info_only, NULL, NULL, &err);
+    CHECK(rc == CAE_OK, "loads with a store but not without: %s", err.msg);
     if (info.n_classes > 0) {
         cae_mlp_config m;
         cae_model_info_mlp(&info, &m);

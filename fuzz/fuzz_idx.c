@@ -38,13 +38,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void check_idx(const uint8_t *data, size_t size)
 {
     fuzz_file_set(&images, data, size);
-    char err[256] = "";
+    cae_error err;
     cae_idx *x = (cae_idx *)&err; /* must be overwritten */
-    cae_data_status rc = cae_idx_read(images.path, &x, err, sizeof err);
-    if (rc != CAE_DATA_OK) {
-        CHECK(x == NULL, "status %s but a result", cae_data_status_str(rc));
-        CHECK(err[0] != '\0', "status %s without a message", cae_data_status_str(rc));
-        CHECK(strlen(err) < sizeof err, "unterminated message");
+    cae_status rc = cae_idx_read(images.path, &x, &err);
+    if (rc != CAE_OK) {
+        CHECK(x == NULL, "status %s but a result", cae_status_name(rc));
+        CHECK(err.msg[0] != '\0', "status %s without a message", cae_status_name(rc));
+        CHECK(strlen(err.msg) < sizeof err.msg, "unterminated message");
         return;
     }
     CHECK(x && x->data, "ok without data");
@@ -68,12 +68,12 @@ static void check_idx(const uint8_t *data, size_t size)
 
 static void check_dataset(void)
 {
-    char err[256] = "";
+    cae_error err;
     cae_dataset *d = NULL;
-    cae_data_status rc = cae_dataset_load(images.path, labels.path, &d, err, sizeof err);
-    if (rc != CAE_DATA_OK) {
-        CHECK(d == NULL, "status %s but a dataset", cae_data_status_str(rc));
-        CHECK(err[0] != '\0', "status %s without a message", cae_data_status_str(rc));
+    cae_status rc = cae_dataset_load(images.path, labels.path, &d, &err);
+    if (rc != CAE_OK) {
+        CHECK(d == NULL, "status %s but a dataset", cae_status_name(rc));
+        CHECK(err.msg[0] != '\0', "status %s without a message", cae_status_name(rc));
         return;
     }
     CHECK(d && d->n >= 1 && d->dim >= 1 && d->dim == (int64_t)d->rows * d->cols, "shape");

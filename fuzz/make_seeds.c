@@ -15,9 +15,9 @@
 
 static const char *root;
 
-static void die(const char *what, const char *err)
+static void die(const char *what, const char *err.msg)
 {
-    fprintf(stderr, "make_seeds: %s: %s\n", what, err ? err : "failed");
+    fprintf(stderr, "make_seeds: %s: %s\n", what, err.msg ? err.msg : "failed");
     exit(1);
 }
 
@@ -47,9 +47,10 @@ static uint8_t *slurp(const char *path, size_t *n)
 /* An IDX file through the library's writer, returned as bytes. */
 static uint8_t *idx_bytes(int type, int rank, const int64_t *dims, const void *data, size_t *n)
 {
-    char err[256], tmp[1024];
+    char tmp[1024];
+    cae_error err;
     snprintf(tmp, sizeof tmp, "%s/idx.tmp", root);
-    if (cae_idx_write(tmp, type, rank, dims, data, err, sizeof err)) die("cae_idx_write", err);
+    if (cae_idx_write(tmp, type, rank, dims, data, &err)) die("cae_idx_write", err.msg);
     uint8_t *b = slurp(tmp, n);
     remove(tmp);
     return b;
@@ -122,9 +123,10 @@ static void idx_seeds(void)
 static void ckpt_put(const char *name, const cae_model_info *info, const cae_params *p,
                      const cae_params *opt, cae_ckpt_real real, int cut, int flip)
 {
-    char err[512], tmp[1024];
+    char tmp[1024];
+    cae_error err;
     snprintf(tmp, sizeof tmp, "%s/ckpt.tmp", root);
-    if (cae_checkpoint_save_as(tmp, info, p, opt, real, err, sizeof err)) die(name, err);
+    if (cae_checkpoint_save_as(tmp, info, p, opt, real, &err)) die(name, err.msg);
     size_t n;
     uint8_t *b = slurp(tmp, &n);
     remove(tmp);
@@ -137,7 +139,7 @@ static void ckpt_put(const char *name, const cae_model_info *info, const cae_par
 
 static void ckpt_seeds(void)
 {
-    char err[512];
+    cae_error err;
     cae_rng r;
     cae_rng_seed(&r, 1, 2);
     cae_model_info info;
@@ -153,7 +155,7 @@ static void ckpt_seeds(void)
     info.rng = r;
     info.has_rng = 1;
     cae_params *p = cae_params_new();
-    if (cae_layer_params(p, 1, &info.layer[0], &r, err, sizeof err)) die("layer 1", err);
+    if (cae_layer_params(p, 1, &info.layer[0], &r, &err)) die("layer 1", err.msg);
     ckpt_put("cae-1layer-f32", &info, p, NULL, CAE_CKPT_F32, 0, 0);
     ckpt_put("cae-1layer-f64", &info, p, NULL, CAE_CKPT_F64, 0, 0);
     ckpt_put("truncated", &info, p, NULL, CAE_CKPT_F32, 7, 0);
@@ -179,9 +181,9 @@ static void ckpt_seeds(void)
     cae_layer_config_default(&two.layer[0], CAE_MODEL_RBM, 5, 3);
     cae_layer_config_default(&two.layer[1], CAE_MODEL_DAE_B, 3, 2);
     two.layer[1].untied = 1;
-    if (cae_layer_params(q, 1, &two.layer[0], &r, err, sizeof err) ||
-        cae_layer_params(q, 2, &two.layer[1], &r, err, sizeof err))
-        die("two layers", err);
+    if (cae_layer_params(q, 1, &two.layer[0], &r, &err) ||
+        cae_layer_params(q, 2, &two.layer[1], &r, &err))
+        die("two layers", err.msg);
     ckpt_put("rbm-dae-2layers", &two, q, NULL, CAE_CKPT_NATIVE, 0, 0);
     cae_mlp_config m;
     memset(&m, 0, sizeof m);
@@ -191,7 +193,7 @@ static void ckpt_seeds(void)
     m.sizes[2] = 2;
     m.n_classes = 3;
     m.wd = 1e-4;
-    if (cae_mlp_params(q, &m, &r, err, sizeof err)) die("mlp", err);
+    if (cae_mlp_params(q, &m, &r, &err)) die("mlp", err.msg);
     two.kind = CAE_MODEL_MLP;
     two.n_classes = 3;
     two.mlp_wd = 1e-4;

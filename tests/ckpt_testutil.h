@@ -70,12 +70,10 @@ static inline void make_stack(cae_model_info *in, cae_params **p, cae_params **o
     in->layer[1].untied = 1;
     in->layer[1].wd = 1e-5;
     *p = cae_params_new();
-    cae_rng init;
-    cae_rng_seed(&init, 1, 0);
-    char err[256];
+    cae_error err;
     for (int k = 0; k < 2; k++)
-        ck_assert_msg(!cae_layer_params(*p, k + 1, &in->layer[k], &init, err, sizeof err), "%s",
-                      err);
+        ck_assert_msg(!cae_layer_params(*p, k + 1, &in->layer[k], 1, &err), "%s",
+                      err.msg);
     fill_tensors(*p, 100);
     if (!opt) return;
     *opt = cae_params_new();
@@ -101,15 +99,13 @@ static inline void make_classifier(cae_model_info *in, cae_params **p)
     in->mlp_wd = 1e-4;
     in->has_rng = 0;
     *p = cae_params_new();
-    cae_rng init;
-    cae_rng_seed(&init, 2, 0);
-    char err[256];
+    cae_error err;
     for (int k = 0; k < 2; k++)
-        ck_assert_msg(!cae_layer_params(*p, k + 1, &in->layer[k], &init, err, sizeof err), "%s",
-                      err);
+        ck_assert_msg(!cae_layer_params(*p, k + 1, &in->layer[k], 2, &err), "%s",
+                      err.msg);
     cae_mlp_config m;
     cae_model_info_mlp(in, &m);
-    ck_assert_msg(!cae_mlp_params(*p, &m, &init, err, sizeof err), "%s", err);
+    ck_assert_msg(!cae_mlp_params(*p, &m, 2, &err), "%s", err.msg);
     fill_tensors(*p, 300);
 }
 
@@ -217,17 +213,17 @@ static inline void write_all(const char *path, const void *b, size_t n)
 
 /* Load must fail with status st and a message that names the file and
  * contains want; the out pointers are NULL afterwards. */
-static inline void expect_load_fails(const char *path, cae_ckpt_status st, const char *want)
+static inline void expect_load_fails(const char *path, cae_status st, const char *want)
 {
     cae_model_info in;
     memset(&in, 0x5a, sizeof in);
     cae_params *p = (cae_params *)&in, *o = (cae_params *)&in;
-    char err[512] = "";
-    cae_ckpt_status got = cae_checkpoint_load(path, &in, &p, &o, err, sizeof err);
+    cae_error err;
+    cae_status got = cae_checkpoint_load(path, &in, &p, &o, &err);
     ck_assert_msg(got == st, "%s: status %d (%s), expected %d (%s); message: %s", path, got,
-                  cae_ckpt_status_str(got), st, cae_ckpt_status_str(st), err);
-    ck_assert_msg(strstr(err, path) == err, "message does not start with the file: %s", err);
-    ck_assert_msg(strstr(err, want), "message lacks \"%s\": %s", want, err);
+                  cae_status_name(got), st, cae_status_name(st), err.msg);
+    ck_assert_msg(strstr(err.msg, path) == err.msg, "message does not start with the file: %s", err.msg);
+    ck_assert_msg(strstr(err.msg, want), "message lacks \"%s\": %s", want, err.msg);
     ck_assert(p == NULL && o == NULL);
     ck_assert_int_eq(in.n_layers, 0x5a5a5a5a); /* info untouched */
 }

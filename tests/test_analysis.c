@@ -45,18 +45,18 @@ START_TEST(linear_contraction_is_flat_and_exact)
     cae_params *p = one_layer(D, H, 3);
     cae_dataset *d = random_set(40, D, 4);
     cae_act lin = CAE_ACT_LINEAR;
-    char err[256];
-    cae_encoder_net *e = cae_encoder_net_new(p, 1, &lin, 7, 1, err, sizeof err);
-    ck_assert_msg(e != NULL, "%s", err);
+    cae_error err;
+    cae_encoder_net *e = cae_encoder_net_new(p, 1, &lin, 7, 1, &err);
+    ck_assert_msg(e != NULL, "%s", err.msg);
     const double radii[3] = {0.1, 1, 30};
     double mean[3], sd[3];
-    ck_assert_msg(!cae_contraction_curve(e, d, 40, radii, 3, 9, mean, sd, err, sizeof err), "%s", err);
+    ck_assert_msg(!cae_contraction_curve(e, d, 40, radii, 3, 9, mean, sd, &err), "%s", err.msg);
     ck_assert_msg(fabs(mean[0] - mean[2]) < 1e3 * TOL * mean[0], "linear: %g at r=0.1, %g at r=30",
                   mean[0], mean[2]);
     /* The ratio never exceeds the top singular value of W. */
     double sm[9], ss[9];
     int64_t nv;
-    ck_assert_msg(!cae_jacobian_spectrum(p, 1, &lin, d, 3, sm, ss, &nv, err, sizeof err), "%s", err);
+    ck_assert_msg(!cae_jacobian_spectrum(p, 1, &lin, d, 3, sm, ss, &nv, &err), "%s", err.msg);
     ck_assert_int_eq(nv, 5);
     ck_assert_msg(mean[1] <= sm[0] * (1 + 1e-4), "ratio %g above sigma_max %g", mean[1], sm[0]);
     cae_encoder_net_free(e);
@@ -75,8 +75,8 @@ START_TEST(spectrum_matches_frobenius_norm)
     cae_act act = CAE_ACT_SIGMOID;
     double sm[12], ss[12];
     int64_t nv;
-    char err[256];
-    ck_assert_msg(!cae_jacobian_spectrum(p, 1, &act, d, 1, sm, ss, &nv, err, sizeof err), "%s", err);
+    cae_error err;
+    ck_assert_msg(!cae_jacobian_spectrum(p, 1, &act, d, 1, sm, ss, &nv, &err), "%s", err.msg);
     const cae_tensor *W = cae_layer_tensor(p, 1, "W"), *b = cae_layer_tensor(p, 1, "b");
     double want = 0;
     for (int64_t j = 0; j < H; j++) {
@@ -116,8 +116,8 @@ START_TEST(two_layer_spectrum_is_product)
     cae_act lin[2] = {CAE_ACT_LINEAR, CAE_ACT_LINEAR};
     double sm[6], ss[6];
     int64_t nv;
-    char err[256];
-    ck_assert_msg(!cae_jacobian_spectrum(p, 2, lin, d, 2, sm, ss, &nv, err, sizeof err), "%s", err);
+    cae_error err;
+    ck_assert_msg(!cae_jacobian_spectrum(p, 2, lin, d, 2, sm, ss, &nv, &err), "%s", err.msg);
     ck_assert_int_eq(nv, 4);
     double fro = 0;
     for (int64_t i = 0; i < D; i++)
@@ -141,11 +141,11 @@ START_TEST(distances_of_known_points)
     const cae_real pts[6] = {0, 0, 1, 0, 3, 0};
     memcpy(d->x, pts, sizeof pts);
     double mn, md, mx;
-    char err[256];
-    ck_assert(!cae_distance_stats(d, 3, 1, &mn, &md, &mx, err, sizeof err));
+    cae_error err;
+    ck_assert(!cae_distance_stats(d, 3, 1, &mn, &md, &mx, &err));
     ck_assert(fabs(mn - 1) < 1e-6 && fabs(md - 2) < 1e-6 && fabs(mx - 3) < 1e-6);
-    ck_assert_int_ne(cae_distance_stats(d, 1, 1, &mn, &md, &mx, err, sizeof err), 0);
-    ck_assert_ptr_nonnull(strstr(err, "at least 2"));
+    ck_assert_int_ne(cae_distance_stats(d, 1, 1, &mn, &md, &mx, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err.msg, "at least 2"));
     cae_dataset_free(d);
 }
 END_TEST
@@ -154,14 +154,14 @@ START_TEST(errors_are_reported)
 {
     cae_params *p = one_layer(4, 3, 1);
     cae_act act = CAE_ACT_SIGMOID;
-    char err[256];
-    ck_assert_ptr_null(cae_encoder_net_new(p, 2, (cae_act[]){act, act}, 4, 1, err, sizeof err));
-    ck_assert_msg(strstr(err, "layer 2") != NULL, "%s", err);
-    cae_encoder_net *e = cae_encoder_net_new(p, 1, &act, 4, 1, err, sizeof err);
+    cae_error err;
+    ck_assert_ptr_null(cae_encoder_net_new(p, 2, (cae_act[]){act, act}, 4, 1, &err));
+    ck_assert_msg(strstr(err.msg, "layer 2") != NULL, "%s", err.msg);
+    cae_encoder_net *e = cae_encoder_net_new(p, 1, &act, 4, 1, &err);
     cae_dataset *d = random_set(5, 6, 1); /* wrong width */
     double m, s, r = 1;
-    ck_assert_int_ne(cae_contraction_curve(e, d, 5, &r, 1, 1, &m, &s, err, sizeof err), 0);
-    ck_assert_msg(strstr(err, "6 inputs") != NULL, "%s", err);
+    ck_assert_int_ne(cae_contraction_curve(e, d, 5, &r, 1, 1, &m, &s, &err), 0);
+    ck_assert_msg(strstr(err.msg, "6 inputs") != NULL, "%s", err.msg);
     cae_encoder_net_free(e);
     cae_dataset_free(d);
     cae_params_free(p);

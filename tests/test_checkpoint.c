@@ -17,10 +17,10 @@ START_TEST(round_trip_stack_is_exact)
     cae_model_info in, back;
     cae_params *p, *opt, *p2, *opt2;
     make_stack(&in, &p, &opt);
-    char err[512];
-    ck_assert_msg(!cae_checkpoint_save(path, &in, p, opt, err, sizeof err), "%s", err);
+    cae_error err;
+    ck_assert_msg(!cae_checkpoint_save(path, &in, p, opt, &err), "%s", err.msg);
     ck_assert_int_eq(temp_files(dir), 0);
-    ck_assert_msg(!cae_checkpoint_load(path, &back, &p2, &opt2, err, sizeof err), "%s", err);
+    ck_assert_msg(!cae_checkpoint_load(path, &back, &p2, &opt2, &err), "%s", err.msg);
     const char *d = info_diff(&in, &back);
     ck_assert_msg(!d, "field %s differs after the round trip", d);
     assert_stores_equal(p, p2);
@@ -28,13 +28,13 @@ START_TEST(round_trip_stack_is_exact)
     assert_stores_equal(opt, opt2);
     /* Saving what was loaded gives the same bytes. */
     char *again = path_in(dir, "again.ckpt");
-    ck_assert_msg(!cae_checkpoint_save(again, &back, p2, opt2, err, sizeof err), "%s", err);
+    ck_assert_msg(!cae_checkpoint_save(again, &back, p2, opt2, &err), "%s", err.msg);
     size_t n1, n2;
     unsigned char *b1 = read_all(path, &n1), *b2 = read_all(again, &n2);
     ck_assert(n1 == n2 && !memcmp(b1, b2, n1));
     /* Without out_opt the optimizer tensors are skipped. */
     cae_params *p3;
-    ck_assert(!cae_checkpoint_load(path, &back, &p3, NULL, err, sizeof err));
+    ck_assert(!cae_checkpoint_load(path, &back, &p3, NULL, &err));
     assert_stores_equal(p, p3);
     free(b1);
     free(b2);
@@ -55,16 +55,16 @@ START_TEST(round_trip_classifier_is_exact)
     cae_model_info in, back, peek;
     cae_params *p, *p2, *opt2;
     make_classifier(&in, &p);
-    char err[512];
-    ck_assert_msg(!cae_checkpoint_save(path, &in, p, NULL, err, sizeof err), "%s", err);
-    ck_assert_msg(!cae_checkpoint_load(path, &back, &p2, &opt2, err, sizeof err), "%s", err);
+    cae_error err;
+    ck_assert_msg(!cae_checkpoint_save(path, &in, p, NULL, &err), "%s", err.msg);
+    ck_assert_msg(!cae_checkpoint_load(path, &back, &p2, &opt2, &err), "%s", err.msg);
     ck_assert_msg(!info_diff(&in, &back), "%s", info_diff(&in, &back));
     assert_stores_equal(p, p2);
     ck_assert(opt2 == NULL); /* none saved */
     ck_assert(cae_params_get(p2, "out.V")->shape[0] == 4 &&
               cae_params_get(p2, "out.V")->shape[1] == 3);
     /* Validate-only load: info, no store. */
-    ck_assert(!cae_checkpoint_load(path, &peek, NULL, NULL, err, sizeof err));
+    ck_assert(!cae_checkpoint_load(path, &peek, NULL, NULL, &err));
     ck_assert(!info_diff(&in, &peek));
     cae_mlp_config m;
     cae_model_info_mlp(&back, &m);
@@ -88,11 +88,11 @@ START_TEST(format_matches_the_document)
     cae_model_info in;
     cae_params *p, *opt;
     make_stack(&in, &p, &opt);
-    char err[512];
+    cae_error err;
     for (int bytes = 4; bytes <= 8; bytes += 4) {
         ck_assert_msg(
-            !cae_checkpoint_save_as(a, &in, p, opt, (cae_ckpt_real)bytes, err, sizeof err), "%s",
-            err);
+            !cae_checkpoint_save_as(a, &in, p, opt, (cae_ckpt_real)bytes, &err), "%s",
+            err.msg);
         e_checkpoint(b, &in, p, opt, (uint32_t)bytes);
         size_t na, nb;
         unsigned char *ba = read_all(a, &na), *bb = read_all(b, &nb);
@@ -135,17 +135,16 @@ START_TEST(real_types_convert)
     cae_model_info in, back;
     cae_params *p, *opt, *p2, *opt2;
     make_stack(&in, &p, &opt);
-    char err[512];
+    cae_error err;
     for (int bytes = 4; bytes <= 8; bytes += 4) {
         for (int hand = 0; hand < 2; hand++) { /* library save, then hand-made file */
             if (hand)
                 e_checkpoint(path, &in, p, opt, (uint32_t)bytes);
             else
-                ck_assert_msg(!cae_checkpoint_save_as(path, &in, p, opt, (cae_ckpt_real)bytes, err,
-                                                      sizeof err),
-                              "%s", err);
-            ck_assert_msg(!cae_checkpoint_load(path, &back, &p2, &opt2, err, sizeof err), "%s",
-                          err);
+                ck_assert_msg(!cae_checkpoint_save_as(path, &in, p, opt, (cae_ckpt_real)bytes, &err),
+                              "%s", err.msg);
+            ck_assert_msg(!cae_checkpoint_load(path, &back, &p2, &opt2, &err), "%s",
+                          err.msg);
             ck_assert(!info_diff(&in, &back));
             for (int s = 0; s < 2; s++) {
                 const cae_params *x = s ? opt : p, *y = s ? opt2 : p2;
@@ -169,10 +168,10 @@ START_TEST(real_types_convert)
         }
     }
     /* A file size that says which type was written. */
-    ck_assert(!cae_checkpoint_save_as(path, &in, p, NULL, CAE_CKPT_F32, err, sizeof err));
+    ck_assert(!cae_checkpoint_save_as(path, &in, p, NULL, CAE_CKPT_F32, &err));
     size_t n4, n8;
     free(read_all(path, &n4));
-    ck_assert(!cae_checkpoint_save_as(path, &in, p, NULL, CAE_CKPT_F64, err, sizeof err));
+    ck_assert(!cae_checkpoint_save_as(path, &in, p, NULL, CAE_CKPT_F64, &err));
     free(read_all(path, &n8));
     size_t total = 0;
     for (int i = 0; i < cae_params_count(p); i++) total += (size_t)cae_params_at(p, i)->size;
@@ -202,15 +201,15 @@ START_TEST(real_types_convert)
     e_write(path, &e, 1);
     free(e.b);
     if (sizeof(cae_real) == 4) {
-        expect_load_fails(path, CAE_CKPT_ERR_FORMAT, "'L1.W' element 3 = 1e+300 does not fit");
+        expect_load_fails(path, CAE_ERR_FORMAT, "'L1.W' element 3 = 1e+300 does not fit");
     } else { /* loads; but a value too large for float cannot be saved as f32 */
-        ck_assert(!cae_checkpoint_load(path, &back, &p2, NULL, err, sizeof err));
+        ck_assert(!cae_checkpoint_load(path, &back, &p2, NULL, &err));
         ck_assert(cae_params_get(p2, "L1.W")->data[3] == 1e300);
         cae_params_free(p2);
         W->data[3] = (cae_real)1e300;
-        ck_assert_int_eq(cae_checkpoint_save_as(path, &in, p, NULL, CAE_CKPT_F32, err, sizeof err),
-                         CAE_CKPT_ERR_FORMAT);
-        ck_assert_msg(strstr(err, "does not fit in float"), "%s", err);
+        ck_assert_int_eq(cae_checkpoint_save_as(path, &in, p, NULL, CAE_CKPT_F32, &err),
+                         CAE_ERR_FORMAT);
+        ck_assert_msg(strstr(err.msg, "does not fit in float"), "%s", err.msg);
         W->data[3] = keep;
     }
     ck_assert_int_eq(temp_files(dir), 0);
@@ -236,22 +235,22 @@ START_TEST(failed_saves_leave_the_old_file)
     cae_params *p, *opt, *pc;
     make_stack(&in, &p, &opt);
     make_classifier(&cls, &pc);
-    char err[512];
-    ck_assert(!cae_checkpoint_save(path, &in, p, opt, err, sizeof err));
+    cae_error err;
+    ck_assert(!cae_checkpoint_save(path, &in, p, opt, &err));
     size_t n;
     unsigned char *b = read_all(path, &n);
 
     /* Into a directory that does not exist. */
     char *nodir = path_in(dir, "missing/x.ckpt");
-    ck_assert_int_eq(cae_checkpoint_save(nodir, &in, p, NULL, err, sizeof err), CAE_CKPT_ERR_IO);
-    ck_assert_msg(strstr(err, nodir) == err && strstr(err, "cannot create") &&
-                      strstr(err, "No such file or directory"),
-                  "%s", err);
+    ck_assert_int_eq(cae_checkpoint_save(nodir, &in, p, NULL, &err), CAE_ERR_IO);
+    ck_assert_msg(strstr(err.msg, nodir) == err.msg && strstr(err.msg, "cannot create") &&
+                      strstr(err.msg, "No such file or directory"),
+                  "%s", err.msg);
     /* Onto a path that is a directory: rename fails, the directory stays. */
     char *sub = path_in(dir, "sub");
     ck_assert(!mkdir(sub, 0755));
-    ck_assert_int_eq(cae_checkpoint_save(sub, &in, p, NULL, err, sizeof err), CAE_CKPT_ERR_IO);
-    ck_assert_msg(strstr(err, "cannot save"), "%s", err);
+    ck_assert_int_eq(cae_checkpoint_save(sub, &in, p, NULL, &err), CAE_ERR_IO);
+    ck_assert_msg(strstr(err.msg, "cannot save"), "%s", err.msg);
     struct stat sb;
     ck_assert(!stat(sub, &sb) && S_ISDIR(sb.st_mode));
     ck_assert_int_eq(temp_files(dir), 0);
@@ -259,8 +258,8 @@ START_TEST(failed_saves_leave_the_old_file)
     char tmpname[600];
     snprintf(tmpname, sizeof tmpname, "%s.tmp.%ld", path, (long)getpid());
     ck_assert(!mkdir(tmpname, 0755));
-    ck_assert_int_eq(cae_checkpoint_save(path, &cls, pc, NULL, err, sizeof err), CAE_CKPT_ERR_IO);
-    ck_assert_msg(strstr(err, "cannot create") && strstr(err, "Is a directory"), "%s", err);
+    ck_assert_int_eq(cae_checkpoint_save(path, &cls, pc, NULL, &err), CAE_ERR_IO);
+    ck_assert_msg(strstr(err.msg, "cannot create") && strstr(err.msg, "Is a directory"), "%s", err.msg);
     assert_file_is(path, b, n);
     ck_assert(!rmdir(tmpname));
     /* A write that fails half way (file size limit): the temp file goes. */
@@ -270,42 +269,42 @@ START_TEST(failed_saves_leave_the_old_file)
     lim.rlim_cur = 300;
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     ck_assert(!setrlimit(RLIMIT_FSIZE, &lim));
-    cae_ckpt_status st = cae_checkpoint_save(path, &cls, pc, NULL, err, sizeof err);
+    cae_status st = cae_checkpoint_save(path, &cls, pc, NULL, &err);
     ck_assert(!setrlimit(RLIMIT_FSIZE, &old));
     signal(SIGXFSZ, prev);
-    ck_assert_int_eq(st, CAE_CKPT_ERR_IO);
-    ck_assert_msg(strstr(err, "cannot write") && strstr(err, "File too large"), "%s", err);
+    ck_assert_int_eq(st, CAE_ERR_IO);
+    ck_assert_msg(strstr(err.msg, "cannot write") && strstr(err.msg, "File too large"), "%s", err.msg);
     assert_file_is(path, b, n);
     ck_assert_int_eq(temp_files(dir), 0);
     /* A description the store does not match, or a bad one: nothing written. */
-    ck_assert_int_eq(cae_checkpoint_save(path, &cls, p, NULL, err, sizeof err),
-                     CAE_CKPT_ERR_MISMATCH);
-    ck_assert_msg(strstr(err, "tensor 'L2.W' is 5x3, the description says 5x4"), "%s", err);
-    ck_assert_int_eq(cae_checkpoint_check(NULL, &cls, p, err, sizeof err), CAE_CKPT_ERR_MISMATCH);
-    ck_assert_int_eq(cae_checkpoint_check(NULL, &cls, pc, err, sizeof err), CAE_CKPT_OK);
+    ck_assert_int_eq(cae_checkpoint_save(path, &cls, p, NULL, &err),
+                     CAE_ERR_MISMATCH);
+    ck_assert_msg(strstr(err.msg, "tensor 'L2.W' is 5x3, the description says 5x4"), "%s", err.msg);
+    ck_assert_int_eq(cae_checkpoint_check(NULL, &cls, p, &err), CAE_ERR_MISMATCH);
+    ck_assert_int_eq(cae_checkpoint_check(NULL, &cls, pc, &err), CAE_OK);
     cae_model_info broken = in;
     broken.layer[1].n_in = 4;
-    ck_assert_int_eq(cae_checkpoint_save(path, &broken, p, NULL, err, sizeof err),
-                     CAE_CKPT_ERR_FORMAT);
-    ck_assert_msg(strstr(err, "layer 2 has 4 inputs, expected 5"), "%s", err);
+    ck_assert_int_eq(cae_checkpoint_save(path, &broken, p, NULL, &err),
+                     CAE_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "layer 2 has 4 inputs, expected 5"), "%s", err.msg);
     cae_params *slash = cae_params_new();
     for (int i = 0; i < cae_params_count(p); i++) {
         cae_tensor *t = cae_params_at(p, i);
         cae_params_add(slash, t->name, t->rank, t->shape);
     }
     cae_params_add(slash, "a/b", 0, NULL);
-    ck_assert_int_eq(cae_checkpoint_save(path, &in, slash, NULL, err, sizeof err),
-                     CAE_CKPT_ERR_FORMAT);
-    ck_assert_msg(strstr(err, "model tensor 'a/b': the name has a byte"), "%s", err);
-    ck_assert_int_eq(cae_checkpoint_save(path, &in, p, slash, err, sizeof err),
-                     CAE_CKPT_ERR_FORMAT);
-    ck_assert_msg(strstr(err, "optimizer tensor 'a/b'"), "%s", err);
+    ck_assert_int_eq(cae_checkpoint_save(path, &in, slash, NULL, &err),
+                     CAE_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "model tensor 'a/b': the name has a byte"), "%s", err.msg);
+    ck_assert_int_eq(cae_checkpoint_save(path, &in, p, slash, &err),
+                     CAE_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "optimizer tensor 'a/b'"), "%s", err.msg);
     assert_file_is(path, b, n);
     ck_assert_int_eq(temp_files(dir), 0);
     /* And a good save still replaces it. */
-    ck_assert(!cae_checkpoint_save(path, &cls, pc, NULL, err, sizeof err));
+    ck_assert(!cae_checkpoint_save(path, &cls, pc, NULL, &err));
     cae_model_info back;
-    ck_assert(!cae_checkpoint_load(path, &back, NULL, NULL, err, sizeof err));
+    ck_assert(!cae_checkpoint_load(path, &back, NULL, NULL, &err));
     ck_assert_int_eq(back.kind, CAE_MODEL_MLP);
     ck_assert_int_eq(temp_files(dir), 0);
     cae_params_free(slash);
@@ -371,9 +370,9 @@ START_TEST(npy_export_reads_back)
     cae_params_add(p, "s", 0, NULL);
     cae_params_add(p, "cube", 3, (int64_t[]){2, 3, 4});
     fill_tensors(p, 9);
-    char err[512];
+    cae_error err;
     for (int round = 0; round < 2; round++) { /* creates, then replaces */
-        ck_assert_msg(!cae_export_npy(p, out, err, sizeof err), "%s", err);
+        ck_assert_msg(!cae_export_npy(p, out, &err), "%s", err.msg);
         for (int i = 0; i < cae_params_count(p); i++) {
             const cae_tensor *t = cae_params_at(p, i);
             char name[80];
@@ -390,16 +389,16 @@ START_TEST(npy_export_reads_back)
     char *file = path_in(dir, "plain");
     write_all(file, "x", 1);
     char *under = path_in(file, "d");
-    ck_assert_int_eq(cae_export_npy(p, under, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, under) == err && strstr(err, "cannot create the directory"), "%s",
-                  err);
+    ck_assert_int_eq(cae_export_npy(p, under, &err), CAE_ERR_IO);
+    ck_assert_msg(strstr(err.msg, under) == err.msg && strstr(err.msg, "cannot create the directory"), "%s",
+                  err.msg);
     cae_params_add(p, "a/b", 1, (int64_t[]){2});
     char *fresh = path_in(dir, "fresh");
-    ck_assert_int_eq(cae_export_npy(p, fresh, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "'a/b' cannot be a file name"), "%s", err);
+    ck_assert_int_eq(cae_export_npy(p, fresh, &err), CAE_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "'a/b' cannot be a file name"), "%s", err.msg);
     struct stat sb;
     ck_assert(stat(fresh, &sb) && errno == ENOENT);
-    ck_assert_int_eq(cae_export_npy(p, fresh, NULL, 0), -1); /* err may be NULL */
+    ck_assert_int_eq(cae_export_npy(p, fresh, NULL), CAE_ERR_FORMAT); /* err may be NULL */
     free(fresh);
     free(under);
     free(file);
@@ -411,11 +410,11 @@ END_TEST
 
 START_TEST(status_strings)
 {
-    for (int s = CAE_CKPT_OK; s <= CAE_CKPT_ERR_NOMEM; s++) {
-        const char *m = cae_ckpt_status_str((cae_ckpt_status)s);
+    for (int s = CAE_OK; s < CAE_ERR_COUNT; s++) {
+        const char *m = cae_status_name((cae_status)s);
         ck_assert(m && *m && strcmp(m, "unknown status"));
     }
-    ck_assert_str_eq(cae_ckpt_status_str((cae_ckpt_status)99), "unknown status");
+    ck_assert_str_eq(cae_status_name((cae_status)99), "unknown status");
 }
 END_TEST
 

@@ -113,6 +113,25 @@ for t in L1.W L1.b L1.c out.V out.c; do
 done
 check "export: L1.W.npy is 784 x 50" grep -qa "'shape': (784, 50)" "$T/npy/L1.W.npy"
 
+# --wd reaches the weights: the same fine-tuning with and without it gives
+# other, smaller weights.
+for wd in 0 0.5; do
+    run "finetune --wd $wd" 0 "test error" "" -- finetune --init "$T/cae.ckpt" --data mnist --limit 200 \
+        --epochs 1 --wd $wd --out "$T/mlp-wd$wd.ckpt"
+    run "export --wd $wd" 0 "wrote 5 tensors" "" -- export --model "$T/mlp-wd$wd.ckpt" --npy "$T/npy-wd$wd"
+done
+differ() { ! cmp -s "$1" "$2"; }
+check "finetune --wd changes L1.W" differ "$T/npy-wd0/L1.W.npy" "$T/npy-wd0.5/L1.W.npy"
+check "finetune --wd changes out.V" differ "$T/npy-wd0/out.V.npy" "$T/npy-wd0.5/out.V.npy"
+check "finetune --wd shrinks the weights" python3 -c '
+import sys
+def norm(path):  # sum of squares of a little-endian <f4/<f8 .npy (no numpy needed)
+    import struct
+    b = open(path, "rb").read(); hl = b[8] | b[9] << 8; h = b[10:10 + hl].decode()
+    fmt = "d" if "<f8" in h else "f"; n = (len(b) - 10 - hl) // struct.calcsize(fmt)
+    return sum(v * v for v in struct.unpack("<%d%s" % (n, fmt), b[10 + hl:]))
+sys.exit(not norm(sys.argv[2]) < norm(sys.argv[1]))' "$T/npy-wd0/L1.W.npy" "$T/npy-wd0.5/L1.W.npy"
+
 run "pretrain --on (stack layer 2)" 0 "layer 2" "" -- pretrain --model cae --data mnist --on "$T/cae.ckpt" \
     --limit 500 --epochs 1 --hidden 20 --out "$T/cae2.ckpt"
 check "stacked: codes of 500 training examples" grep -q "codes of layers 1..1: 500 training" "$T/out"

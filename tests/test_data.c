@@ -87,17 +87,17 @@ static size_t good_labels(uint8_t *b, int n)
 
 /* Read path, expect status st and a message containing each of the
  * substrings (and the file name). */
-static void expect_fail(const char *path, cae_data_status st, const char *sub1, const char *sub2)
+static void expect_fail(const char *path, cae_status st, const char *sub1, const char *sub2)
 {
-    char err[512] = "";
+    cae_error err;
     cae_idx *x = (cae_idx *)1;
-    cae_data_status rc = cae_idx_read(path, &x, err, sizeof err);
-    ck_assert_msg(rc == st, "%s: expected status %s, got %s (%s)", path, cae_data_status_str(st),
-                  cae_data_status_str(rc), err);
+    cae_status rc = cae_idx_read(path, &x, &err);
+    ck_assert_msg(rc == st, "%s: expected status %s, got %s (%s)", path, cae_status_name(st),
+                  cae_status_name(rc), err.msg);
     ck_assert_msg(x == NULL, "%s: *out must be NULL on failure", path);
-    ck_assert_msg(strstr(err, path) != NULL, "message '%s' does not name the file", err);
-    ck_assert_msg(strstr(err, sub1) != NULL, "message '%s' lacks '%s'", err, sub1);
-    if (sub2) ck_assert_msg(strstr(err, sub2) != NULL, "message '%s' lacks '%s'", err, sub2);
+    ck_assert_msg(strstr(err.msg, path) != NULL, "message '%s' does not name the file", err.msg);
+    ck_assert_msg(strstr(err.msg, sub1) != NULL, "message '%s' lacks '%s'", err.msg, sub1);
+    if (sub2) ck_assert_msg(strstr(err.msg, sub2) != NULL, "message '%s' lacks '%s'", err.msg, sub2);
 }
 
 /* ------------------------------------------------------------ good files */
@@ -109,10 +109,10 @@ START_TEST(read_good_raw_and_gzip)
     write_bytes(path_in("a.idx"), b, n);
     write_gzip(path_in("a.idx.gz"), b, n);
     for (int gz = 0; gz < 2; gz++) {
-        char err[256];
+        cae_error err;
         cae_idx *x = NULL;
-        cae_data_status rc = cae_idx_read(path_in(gz ? "a.idx.gz" : "a.idx"), &x, err, sizeof err);
-        ck_assert_msg(rc == CAE_DATA_OK, "gzip=%d: %s", gz, err);
+        cae_status rc = cae_idx_read(path_in(gz ? "a.idx.gz" : "a.idx"), &x, &err);
+        ck_assert_msg(rc == CAE_OK, "gzip=%d: %s", gz, err.msg);
         ck_assert_int_eq(x->gzip, gz);
         ck_assert_int_eq(x->type, CAE_IDX_U8);
         ck_assert_int_eq(x->rank, 3);
@@ -145,10 +145,10 @@ START_TEST(write_read_round_trip_all_types)
             }
         }
         int64_t dims[1] = {5};
-        char err[256];
-        ck_assert_msg(cae_idx_write(path_in("t.idx"), ty, 1, dims, buf, err, sizeof err) == CAE_DATA_OK, "%s", err);
+        cae_error err;
+        ck_assert_msg(cae_idx_write(path_in("t.idx"), ty, 1, dims, buf, &err) == CAE_OK, "%s", err.msg);
         cae_idx *x = NULL;
-        ck_assert_msg(cae_idx_read(path_in("t.idx"), &x, err, sizeof err) == CAE_DATA_OK, "%s", err);
+        ck_assert_msg(cae_idx_read(path_in("t.idx"), &x, &err) == CAE_OK, "%s", err.msg);
         ck_assert_int_eq(x->type, ty);
         ck_assert_int_eq(memcmp(x->data, buf, 5 * (size_t)cae_idx_type_size(ty)), 0);
         cae_idx_free(x);
@@ -162,7 +162,7 @@ START_TEST(write_read_round_trip_all_types)
     FILE *f;
     int16_t v = 300;
     int64_t d1[1] = {1};
-    ck_assert(cae_idx_write(path_in("be.idx"), CAE_IDX_I16, 1, d1, &v, NULL, 0) == CAE_DATA_OK);
+    ck_assert(cae_idx_write(path_in("be.idx"), CAE_IDX_I16, 1, d1, &v, NULL) == CAE_OK);
     uint8_t raw[10];
     f = fopen(path_in("be.idx"), "rb");
     ck_assert(f && fread(raw, 1, 10, f) == 10);
@@ -177,7 +177,7 @@ END_TEST
 START_TEST(broken_empty)
 {
     write_bytes(path_in("empty"), "", 0);
-    expect_fail(path_in("empty"), CAE_DATA_ERR_EMPTY, "empty file", "offset 0");
+    expect_fail(path_in("empty"), CAE_ERR_EMPTY, "empty file", "offset 0");
 }
 END_TEST
 
@@ -185,11 +185,11 @@ START_TEST(broken_truncated_header)
 {
     const uint8_t b[3] = {0, 0, 8};
     write_bytes(path_in("h3"), b, 3);
-    expect_fail(path_in("h3"), CAE_DATA_ERR_TRUNCATED, "IDX header", "found only 3");
+    expect_fail(path_in("h3"), CAE_ERR_TRUNCATED, "IDX header", "found only 3");
     /* rank 3 declared, only two dimensions present */
     const uint8_t c[12] = {0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2};
     write_bytes(path_in("dims"), c, sizeof c);
-    expect_fail(path_in("dims"), CAE_DATA_ERR_TRUNCATED, "bytes of dimensions", "offset 4");
+    expect_fail(path_in("dims"), CAE_ERR_TRUNCATED, "bytes of dimensions", "offset 4");
 }
 END_TEST
 
@@ -198,7 +198,7 @@ START_TEST(broken_truncated_body)
     uint8_t b[64];
     size_t n = good_images(b, 3);
     write_bytes(path_in("body"), b, n - 5);
-    expect_fail(path_in("body"), CAE_DATA_ERR_TRUNCATED, "truncated body", "expected 12 bytes");
+    expect_fail(path_in("body"), CAE_ERR_TRUNCATED, "truncated body", "expected 12 bytes");
 }
 END_TEST
 
@@ -207,9 +207,9 @@ START_TEST(broken_trailing_bytes)
     uint8_t b[64] = {0};
     size_t n = good_images(b, 3);
     write_bytes(path_in("trail"), b, n + 2);
-    expect_fail(path_in("trail"), CAE_DATA_ERR_DIMS, "trailing bytes", "offset 28");
+    expect_fail(path_in("trail"), CAE_ERR_DIMS, "trailing bytes", "offset 28");
     write_gzip(path_in("trail.gz"), b, n + 2);
-    expect_fail(path_in("trail.gz"), CAE_DATA_ERR_DIMS, "trailing bytes", NULL);
+    expect_fail(path_in("trail.gz"), CAE_ERR_DIMS, "trailing bytes", NULL);
 }
 END_TEST
 
@@ -219,9 +219,9 @@ START_TEST(broken_magic)
     size_t n = good_images(b, 3);
     b[1] = 0x08;
     write_bytes(path_in("magic"), b, n);
-    expect_fail(path_in("magic"), CAE_DATA_ERR_MAGIC, "expected magic bytes 00 00", "found 00 08");
+    expect_fail(path_in("magic"), CAE_ERR_MAGIC, "expected magic bytes 00 00", "found 00 08");
     write_bytes(path_in("text"), "hello world, not IDX", 20);
-    expect_fail(path_in("text"), CAE_DATA_ERR_MAGIC, "not an IDX file", NULL);
+    expect_fail(path_in("text"), CAE_ERR_MAGIC, "not an IDX file", NULL);
 }
 END_TEST
 
@@ -231,14 +231,14 @@ START_TEST(broken_type_and_rank)
     size_t n = good_images(b, 3);
     b[2] = 0x07;
     write_bytes(path_in("type"), b, n);
-    expect_fail(path_in("type"), CAE_DATA_ERR_TYPE, "offset 2", "found 07");
+    expect_fail(path_in("type"), CAE_ERR_TYPE, "offset 2", "found 07");
     good_images(b, 3);
     b[3] = 0;
     write_bytes(path_in("rank0"), b, n);
-    expect_fail(path_in("rank0"), CAE_DATA_ERR_RANK, "offset 3", "found 0");
+    expect_fail(path_in("rank0"), CAE_ERR_RANK, "offset 3", "found 0");
     b[3] = 9;
     write_bytes(path_in("rank9"), b, n);
-    expect_fail(path_in("rank9"), CAE_DATA_ERR_RANK, "expected rank 1..4", "found 9");
+    expect_fail(path_in("rank9"), CAE_ERR_RANK, "expected rank 1..4", "found 9");
 }
 END_TEST
 
@@ -248,19 +248,19 @@ START_TEST(broken_dims)
     uint8_t b[20] = {0, 0, 0x0d, 4};
     memset(b + 4, 0xff, 16);
     write_bytes(path_in("ovf"), b, sizeof b);
-    expect_fail(path_in("ovf"), CAE_DATA_ERR_DIMS, "overflows", "4294967295 x 4294967295");
+    expect_fail(path_in("ovf"), CAE_ERR_DIMS, "overflows", "4294967295 x 4294967295");
     /* fits 64 bits but far beyond the limit */
     uint8_t c[12] = {0, 0, 0x08, 2, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x10, 0x00};
     write_bytes(path_in("huge"), c, sizeof c);
-    expect_fail(path_in("huge"), CAE_DATA_ERR_DIMS, "over the limit", NULL);
+    expect_fail(path_in("huge"), CAE_ERR_DIMS, "over the limit", NULL);
     /* a zero dimension */
     uint8_t z[12] = {0, 0, 0x08, 2, 0, 0, 0, 5, 0, 0, 0, 0};
     write_bytes(path_in("zero"), z, sizeof z);
-    expect_fail(path_in("zero"), CAE_DATA_ERR_DIMS, "found 0", "offset 8");
+    expect_fail(path_in("zero"), CAE_ERR_DIMS, "found 0", "offset 8");
     /* a gzip file that declares more than it could ever inflate to */
     uint8_t g[12] = {0, 0, 0x08, 2, 0x00, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0xff};
     write_gzip(path_in("bomb.gz"), g, sizeof g);
-    expect_fail(path_in("bomb.gz"), CAE_DATA_ERR_TRUNCATED, "gzip file can hold", NULL);
+    expect_fail(path_in("bomb.gz"), CAE_ERR_TRUNCATED, "gzip file can hold", NULL);
 }
 END_TEST
 
@@ -284,41 +284,41 @@ START_TEST(broken_gzip_ends_early)
     ck_assert(zn > 2000);
     /* cut in the middle of the deflate data */
     write_bytes(path_in("cut.gz"), z, zn / 2);
-    expect_fail(path_in("cut.gz"), CAE_DATA_ERR_GZIP, "gzip stream ends early", "offset");
+    expect_fail(path_in("cut.gz"), CAE_ERR_GZIP, "gzip stream ends early", "offset");
     /* cut inside the 8-byte trailer: the data is all there, the stream is not */
     write_bytes(path_in("trailer.gz"), z, zn - 4);
-    expect_fail(path_in("trailer.gz"), CAE_DATA_ERR_GZIP, "ends early", NULL);
+    expect_fail(path_in("trailer.gz"), CAE_ERR_GZIP, "ends early", NULL);
     /* cut right after the gzip header: not even the IDX header inflates */
     write_bytes(path_in("head.gz"), z, 12);
-    expect_fail(path_in("head.gz"), CAE_DATA_ERR_GZIP, "ends early", "IDX header");
+    expect_fail(path_in("head.gz"), CAE_ERR_GZIP, "ends early", "IDX header");
     /* a corrupted byte in the deflate data */
     z[zn / 2] ^= 0x55;
     z[zn / 2 + 1] ^= 0xaa;
     write_bytes(path_in("bad.gz"), z, zn);
-    char err[512];
+    cae_error err;
     cae_idx *x = NULL;
-    cae_data_status rc = cae_idx_read(path_in("bad.gz"), &x, err, sizeof err);
-    ck_assert_msg(rc == CAE_DATA_ERR_GZIP, "corrupt gzip: got %s (%s)", cae_data_status_str(rc), err);
+    cae_status rc = cae_idx_read(path_in("bad.gz"), &x, &err);
+    ck_assert_msg(rc == CAE_ERR_GZIP, "corrupt gzip: got %s (%s)", cae_status_name(rc), err.msg);
     ck_assert(x == NULL);
 }
 END_TEST
 
 START_TEST(broken_missing_file_and_args)
 {
-    expect_fail(path_in("does-not-exist"), CAE_DATA_ERR_IO, "cannot open", NULL);
+    expect_fail(path_in("does-not-exist"), CAE_ERR_IO, "cannot open", NULL);
     cae_idx *x = NULL;
-    ck_assert_int_eq(cae_idx_read(NULL, &x, NULL, 0), CAE_DATA_ERR_ARG);
-    ck_assert_int_eq(cae_idx_read(tmp, &x, NULL, 0), CAE_DATA_ERR_IO); /* a directory */
+    ck_assert_int_eq(cae_idx_read(NULL, &x, NULL), CAE_ERR_ARG);
+    ck_assert_int_eq(cae_idx_read(tmp, &x, NULL), CAE_ERR_IO); /* a directory */
     int64_t dims[1] = {0};
     uint8_t v = 0;
-    ck_assert_int_eq(cae_idx_write(path_in("w"), CAE_IDX_U8, 1, dims, &v, NULL, 0), CAE_DATA_ERR_DIMS);
-    ck_assert_int_eq(cae_idx_write(path_in("w"), 0x42, 1, dims, &v, NULL, 0), CAE_DATA_ERR_TYPE);
+    ck_assert_int_eq(cae_idx_write(path_in("w"), CAE_IDX_U8, 1, dims, &v, NULL), CAE_ERR_DIMS);
+    ck_assert_int_eq(cae_idx_write(path_in("w"), 0x42, 1, dims, &v, NULL), CAE_ERR_TYPE);
     char longpath[700];
     snprintf(longpath, sizeof longpath, "%s/no/such/dir/f", tmp);
     dims[0] = 1;
-    char err[800];
-    ck_assert_int_eq(cae_idx_write(longpath, CAE_IDX_U8, 1, dims, &v, err, sizeof err), CAE_DATA_ERR_IO);
-    ck_assert_msg(strstr(err, "cannot create") != NULL, "%s", err);
+    cae_error err;
+    ck_assert_int_eq(cae_idx_write(longpath, CAE_IDX_U8, 1, dims, &v, &err), CAE_ERR_IO);
+    ck_assert_msg(strstr(err.msg, "cannot create") != NULL, "%s", err.msg);
 }
 END_TEST
 
@@ -330,9 +330,9 @@ START_TEST(dataset_load_and_mismatch)
     write_bytes(path_in("img"), b, good_images(b, 3));
     write_bytes(path_in("lab"), l, good_labels(l, 3));
     write_bytes(path_in("lab4"), l, good_labels(l, 4));
-    char err[512];
+    cae_error err;
     cae_dataset *d = NULL;
-    ck_assert_msg(cae_dataset_load(path_in("img"), path_in("lab"), &d, err, sizeof err) == CAE_DATA_OK, "%s", err);
+    ck_assert_msg(cae_dataset_load(path_in("img"), path_in("lab"), &d, &err) == CAE_OK, "%s", err.msg);
     ck_assert_int_eq(d->n, 3);
     ck_assert_int_eq(d->dim, 4);
     ck_assert_int_eq(d->rows, 2);
@@ -361,26 +361,26 @@ START_TEST(dataset_load_and_mismatch)
     cae_dataset_free(d);
 
     d = (cae_dataset *)1;
-    cae_data_status rc = cae_dataset_load(path_in("img"), path_in("lab4"), &d, err, sizeof err);
-    ck_assert_msg(rc == CAE_DATA_ERR_MISMATCH, "got %s (%s)", cae_data_status_str(rc), err);
+    cae_status rc = cae_dataset_load(path_in("img"), path_in("lab4"), &d, &err);
+    ck_assert_msg(rc == CAE_ERR_MISMATCH, "got %s (%s)", cae_status_name(rc), err.msg);
     ck_assert(d == NULL);
-    ck_assert_msg(strstr(err, "expected 3 labels") && strstr(err, "found 4"), "%s", err);
-    ck_assert_msg(strstr(err, path_in("lab4")) != NULL, "%s", err);
+    ck_assert_msg(strstr(err.msg, "expected 3 labels") && strstr(err.msg, "found 4"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, path_in("lab4")) != NULL, "%s", err.msg);
     /* labels given as images, images as labels */
-    rc = cae_dataset_load(path_in("lab"), path_in("img"), &d, err, sizeof err);
-    ck_assert_msg(rc == CAE_DATA_ERR_RANK, "got %s (%s)", cae_data_status_str(rc), err);
+    rc = cae_dataset_load(path_in("lab"), path_in("img"), &d, &err);
+    ck_assert_msg(rc == CAE_ERR_RANK, "got %s (%s)", cae_status_name(rc), err.msg);
     /* a broken file inside a pair reports that file */
     write_bytes(path_in("empty"), "", 0);
-    rc = cae_dataset_load(path_in("img"), path_in("empty"), &d, err, sizeof err);
-    ck_assert_int_eq(rc, CAE_DATA_ERR_EMPTY);
-    ck_assert_msg(strstr(err, path_in("empty")) != NULL, "%s", err);
+    rc = cae_dataset_load(path_in("img"), path_in("empty"), &d, &err);
+    ck_assert_int_eq(rc, CAE_ERR_EMPTY);
+    ck_assert_msg(strstr(err.msg, path_in("empty")) != NULL, "%s", err.msg);
     /* float images outside [0,1] */
     float fx[4] = {0.f, 0.5f, 1.5f, 1.f};
     int64_t dims[2] = {1, 4};
-    ck_assert(cae_idx_write(path_in("fimg"), CAE_IDX_F32, 2, dims, fx, NULL, 0) == CAE_DATA_OK);
+    ck_assert(cae_idx_write(path_in("fimg"), CAE_IDX_F32, 2, dims, fx, NULL) == CAE_OK);
     write_bytes(path_in("lab1"), l, good_labels(l, 1));
-    rc = cae_dataset_load(path_in("fimg"), path_in("lab1"), &d, err, sizeof err);
-    ck_assert_msg(rc == CAE_DATA_ERR_MISMATCH && strstr(err, "[0,1]"), "%s", err);
+    rc = cae_dataset_load(path_in("fimg"), path_in("lab1"), &d, &err);
+    ck_assert_msg(rc == CAE_ERR_MISMATCH && strstr(err.msg, "[0,1]"), "%s", err.msg);
 }
 END_TEST
 
@@ -394,8 +394,8 @@ START_TEST(batcher_covers_and_is_deterministic)
     write_bytes(path_in("img"), b, sizeof b);
     write_bytes(path_in("lab"), l, good_labels(l, 23));
     cae_dataset *d = NULL;
-    char err[256];
-    ck_assert_msg(cae_dataset_load(path_in("img"), path_in("lab"), &d, err, sizeof err) == 0, "%s", err);
+    cae_error err;
+    ck_assert_msg(cae_dataset_load(path_in("img"), path_in("lab"), &d, &err) == 0, "%s", err.msg);
 
     cae_batcher *bt = cae_batcher_new(d, 5, 99, 0);
     ck_assert(bt);
@@ -442,12 +442,13 @@ END_TEST
 
 START_TEST(splits_of_a_generated_variation)
 {
-    char out[600], err[512];
+    char out[600];
+    cae_error err;
     snprintf(out, sizeof out, "%s/variations", tmp);
     unsigned mask = 1u << CAE_VAR_RECT | 1u << CAE_VAR_CONVEX;
-    ck_assert_msg(cae_variations_write(tmp, out, 7, 1, mask, err, sizeof err) == CAE_DATA_OK, "%s", err);
+    ck_assert_msg(cae_variations_write(tmp, out, 7, 1, mask, &err) == CAE_OK, "%s", err.msg);
     cae_splits *s = NULL;
-    ck_assert_msg(cae_splits_load(tmp, "convex", &s, err, sizeof err) == CAE_DATA_OK, "%s", err);
+    ck_assert_msg(cae_splits_load(tmp, "convex", &s, &err) == CAE_OK, "%s", err.msg);
     int64_t sz[3];
     cae_variation_sizes(CAE_VAR_CONVEX, 1, sz);
     ck_assert_int_eq(s->train->n, sz[0]);
@@ -457,11 +458,11 @@ START_TEST(splits_of_a_generated_variation)
     ck_assert_int_eq(s->test->n_classes, 2);
     cae_splits_free(s);
     s = (cae_splits *)1;
-    cae_data_status rc = cae_splits_load(tmp, "rot", &s, err, sizeof err); /* not generated */
-    ck_assert_msg(rc == CAE_DATA_ERR_IO && strstr(err, "variations/rot/train-images"), "%s", err);
+    cae_status rc = cae_splits_load(tmp, "rot", &s, &err); /* not generated */
+    ck_assert_msg(rc == CAE_ERR_IO && strstr(err.msg, "variations/rot/train-images"), "%s", err.msg);
     ck_assert(s == NULL);
-    rc = cae_splits_load(tmp, "cifar", &s, err, sizeof err);
-    ck_assert_msg(rc == CAE_DATA_ERR_ARG && strstr(err, "unknown data set 'cifar'"), "%s", err);
+    rc = cae_splits_load(tmp, "cifar", &s, &err);
+    ck_assert_msg(rc == CAE_ERR_ARG && strstr(err.msg, "unknown data set 'cifar'"), "%s", err.msg);
 }
 END_TEST
 
@@ -480,9 +481,9 @@ static void need_file(const char *sub)
 START_TEST(mnist_splits)
 {
     need_file("mnist/train-images-idx3-ubyte");
-    char err[512];
+    cae_error err;
     cae_splits *s = NULL;
-    ck_assert_msg(cae_splits_load(data_dir(), "mnist", &s, err, sizeof err) == CAE_DATA_OK, "%s", err);
+    ck_assert_msg(cae_splits_load(data_dir(), "mnist", &s, &err) == CAE_OK, "%s", err.msg);
     ck_assert_int_eq(s->train->n, 50000);
     ck_assert_int_eq(s->valid->n, 10000);
     ck_assert_int_eq(s->test->n, 10000);
@@ -510,9 +511,9 @@ END_TEST
 START_TEST(fashion_splits)
 {
     need_file("fashion-mnist/train-images-idx3-ubyte.gz");
-    char err[512];
+    cae_error err;
     cae_splits *s = NULL;
-    ck_assert_msg(cae_splits_load(data_dir(), "fashion", &s, err, sizeof err) == CAE_DATA_OK, "%s", err);
+    ck_assert_msg(cae_splits_load(data_dir(), "fashion", &s, &err) == CAE_OK, "%s", err.msg);
     ck_assert_int_eq(s->train->n, 50000);
     ck_assert_int_eq(s->valid->n, 10000);
     ck_assert_int_eq(s->test->n, 10000);
@@ -525,17 +526,18 @@ END_TEST
 START_TEST(photos_load)
 {
     need_file("images/MANIFEST.tsv");
-    char p[700], err[512];
+    char p[700];
+    cae_error err;
     snprintf(p, sizeof p, "%s/images", data_dir());
     cae_photos *ph = NULL;
-    ck_assert_msg(cae_photos_load(p, &ph, err, sizeof err) == CAE_DATA_OK, "%s", err);
+    ck_assert_msg(cae_photos_load(p, &ph, &err) == CAE_OK, "%s", err.msg);
     ck_assert_int_eq(cae_photos_count(ph), 20);
     cae_photos_free(ph);
     /* a manifest naming a file that is not an image */
     write_bytes(path_in("MANIFEST.tsv"), "# file\nbogus.png\tx\n", 19);
     write_bytes(path_in("bogus.png"), "not a png at all", 16);
-    cae_data_status rc = cae_photos_load(tmp, &ph, err, sizeof err);
-    ck_assert_msg(rc == CAE_DATA_ERR_IMAGE && strstr(err, "bogus.png: cannot decode"), "%s", err);
+    cae_status rc = cae_photos_load(tmp, &ph, &err);
+    ck_assert_msg(rc == CAE_ERR_IMAGE && strstr(err.msg, "bogus.png: cannot decode"), "%s", err.msg);
     ck_assert(ph == NULL);
 }
 END_TEST
@@ -617,22 +619,22 @@ START_TEST(memory_budget_refuses_before_allocating)
     }
     write_gzip(path_in("big.gz"), b, 16 + nz);
     free(b);
-    expect_fail(path_in("big.gz"), CAE_DATA_ERR_NOMEM, "memory this process can use", "200 x 1000 x 1000");
+    expect_fail(path_in("big.gz"), CAE_ERR_NOMEM, "memory this process can use", "200 x 1000 x 1000");
 
     /* 40 MB of u8 images load (kept as bytes), but as reals (160 or 320 MB)
      * they do not fit: cae_dataset_reals refuses instead of allocating */
     const int64_t n = 40, side = 1000;
     uint8_t *img = calloc((size_t)(n * side * side), 1);
     ck_assert(img != NULL);
-    char err[512];
-    ck_assert_msg(cae_idx_write(path_in("img"), CAE_IDX_U8, 3, (int64_t[]){n, side, side}, img, err, sizeof err) == 0,
-                  "%s", err);
+    cae_error err;
+    ck_assert_msg(cae_idx_write(path_in("img"), CAE_IDX_U8, 3, (int64_t[]){n, side, side}, img, &err) == 0,
+                  "%s", err.msg);
     free(img);
     uint8_t lab[40] = {0};
-    ck_assert(cae_idx_write(path_in("lab"), CAE_IDX_U8, 1, (int64_t[]){n}, lab, err, sizeof err) == 0);
+    ck_assert(cae_idx_write(path_in("lab"), CAE_IDX_U8, 1, (int64_t[]){n}, lab, &err) == 0);
     cae_dataset *d = NULL;
-    cae_data_status rc = cae_dataset_load(path_in("img"), path_in("lab"), &d, err, sizeof err);
-    ck_assert_msg(rc == CAE_DATA_OK && d && d->x8 && !d->x, "got %s (%s)", cae_data_status_str(rc), err);
+    cae_status rc = cae_dataset_load(path_in("img"), path_in("lab"), &d, &err);
+    ck_assert_msg(rc == CAE_OK && d && d->x8 && !d->x, "got %s (%s)", cae_status_name(rc), err.msg);
     ck_assert(cae_dataset_reals(d) == NULL);
     cae_dataset_free(d);
 
@@ -646,11 +648,11 @@ START_TEST(memory_budget_refuses_before_allocating)
     for (int64_t left = nf * side * side; left > 0; left -= 1 << 16)
         ck_assert(fwrite(zeros, sizeof(float), left < (1 << 16) ? (size_t)left : 1u << 16, f) > 0);
     ck_assert(fclose(f) == 0);
-    ck_assert(cae_idx_write(path_in("flab"), CAE_IDX_U8, 1, (int64_t[]){nf}, lab, err, sizeof err) == 0);
+    ck_assert(cae_idx_write(path_in("flab"), CAE_IDX_U8, 1, (int64_t[]){nf}, lab, &err) == 0);
     d = (cae_dataset *)1;
-    rc = cae_dataset_load(path_in("fimg"), path_in("flab"), &d, err, sizeof err);
-    ck_assert_msg(rc == CAE_DATA_ERR_NOMEM && d == NULL, "got %s (%s)", cae_data_status_str(rc), err);
-    ck_assert_msg(strstr(err, "memory this process can use") && strstr(err, "as reals"), "%s", err);
+    rc = cae_dataset_load(path_in("fimg"), path_in("flab"), &d, &err);
+    ck_assert_msg(rc == CAE_ERR_NOMEM && d == NULL, "got %s (%s)", cae_status_name(rc), err.msg);
+    ck_assert_msg(strstr(err.msg, "memory this process can use") && strstr(err.msg, "as reals"), "%s", err.msg);
 }
 END_TEST
 
@@ -671,17 +673,17 @@ START_TEST(regress_inputs_are_handled)
         if (e->d_name[0] == '.' || !strncmp(e->d_name, "README", 6)) continue;
         char path[1400];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        char err[512] = "";
+        cae_error err;
         cae_idx *x = (cae_idx *)1;
-        cae_data_status rc = cae_idx_read(path, &x, err, sizeof err);
-        ck_assert_msg(rc == CAE_DATA_OK ? x != NULL : x == NULL && err[0], "%s: status %s, message '%s'",
-                      e->d_name, cae_data_status_str(rc), err);
+        cae_status rc = cae_idx_read(path, &x, &err);
+        ck_assert_msg(rc == CAE_OK ? x != NULL : x == NULL && err.msg[0], "%s: status %s, message '%s'",
+                      e->d_name, cae_status_name(rc), err.msg);
         cae_idx_free(x);
         cae_dataset *d = (cae_dataset *)1;
-        err[0] = '\0';
-        rc = cae_dataset_load(path, prev[0] ? prev : path, &d, err, sizeof err);
-        ck_assert_msg(rc == CAE_DATA_OK ? d != NULL : d == NULL && err[0], "%s as images: status %s, '%s'",
-                      e->d_name, cae_data_status_str(rc), err);
+        err.msg[0] = '\0';
+        rc = cae_dataset_load(path, prev[0] ? prev : path, &d, &err);
+        ck_assert_msg(rc == CAE_OK ? d != NULL : d == NULL && err.msg[0], "%s as images: status %s, '%s'",
+                      e->d_name, cae_status_name(rc), err.msg);
         cae_dataset_free(d);
         snprintf(prev, sizeof prev, "%s", path);
         files++;

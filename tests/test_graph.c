@@ -10,6 +10,7 @@
 #include "cae/op.h"
 #include "cae/ops.h"
 #include "cae/penalty.h"
+#include "graph/internal.h" /* cae_graph_grad_zeroed: the store analysis */
 #include "testutil.h"
 
 /* A user-defined op, written exactly like a built-in: y = x^3, with a
@@ -28,7 +29,8 @@ static void cube_backward(cae_node *n)
     for (int64_t i = 0; i < n->out.size; i++)
         x->grad[i] += k * 3 * x->data[i] * x->data[i] * n->out.grad[i];
 }
-static const cae_op cube_op = {"cube", 1, cube_infer, NULL, cube_forward, cube_backward, 0, 0};
+static const cae_op cube_op = {.name = "cube", .n_in = 1, .infer = cube_infer,
+                               .forward = cube_forward, .backward = cube_backward};
 
 static cae_node *cube(cae_graph *g, cae_node *x, double factor)
 {
@@ -114,9 +116,9 @@ START_TEST(first_writers_store_and_others_accumulate)
                              cae_sum(g, cae_stop_grad(g, cae_param(g, v))));
     ck_assert_msg(!cae_graph_compile(g, loss), "%s", cae_graph_error(g));
     /* The analysis engaged: W's and h's first writers store, V is zeroed. */
-    ck_assert_int_eq(W->grad_zero, 0);
-    ck_assert_int_eq(h->grad_zero, 0);
-    ck_assert_int_eq(x->grad_zero, 1); /* bce's target term adds: zeroed first */
+    ck_assert_int_eq(cae_graph_grad_zeroed(W), 0);
+    ck_assert_int_eq(cae_graph_grad_zeroed(h), 0);
+    ck_assert_int_eq(cae_graph_grad_zeroed(x), 1); /* bce's target term adds: zeroed first */
     cae_graph_forward(g);
     cae_tensor *ts[5] = {w, b, c, v, cae_node_value(x)};
     cae_real *first[5];
@@ -151,6 +153,61 @@ START_TEST(first_writers_store_and_others_accumulate)
     for (int t = 0; t < 5; t++) free(first[t]);
     cae_graph_free(g);
     cae_params_free(p);
+}
+END_TEST
+
+/* One tensor, one node: cae_param on a tensor already in the graph returns
+ * that node. W feeds an affine (a built-in that may store W's gradient when
+ * it writes it first) and a user op that only adds (cube), in both orders
+ * on the tape: whichever runs first in backward, the gradient is the sum of
+ * both terms, d/dW [sum(x W + b) + 0.5 sum(W^3)] = X^T 1 + 1.5 W^2, and
+ * matches finite differences, whatever the buffer held before. */
+START_TEST(one_tensor_one_node_and_mixed_writers)
+{
+    enum { B = 3, D = 4, H = 5 };
+    for (int order = 0; order < 2; order++) {
+        cae_params *p = cae_params_new();
+        cae_tensor *w = cae_params_add(p, "W", 2, (int64_t[]){D, H});
+        cae_tensor *b = cae_params_add(p, "b", 1, (int64_t[]){H});
+        tu_fill_uniform(w->data, w->size, -1, 1, 21);
+        cae_graph *g = cae_graph_new(p, B);
+        cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, D});
+        tu_fill_uniform(cae_node_value(x)->data, B * D, 0, 1, 22);
+        cae_node *W1 = cae_param(g, w), *W2 = cae_param(g, w);
+        ck_assert_ptr_eq(W1, W2);
+        cae_node *aff = NULL, *cub = NULL;
+        if (order == 0) { /* the user op is last on the tape: its backward runs first */
+            aff = cae_sum(g, cae_affine(g, x, W1, cae_param(g, b), 0));
+            cub = cae_scale(g, cae_sum(g, cube(g, W2, 1)), 0.5);
+        } else {
+            cub = cae_scale(g, cae_sum(g, cube(g, W2, 1)), 0.5);
+            aff = cae_sum(g, cae_affine(g, x, W1, cae_param(g, b), 0));
+        }
+        cae_node *loss = order == 0 ? cae_add(g, aff, cub) : cae_add(g, cub, aff);
+        ck_assert_msg(!cae_graph_compile(g, loss), "%s", cae_graph_error(g));
+        /* The affine may store W's gradient only when it writes it first. */
+        ck_assert_int_eq(cae_graph_grad_zeroed(W1), order == 0);
+        int params = 0;
+        for (int i = 0; i < cae_graph_tape_length(g); i++) params += cae_node_param(cae_graph_tape_at(g, i)) == w;
+        ck_assert_int_eq(params, 1);
+        cae_graph_forward(g);
+        for (int64_t i = 0; i < w->size; i++) w->grad[i] = (cae_real)(100 + i); /* stale */
+        cae_graph_backward(g);
+        const cae_real *xv = cae_node_value(x)->data;
+        for (int i = 0; i < D; i++)
+            for (int j = 0; j < H; j++) {
+                double want = 1.5 * w->data[i * H + j] * w->data[i * H + j];
+                for (int r = 0; r < B; r++) want += xv[r * D + i];
+                ck_assert_msg(fabs(w->grad[i * H + j] - want) <= 1e-5 * (1 + fabs(want)),
+                              "order %d: dW[%d][%d] = %g, want %g", order, i, j,
+                              (double)w->grad[i * H + j], want);
+            }
+        cae_gradcheck_report r;
+        ck_assert_int_eq(cae_gradcheck(g, W1, TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+        ck_assert_msg(r.max_rel_err < TU_FD_TOL, "order %d: rel err %g", order, r.max_rel_err);
+        cae_graph_free(g);
+        cae_params_free(p);
+    }
 }
 END_TEST
 
@@ -298,6 +355,7 @@ int main(void)
     tcase_add_test(t, user_op_gradient_and_checker_can_fail);
     tcase_add_test(t, fan_in_accumulates);
     tcase_add_test(t, first_writers_store_and_others_accumulate);
+    tcase_add_test(t, one_tensor_one_node_and_mixed_writers);
     tcase_add_test(t, params_shared_between_graphs);
     tcase_add_test(t, compile_errors_are_clean);
     tcase_add_test(t, backward_from_and_outputs);

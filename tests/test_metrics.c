@@ -11,6 +11,7 @@
 
 #include "cae/jacobian.h"
 #include "cae/metrics.h"
+#include "cae/task.h"
 #include "cae/ops.h"
 #include "testutil.h"
 
@@ -62,12 +63,12 @@ static cae_params *make_stack(int depth, const int64_t *sizes, const cae_act *ac
     cae_params *p = cae_params_new();
     cae_rng r;
     cae_rng_seed(&r, seed, 1);
-    char err[256];
+    cae_error err;
     for (int k = 1; k <= depth; k++) {
         cae_layer_config_default(&L[k - 1], CAE_MODEL_CAE, sizes[k - 1], sizes[k]);
         L[k - 1].act = act[k - 1];
         L[k - 1].untied = untied && k == 1;
-        ck_assert_msg(!cae_layer_params(p, k, &L[k - 1], &r, err, sizeof err), "%s", err);
+        ck_assert_msg(!cae_layer_params(p, k, &L[k - 1], seed, &err), "%s", err.msg);
         cae_tensor *W = cae_layer_tensor(p, k, "W"), *b = cae_layer_tensor(p, k, "b");
         const double a = 1.5 / sqrt((double)sizes[k - 1]);
         tu_fill_uniform(W->data, W->size, -a, a, seed + 10 * (uint64_t)k);
@@ -86,8 +87,8 @@ static cae_metrics run_metrics(cae_params *p, int depth, const cae_layer_config 
     mc.max_examples = max_examples;
     mc.threads = 1;
     cae_metrics m;
-    char err[512];
-    ck_assert_msg(!cae_metrics_compute(p, depth, L, d, &mc, &m, err, sizeof err), "%s", err);
+    cae_error err;
+    ck_assert_msg(!cae_metrics_compute(p, depth, L, d, &mc, &m, &err), "%s", err.msg);
     return m;
 }
 
@@ -103,8 +104,8 @@ static void reverse_sqnorms(cae_params *p, int depth, const cae_layer_config *L,
     ck_assert_msg(!cae_graph_compile(g, h), "%s", cae_graph_error(g));
     cae_graph_set_threads(g, 1);
     memcpy(cae_node_value(x)->data, d->x, (size_t)(d->n * d->dim) * sizeof(cae_real));
-    const int rc = cae_jacobian_graph_sqnorms(g, x, h, sq);
-    ck_assert_msg(rc == CAE_JAC_OK, "%s", cae_jacobian_strerror(rc));
+    cae_error e;
+    ck_assert_msg(cae_jacobian_graph_sqnorms(g, x, h, sq, &e) == CAE_OK, "%s", e.msg);
     cae_graph_free(g);
 }
 
@@ -186,8 +187,8 @@ START_TEST(deep_equals_product_of_layer_jacobians)
             const int64_t Din = sizes[k - 1], H = sizes[k];
             const cae_tensor *W = cae_layer_tensor(p, k, "W"), *b = cae_layer_tensor(p, k, "b");
             for (int64_t i = 0; i < Din; i++) xin[i] = (cae_real)in[i];
-            ck_assert_int_eq(cae_jacobian_layer(xin, W->data, b->data, Din, H, act[k - 1], CAE_W_IN_UNITS, Jl),
-                             CAE_JAC_OK);
+            ck_assert_int_eq(cae_jacobian_layer(xin, W->data, b->data, Din, H, act[k - 1], CAE_W_IN_UNITS, Jl, NULL),
+                             CAE_OK);
             if (k == 1) {
                 for (int64_t r = 0; r < H * Din; r++) prod[r] = (double)Jl[r];
             } else { /* prod (H x D0) = J_k (H x Din) * prod (Din x D0) */
@@ -242,9 +243,9 @@ START_TEST(sat_on_hand_made_codes)
     cae_layer_config_default(&L[1], CAE_MODEL_CAE, 4, 3);
     cae_rng r;
     cae_rng_seed(&r, 1, 1);
-    char err[256];
-    ck_assert_msg(!cae_layer_params(p, 1, &L[0], &r, err, sizeof err), "%s", err);
-    ck_assert_msg(!cae_layer_params(p, 2, &L[1], &r, err, sizeof err), "%s", err);
+    cae_error err;
+    ck_assert_msg(!cae_layer_params(p, 1, &L[0], 7, &err), "%s", err.msg);
+    ck_assert_msg(!cae_layer_params(p, 2, &L[1], 7, &err), "%s", err.msg);
     const cae_real W1[4] = {0, 10, -10, 0}, b1[4] = {-5, 0, 5, 0}, b2[3] = {-4, 4, 0.5f};
     memcpy(cae_layer_tensor(p, 1, "W")->data, W1, sizeof W1);
     memcpy(cae_layer_tensor(p, 1, "b")->data, b1, sizeof b1);
@@ -278,9 +279,9 @@ START_TEST(recon_equals_task_recon)
     cae_params *p = make_stack(1, sizes, &act, untied, L, 300);
     cae_dataset d = make_data(n, sizes[0], 9);
     cae_metrics m = run_metrics(p, 1, L, &d, 4, 0);
-    char err[256];
-    cae_task *t = cae_task_pretrain(p, 1, &L[0], 4, 1, 1, err, sizeof err);
-    ck_assert_msg(t, "%s", err);
+    cae_error err;
+    cae_task *t = cae_task_pretrain(p, 1, &L[0], 4, 1, 1, &err);
+    ck_assert_msg(t, "%s", err.msg);
     double loss, recon;
     ck_assert_msg(!cae_task_evaluate(t, &d, &loss, &recon), "%s", cae_task_error(t));
     assert_close(untied ? "untied recon" : "tied recon", m.recon, recon, REL_TOL);
@@ -312,8 +313,8 @@ START_TEST(codes_equal_forward)
     cae_params *p = make_stack(2, sizes, act, 0, L, 400);
     cae_dataset d = make_data(n, sizes[0], 4);
     cae_dataset *codes = NULL;
-    char err[256];
-    ck_assert_msg(!cae_encode_dataset(p, 2, L, &d, 9, 1, &codes, err, sizeof err), "%s", err);
+    cae_error err;
+    ck_assert_msg(!cae_encode_dataset(p, 2, L, &d, 9, 1, &codes, &err), "%s", err.msg);
     ck_assert_int_eq(codes->n, 9);
     ck_assert_int_eq(codes->dim, 3);
     ck_assert_int_eq(codes->n_classes, 3);
@@ -343,25 +344,25 @@ START_TEST(errors_have_messages)
     cae_params *p = make_stack(2, sizes, act, 0, L, 500);
     cae_dataset d = make_data(4, 7, 1); /* 7 inputs, the model wants 8 */
     cae_metrics m;
-    char err[256] = "";
-    ck_assert_int_eq(cae_metrics_compute(p, 2, L, &d, NULL, &m, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "7 inputs") && strstr(err, "expects 8"), "message: %s", err);
+    cae_error err;
+    ck_assert_int_eq(cae_metrics_compute(p, 2, L, &d, NULL, &m, &err), CAE_ERR_SHAPE);
+    ck_assert_msg(strstr(err.msg, "7 inputs") && strstr(err.msg, "expects 8"), "message: %s", err.msg);
     cae_dataset *codes = (cae_dataset *)1;
-    ck_assert_int_eq(cae_encode_dataset(p, 2, L, &d, 0, 1, &codes, err, sizeof err), -1);
+    ck_assert_int_eq(cae_encode_dataset(p, 2, L, &d, 0, 1, &codes, &err), CAE_ERR_SHAPE);
     ck_assert_ptr_null(codes);
     free_data(&d);
     d = make_data(4, 8, 1);
     /* Layer 3 is not in the store. */
     cae_layer_config L3[3] = {L[0], L[1], L[1]};
     L3[2].n_in = 3;
-    err[0] = '\0';
-    ck_assert_int_eq(cae_metrics_compute(p, 3, L3, &d, NULL, &m, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "L3.W"), "message: %s", err);
+    err.msg[0] = '\0';
+    ck_assert_int_eq(cae_metrics_compute(p, 3, L3, &d, NULL, &m, &err), CAE_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "L3.W"), "message: %s", err.msg);
     /* Inconsistent chain. */
     L3[1].n_in = 5;
-    ck_assert_int_eq(cae_metrics_compute(p, 2, L3, &d, NULL, &m, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "layer 2"), "message: %s", err);
-    ck_assert_int_eq(cae_metrics_compute(p, 0, L, &d, NULL, &m, err, sizeof err), -1);
+    ck_assert_int_eq(cae_metrics_compute(p, 2, L3, &d, NULL, &m, &err), CAE_ERR_SHAPE);
+    ck_assert_msg(strstr(err.msg, "layer 2"), "message: %s", err.msg);
+    ck_assert_int_eq(cae_metrics_compute(p, 0, L, &d, NULL, &m, &err), CAE_ERR_ARG);
     free_data(&d);
     cae_params_free(p);
 }

@@ -17,6 +17,7 @@
 
 #include "cae/gradcheck.h"
 #include "cae/model.h"
+#include "cae/op.h"
 #include "cae/ops.h"
 #include "cae/train.h"
 #include "testutil.h"
@@ -86,12 +87,12 @@ static int record_epoch(const cae_epoch_report *r, void *ctx)
 static cae_task *new_pretrain(cae_params *p, const cae_layer_config *c, const char *name,
                               int64_t batch, uint64_t seed, int threads)
 {
-    char err[256];
+    cae_error err;
     cae_rng init;
     cae_rng_seed(&init, seed, 1);
-    ck_assert_msg(!cae_layer_params(p, 1, c, &init, err, sizeof err), "%s: params: %s", name, err);
-    cae_task *t = cae_task_pretrain(p, 1, c, batch, seed, threads, err, sizeof err);
-    ck_assert_msg(t != NULL, "%s: task: %s", name, err);
+    ck_assert_msg(!cae_layer_params(p, 1, c, seed, &err), "%s: params: %s", name, err.msg);
+    cae_task *t = cae_task_pretrain(p, 1, c, batch, seed, threads, &err);
+    ck_assert_msg(t != NULL, "%s: task: %s", name, err.msg);
     return t;
 }
 
@@ -99,7 +100,7 @@ static void train_or_fail(cae_task *t, const char *name, const cae_dataset *trai
                           const cae_dataset *valid, int epochs, double lr, double momentum,
                           uint64_t seed, history *h)
 {
-    char err[512];
+    cae_error err;
     cae_train_config tc;
     cae_train_config_default(&tc);
     tc.epochs = epochs;
@@ -108,8 +109,8 @@ static void train_or_fail(cae_task *t, const char *name, const cae_dataset *trai
     tc.seed = seed;
     cae_train_hooks hk = {record_epoch, NULL, h};
     cae_train_result res;
-    ck_assert_msg(!cae_train(t, train, valid, &tc, &hk, &res, err, sizeof err), "%s: train: %s",
-                  name, err);
+    ck_assert_msg(!cae_train(t, train, valid, &tc, &hk, &res, &err), "%s: train: %s",
+                  name, err.msg);
     ck_assert_msg(res.epochs_run == epochs && h->n == epochs,
                   "%s: %d epochs run, %d reported, %d asked", name, res.epochs_run, h->n, epochs);
 }
@@ -367,19 +368,19 @@ static void expect_grads(const char *who, const cae_params *p, const double *dW,
 }
 
 /* A tiny RBM (6 visible, 4 hidden, batch 3) built with cae_layer_build, the
- * Gibbs sample vk set by hand: the tape's loss is the free-energy gap and
+ * Gibbs sample vk the graph drew (cae_gibbs): the tape's loss is the free-energy gap and
  * its gradients are -(1/B)[v0^T s(v0 W + b) - vk^T s(vk W + b)],
  * -(1/B) sum [s(v0 W + b) - s(vk W + b)], -(1/B) sum [v0 - vk]. */
 START_TEST(rbm_tape_gradient_is_cd)
 {
     enum { D = 6, H = 4, B = 3 };
-    char err[256];
+    cae_error err;
     cae_layer_config c;
     cae_layer_config_default(&c, CAE_MODEL_RBM, D, H);
     cae_params *p = cae_params_new();
     cae_rng init;
     cae_rng_seed(&init, 3, 1);
-    ck_assert_msg(!cae_layer_params(p, 1, &c, &init, err, sizeof err), "%s", err);
+    ck_assert_msg(!cae_layer_params(p, 1, &c, 3, &err), "%s", err.msg);
     cae_tensor *W = cae_layer_tensor(p, 1, "W");
     tu_fill_uniform(W->data, W->size, -1, 1, 31);
     tu_fill_uniform(cae_layer_tensor(p, 1, "b")->data, H, -0.5, 0.5, 32);
@@ -387,15 +388,25 @@ START_TEST(rbm_tape_gradient_is_cd)
     cae_graph *g = cae_graph_new(p, B);
     cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, D});
     cae_layer_nodes ln;
-    ck_assert_msg(!cae_layer_build(g, p, 1, &c, x, 0, &ln), "%s", cae_graph_error(g));
-    ck_assert_msg(ln.vk != NULL, "rbm layer has no vk input");
+    ck_assert_msg(!cae_layer_build(g, p, 1, &c, x, 0, NULL, NULL, &ln), "%s", cae_graph_error(g));
+    ck_assert_msg(ln.vk != NULL, "rbm layer has no Gibbs sample");
     ck_assert_msg(!cae_graph_compile(g, ln.loss), "%s", cae_graph_error(g));
+    ck_assert_msg(!cae_needs_grad(ln.vk), "the Gibbs sample keeps a gradient");
     static const cae_real v0[B * D] = {1, 0, 1, 1, 0, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 0, 1};
-    static const cae_real vk[B * D] = {0, 0, 1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 1};
     memcpy(cae_node_value(x)->data, v0, sizeof v0);
-    memcpy(cae_node_value(ln.vk)->data, vk, sizeof vk);
+    cae_graph_seed(g, 5);
+    const cae_rng frozen = *cae_graph_rng(g);
     cae_graph_forward(g);
     cae_graph_backward(g);
+    cae_real vk[B * D];
+    memcpy(vk, cae_node_value(ln.vk)->data, sizeof vk);
+    int moved = 0;
+    for (int i = 0; i < B * D; i++) {
+        ck_assert_msg(vk[i] == 0 || vk[i] == 1, "vk[%d] = %g is not binary", i, (double)vk[i]);
+        moved += vk[i] != v0[i];
+    }
+    ck_assert_msg(moved > 0, "the Gibbs step returned the data unchanged");
+    *cae_graph_rng(g) = frozen; /* the checker below replays this draw */
 
     double gap = 0;
     for (int r = 0; r < B; r++) gap += (free_energy(v0 + r * D, p, D, H) - free_energy(vk + r * D, p, D, H)) / B;
@@ -433,7 +444,8 @@ END_TEST
 static void sample_of_step(cae_task *t, const cae_params *p, const cae_real *x, int64_t D,
                            cae_real *vk, const char *who, int step)
 {
-    const double obj = cae_task_step(t, x, NULL, 1);
+    double obj;
+    ck_assert_int_eq(cae_task_step(t, x, NULL, 1, &obj), CAE_OK);
     ck_assert_msg(isfinite(obj), "%s step %d: %s", who, step,
                   cae_task_error(t) ? cae_task_error(t) : "non-finite objective");
     const cae_tensor *c = cae_layer_tensor(p, 1, "c");
@@ -535,7 +547,7 @@ END_TEST
  * the test error on 1000 test digits is below 15%. */
 START_TEST(mlp_from_pretrained_encoder)
 {
-    char err[512];
+    cae_error err;
     cae_splits *s = tu_mnist();
     cae_dataset *train = tu_head(s->train, 2000), *valid = tu_head(s->valid, 1000),
                 *test = tu_head(s->test, 1000);
@@ -554,12 +566,12 @@ START_TEST(mlp_from_pretrained_encoder)
     cae_mlp_config m = {.n_layers = 1, .sizes = {D, H}, .act = {CAE_ACT_SIGMOID}, .n_classes = C};
     cae_rng init;
     cae_rng_seed(&init, 22, 1);
-    ck_assert_msg(!cae_mlp_params(p, &m, &init, err, sizeof err), "mlp params: %s", err);
+    ck_assert_msg(!cae_mlp_params(p, &m, 22, &err), "mlp params: %s", err.msg);
     cae_tensor *W = cae_layer_tensor(p, 1, "W");
     ck_assert_msg(memcmp(W->data, W0, (size_t)(D * H) * sizeof *W0) == 0,
                   "creating the MLP's tensors changed the pretrained L1.W");
-    cae_task *ft = cae_task_finetune(p, &m, 20, 23, 1, err, sizeof err);
-    ck_assert_msg(ft != NULL, "finetune task: %s", err);
+    cae_task *ft = cae_task_finetune(p, &m, 20, 23, 1, &err);
+    ck_assert_msg(ft != NULL, "finetune task: %s", err.msg);
     int seen = 0;
     for (int i = 0; i < cae_task_n_params(ft); i++) {
         const cae_tensor *t = cae_task_param(ft, i);
@@ -637,7 +649,7 @@ START_TEST(weight_decay_is_exact)
     /* Large enough that the term is comparable to the reconstruction
      * (~900 vs ~540), so a wrong factor shows even in float. */
     const double wd = 1.0;
-    char err[256];
+    cae_error err;
     cae_splits *s = tu_mnist();
     cae_dataset *valid = tu_head(s->valid, 600);
     cae_layer_config c_ae, cwd;
@@ -646,8 +658,8 @@ START_TEST(weight_decay_is_exact)
     cwd.wd = wd;
     cae_params *p = cae_params_new();
     cae_task *ae = new_pretrain(p, &c_ae, "ae", B, 1, 1);
-    cae_task *aw = cae_task_pretrain(p, 1, &cwd, B, 1, 1, err, sizeof err);
-    ck_assert_msg(aw != NULL, "ae-wd: %s", err);
+    cae_task *aw = cae_task_pretrain(p, 1, &cwd, B, 1, 1, &err);
+    ck_assert_msg(aw != NULL, "ae-wd: %s", err.msg);
     const cae_tensor *W = cae_layer_tensor(p, 1, "W");
     double sw2 = 0;
     for (int64_t i = 0; i < W->size; i++) sw2 += (double)W->data[i] * W->data[i];
@@ -655,13 +667,15 @@ START_TEST(weight_decay_is_exact)
 
     const char *names[3] = {"W", "b", "c"};
     cae_real *g_ae[3];
-    const double o_ae = cae_task_step(ae, cae_dataset_reals(s->train), NULL, B);
+    double o_ae;
+    ck_assert_int_eq(cae_task_step(ae, cae_dataset_reals(s->train), NULL, B, &o_ae), CAE_OK);
     for (int k = 0; k < 3; k++) {
         const cae_tensor *t = cae_layer_tensor(p, 1, names[k]);
         g_ae[k] = malloc((size_t)t->size * sizeof(cae_real));
         memcpy(g_ae[k], t->grad, (size_t)t->size * sizeof(cae_real));
     }
-    const double o_wd = cae_task_step(aw, cae_dataset_reals(s->train), NULL, B);
+    double o_wd;
+    ck_assert_int_eq(cae_task_step(aw, cae_dataset_reals(s->train), NULL, B, &o_wd), CAE_OK);
     ck_assert_msg(fabs((o_wd - o_ae) - want) <= SAME_TOL * (o_ae + want),
                   "ae-wd objective %.10g - ae objective %.10g = %.10g, wd sum W^2 = %.10g", o_wd,
                   o_ae, o_wd - o_ae, want);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cae/gradcheck.h"
-#include "cae/model.h"
+#include "cae/task.h"
 #include "cae/ops.h"
 #include "testutil.h"
 
@@ -83,7 +83,7 @@ START_TEST(layer_gradcheck)
 {
     const gc_case *k = &gc_cases[_i];
     enum { D = 7, H = 5, B = 3 };
-    char err[256];
+    cae_error err;
     cae_layer_config c;
     cae_layer_config_default(&c, k->kind, D, H);
     c.act = k->act;
@@ -93,9 +93,7 @@ START_TEST(layer_gradcheck)
     c.noise = k->noise;
     c.wd = k->wd;
     cae_params *p = cae_params_new();
-    cae_rng init;
-    cae_rng_seed(&init, 100 + (uint64_t)_i, 1);
-    ck_assert_msg(!cae_layer_params(p, 1, &c, &init, err, sizeof err), "%s: %s", k->name, err);
+    ck_assert_msg(!cae_layer_params(p, 1, &c, 100 + (uint64_t)_i, &err), "%s: %s", k->name, err.msg);
     cae_tensor *W = cae_layer_tensor(p, 1, "W");
     if (k->kind == CAE_MODEL_RBM) tu_fill_uniform(W->data, W->size, -1, 1, 200 + (uint64_t)_i);
     tu_fill_uniform(cae_layer_tensor(p, 1, "c")->data, D, -0.5, 0.5, 400 + (uint64_t)_i);
@@ -125,14 +123,10 @@ START_TEST(layer_gradcheck)
         cae_graph_seed(g, 77);
         cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, D});
         cae_layer_nodes ln;
-        ck_assert_msg(!cae_layer_build(g, p, 1, &c, x, !noisy, &ln), "%s: %s", k->name,
+        ck_assert_msg(!cae_layer_build(g, p, 1, &c, x, !noisy, NULL, NULL, &ln), "%s: %s", k->name,
                       cae_graph_error(g));
         ck_assert_msg(!cae_graph_compile(g, ln.loss), "%s: %s", k->name, cae_graph_error(g));
         memcpy(cae_node_value(x)->data, xv, sizeof xv);
-        if (ln.vk) {
-            cae_real *vk = cae_node_value(ln.vk)->data;
-            for (int i = 0; i < B * D; i++) vk[i] = (cae_real)((i * 7 + 3) % 5 < 2);
-        }
         cae_graph_forward(g);
         const double loss = cae_node_value(ln.loss)->data[0];
         ck_assert_msg(isfinite(loss), "%s: loss %g", k->name, loss);
@@ -180,12 +174,10 @@ END_TEST
 START_TEST(mlp_gradcheck)
 {
     enum { D = 7, B = 3, C = 4 };
-    char err[256];
+    cae_error err;
     cae_mlp_config m = {.n_layers = 2, .sizes = {D, 5, 6}, .act = {SIG, TANH}, .n_classes = C};
     cae_params *p = cae_params_new();
-    cae_rng init;
-    cae_rng_seed(&init, 61, 1);
-    ck_assert_msg(!cae_mlp_params(p, &m, &init, err, sizeof err), "%s", err);
+    ck_assert_msg(!cae_mlp_params(p, &m, 61, &err), "%s", err.msg);
     tu_fill_uniform(cae_layer_tensor(p, 1, "b")->data, 5, -0.5, 0.5, 62);
     tu_fill_uniform(cae_params_get(p, "out.c")->data, C, -0.5, 0.5, 63);
     cae_graph *g = cae_graph_new(p, B);
@@ -214,6 +206,137 @@ START_TEST(mlp_gradcheck)
 }
 END_TEST
 
+/* ------------------------------------------------ through the task builders */
+
+/* Build what a task trains (the builder, on a graph of B rows), then check
+ * every parameter on its tape against finite differences. Returns the
+ * loss. */
+static double check_builder(const char *name, cae_params *p, cae_task_build_fn build,
+                            const void *ctx, int64_t D, int classes, uint64_t seed)
+{
+    enum { B = 3 };
+    cae_graph *g = cae_graph_new(p, B);
+    cae_graph_seed(g, seed);
+    cae_params *buffers = cae_params_new();
+    cae_task_io io = {.params = p, .buffers = buffers, .rows = B, .batch = B};
+    io.x = cae_input(g, "x", 2, (int64_t[]){B, D});
+    if (classes) io.y = cae_input(g, "y", 1, (int64_t[]){B});
+    ck_assert_msg(!build(g, &io, ctx), "%s: %s", name, cae_graph_error(g));
+    ck_assert_msg(!cae_graph_compile(g, io.loss), "%s: %s", name, cae_graph_error(g));
+    tu_fill_uniform(cae_node_value(io.x)->data, B * D, 0.02, 0.98, seed);
+    for (int i = 0; classes && i < B; i++) cae_node_value(io.y)->data[i] = (cae_real)((i * 3 + 1) % classes);
+    int checked = 0;
+    for (int i = 0; i < cae_graph_tape_length(g); i++) {
+        cae_node *n = cae_graph_tape_at(g, i);
+        const cae_tensor *t = cae_node_param(n);
+        if (!t) continue;
+        cae_gradcheck_report r;
+        ck_assert_int_eq(cae_gradcheck(g, n, TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+        ck_assert_msg(r.max_rel_err < TU_FD_TOL,
+                      "%s d/d%s: rel err %.3g at %lld: tape %.10g, finite diff %.10g", name,
+                      t->name, r.max_rel_err, (long long)r.worst_index, r.worst_analytic,
+                      r.worst_numeric);
+        checked++;
+    }
+    ck_assert_msg(checked >= 2, "%s: only %d parameters on the tape", name, checked);
+    cae_graph_forward(g);
+    const double loss = cae_node_value(io.loss)->data[0];
+    cae_graph_free(g);
+    cae_params_free(buffers);
+    return loss;
+}
+
+static double sum_sq(const cae_tensor *t)
+{
+    double s = 0;
+    for (int64_t i = 0; i < t->size; i++) s += (double)t->data[i] * t->data[i];
+    return s;
+}
+
+/* Every pretraining kind with every option that adds a term, through
+ * cae_layer_task_build (the builder cae_task_pretrain uses), on layer 1
+ * and on layer 2 of a stack. */
+START_TEST(layer_task_builder_gradcheck)
+{
+    enum { D = 7, H1 = 5, H2 = 4 };
+    for (int layer = 1; layer <= 2; layer++)
+        for (int i = 0; i < N_GC; i++) {
+            const gc_case *k = &gc_cases[i];
+            if (k->act == RELU) continue; /* the relu penalty jumps at its kink: layer_gradcheck */
+            cae_error err;
+            cae_params *p = cae_params_new();
+            cae_layer_task lt = {.layer = layer};
+            for (int l = 1; l <= layer; l++) {
+                cae_layer_config_default(&lt.config, l == layer ? k->kind : CAE_MODEL_AE,
+                                         l == 1 ? D : H1, l == 1 ? H1 : H2);
+                if (l == layer) {
+                    lt.config.act = k->act;
+                    lt.config.untied = k->untied;
+                    lt.config.composed = k->composed;
+                    lt.config.lambda = k->lambda;
+                    lt.config.noise = k->noise;
+                    lt.config.wd = k->wd;
+                }
+                ck_assert_msg(!cae_layer_params(p, l, &lt.config, 30 + (uint64_t)i, &err), "%s",
+                              err.msg);
+            }
+            tu_fill_uniform(cae_layer_tensor(p, layer, "b")->data, layer == 1 ? H1 : H2, -0.5, 0.5,
+                            40 + (uint64_t)i);
+            tu_fill_uniform(cae_layer_tensor(p, layer, "c")->data, layer == 1 ? D : H1, -0.5, 0.5,
+                            50 + (uint64_t)i);
+            if (k->kind == CAE_MODEL_RBM) {
+                cae_tensor *W = cae_layer_tensor(p, layer, "W");
+                tu_fill_uniform(W->data, W->size, -1, 1, 60 + (uint64_t)i);
+            }
+            char name[96];
+            snprintf(name, sizeof name, "layer %d %s", layer, k->name);
+            /* Layer 2 trains on codes: inputs of width H1 in (0, 1). */
+            const double loss = check_builder(name, p, cae_layer_task_build, &lt,
+                                              layer == 1 ? D : H1, 0, 70 + (uint64_t)i);
+            if (k->wd > 0) { /* the decay term is there, with its weight */
+                lt.config.wd = 0;
+                const double plain = check_builder(name, p, cae_layer_task_build, &lt,
+                                                   layer == 1 ? D : H1, 0, 70 + (uint64_t)i);
+                const double want = k->wd * sum_sq(cae_layer_tensor(p, layer, "W"));
+                ck_assert_msg(fabs((loss - plain) - want) <= 1e-4 * want,
+                              "%s: the wd term is %.10g, want %.10g", name, loss - plain, want);
+            }
+            cae_params_free(p);
+        }
+}
+END_TEST
+
+/* The fine-tuning MLP through cae_mlp_task_build (the builder of
+ * cae_task_finetune), with and without weight decay, one and two hidden
+ * layers; the decay term is wd times the squares of every W and V. */
+START_TEST(mlp_task_builder_gradcheck)
+{
+    enum { D = 7, C = 4 };
+    for (int layers = 1; layers <= 2; layers++)
+        for (int wdi = 0; wdi < 2; wdi++) {
+            cae_error err;
+            cae_mlp_config m = {.n_layers = layers, .sizes = {D, 5, 6}, .act = {SIG, TANH},
+                                .n_classes = C, .wd = wdi ? 0.03 : 0};
+            cae_params *p = cae_params_new();
+            ck_assert_msg(!cae_mlp_params(p, &m, 80 + (uint64_t)layers, &err), "%s", err.msg);
+            tu_fill_uniform(cae_params_get(p, "out.c")->data, C, -0.5, 0.5, 81);
+            char name[64];
+            snprintf(name, sizeof name, "mlp %d layer%s wd %g", layers, layers > 1 ? "s" : "", m.wd);
+            const double loss = check_builder(name, p, cae_mlp_task_build, &m, D, C, 90);
+            if (m.wd > 0) {
+                cae_mlp_config plain = m;
+                plain.wd = 0;
+                const double l0 = check_builder(name, p, cae_mlp_task_build, &plain, D, C, 90);
+                double want = sum_sq(cae_params_get(p, "out.V"));
+                for (int k = 1; k <= layers; k++) want += sum_sq(cae_layer_tensor(p, k, "W"));
+                want *= m.wd;
+                ck_assert_msg(fabs((loss - l0) - want) <= 1e-4 * want,
+                              "%s: the wd term is %.10g, want %.10g", name, loss - l0, want);
+            }
+            cae_params_free(p);
+        }
+}
+END_TEST
 
 int main(void)
 {
@@ -222,6 +345,8 @@ int main(void)
     tcase_set_timeout(t, 30);
     tcase_add_loop_test(t, layer_gradcheck, 0, N_GC);
     tcase_add_test(t, mlp_gradcheck);
+    tcase_add_test(t, layer_task_builder_gradcheck);
+    tcase_add_test(t, mlp_task_builder_gradcheck);
     suite_add_tcase(s, t);
     return tu_run(s);
 }

@@ -117,6 +117,11 @@ GRAD_TEST(sq_error, cae_sq_error(g, x[0], x[1]), M57(-1, 1, UNIFORM, 1),
           M57(-1, 1, UNIFORM, 2))
 GRAD_TEST(gaussian_noise, cae_gaussian_noise(g, x[0], (cae_real)0.3), T3(-1, 1, UNIFORM, 1))
 GRAD_TEST(mask_noise, cae_mask_noise(g, x[0], (cae_real)0.4), T3(-1, 1, UNIFORM, 1))
+GRAD_TEST(mul_col, cae_mul_col(g, x[0], x[1]), M57(-1, 1, UNIFORM, 1), {1, {5}, -1, 1, UNIFORM, 2})
+GRAD_TEST(softmax, cae_softmax(g, x[0]), M57(-3, 3, UNIFORM, 1))
+GRAD_TEST(tile, cae_tile(g, x[0], 3), T3(-1, 1, UNIFORM, 1))
+GRAD_TEST(repeat_rows, cae_repeat_rows(g, x[0], 3), M57(-1, 1, UNIFORM, 2))
+GRAD_TEST(reshape, cae_reshape(g, x[0], 2, (int64_t[]){15, 7}), T3(-1, 1, UNIFORM, 1))
 /* Composites: a tensor used twice gets the sum of both gradients. */
 GRAD_TEST(fan_in, cae_add(g, cae_mul(g, cae_sigmoid(g, x[0]), x[0]), cae_square(g, x[0])),
           T3(-2, 2, UNIFORM, 1))
@@ -257,6 +262,7 @@ int main(void)
     ADD(s, sigmoid), ADD(s, tanh), ADD(s, relu), ADD(s, softplus), ADD(s, exp), ADD(s, log);
     ADD(s, step), ADD(s, bce_logits), ADD(s, softmax_xent), ADD(s, sq_error);
     ADD(s, gaussian_noise), ADD(s, mask_noise), ADD(s, fan_in), ADD(s, self_mul);
+    ADD(s, mul_col), ADD(s, softmax), ADD(s, tile), ADD(s, repeat_rows), ADD(s, reshape);
     add_case(s, "stop_grad", stop_grad_blocks);
     add_case(s, "fan_in_exact", fan_in_exact);
     TCase *tc = tcase_create("errors");

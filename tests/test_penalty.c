@@ -403,7 +403,7 @@ START_TEST(sum_of_squares_per_example)
                       "test data too weak: batch form %.9g vs %.9g", batch_sq, right);
         /* and the per-example brute-force Jacobian norms average to P */
         double sq[2];
-        ck_assert_int_eq(cae_jacobian_graph_sqnorms(n.g, n.x, n.h, sq), 0);
+        ck_assert_int_eq(cae_jacobian_graph_sqnorms(n.g, n.x, n.h, sq, NULL), 0);
         ck_assert_msg(fabs((sq[0] + sq[1]) / 2 - right) <= 10 * REL_TOL * right,
                       "%s: brute-force mean ||J||^2 %.9g, want %.9g", form_name(fused),
                       (sq[0] + sq[1]) / 2, right);
@@ -428,7 +428,7 @@ START_TEST(own_activation_derivative)
             cae_graph_forward(n.g);
             const double v = cae_node_value(n.pen)->data[0];
             double brute;
-            ck_assert_int_eq(cae_jacobian_graph_sqnorms(n.g, n.x, n.h, &brute), 0);
+            ck_assert_int_eq(cae_jacobian_graph_sqnorms(n.g, n.x, n.h, &brute, NULL), 0);
             ck_assert_msg(fabs(v - brute) <= 10 * REL_TOL * brute && brute > 0,
                           "%s %s W %s: penalty %.9g, brute-force ||J||^2 %.9g", form_name(fused),
                           cae_act_name(act), lay_name(lay), v, brute);
@@ -504,7 +504,7 @@ static void train_tied(double lambda, int fused, const cae_real *X, int64_t N, i
     ck_assert_msg(!cae_graph_compile(g, loss), "%s", cae_graph_error(g));
     double *sq = malloc((size_t)N * sizeof *sq);
     ck_assert_int_eq(cae_jacobian_sqnorms(X, Wt->data, bt->data, N, D, H, CAE_ACT_SIGMOID,
-                                          CAE_W_IN_UNITS, sq), 0);
+                                          CAE_W_IN_UNITS, sq, NULL), 0);
     *j0 = 0;
     for (int64_t n = 0; n < N; n++) *j0 += sq[n] / (double)N;
     cae_real *v = cae_params_values(p), *gr = cae_params_grads(p);
@@ -516,7 +516,7 @@ static void train_tied(double lambda, int fused, const cae_real *X, int64_t N, i
         for (size_t k = 0; k < tot; k++) v[k] -= (cae_real)lr * gr[k];
     }
     ck_assert_int_eq(cae_jacobian_sqnorms(X, Wt->data, bt->data, N, D, H, CAE_ACT_SIGMOID,
-                                          CAE_W_IN_UNITS, sq), 0);
+                                          CAE_W_IN_UNITS, sq, NULL), 0);
     *j1 = 0;
     for (int64_t n = 0; n < N; n++) *j1 += sq[n] / (double)N;
     *rec_end = cae_node_value(rec)->data[0];

@@ -49,15 +49,13 @@ static void free_synth(cae_dataset *d)
 static cae_task *pretrain_task(cae_params *p, cae_model_kind kind, int64_t n_in, int64_t n_hidden,
                                int64_t batch, uint64_t seed, int threads)
 {
-    char err[256];
+    cae_error err;
     cae_layer_config c;
     cae_layer_config_default(&c, kind, n_in, n_hidden);
-    cae_rng init;
-    cae_rng_seed(&init, seed, 1);
-    ck_assert_msg(!cae_layer_params(p, 1, &c, &init, err, sizeof err), "%s: %s",
-                  cae_model_kind_name(kind), err);
-    cae_task *t = cae_task_pretrain(p, 1, &c, batch, seed, threads, err, sizeof err);
-    ck_assert_msg(t != NULL, "%s: %s", cae_model_kind_name(kind), err);
+    ck_assert_msg(!cae_layer_params(p, 1, &c, seed, &err), "%s: %s",
+                  cae_model_kind_name(kind), err.msg);
+    cae_task *t = cae_task_pretrain(p, 1, &c, batch, seed, threads, &err);
+    ck_assert_msg(t != NULL, "%s: %s", cae_model_kind_name(kind), err.msg);
     return t;
 }
 
@@ -143,8 +141,8 @@ START_TEST(last_partial_batch_is_used)
         batches_seen b = {.t = t};
         cae_train_hooks hk = {NULL, record_batch, &b};
         cae_train_result res;
-        char err[256];
-        ck_assert_msg(!cae_train(t, d, NULL, &c, &hk, &res, err, sizeof err), "%s", err);
+        cae_error err;
+        ck_assert_msg(!cae_train(t, d, NULL, &c, &hk, &res, &err), "%s", err.msg);
         const int64_t want[3] = {20, 40, n};
         ck_assert_msg(b.n == 6, "limit %lld: %d batches seen over 2 epochs, want 6", (long long)c.limit,
                       b.n);
@@ -172,8 +170,8 @@ START_TEST(last_partial_batch_is_used)
     epochs_seen h = {0};
     cae_train_hooks hk = {record_epoch, NULL, &h};
     cae_train_result res;
-    char err[256];
-    ck_assert_msg(!cae_train(t, d, NULL, &c, &hk, &res, err, sizeof err), "%s", err);
+    cae_error err;
+    ck_assert_msg(!cae_train(t, d, NULL, &c, &hk, &res, &err), "%s", err.msg);
     ck_assert_int_eq(h.n, 2);
     for (int e = 0; e < 2; e++)
         ck_assert_msg(h.r[e].examples == N, "epoch %d reports %lld examples, want %d", e + 1,
@@ -196,8 +194,8 @@ static cae_real *train_ae(const cae_dataset *d, uint64_t seed, double obj[3], si
     epochs_seen h = {0};
     cae_train_hooks hk = {record_epoch, NULL, &h};
     cae_train_result res;
-    char err[256];
-    ck_assert_msg(!cae_train(t, d, NULL, &c, &hk, &res, err, sizeof err), "%s", err);
+    cae_error err;
+    ck_assert_msg(!cae_train(t, d, NULL, &c, &hk, &res, &err), "%s", err.msg);
     for (int e = 0; e < 3; e++) obj[e] = h.r[e].objective;
     cae_real *s = snapshot(t, n);
     cae_task_free(t);
@@ -248,8 +246,8 @@ START_TEST(threads_agree)
             cae_train_config c = config(2, 0.01, 13);
             cae_train_hooks hk = {record_epoch, NULL, &h[th]};
             cae_train_result res;
-            char err[256];
-            ck_assert_msg(!cae_train(t, train, valid, &c, &hk, &res, err, sizeof err), "%s", err);
+            cae_error err;
+            ck_assert_msg(!cae_train(t, train, valid, &c, &hk, &res, &err), "%s", err.msg);
             cae_task_free(t);
             cae_params_free(p);
         }
@@ -305,23 +303,23 @@ static int watch_epoch(const cae_epoch_report *r, void *ctx)
  * error is the reported best. */
 START_TEST(early_stopping_restores_best)
 {
-    char err[256];
+    cae_error err;
     cae_splits *s = tu_mnist();
     cae_dataset *train = tu_head(s->train, 500), *valid = tu_head(s->valid, 500);
     cae_mlp_config m = {.n_layers = 1, .sizes = {784, 50}, .act = {CAE_ACT_SIGMOID}, .n_classes = 10};
     cae_params *p = cae_params_new();
     cae_rng init;
     cae_rng_seed(&init, 17, 1);
-    ck_assert_msg(!cae_mlp_params(p, &m, &init, err, sizeof err), "%s", err);
-    cae_task *t = cae_task_finetune(p, &m, 20, 17, 1, err, sizeof err);
-    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert_msg(!cae_mlp_params(p, &m, 17, &err), "%s", err.msg);
+    cae_task *t = cae_task_finetune(p, &m, 20, 17, 1, &err);
+    ck_assert_msg(t != NULL, "%s", err.msg);
     cae_train_config c = config(40, 2.0, 17);
     c.momentum = 0.5;
     c.patience = 1;
     stop_watch w = {.t = t};
     cae_train_hooks hk = {watch_epoch, NULL, &w};
     cae_train_result res;
-    ck_assert_msg(!cae_train(t, train, valid, &c, &hk, &res, err, sizeof err), "%s", err);
+    ck_assert_msg(!cae_train(t, train, valid, &c, &hk, &res, &err), "%s", err.msg);
     ck_assert_msg(res.epochs_run == w.n && w.n < c.epochs,
                   "did not stop early: %d epochs run of %d (hook saw %d)", res.epochs_run, c.epochs,
                   w.n);
@@ -370,7 +368,7 @@ END_TEST
  * either precision. */
 START_TEST(nan_guard_names_where)
 {
-    char err[512] = "";
+    cae_error err;
     cae_dataset *d = synth(100, 30, 2, 4);
     cae_params *p = cae_params_new();
     cae_layer_config lc;
@@ -378,25 +376,25 @@ START_TEST(nan_guard_names_where)
     lc.act = CAE_ACT_LINEAR;
     cae_rng init;
     cae_rng_seed(&init, 6, 1);
-    ck_assert_msg(!cae_layer_params(p, 1, &lc, &init, err, sizeof err), "%s", err);
-    cae_task *t = cae_task_pretrain(p, 1, &lc, 10, 6, 1, err, sizeof err);
-    ck_assert_msg(t != NULL, "%s", err);
+    ck_assert_msg(!cae_layer_params(p, 1, &lc, 6, &err), "%s", err.msg);
+    cae_task *t = cae_task_pretrain(p, 1, &lc, 10, 6, 1, &err);
+    ck_assert_msg(t != NULL, "%s", err.msg);
     cae_train_config c = config(3, 1e30, 6);
     epochs_seen h = {0};
     cae_train_hooks hk = {record_epoch, NULL, &h};
     cae_train_result res;
-    ck_assert_msg(cae_train(t, d, NULL, &c, &hk, &res, err, sizeof err) == -1,
-                  "training with lr 1e30 did not fail (message '%s')", err);
+    ck_assert_msg(cae_train(t, d, NULL, &c, &hk, &res, &err) == CAE_ERR_NUMERIC,
+                  "training with lr 1e30 did not fail (message '%s')", err.msg);
     ck_assert_msg(h.n == 0, "the failed epoch was reported to on_epoch (%d reports)", h.n);
-    ck_assert_msg(strstr(err, "epoch 1") != NULL, "message does not name epoch 1: '%s'", err);
-    ck_assert_msg(strstr(err, "step ") != NULL, "message does not name the step: '%s'", err);
+    ck_assert_msg(strstr(err.msg, "epoch 1") != NULL, "message does not name epoch 1: '%s'", err.msg);
+    ck_assert_msg(strstr(err.msg, "step ") != NULL, "message does not name the step: '%s'", err.msg);
     int named = 0;
     for (int i = 0; i < cae_task_n_params(t); i++) {
         char quoted[64];
         snprintf(quoted, sizeof quoted, "'%s'", cae_task_param(t, i)->name);
-        named |= strstr(err, quoted) != NULL;
+        named |= strstr(err.msg, quoted) != NULL;
     }
-    ck_assert_msg(named, "message names none of the task's tensors: '%s'", err);
+    ck_assert_msg(named, "message names none of the task's tensors: '%s'", err.msg);
     cae_task_free(t);
     cae_params_free(p);
     free_synth(d);
@@ -409,13 +407,15 @@ static void expect_refused(cae_task *t, const cae_dataset *train, const cae_data
                            const cae_train_config *c, const char *case_name, const char *words[],
                            const cae_real *before, size_t n)
 {
-    char err[512] = "";
+    cae_error err;
     cae_train_result res;
-    ck_assert_msg(cae_train(t, train, valid, c, NULL, &res, err, sizeof err) == -1,
-                  "%s: accepted", case_name);
+    const cae_status st = cae_train(t, train, valid, c, NULL, &res, &err);
+    ck_assert_msg(st != CAE_OK, "%s: accepted", case_name);
+    ck_assert_msg(st == err.status, "%s: returned %s, the error says %s", case_name,
+                  cae_status_name(st), cae_status_name(err.status));
     for (int i = 0; words[i]; i++)
-        ck_assert_msg(strstr(err, words[i]) != NULL, "%s: message '%s' does not mention '%s'",
-                      case_name, err, words[i]);
+        ck_assert_msg(strstr(err.msg, words[i]) != NULL, "%s: message '%s' does not mention '%s'",
+                      case_name, err.msg, words[i]);
     cae_real *after = snapshot(t, NULL);
     ck_assert_msg(memcmp(before, after, n * sizeof *after) == 0,
                   "%s: refused, yet the parameters changed", case_name);
@@ -454,8 +454,8 @@ START_TEST(bad_configs_refused)
                    (const char *[]){"10", "12", "inputs", NULL}, before, n);
     /* And a good config on the same task then trains. */
     cae_train_result res;
-    char err[256];
-    ck_assert_msg(!cae_train(t, d, NULL, &c, NULL, &res, err, sizeof err), "good config: %s", err);
+    cae_error err;
+    ck_assert_msg(!cae_train(t, d, NULL, &c, NULL, &res, &err), "good config: %s", err.msg);
     ck_assert_int_eq(res.epochs_run, 2);
     free(before);
     cae_task_free(t);
@@ -508,23 +508,23 @@ typedef struct resume_case {
 /* The task of a case over p (p fresh: initialised from the seed). */
 static cae_task *case_task(const resume_case *rc, cae_params *p, int fresh)
 {
-    char err[256];
+    cae_error err;
     cae_rng init;
     cae_rng_seed(&init, 5, 1);
     cae_task *t;
     if (rc->kind == CAE_MODEL_MLP) {
         cae_mlp_config m = {.n_layers = 1, .sizes = {784, 50}, .act = {CAE_ACT_SIGMOID},
                             .n_classes = 10};
-        ck_assert_msg(!fresh || !cae_mlp_params(p, &m, &init, err, sizeof err), "%s", err);
-        t = cae_task_finetune(p, &m, 20, 5, 1, err, sizeof err);
+        ck_assert_msg(!fresh || !cae_mlp_params(p, &m, 5, &err), "%s", err.msg);
+        t = cae_task_finetune(p, &m, 20, 5, 1, &err);
     } else {
         cae_layer_config c;
         cae_layer_config_default(&c, rc->kind, 30, 12);
         c.persistent = rc->persistent;
-        ck_assert_msg(!fresh || !cae_layer_params(p, 1, &c, &init, err, sizeof err), "%s", err);
-        t = cae_task_pretrain(p, 1, &c, 16, 5, 1, err, sizeof err);
+        ck_assert_msg(!fresh || !cae_layer_params(p, 1, &c, 5, &err), "%s", err.msg);
+        t = cae_task_pretrain(p, 1, &c, 16, 5, 1, &err);
     }
-    ck_assert_msg(t != NULL, "%s: %s", rc->name, err);
+    ck_assert_msg(t != NULL, "%s: %s", rc->name, err.msg);
     return t;
 }
 
@@ -542,7 +542,7 @@ START_TEST(resume_is_exact)
         {"finetune", CAE_MODEL_MLP, 0},
     };
     const resume_case *rc = &cases[_i];
-    char err[256];
+    cae_error err;
     const int ft = rc->kind == CAE_MODEL_MLP;
     cae_splits *s = ft ? tu_mnist() : NULL;
     cae_dataset *train = ft ? tu_head(s->train, 500) : synth(200, 30, 2, 8);
@@ -555,8 +555,8 @@ START_TEST(resume_is_exact)
     cae_task *t = case_task(rc, p, 1);
     c.opt = opt;
     cae_train_result ref;
-    ck_assert_msg(!cae_train(t, train, valid, &c, NULL, &ref, err, sizeof err), "%s: %s", rc->name,
-                  err);
+    ck_assert_msg(!cae_train(t, train, valid, &c, NULL, &ref, &err), "%s: %s", rc->name,
+                  err.msg);
     size_t n;
     cae_real *want = snapshot(t, &n);
     ck_assert_msg(!ft || (ref.epochs_run < c.epochs && ref.best_epoch < ref.epochs_run),
@@ -573,7 +573,7 @@ START_TEST(resume_is_exact)
         c1.opt = sv.opt;
         cae_train_hooks hk = {save_and_stop, NULL, &sv};
         cae_train_result res;
-        ck_assert_msg(!cae_train(sv.t, train, valid, &c1, &hk, &res, err, sizeof err), "%s", err);
+        ck_assert_msg(!cae_train(sv.t, train, valid, &c1, &hk, &res, &err), "%s", err.msg);
         ck_assert_msg(sv.p_saved != NULL, "%s: the hook did not see epoch %d", rc->name, k);
         cae_task_free(sv.t);
         cae_params_free(sv.p);
@@ -589,12 +589,12 @@ START_TEST(resume_is_exact)
         c2.first_epoch = k;
         c2.opt = sv.opt_saved;
         c2.lr = c.lr * 2; /* a different run: refused, nothing changed */
-        ck_assert_msg(cae_train(t2, train, valid, &c2, NULL, &res, err, sizeof err) &&
-                          strstr(err, "cannot resume: lr is"),
-                      "%s: resuming with another lr: '%s'", rc->name, err);
+        ck_assert_msg(cae_train(t2, train, valid, &c2, NULL, &res, &err) &&
+                          strstr(err.msg, "cannot resume: lr is"),
+                      "%s: resuming with another lr: '%s'", rc->name, err.msg);
         c2.lr = c.lr;
-        ck_assert_msg(!cae_train(t2, train, valid, &c2, NULL, &res, err, sizeof err), "%s: %s",
-                      rc->name, err);
+        ck_assert_msg(!cae_train(t2, train, valid, &c2, NULL, &res, &err), "%s: %s",
+                      rc->name, err.msg);
         ck_assert_msg(res.epochs_run == ref.epochs_run && res.best_epoch == ref.best_epoch &&
                           res.best_valid_metric == ref.best_valid_metric,
                       "%s: resumed after epoch %d: %d epochs, best %d (%.17g); uninterrupted: %d, "
@@ -622,9 +622,106 @@ START_TEST(resume_is_exact)
 END_TEST
 
 /* The optimizer store must not be the task's own store. */
+/* ------------------------------------------------ weight decay, exactly */
+
+/* One SGD step of fine-tuning with weight decay, by hand: the gradient of
+ * the cross-entropy alone (G, from a graph without the decay) plus 2 wd W,
+ * so W1 = W0 - lr (G + 2 wd W0) for every W and V, and biases as without
+ * decay. The step cae_train takes must be exactly that. */
+START_TEST(finetune_weight_decay_step)
+{
+    enum { D = 9, H = 6, C = 3, N = 8 };
+    const double lr = 0.5, wd = 0.04;
+    cae_dataset *d = synth(N, D, C, 31);
+    cae_mlp_config m = {.n_layers = 1, .sizes = {D, H}, .act = {CAE_ACT_SIGMOID}, .n_classes = C};
+    cae_error err;
+    cae_params *p = cae_params_new();
+    ck_assert_msg(!cae_mlp_params(p, &m, 32, &err), "%s", err.msg);
+    const char *names[4] = {"L1.W", "L1.b", "out.V", "out.c"};
+    const int decayed[4] = {1, 0, 1, 0};
+    cae_real *w0[4], *grad[4];
+    /* G at W0: one backward of the plain objective on the whole set. */
+    cae_task *plain = cae_task_finetune(p, &m, N, 1, 1, &err);
+    ck_assert_msg(plain != NULL, "%s", err.msg);
+    double obj;
+    ck_assert_int_eq(cae_task_step(plain, d->x, d->y, N, &obj), CAE_OK);
+    for (int i = 0; i < 4; i++) {
+        const cae_tensor *t = cae_params_get(p, names[i]);
+        w0[i] = malloc((size_t)t->size * sizeof(cae_real));
+        grad[i] = malloc((size_t)t->size * sizeof(cae_real));
+        memcpy(w0[i], t->data, (size_t)t->size * sizeof(cae_real));
+        memcpy(grad[i], t->grad, (size_t)t->size * sizeof(cae_real));
+    }
+    cae_task_free(plain);
+    /* The step cae_train takes with wd (one batch of all N, one epoch). */
+    m.wd = wd;
+    cae_task *t = cae_task_finetune(p, &m, N, 1, 1, &err);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    cae_train_config c = config(1, lr, 3);
+    cae_train_result res;
+    ck_assert_msg(!cae_train(t, d, NULL, &c, NULL, &res, &err), "%s", err.msg);
+    for (int i = 0; i < 4; i++) {
+        const cae_tensor *x = cae_params_get(p, names[i]);
+        for (int64_t k = 0; k < x->size; k++) {
+            const double g = (double)grad[i][k] + (decayed[i] ? 2 * wd * w0[i][k] : 0);
+            const double want = (double)w0[i][k] - lr * g;
+            ck_assert_msg(fabs((double)x->data[k] - want) <= 1e-5 * (1 + fabs(want)),
+                          "%s[%lld] = %.9g after the step, by hand %.9g (W0 %.9g, G %.9g)",
+                          names[i], (long long)k, (double)x->data[k], want, (double)w0[i][k],
+                          (double)grad[i][k]);
+        }
+        free(w0[i]);
+        free(grad[i]);
+    }
+    cae_task_free(t);
+    cae_params_free(p);
+    free_synth(d);
+}
+END_TEST
+
+/* Evaluating never draws from the training stream: an rbm (CD-1 and PCD)
+ * trained for three epochs with a validation set evaluated after each ends
+ * with the same parameters, bit for bit, as one trained without. */
+START_TEST(rbm_stream_ignores_evaluation)
+{
+    enum { D = 12, H = 7 };
+    cae_dataset *train = synth(50, D, 2, 41), *valid = synth(20, D, 2, 42);
+    for (int pcd = 0; pcd < 2; pcd++) {
+        cae_real *end[2];
+        size_t n = 0;
+        for (int with_valid = 0; with_valid < 2; with_valid++) {
+            cae_error err;
+            cae_layer_config lc;
+            cae_layer_config_default(&lc, CAE_MODEL_RBM, D, H);
+            lc.persistent = pcd;
+            cae_params *p = cae_params_new();
+            ck_assert_msg(!cae_layer_params(p, 1, &lc, 43, &err), "%s", err.msg);
+            cae_task *t = cae_task_pretrain(p, 1, &lc, 10, 44, 1, &err);
+            ck_assert_msg(t != NULL, "%s", err.msg);
+            cae_train_config c = config(3, 0.05, 45);
+            epochs_seen h = {0};
+            cae_train_hooks hk = {record_epoch, NULL, &h};
+            cae_train_result res;
+            ck_assert_msg(!cae_train(t, train, with_valid ? valid : NULL, &c, &hk, &res, &err), "%s",
+                          err.msg);
+            if (with_valid) ck_assert_msg(isfinite(h.r[2].valid_loss), "no evaluation happened");
+            end[with_valid] = snapshot(t, &n);
+            cae_task_free(t);
+            cae_params_free(p);
+        }
+        ck_assert_msg(!memcmp(end[0], end[1], n * sizeof(cae_real)),
+                      "rbm%s: evaluating between epochs changed the training", pcd ? " PCD" : "");
+        free(end[0]);
+        free(end[1]);
+    }
+    free_synth(train);
+    free_synth(valid);
+}
+END_TEST
+
 START_TEST(opt_store_is_separate)
 {
-    char err[256] = "";
+    cae_error err;
     cae_dataset *d = synth(40, 10, 2, 3);
     cae_params *p = cae_params_new();
     cae_task *t = pretrain_task(p, CAE_MODEL_AE, 10, 4, 8, 1, 1);
@@ -632,9 +729,9 @@ START_TEST(opt_store_is_separate)
     c.momentum = 0.5;
     c.opt = p;
     cae_train_result res;
-    ck_assert_msg(cae_train(t, d, NULL, &c, NULL, &res, err, sizeof err) &&
-                      strstr(err, "the task's parameter store"),
-                  "opt = the task's store: '%s'", err);
+    ck_assert_msg(cae_train(t, d, NULL, &c, NULL, &res, &err) &&
+                      strstr(err.msg, "the task's parameter store"),
+                  "opt = the task's store: '%s'", err.msg);
     cae_task_free(t);
     cae_params_free(p);
     free_synth(d);
@@ -670,6 +767,8 @@ int main(void)
     tcase_set_timeout(t, 120);
     tcase_add_loop_test(t, resume_is_exact, 0, 4);
     tcase_add_test(t, opt_store_is_separate);
+    tcase_add_test(t, finetune_weight_decay_step);
+    tcase_add_test(t, rbm_stream_ignores_evaluation);
     suite_add_tcase(s, t);
 
     t = tcase_create("nan_guard");

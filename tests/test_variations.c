@@ -38,21 +38,23 @@ static void need_file(const char *sub)
 static cae_dataset *mnist_digits(void)
 {
     need_file("mnist/t10k-images-idx3-ubyte");
-    char a[700], b[700], err[512];
+    char a[700], b[700];
+    cae_error err;
     snprintf(a, sizeof a, "%s/mnist/t10k-images-idx3-ubyte", data_dir());
     snprintf(b, sizeof b, "%s/mnist/t10k-labels-idx1-ubyte", data_dir());
     cae_dataset *d = NULL;
-    ck_assert_msg(cae_dataset_load(a, b, &d, err, sizeof err) == CAE_DATA_OK, "%s", err);
+    ck_assert_msg(cae_dataset_load(a, b, &d, &err) == CAE_OK, "%s", err.msg);
     return d;
 }
 
 static cae_photos *real_photos(void)
 {
     need_file("images/MANIFEST.tsv");
-    char p[700], err[512];
+    char p[700];
+    cae_error err;
     snprintf(p, sizeof p, "%s/images", data_dir());
     cae_photos *ph = NULL;
-    ck_assert_msg(cae_photos_load(p, &ph, err, sizeof err) == CAE_DATA_OK, "%s", err);
+    ck_assert_msg(cae_photos_load(p, &ph, &err) == CAE_OK, "%s", err.msg);
     return ph;
 }
 
@@ -70,8 +72,8 @@ static cae_photos *split_photos(void)
     int w[2] = {S, S}, h[2] = {S, S};
     const float *pix[2] = {p0, p1};
     cae_photos *ph = NULL;
-    char err[256];
-    ck_assert_msg(cae_photos_from_pixels(2, w, h, pix, &ph, err, sizeof err) == CAE_DATA_OK, "%s", err);
+    cae_error err;
+    ck_assert_msg(cae_photos_from_pixels(2, w, h, pix, &ph, &err) == CAE_OK, "%s", err.msg);
     return ph;
 }
 
@@ -81,9 +83,9 @@ static uint8_t *gen(cae_variation v, const cae_dataset *d, const cae_photos *ph,
     uint8_t *img = malloc((size_t)n * NPIX);
     *lab = malloc((size_t)n);
     ck_assert(img && *lab);
-    char err[512];
-    cae_data_status rc = cae_variation_generate(v, d, ph, seed, stream, n, img, *lab, err, sizeof err);
-    ck_assert_msg(rc == CAE_DATA_OK, "%s: %s", cae_variation_name(v), err);
+    cae_error err;
+    cae_status rc = cae_variation_generate(v, d, ph, seed, stream, n, img, *lab, &err);
+    ck_assert_msg(rc == CAE_OK, "%s: %s", cae_variation_name(v), err.msg);
     return img;
 }
 
@@ -116,15 +118,15 @@ END_TEST
 START_TEST(bad_arguments)
 {
     uint8_t img[NPIX], lab[1];
-    char err[256];
-    ck_assert_int_eq(cae_variation_generate(CAE_VAR_BASIC, NULL, NULL, 1, 0, 1, img, lab, err, sizeof err),
-                     CAE_DATA_ERR_ARG);
-    ck_assert_msg(strstr(err, "needs MNIST digits"), "%s", err);
-    ck_assert_int_eq(cae_variation_generate(CAE_VAR_RECT_IMG, NULL, NULL, 1, 0, 1, img, lab, err, sizeof err),
-                     CAE_DATA_ERR_ARG);
-    ck_assert_msg(strstr(err, "photographs"), "%s", err);
-    ck_assert_int_eq(cae_variation_generate(CAE_VAR_COUNT, NULL, NULL, 1, 0, 1, img, lab, NULL, 0),
-                     CAE_DATA_ERR_ARG);
+    cae_error err;
+    ck_assert_int_eq(cae_variation_generate(CAE_VAR_BASIC, NULL, NULL, 1, 0, 1, img, lab, &err),
+                     CAE_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "needs MNIST digits"), "%s", err.msg);
+    ck_assert_int_eq(cae_variation_generate(CAE_VAR_RECT_IMG, NULL, NULL, 1, 0, 1, img, lab, &err),
+                     CAE_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "photographs"), "%s", err.msg);
+    ck_assert_int_eq(cae_variation_generate(CAE_VAR_COUNT, NULL, NULL, 1, 0, 1, img, lab, NULL),
+                     CAE_ERR_ARG);
 }
 END_TEST
 
@@ -394,11 +396,12 @@ START_TEST(written_benchmark_is_reproducible)
     need_file("images/MANIFEST.tsv");
     char *tmp = tu_tmpdir();
     ck_assert(tmp);
-    char a[600], b[600], err[512];
+    char a[600], b[600];
+    cae_error err;
     snprintf(a, sizeof a, "%s/a/variations", tmp);
     snprintf(b, sizeof b, "%s/b/variations", tmp);
-    ck_assert_msg(cae_variations_write(data_dir(), a, 5, 1, 0, err, sizeof err) == CAE_DATA_OK, "%s", err);
-    ck_assert_msg(cae_variations_write(data_dir(), b, 5, 1, 0, err, sizeof err) == CAE_DATA_OK, "%s", err);
+    ck_assert_msg(cae_variations_write(data_dir(), a, 5, 1, 0, &err) == CAE_OK, "%s", err.msg);
+    ck_assert_msg(cae_variations_write(data_dir(), b, 5, 1, 0, &err) == CAE_OK, "%s", err.msg);
     char pa[900], pb[900];
     snprintf(pa, sizeof pa, "%s/MANIFEST.txt", a);
     snprintf(pb, sizeof pb, "%s/MANIFEST.txt", b);
@@ -428,7 +431,7 @@ START_TEST(written_benchmark_is_reproducible)
     snprintf(root, sizeof root, "%s/a", tmp);
     for (int v = 0; v < CAE_VAR_COUNT; v++) {
         cae_splits *s = NULL;
-        ck_assert_msg(cae_splits_load(root, cae_variation_name(v), &s, err, sizeof err) == CAE_DATA_OK, "%s", err);
+        ck_assert_msg(cae_splits_load(root, cae_variation_name(v), &s, &err) == CAE_OK, "%s", err.msg);
         int64_t sz[3];
         cae_variation_sizes(v, 1, sz);
         ck_assert(s->train->n == sz[0] && s->valid->n == sz[1] && s->test->n == sz[2]);

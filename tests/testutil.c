@@ -46,13 +46,13 @@ const char *tu_data_dir(void)
 
 cae_splits *tu_mnist(void)
 {
-    char err[512] = "";
+    cae_error err;
     cae_splits *s = NULL;
-    const cae_data_status st = cae_splits_load(tu_data_dir(), "mnist", &s, err, sizeof err);
-    ck_assert_msg(st == CAE_DATA_OK && s,
+    const cae_status st = cae_splits_load(tu_data_dir(), "mnist", &s, &err);
+    ck_assert_msg(st == CAE_OK && s,
                   "MNIST could not be loaded from %s/mnist (%s): these tests need the real data. "
                   "Run scripts/fetch-data.sh (or set CAE_DATA_DIR to where it put the data).",
-                  tu_data_dir(), err);
+                  tu_data_dir(), err.msg);
     return s;
 }
 

@@ -15,7 +15,8 @@
  *                      examples, sorted in decreasing order, averaged index
  *                      by index, with their standard deviation (Fig. 2).
  *
- * Nothing prints; every function returns 0, or -1 with a message in err.
+ * Nothing prints; every function returns CAE_OK or a status with a message
+ * in err (graph.h).
  * Results go to caller-owned arrays.
  */
 #ifndef CAE_ANALYSIS_H
@@ -33,30 +34,30 @@ typedef struct cae_encoder_net cae_encoder_net;
 /* Layers 1..n_layers of p with activations act[0..n_layers-1] (sizes come
  * from the tensors L<k>.W). batch: rows per compiled forward (>= 1). */
 cae_encoder_net *cae_encoder_net_new(cae_params *p, int n_layers, const cae_act *act,
-                                     int64_t batch, int threads, char *err, size_t errlen);
+                                     int64_t batch, int threads, cae_error *err);
 void cae_encoder_net_free(cae_encoder_net *e);
 int64_t cae_encoder_net_inputs(const cae_encoder_net *e);
 int64_t cae_encoder_net_outputs(const cae_encoder_net *e);
 /* h (n x outputs) = f(x) for n rows of x (n x inputs), any n >= 1. */
-int cae_encoder_net_run(cae_encoder_net *e, const cae_real *x, int64_t n, cae_real *h,
-                        char *err, size_t errlen);
+cae_status cae_encoder_net_run(cae_encoder_net *e, const cae_real *x, int64_t n, cae_real *h,
+                        cae_error *err);
 
 /* Contraction curve at n_radii radii (> 0) over the first n_points
  * examples of d; the directions are drawn with seed. mean, sd: n_radii. */
-int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_points,
+cae_status cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_points,
                           const double *radii, int n_radii, uint64_t seed, double *mean,
-                          double *sd, char *err, size_t errlen);
+                          double *sd, cae_error *err);
 
 /* Distances over all pairs of `sample` examples drawn from d with seed. */
-int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, double *min,
-                       double *median, double *max, char *err, size_t errlen);
+cae_status cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, double *min,
+                       double *median, double *max, cae_error *err);
 
 /* Singular values of the Jacobian of layers 1..n_layers at the first
  * n_examples examples of d: mean and sd (each min(inputs, outputs) values,
  * the count written to *n_values). */
-int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const cae_dataset *d,
+cae_status cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const cae_dataset *d,
                           int64_t n_examples, double *mean, double *sd, int64_t *n_values,
-                          char *err, size_t errlen);
+                          cae_error *err);
 
 /* Write a whitespace-separated table for gnuplot and other tools: a header
  * line of column names (no '#', for gnuplot's columnhead), then nrows rows
@@ -64,8 +65,8 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
  * Lines starting with '#' may precede it: `comment` (may be NULL, may hold
  * several '\n'-separated lines, each written as "# line"). Written to
  * PATH.tmp.<pid>, then renamed. */
-int cae_table_write(const char *path, const char *comment, int ncols, const char *const *names,
-                    int64_t nrows, const double *data, char *err, size_t errlen);
+cae_status cae_table_write(const char *path, const char *comment, int ncols, const char *const *names,
+                    int64_t nrows, const double *data, cae_error *err);
 
 #ifdef __cplusplus
 }

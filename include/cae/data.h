@@ -39,25 +39,6 @@
 extern "C" {
 #endif
 
-typedef enum cae_data_status {
-    CAE_DATA_OK = 0,
-    CAE_DATA_ERR_IO,        /* cannot open, read, write or rename */
-    CAE_DATA_ERR_EMPTY,     /* the file has no bytes at all */
-    CAE_DATA_ERR_TRUNCATED, /* header or body shorter than declared */
-    CAE_DATA_ERR_MAGIC,     /* first two bytes are not zero */
-    CAE_DATA_ERR_TYPE,      /* unknown type byte, or a type not usable here */
-    CAE_DATA_ERR_RANK,      /* rank 0, above CAE_IDX_MAX_RANK, or not the rank wanted */
-    CAE_DATA_ERR_DIMS,      /* zero or overflowing dimensions, trailing bytes */
-    CAE_DATA_ERR_MISMATCH,  /* label count != image count, value out of range */
-    CAE_DATA_ERR_GZIP,      /* corrupt gzip stream, or one that ends early */
-    CAE_DATA_ERR_NOMEM,     /* allocation failed or size beyond the limit */
-    CAE_DATA_ERR_ARG,       /* bad argument (NULL, unknown name, bad size) */
-    CAE_DATA_ERR_IMAGE      /* a photograph could not be decoded */
-} cae_data_status;
-
-/* Short constant name of a status ("truncated", ...). */
-const char *cae_data_status_str(cae_data_status s);
-
 /* ------------------------------------------------------------------ IDX */
 
 #define CAE_IDX_MAX_RANK 4
@@ -83,7 +64,7 @@ typedef struct cae_idx {
 
 /* Read a raw or gzip IDX file (gzip detected by content). On failure *out is
  * NULL and err holds "FILE: offset N: expected ..., found ...". */
-cae_data_status cae_idx_read(const char *path, cae_idx **out, char *err, size_t errlen);
+cae_status cae_idx_read(const char *path, cae_idx **out, cae_error *err);
 void cae_idx_free(cae_idx *x);
 /* Size in bytes of one element of a type (0 for an unknown type). */
 int cae_idx_type_size(int type);
@@ -91,8 +72,8 @@ int cae_idx_type_size(int type);
 double cae_idx_get(const cae_idx *x, int64_t i);
 /* Write a raw IDX file atomically (PATH.tmp.PID then rename). data holds
  * prod(dims) elements of the type, host byte order. */
-cae_data_status cae_idx_write(const char *path, int type, int rank, const int64_t *dims,
-                              const void *data, char *err, size_t errlen);
+cae_status cae_idx_write(const char *path, int type, int rank, const int64_t *dims,
+                              const void *data, cae_error *err);
 
 /* ------------------------------------------------------------- datasets */
 
@@ -117,8 +98,8 @@ typedef struct cae_dataset {
  * scaled by 1/255 when read, or f32/f64 already in [0,1]) and labels (rank
  * 1, integers 0..255). Keeping bytes holds MNIST's 70 000 images in 55 MB
  * instead of 219 MB of floats. */
-cae_data_status cae_dataset_load(const char *images_path, const char *labels_path,
-                                 cae_dataset **out, char *err, size_t errlen);
+cae_status cae_dataset_load(const char *images_path, const char *labels_path,
+                                 cae_dataset **out, cae_error *err);
 /* The examples as n x dim reals: d->x, converted from d->x8 on the first
  * call for a set stored as bytes (the reals are then kept with d and freed
  * by cae_dataset_free; the bytes / 255 in double, rounded to cae_real).
@@ -148,8 +129,8 @@ typedef struct cae_splits {
     cae_dataset *owned[3]; /* the loaded files the splits view (internal) */
 } cae_splits;
 
-cae_data_status cae_splits_load(const char *data_dir, const char *name, cae_splits **out,
-                                char *err, size_t errlen);
+cae_status cae_splits_load(const char *data_dir, const char *name, cae_splits **out,
+                                cae_error *err);
 void cae_splits_free(cae_splits *s);
 
 /* ------------------------------------------------------------ minibatch */
@@ -162,7 +143,8 @@ cae_batcher *cae_batcher_new(const cae_dataset *d, int64_t batch, uint64_t seed,
 void cae_batcher_free(cae_batcher *b);
 /* Start epoch e: the order is a pure function of (seed, e), so runs resume. */
 void cae_batcher_epoch(cae_batcher *b, uint64_t epoch);
-/* Copy the next batch into x (batch x dim) and y (batch; may be NULL).
+/* Copy the next batch into x (batch x dim) and y (batch; may be NULL;
+ * zeros for a set without labels).
  * Returns the number of rows written, 0 at the end of the epoch. */
 int64_t cae_batcher_next(cae_batcher *b, cae_real *x, int32_t *y);
 /* The row indices of the batch cae_batcher_next just returned. */
@@ -176,11 +158,11 @@ int64_t cae_batcher_batches_per_epoch(const cae_batcher *b);
 typedef struct cae_photos cae_photos;
 
 /* Decode every image listed in DIR/MANIFEST.tsv (first column: file name). */
-cae_data_status cae_photos_load(const char *dir, cae_photos **out, char *err, size_t errlen);
+cae_status cae_photos_load(const char *dir, cae_photos **out, cae_error *err);
 /* From memory: n grey images of w[i] x h[i] floats in [0,1] (copied). */
-cae_data_status cae_photos_from_pixels(int n, const int *w, const int *h,
+cae_status cae_photos_from_pixels(int n, const int *w, const int *h,
                                        const float *const *pix, cae_photos **out,
-                                       char *err, size_t errlen);
+                                       cae_error *err);
 void cae_photos_free(cae_photos *p);
 int cae_photos_count(const cae_photos *p);
 
@@ -206,10 +188,10 @@ int cae_variation_uses_photos(cae_variation v);
  * digits: >= n source digits (28x28) for digit sets, example i uses digit i
  * (NULL otherwise); photos: needed by bg-img, bg-img-rot and rect-img.
  * The bytes are a pure function of (v, digits, photos, seed, stream, n). */
-cae_data_status cae_variation_generate(cae_variation v, const cae_dataset *digits,
+cae_status cae_variation_generate(cae_variation v, const cae_dataset *digits,
                                        const cae_photos *photos, uint64_t seed,
                                        uint64_t stream, int64_t n, uint8_t *img,
-                                       uint8_t *lab, char *err, size_t errlen);
+                                       uint8_t *lab, cae_error *err);
 
 /* Digital convexity of a 28x28 binary image (pixel on iff > 127): 1 if every
  * lattice point inside the convex hull of the on pixels is on (an empty image
@@ -221,8 +203,8 @@ int cae_image_is_convex(const uint8_t *img);
  * out_dir/NAME/{train,valid,test}-{images-idx3,labels-idx1}-ubyte,
  * out_dir/MANIFEST.txt (seed, sizes, CRC-32s) and out_dir/preview.dat (ten
  * examples of each set as a gnuplot matrix). Every file is written atomically. */
-cae_data_status cae_variations_write(const char *data_dir, const char *out_dir, uint64_t seed,
-                                     int small, unsigned mask, char *err, size_t errlen);
+cae_status cae_variations_write(const char *data_dir, const char *out_dir, uint64_t seed,
+                                     int small, unsigned mask, cae_error *err);
 
 #ifdef __cplusplus
 }

@@ -14,14 +14,15 @@
  * Ownership: the graph owns its nodes and their buffers. Parameters live in
  * a cae_params store that outlives graphs; several graphs may share it, and
  * a parameter node's value and gradient are views into the store's flat
- * blocks. Backward zeroes the gradients of the parameters this graph uses
- * and of its activations, seeds d(loss)/d(loss) = 1, and walks the tape in
- * reverse; every op accumulates (+=) into its inputs' gradients.
+ * blocks (one node per tensor in a graph). Backward zeroes the gradients of
+ * the parameters this graph uses and of its activations, seeds
+ * d(loss)/d(loss) = 1, and walks the tape in reverse; every op accumulates
+ * (+=) into its inputs' gradients.
  *
- * Errors are sticky: a constructor that fails returns NULL and records the
- * first message (naming the op and the shapes); a constructor given a NULL
+ * Errors: see "errors" below (a constructor that fails returns NULL and
+ * records the first message, naming the op and the shapes; one given a NULL
  * input returns NULL silently; compile then fails and cae_graph_error()
- * says why. Library invariants are guarded by always-on asserts (abort).
+ * says why).
  *
  *   cae_params *p = cae_params_new();
  *   cae_tensor *W = cae_params_add(p, "W", 2, (int64_t[]){1000, 784});
@@ -177,6 +178,9 @@ cae_params *cae_graph_params(const cae_graph *g);
 int64_t cae_graph_batch(const cae_graph *g);
 /* The first error recorded on g, or NULL. */
 const char *cae_graph_error(const cae_graph *g);
+/* Record a sticky error on g (the first one wins): for builders and
+ * constructors of a user's own, as for the library's. */
+void cae_graph_fail(cae_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Seed the graph's RNG (noise ops draw from it). Default seed 0. */
 void cae_graph_seed(cae_graph *g, uint64_t seed);
 cae_rng *cae_graph_rng(cae_graph *g);
@@ -191,7 +195,8 @@ void cae_input_requires_grad(cae_node *n);
  * set) instead of its own buffer; may be called again between forwards.
  * The memory must stay valid and hold the input's size. */
 void cae_input_bind(cae_node *n, const cae_real *data);
-/* A node viewing parameter t of the graph's store. */
+/* The node viewing parameter t of the graph's store: made on the first
+ * call, the same node on every later one (one node per tensor). */
 cae_node *cae_param(cae_graph *g, cae_tensor *t);
 /* A constant filled with `value` (use cae_node_value()->data to set more). */
 cae_node *cae_const(cae_graph *g, const char *name, int rank,
@@ -202,12 +207,15 @@ void cae_graph_output(cae_graph *g, cae_node *n);
 /* 0 on success; non-zero with cae_graph_error set otherwise. A NULL loss
  * (a failed constructor) fails with the first recorded error. */
 int cae_graph_compile(cae_graph *g, cae_node *loss);
+/* 1 when g is compiled and can run: its parameters have not moved since
+ * (cae_params_add after compile moves them: recompile). */
 int cae_graph_compiled(const cae_graph *g);
 void cae_graph_forward(cae_graph *g);
 /* Requires a scalar loss. Afterwards every kept gradient (parameters'
  * included) holds d(loss)/d(node) for this pass alone, whatever the buffers
- * held before: the first op to write a gradient stores it, the others add,
- * and gradients nothing writes are zeroed. */
+ * held before: every op adds into buffers the graph zeroed (a built-in op
+ * that writes a buffer first may store into it instead: lib/shared.h), and
+ * gradients nothing writes are zeroed. */
 void cae_graph_backward(cae_graph *g);
 /* Backward from any tape node with upstream gradient `seed` (size of the
  * node's value): used for Jacobians, one output unit at a time. */
@@ -225,6 +233,8 @@ cae_node *cae_graph_loss(const cae_graph *g);
 cae_tensor *cae_node_param(const cae_node *n);
 /* 1 for an input node (cae_input), else 0. */
 int cae_node_is_input(const cae_node *n);
+/* 1 when n is on its graph's compiled tape, else 0. */
+int cae_node_on_tape(const cae_node *n);
 
 /* Thread count for every op (0 = OpenMP default). Not global: per graph. */
 void cae_graph_set_threads(cae_graph *g, int n);

@@ -29,16 +29,16 @@
  * Conventions. All buffers are caller-owned and row-major; these functions
  * never keep a pointer. A few allocate small temporaries (stated below) and
  * free them before returning. Nothing prints or exits: every function
- * returns CAE_JAC_OK (0) or a non-zero cae_jac_status, and
- * cae_jacobian_strerror() says what went wrong.
+ * returns CAE_OK or a status (ARG, COMPILE, TAPE, NOGRAD, SHAPE, NOMEM)
+ * with a sentence in err (may be NULL), as graph.h says.
  *
  *   double sq[20];                                      // B = 20
  *   if (cae_jacobian_sqnorms_pre(a, W, 20, 784, 1000, CAE_ACT_SIGMOID,
- *                                CAE_W_IN_UNITS, sq)) ...
+ *                                CAE_W_IN_UNITS, sq, NULL)) ...
  *
  *   cae_real *J = malloc(B * H * D * sizeof *J);        // any encoder
- *   int rc = cae_jacobian_graph(g, x, h, J);
- *   if (rc) fprintf(stderr, "%s\n", cae_jacobian_strerror(rc));
+ *   cae_error e;
+ *   if (cae_jacobian_graph(g, x, h, J, &e)) fprintf(stderr, "%s\n", e.msg);
  */
 #ifndef CAE_JACOBIAN_H
 #define CAE_JACOBIAN_H
@@ -50,19 +50,6 @@
 extern "C" {
 #endif
 
-typedef enum cae_jac_status {
-    CAE_JAC_OK = 0,
-    CAE_JAC_EARG,      /* NULL pointer, size < 1, unknown activation/layout */
-    CAE_JAC_ECOMPILE,  /* graph not compiled, or its parameters moved since */
-    CAE_JAC_ETAPE,     /* x or h is not on the graph's tape (or another graph's) */
-    CAE_JAC_ENOGRAD,   /* x keeps no gradient: cae_input_requires_grad before compile */
-    CAE_JAC_ESHAPE,    /* h is not B x H, or x's first dimension is not B */
-    CAE_JAC_ENOMEM
-} cae_jac_status;
-
-/* A sentence describing status (never NULL). */
-const char *cae_jacobian_strerror(int status);
-
 /* phi'(a) for one pre-activation, computed from a in double (sigmoid:
  * s(1-s); tanh: 1-tanh^2; relu: [a > 0]; softplus: sigmoid(a); linear: 1).
  * Returns NaN for an unknown activation. */
@@ -73,25 +60,29 @@ double cae_act_derivative(cae_act act, double a);
 /* One example's Jacobian from its pre-activations a (H values): J (H x D,
  * caller-owned, overwritten) = diag(phi'(a)) W_units. W is D x H or H x D
  * by layout. No allocation. */
-int cae_jacobian_layer_pre(const cae_real *a, const cae_real *W, int64_t D, int64_t H,
-                           cae_act act, cae_wlayout layout, cae_real *J);
+cae_status cae_jacobian_layer_pre(const cae_real *a, const cae_real *W, int64_t D, int64_t H,
+                           cae_act act, cae_wlayout layout, cae_real *J,
+    cae_error *err);
 
 /* The same from the example's input x (D values): a = x W (+ bias) is
  * computed here in double. bias (H values) may be NULL (zeros). No
  * allocation. */
-int cae_jacobian_layer(const cae_real *x, const cae_real *W, const cae_real *bias, int64_t D,
-                       int64_t H, cae_act act, cae_wlayout layout, cae_real *J);
+cae_status cae_jacobian_layer(const cae_real *x, const cae_real *W, const cae_real *bias, int64_t D,
+                       int64_t H, cae_act act, cae_wlayout layout, cae_real *J,
+    cae_error *err);
 
 /* ||J_f(x_b)||_F^2 for each of B examples (out: B doubles, caller-owned)
  * from pre-activations a (B x H): sum_j phi'(a_bj)^2 n_j. Allocates H
  * doubles for the column norms n_j. */
-int cae_jacobian_sqnorms_pre(const cae_real *a, const cae_real *W, int64_t B, int64_t D,
-                             int64_t H, cae_act act, cae_wlayout layout, double *out);
+cae_status cae_jacobian_sqnorms_pre(const cae_real *a, const cae_real *W, int64_t B, int64_t D,
+                             int64_t H, cae_act act, cae_wlayout layout, double *out,
+    cae_error *err);
 
 /* The same from inputs x (B x D): a = x W (+ bias) per example, in double
  * (O(B D H), single-threaded). bias may be NULL. Allocates H doubles. */
-int cae_jacobian_sqnorms(const cae_real *x, const cae_real *W, const cae_real *bias, int64_t B,
-                         int64_t D, int64_t H, cae_act act, cae_wlayout layout, double *out);
+cae_status cae_jacobian_sqnorms(const cae_real *x, const cae_real *W, const cae_real *bias, int64_t B,
+                         int64_t D, int64_t H, cae_act act, cae_wlayout layout, double *out,
+    cae_error *err);
 
 /* ------------------------------------------- reverse mode, any encoder */
 
@@ -106,11 +97,13 @@ int cae_jacobian_sqnorms(const cae_real *x, const cae_real *W, const cae_real *b
  * (the parameters' gradients end as those of the last pass): compute
  * training gradients afterwards. Allocates B x H reals for the seed.
  * Assumes no op couples the rows of the batch (see the overview). */
-int cae_jacobian_graph(cae_graph *g, cae_node *x, cae_node *h, cae_real *J);
+cae_status cae_jacobian_graph(cae_graph *g, cae_node *x, cae_node *h, cae_real *J,
+    cae_error *err);
 
 /* ||J_f(x_b)||_F^2 per example (out: B doubles) by the same H backward
  * passes, without storing J. Same requirements and side effects. */
-int cae_jacobian_graph_sqnorms(cae_graph *g, cae_node *x, cae_node *h, double *out);
+cae_status cae_jacobian_graph_sqnorms(cae_graph *g, cae_node *x, cae_node *h, double *out,
+    cae_error *err);
 
 #ifdef __cplusplus
 }

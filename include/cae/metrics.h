@@ -26,14 +26,15 @@
  * The encoder runs batched through compiled graphs (one per batch size, at
  * most two: full batches and the remainder), bound to the dataset's rows; no
  * per-example allocation. The store's gradients are not touched. Nothing
- * prints; errors come back as -1 with a message in err.
+ * prints; errors come back as a status with a message in err (graph.h).
  *
  *   cae_metrics m;
  *   cae_metrics_config mc;
  *   cae_metrics_config_default(&mc);
  *   mc.max_examples = 1000;                        // deep Jacobians are costly
- *   if (cae_metrics_compute(p, info.n_layers, info.layer, splits->valid, &mc, &m,
- *                           err, sizeof err)) report(err);
+ *   cae_error e;
+ *   if (cae_metrics_compute(p, info.n_layers, info.layer, splits->valid, &mc, &m, &e))
+ *       report(e.msg);
  */
 #ifndef CAE_METRICS_H
 #define CAE_METRICS_H
@@ -69,18 +70,18 @@ typedef struct cae_metrics {
 
 /* Measure layers 1..depth of p (configs layers[0..depth-1]) on d (d->dim
  * must be layers[0].n_in; each layer's n_in the previous n_hidden; the
- * store's tensors of those shapes). Returns 0, or -1 with err set. */
-int cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers,
+ * store's tensors of those shapes). */
+cae_status cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers,
                         const cae_dataset *d, const cae_metrics_config *cfg, cae_metrics *out,
-                        char *err, size_t errlen);
+                        cae_error *err);
 
 /* The codes h_depth of the first n examples of d (n = limit, or all when
  * limit is 0 or larger): a new owned dataset (n x d_out, d's labels copied,
  * rows = d_out, cols = 1), freed with cae_dataset_free. Batched like the
- * metrics. Returns 0, or -1 with err set (*out is then NULL). */
-int cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
+ * metrics. On failure *out is NULL. */
+cae_status cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
                        const cae_dataset *d, int64_t limit, int threads, cae_dataset **out,
-                       char *err, size_t errlen);
+                       cae_error *err);
 
 #ifdef __cplusplus
 }

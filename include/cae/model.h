@@ -1,6 +1,6 @@
 /*
  * cae/model.h — the models of the paper as graphs over a shared parameter
- * store, and the tasks that train them.
+ * store, how they stack, and the tasks that train them.
  *
  * A network is a stack of layers numbered from 1. Layer k owns, in the
  * store, "Lk.W" (n_in x n_hidden: a = x W + b, column j = unit j), "Lk.b"
@@ -21,9 +21,8 @@
  *           (PCD), held constant: the gradient is the CD gradient.
  * Any layer may also carry weight decay (wd > 0).
  *
- * A task (cae_task) is one trainable objective with its graphs compiled for
- * the training batch and, lazily and once, for a smaller last batch, plus a
- * noise-free evaluation graph. Training itself is in cae/train.h.
+ * What trains them is a task (cae/task.h): the store plus a builder of
+ * these graphs.
  */
 #ifndef CAE_MODEL_H
 #define CAE_MODEL_H
@@ -68,42 +67,17 @@ typedef struct cae_layer_config {
  * lambda 0.1, noise 0.25 (dae-b) or 0.3 (dae-g), wd 1e-4 (ae-wd), CD-1. */
 void cae_layer_config_default(cae_layer_config *c, cae_model_kind kind, int64_t n_in,
                               int64_t n_hidden);
-/* NULL if c is usable, else a static string saying what is wrong. */
-const char *cae_layer_config_check(const cae_layer_config *c);
+/* CAE_OK if c is usable, else CAE_ERR_ARG with err saying what is wrong. */
+cae_status cae_layer_config_check(const cae_layer_config *c, cae_error *err);
 
-/* Create layer k's tensors in p where missing and initialise the new ones:
- * W ~ U(+-4 sqrt(6 / (n_in + n_hidden))) for sigmoid (+-sqrt(6/..) for the
- * others; 0.01 N(0,1) for rbm), biases 0. Existing tensors must have the
- * right shapes. Returns 0, or -1 with a message in err. */
-int cae_layer_params(cae_params *p, int layer, const cae_layer_config *c, cae_rng *init,
-                     char *err, size_t errlen);
+/* Create layer k's tensors in p where missing and initialise the new ones
+ * from (seed, k) — the same stream whoever calls: W ~ U(+-4 sqrt(6 /
+ * (n_in + n_hidden))) for sigmoid (+-sqrt(6/..) for the others; 0.01 N(0,1)
+ * for rbm), biases 0. Existing tensors must have the right shapes. */
+cae_status cae_layer_params(cae_params *p, int layer, const cae_layer_config *c, uint64_t seed,
+                            cae_error *err);
 /* The tensor "L<layer>.<what>" (what: "W", "b", "c", "Wd"), or NULL. */
 cae_tensor *cae_layer_tensor(const cae_params *p, int layer, const char *what);
-
-/* ---------------------------------------------------------------- graphs */
-
-/* wd * sum W^2 (a scalar node): the weight-decay term of every objective. */
-cae_node *cae_weight_decay(cae_graph *g, cae_node *W, double wd);
-
-/* h = phi(x W + b) for layer k of the store; *a_out (may be NULL) receives
- * the pre-activation node. */
-cae_node *cae_encoder(cae_graph *g, cae_params *p, int layer, cae_act act, cae_node *x,
-                      cae_node **a_out);
-
-typedef struct cae_layer_nodes {
-    cae_node *x;       /* the clean input (B x n_in) */
-    cae_node *vk;      /* rbm: the Gibbs sample input (B x n_in) */
-    cae_node *a, *h;   /* pre-activation and code */
-    cae_node *logits;  /* decoder logits (B x n_in); NULL for rbm */
-    cae_node *recon;   /* reconstruction cross-entropy; rbm: free-energy gap */
-    cae_node *penalty; /* the regularizer before its weight, or NULL */
-    cae_node *loss;    /* the objective */
-} cae_layer_nodes;
-
-/* Build layer k's pretraining objective on input x (B x n_in). With
- * noise_off the corruption of dae-g / dae-b is left out (evaluation). */
-int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_config *c,
-                    cae_node *x, int noise_off, cae_layer_nodes *out);
 
 /* ------------------------------------------------------------------ MLP */
 
@@ -117,50 +91,91 @@ typedef struct cae_mlp_config {
     double wd;                     /* weight decay on every W and V */
 } cae_mlp_config;
 
-/* Create the output layer's tensors (out.V ~ U(+-sqrt(6/(h+C))), out.c = 0)
- * and any missing hidden layer (initialised as for an AE). */
-int cae_mlp_params(cae_params *p, const cae_mlp_config *m, cae_rng *init, char *err,
-                   size_t errlen);
+/* Create the output layer's tensors (out.V ~ U(+-sqrt(6/(h+C))), out.c = 0,
+ * from (seed, its own stream)) and any missing hidden layer (initialised as
+ * for an AE). */
+cae_status cae_mlp_params(cae_params *p, const cae_mlp_config *m, uint64_t seed, cae_error *err);
+
+/* ----------------------------------------------------- model description */
+
+/* What a model is: the stack of pretrained layers, the classifier if any,
+ * and where its training stands. A checkpoint (cae/checkpoint.h) stores one
+ * beside the tensors. */
+typedef struct cae_model_info {
+    cae_model_kind kind;     /* kind of the top: a pretraining kind, or mlp */
+    int n_layers;            /* pretrained / hidden layers, 0..CAE_MAX_LAYERS */
+    cae_layer_config layer[CAE_MAX_LAYERS];
+    int n_classes;           /* > 0 when the model is a classifier */
+    double mlp_wd;
+    char data[32];           /* data set it was trained on ("mnist", ...) */
+    /* Training progress (for resuming and for reports). */
+    int epochs_done;
+    uint64_t seed;
+    int64_t batch;
+    double lr, momentum;
+    cae_rng rng;             /* the task RNG after epochs_done epochs */
+    int has_rng;
+} cae_model_info;
+
+/* Put layer info->n_layers + 1, configured as c (c->n_in must be the top
+ * code's width), on the stack: its tensors created in p and initialised from
+ * (seed, the layer's number) as cae_layer_params does, info->layer and
+ * n_layers updated, info->kind = c->kind. */
+cae_status cae_stack_push(cae_params *p, cae_model_info *info, const cae_layer_config *c,
+                          uint64_t seed, cae_error *err);
+/* The classifier over the stack of info: its hidden layers (sizes and
+ * activations), info->n_classes classes, weight decay info->mlp_wd. */
+void cae_model_info_mlp(const cae_model_info *info, cae_mlp_config *m);
+
+/* The first field in which two descriptions of a run differ, named as the
+ * command line spells it ("lambda", "hidden", "cd-k", "seed", "lr", ...),
+ * with both values as text; layer: the layer (1..) whose configuration the
+ * field is, or 0. */
+typedef struct cae_mismatch {
+    int layer;
+    char field[40];
+    char want[72];
+    char saved[72];
+} cae_mismatch;
+
+/* 0 when a run described by `want` continues the one saved in `saved`: the
+ * same stack of layers (every configuration field), classifier, data set,
+ * seed, batch, learning rate and momentum; else 1 with *m filled. */
+int cae_model_info_diff(const cae_model_info *want, const cae_model_info *saved,
+                        cae_mismatch *m);
+
+/* ---------------------------------------------------------------- graphs */
+
+/* wd * sum W^2 (a scalar node): the weight-decay term of every objective. */
+cae_node *cae_weight_decay(cae_graph *g, cae_node *W, double wd);
+
+/* h = phi(x W + b) for layer k of the store; *a_out (may be NULL) receives
+ * the pre-activation node. */
+cae_node *cae_encoder(cae_graph *g, cae_params *p, int layer, cae_act act, cae_node *x,
+                      cae_node **a_out);
+
+typedef struct cae_layer_nodes {
+    cae_node *x;       /* the clean input (B x n_in) */
+    cae_node *vk;      /* rbm: the Gibbs sample (cae_gibbs, no gradient) */
+    cae_node *a, *h;   /* pre-activation and code */
+    cae_node *logits;  /* decoder logits (B x n_in); NULL for rbm */
+    cae_node *recon;   /* reconstruction cross-entropy; rbm: free-energy gap */
+    cae_node *penalty; /* the regularizer before its weight, or NULL */
+    cae_node *loss;    /* the objective */
+} cae_layer_nodes;
+
+/* Build layer k's pretraining objective on input x (B x n_in). With eval
+ * the corruption of dae-g / dae-b is left out and an rbm samples one Gibbs
+ * step from the data. chain, steps (may be NULL): an rbm with PCD samples
+ * from this persistent chain instead (cae_gibbs). Returns 0, or -1 with the
+ * graph's error set. */
+int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_config *c,
+                    cae_node *x, int eval, cae_tensor *chain, cae_tensor *steps,
+                    cae_layer_nodes *out);
+
 /* logits (B x C) of the classifier on x; *h_top (may be NULL) = top code. */
 cae_node *cae_mlp_logits(cae_graph *g, cae_params *p, const cae_mlp_config *m, cae_node *x,
                          cae_node **h_top);
-
-/* ----------------------------------------------------------------- tasks */
-
-typedef struct cae_task cae_task;
-
-/* A pretraining task for layer k (the store must hold its tensors). */
-cae_task *cae_task_pretrain(cae_params *p, int layer, const cae_layer_config *c, int64_t batch,
-                            uint64_t seed, int threads, char *err, size_t errlen);
-/* A fine-tuning task: softmax cross-entropy (+ wd) of the MLP. */
-cae_task *cae_task_finetune(cae_params *p, const cae_mlp_config *m, int64_t batch,
-                            uint64_t seed, int threads, char *err, size_t errlen);
-void cae_task_free(cae_task *t);
-
-/* One forward + backward on rows (1..batch) examples x (rows x n_in) and
- * labels y (fine-tuning; NULL otherwise). Gradients land in the store.
- * Returns the objective, or NAN after a failure (cae_task_error says why:
- * only the first use of a new row count can fail, when it compiles). */
-double cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows);
-/* Noise-free evaluation over a whole dataset: the mean objective (loss) and
- * the mean reconstruction cross-entropy (pretraining) or the error rate
- * (fine-tuning) in *metric. Returns 0 or -1. */
-int cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric);
-/* The tensors this task trains (its graph's parameters). */
-int cae_task_n_params(const cae_task *t);
-cae_tensor *cae_task_param(const cae_task *t, int i);
-int64_t cae_task_batch(const cae_task *t);
-/* The thread count the task was made with (0 = OpenMP's default). */
-int cae_task_threads(const cae_task *t);
-int64_t cae_task_inputs(const cae_task *t);
-const char *cae_task_error(const cae_task *t);
-/* The RNG state of the task (noise, Gibbs sampling): for checkpoints. */
-cae_rng *cae_task_rng(cae_task *t);
-/* rbm with PCD: the persistent chain (batch x n_in values), NULL before the
- * first full batch and for every other task. cae_task_set_chain starts it
- * at x (batch x n_in values, copied); -1 if the task has no chain. */
-const cae_real *cae_task_chain(const cae_task *t);
-int cae_task_set_chain(cae_task *t, const cae_real *x);
 
 #ifdef __cplusplus
 }

@@ -6,49 +6,50 @@
  *   infer(n)     set n->out.rank/shape from n->in[i]->out; on a mismatch call
  *                cae_node_fail(n, "...") and return non-zero.
  *   plan(n)      (may be NULL) runs once at compile, after infer, with the
- *                inputs' shapes known: set n->scratch_bytes, dispatch kernels
- *                into n->kern[], return non-zero (after cae_node_fail) if a
- *                kernel cannot be had.
+ *                inputs' shapes known: set n->scratch_bytes, keep plan
+ *                results (dispatched kernels, sizes) in cae_node_state(n, ..),
+ *                return non-zero (after cae_node_fail) if a kernel cannot be
+ *                had.
  *   forward(n)   compute n->out.data from the inputs. n->scratch is ready.
- *   backward(n)  given n->out.grad, accumulate
- *                (+=) into n->in[i]->out.grad for every input whose grad is
- *                non-NULL (cae_needs_grad(n->in[i])) — or store (=) into it
- *                when n->grad_store[i] is set (see stores below).
+ *   backward(n)  given n->out.grad, ADD (+=) d(loss)/d(input i) into
+ *                n->in[i]->out.grad for every input whose gradient is kept
+ *                (cae_needs_grad(n->in[i])). That is the whole rule: the
+ *                graph zeroes what needs zeroing, and fan-in (one tensor
+ *                used by several ops) needs nothing special.
  *                A NULL backward means "no gradient flows through this op"
  *                (step, stop_grad): everything upstream of it gets no
  *                gradient from this path. An op that merely lacks its
  *                backward must not be used in training.
- *
- *   stores       bit i: backward honours n->grad_store[i]. The graph sets
- *                grad_store[i] on the node that is the first, in a backward
- *                pass, to write input i's gradient (and has it as its only
- *                input i); that buffer is then not zeroed before the pass,
- *                and the op must write all of it with = (a 784 x 1000 weight
- *                gradient is then written once instead of zeroed, read and
- *                written again). Ops that leave it 0 always accumulate into
- *                a zeroed buffer. grad_store_first[i] (set at compile, read
- *                by plan) says whether grad_store[i] may ever be set.
- *   no_grad      bit i: backward never writes input i's gradient (the
- *                fused penalty's h, folded into a's): the graph looks past
- *                this node for that input's first writer.
+ *   tangent(g, n, t)  (may be NULL: forward mode then refuses the op, naming
+ *                it) the op's Jacobian-vector product, as a BUILDER: given
+ *                t[i], the tangent of input i (NULL when it is zero; never
+ *                all NULL), add nodes computing the tangent of n's output
+ *                and return the last one, or NULL for a tangent that is
+ *                zero (or on an error, recorded on g). Built from ordinary
+ *                differentiable ops, a tangent is differentiated by the
+ *                reverse pass like anything else (cae/jvp.h). A tangent
+ *                may carry K directions: K times the primal's first
+ *                dimension, direction-major (cae_tangent_dirs); combine
+ *                terms with cae_tangent_sum and lift primal values to K
+ *                directions with cae_tangent_lift.
  *
  * forward/backward must not allocate, fail or print. The tape calls them
  * from the caller's thread; they may open OpenMP regions with
  * cae_node_threads(n) threads.
  *
- *   static int sq_infer(cae_node *n) { cae_node_same_shape(n, 0); return 0; }
+ *   static int sq_infer(cae_node *n) { return cae_node_same_shape(n, 0); }
  *   static void sq_fwd(cae_node *n) {
  *       for (int64_t i = 0; i < n->out.size; i++)
  *           n->out.data[i] = n->in[0]->out.data[i] * n->in[0]->out.data[i];
  *   }
  *   static void sq_bwd(cae_node *n) {
  *       cae_tensor *x = &n->in[0]->out;
- *       if (!x->grad) return;
+ *       if (!cae_needs_grad(n->in[0])) return;
  *       for (int64_t i = 0; i < n->out.size; i++)
  *           x->grad[i] += 2 * x->data[i] * n->out.grad[i];
  *   }
- *   static const cae_op my_square = {"my_square", 1, sq_infer, NULL,
- *                                    sq_fwd, sq_bwd, 0};
+ *   static const cae_op my_square = {.name = "my_square", .n_in = 1,
+ *       .infer = sq_infer, .forward = sq_fwd, .backward = sq_bwd};
  *   cae_node *y = cae_node_new(g, &my_square, (cae_node *[]){x}, NULL);
  */
 #ifndef CAE_OP_H
@@ -67,16 +68,13 @@ typedef struct cae_op {
     int (*plan)(cae_node *n);
     void (*forward)(cae_node *n);
     void (*backward)(cae_node *n);
-    unsigned stores;
-    unsigned no_grad;
+    cae_node *(*tangent)(cae_graph *g, cae_node *n, cae_node *const *t);
 } cae_op;
 
-/* Node kinds (leaves have op == NULL). */
-enum { CAE_NODE_OP = 0, CAE_NODE_INPUT, CAE_NODE_PARAM, CAE_NODE_CONST };
-
+/* A node as an op sees it. The graph keeps its own bookkeeping elsewhere;
+ * leaves (inputs, parameters, constants) have op == NULL. */
 struct cae_node {
     const cae_op *op;
-    int kind;
     int n_in;
     cae_node *in[CAE_MAX_IN];
     cae_tensor out;     /* value; out.grad non-NULL iff a gradient is kept */
@@ -87,17 +85,8 @@ struct cae_node {
     /* Filled by plan. */
     size_t scratch_bytes;
     void *scratch;      /* CAE_ALIGN-aligned, scratch_bytes long */
-    void *kern[8];      /* dispatched kernels or other plan results */
-    /* Owned by the graph. */
-    cae_graph *graph;
-    int id;
-    int requires_grad;
-    int on_tape;
     void *state;        /* from cae_node_state, freed with the graph */
-    unsigned char grad_store[CAE_MAX_IN];       /* this pass: store input i's grad */
-    unsigned char grad_store_first[CAE_MAX_IN]; /* at compile: first writer of it */
-    int grad_zero;      /* this node's grad is zeroed before a loss pass */
-    cae_real *own;      /* a leaf's own buffer (inputs, constants) */
+    cae_graph *graph;
     char name[48];
 };
 
@@ -134,6 +123,20 @@ void *cae_node_state(cae_node *n, size_t bytes);
 /* Threads an op may use: the graph's setting, or omp_get_max_threads()
  * when that is 0. Always >= 1. */
 int cae_node_threads(const cae_node *n);
+
+/* ---- for tangent rules (forward mode, cae/jvp.h) */
+/* The number of directions K tangent t carries for primal node n (t holds
+ * K times n's values); 0 when t is NULL. */
+int64_t cae_tangent_dirs(const cae_node *n, const cae_node *t);
+/* A primal value x for K directions: x itself when K <= 1, else K copies
+ * of x stacked along its first dimension (cae_tile; a scalar becomes K
+ * values). */
+cae_node *cae_tangent_lift(cae_graph *g, cae_node *x, int64_t K);
+/* a + b for two tangents of primal n, either NULL (zero): the one with one
+ * direction is lifted to the other's K. NULL when both are. */
+cae_node *cae_tangent_sum(cae_graph *g, const cae_node *n, cae_node *a, cae_node *b);
+/* A zero tangent of n as a node (K directions). */
+cae_node *cae_tangent_zero(cae_graph *g, const cae_node *n, int64_t K);
 
 #ifdef __cplusplus
 }

@@ -40,6 +40,8 @@ cae_node *cae_square(cae_graph *g, cae_node *x);
 /* ---- row broadcast: x is B x N, v has N elements (rank 1) */
 cae_node *cae_bias_add(cae_graph *g, cae_node *x, cae_node *v); /* x + v */
 cae_node *cae_mul_row(cae_graph *g, cae_node *x, cae_node *v);  /* x * v */
+/* ---- column broadcast: x is B x N, c has B elements (rank 1) */
+cae_node *cae_mul_col(cae_graph *g, cae_node *x, cae_node *c);  /* row b times c[b] */
 
 /* ---- reductions */
 cae_node *cae_sum(cae_graph *g, cae_node *x);  /* all elements -> scalar */
@@ -69,6 +71,18 @@ cae_node *cae_bce_logits(cae_graph *g, cae_node *logits, cae_node *target);
 cae_node *cae_softmax_xent(cae_graph *g, cae_node *logits, cae_node *labels);
 /* sum_i (y - t)^2 over features, averaged over the B rows. */
 cae_node *cae_sq_error(cae_graph *g, cae_node *y, cae_node *target);
+/* The softmax of each row of z (B x C): probabilities. */
+cae_node *cae_softmax(cae_graph *g, cae_node *z);
+
+/* ---- shapes */
+/* K copies of x stacked along its first dimension (a scalar becomes a
+ * vector of K): out is (K d0) x d1 ...; the gradient sums the copies. */
+cae_node *cae_tile(cae_graph *g, cae_node *x, int64_t K);
+/* Each row of x (R x N) repeated B times in a row: out (R B) x N, row
+ * r B + b = row r of x; the gradient sums the repeats. */
+cae_node *cae_repeat_rows(cae_graph *g, cae_node *x, int64_t B);
+/* The same values with another shape of the same size (a copy). */
+cae_node *cae_reshape(cae_graph *g, cae_node *x, int rank, const int64_t *shape);
 
 /* ---- noise (a fresh draw on every forward from the graph's RNG) */
 /* x + N(0, sigma^2); gradient passes through unchanged. */
@@ -78,6 +92,22 @@ cae_node *cae_gaussian_noise(cae_graph *g, cae_node *x, cae_real sigma);
 cae_node *cae_mask_noise(cae_graph *g, cae_node *x, cae_real nu);
 /* Identity forward, no gradient to x. */
 cae_node *cae_stop_grad(cae_graph *g, cae_node *x);
+/* Random probe directions for forward mode: K per row of x (B x D), a
+ * (K B) x D node, direction-major (row k B + b is probe k of row b), drawn
+ * afresh on every forward: N(0, 1) entries (CAE_PROBE_GAUSSIAN) or +-1
+ * (CAE_PROBE_RADEMACHER). E[e e^T] = I either way. x only gives the shape:
+ * no gradient flows to it. */
+typedef enum cae_probe_kind { CAE_PROBE_GAUSSIAN = 0, CAE_PROBE_RADEMACHER = 1 } cae_probe_kind;
+cae_node *cae_probes(cae_graph *g, cae_node *x, int64_t K, cae_probe_kind kind);
+/* k steps of block Gibbs sampling in a binary RBM from v (B x D): h ~
+ * Bernoulli(sigmoid(v W + b)), v ~ Bernoulli(sigmoid(h W^T + c)); W D x H,
+ * b H values, c D values. No gradient flows through it (a sample, held
+ * constant). chain, steps (both or neither; may be NULL): persistent
+ * sampling (PCD) from chain (B x D, a tensor that outlives the graph),
+ * started from v while steps->data[0] is 0; each forward writes the sample
+ * back into chain and adds 1 to steps->data[0]. */
+cae_node *cae_gibbs(cae_graph *g, cae_node *v, cae_node *W, cae_node *b, cae_node *c, int k,
+                    cae_tensor *chain, cae_tensor *steps);
 
 #ifdef __cplusplus
 }

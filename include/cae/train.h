@@ -18,21 +18,21 @@
  * Nothing here prints: progress and reports go to the caller's hooks.
  *
  * Resuming. All the state of training lives in three places: the task's
- * tensors, the task's RNG (cae_task_rng; with PCD also its chain,
- * cae_task_chain) and an optimizer store, cfg.opt (a cae_params distinct
- * from the task's, NULL for a private one freed on return). cae_train keeps
- * there, under names the checkpoint accepts:
+ * tensors, the task's RNG (cae_task_rng) and an optimizer store, cfg.opt (a
+ * cae_params distinct from the task's, NULL for a private one freed on
+ * return). cae_train keeps there, under names the checkpoint accepts:
  *   "v:<name>"     the momentum velocity of each trained tensor (momentum > 0)
  *   "best:<name>"  the best epoch's values (early stopping: valid, patience)
- *   "pcd:chain"    the persistent chain of an rbm with PCD (batch x n_in)
+ *   <buffer>       a copy of each of the task's buffers (cae_task_buffers),
+ *                  e.g. an rbm's "pcd:chain" and "pcd:steps"
  *   "train:state"  the configuration below and where training stands, 64-bit
  *                  fields as 16-bit integers so the float build keeps them exact
  * A tensor missing is created (zero), one present is reused. After every
  * epoch, before on_epoch, the store describes the end of that epoch, so a
- * hook that saves the task's tensors, the RNG and opt (cae_checkpoint_save)
- * makes a checkpoint to resume from: load them, restore the RNG and call
- * again with the same configuration, first_epoch = the epochs done, and the
- * loaded opt. The shuffling is a pure function of (seed, epoch), so the run
+ * hook that saves the task's tensors, the RNG and opt (cae_checkpoint_save_run
+ * does exactly that) makes a checkpoint to resume from: load them, restore
+ * the RNG and call again with the same configuration, first_epoch = the
+ * epochs done, and the loaded opt (the buffers come back from it). The shuffling is a pure function of (seed, epoch), so the run
  * continues bit for bit as if never stopped (docs/DETERMINISM.md).
  * first_epoch = 0 starts afresh (velocities zeroed); first_epoch > 0 with a
  * "train:state" checks it: a different seed, limit, lr, momentum, lr_decay,
@@ -42,7 +42,7 @@
 #define CAE_TRAIN_H
 
 #include "cae/data.h"
-#include "cae/model.h"
+#include "cae/task.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -88,11 +88,13 @@ typedef struct cae_train_result {
     double last_objective;
 } cae_train_result;
 
-/* Train t on train (valid may be NULL). Returns 0, or -1 with err set (bad
- * configuration, data of the wrong width, non-finite values). */
-int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
-              const cae_train_config *cfg, const cae_train_hooks *hooks,
-              cae_train_result *res, char *err, size_t errlen);
+/* Train t on train (valid may be NULL). CAE_OK, or a status with err
+ * saying why: a bad configuration (ARG), data of the wrong width (SHAPE), a
+ * saved state that is not this run's (MISMATCH), a NaN or infinity in the
+ * objective or a gradient (NUMERIC: training stops there). */
+cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
+                     const cae_train_config *cfg, const cae_train_hooks *hooks,
+                     cae_train_result *res, cae_error *err);
 
 /* What cae_train recorded in an optimizer store ("train:state"). */
 typedef struct cae_train_state {
@@ -108,10 +110,16 @@ typedef struct cae_train_state {
 /* Decode opt's "train:state" into *st. Returns 0, or -1 when opt holds
  * none (or not one cae_train wrote). */
 int cae_train_state_get(const cae_params *opt, cae_train_state *st);
+/* 0 when training configured as c over `examples` examples in batches of
+ * `batch` continues the saved state s (the epochs done, seed, limit,
+ * examples, batch, lr, momentum, lr-decay, patience); else 1 with *m naming
+ * the first field that differs. cae_train checks it when resuming. */
+int cae_train_state_diff(const cae_train_config *c, const cae_train_state *s, int64_t examples,
+                         int64_t batch, cae_mismatch *m);
 
-/* Error rate of a fine-tuning task on d, with its 95% interval
- * 1.96 sqrt(p (1 - p) / n). Returns 0 or -1. */
-int cae_classify_error(cae_task *t, const cae_dataset *d, double *error, double *interval);
+/* Error rate of a supervised task on d, with its 95% interval
+ * 1.96 sqrt(p (1 - p) / n). The task's sticky error says why on failure. */
+cae_status cae_classify_error(cae_task *t, const cae_dataset *d, double *error, double *interval);
 
 #ifdef __cplusplus
 }

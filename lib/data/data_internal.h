@@ -8,10 +8,6 @@
 
 #include "cae/data.h"
 
-/* Format a message into err (if any) and return st: one-line error returns. */
-cae_data_status cae_data_fail(char *err, size_t errlen, cae_data_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /* a * b into *out; 0 on overflow or negative operands. */
 int cae_data_mul(int64_t a, int64_t b, int64_t *out);
 
@@ -23,8 +19,8 @@ int cae_data_mul(int64_t a, int64_t b, int64_t *out);
 int64_t cae_data_mem_budget(void);
 
 /* Write len bytes atomically: path.tmp.PID, fsync-free fwrite, rename. */
-cae_data_status cae_data_write_file(const char *path, const void *head, size_t head_len,
-                                    const void *body, size_t body_len, char *err, size_t errlen);
+cae_status cae_data_write_file(const char *path, const void *head, size_t head_len,
+                                    const void *body, size_t body_len, cae_error *err);
 
 /* Bytes to reals, value = byte / 255: the one conversion of u8 images. */
 static inline void cae_data_bytes_to_reals(const uint8_t *in, int64_t n, cae_real *out)

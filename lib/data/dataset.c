@@ -84,51 +84,51 @@ static int is_integer_type(int t)
     return t == CAE_IDX_U8 || t == CAE_IDX_I8 || t == CAE_IDX_I16 || t == CAE_IDX_I32;
 }
 
-cae_data_status cae_dataset_load(const char *images_path, const char *labels_path,
-                                 cae_dataset **out, char *err, size_t errlen)
+cae_status cae_dataset_load(const char *images_path, const char *labels_path,
+                                 cae_dataset **out, cae_error *err)
 {
     if (out) *out = NULL;
     if (!images_path || !labels_path || !out)
-        return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "cae_dataset_load: NULL argument");
+        return cae_error_set(err, CAE_ERR_ARG, "cae_dataset_load: NULL argument");
     cae_idx *im = NULL, *lb = NULL;
     cae_dataset *d = NULL;
-    cae_data_status rc = cae_idx_read(images_path, &im, err, errlen);
+    cae_status rc = cae_idx_read(images_path, &im, err);
     if (rc) goto done;
-    rc = cae_idx_read(labels_path, &lb, err, errlen);
+    rc = cae_idx_read(labels_path, &lb, err);
     if (rc) goto done;
 
     if (im->rank != 2 && im->rank != 3) {
-        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_RANK,
+        rc = cae_error_set(err, CAE_ERR_RANK,
                            "%s: offset 3: expected images of rank 2 or 3, found rank %d", images_path,
                            im->rank);
         goto done;
     }
     if (im->type != CAE_IDX_U8 && im->type != CAE_IDX_F32 && im->type != CAE_IDX_F64) {
-        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_TYPE,
+        rc = cae_error_set(err, CAE_ERR_TYPE,
                            "%s: offset 2: expected image type u8, f32 or f64, found 0x%02x", images_path,
                            im->type);
         goto done;
     }
     if (lb->rank != 1) {
-        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_RANK,
+        rc = cae_error_set(err, CAE_ERR_RANK,
                            "%s: offset 3: expected labels of rank 1, found rank %d", labels_path, lb->rank);
         goto done;
     }
     if (!is_integer_type(lb->type)) {
-        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_TYPE,
+        rc = cae_error_set(err, CAE_ERR_TYPE,
                            "%s: offset 2: expected an integer label type, found 0x%02x", labels_path,
                            lb->type);
         goto done;
     }
     if (lb->dims[0] != im->dims[0]) {
-        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_MISMATCH,
+        rc = cae_error_set(err, CAE_ERR_MISMATCH,
                            "%s: offset 4: expected %lld labels (one per image in %s), found %lld",
                            labels_path, (long long)im->dims[0], images_path, (long long)lb->dims[0]);
         goto done;
     }
     int64_t rows = im->dims[1], cols = im->rank == 3 ? im->dims[2] : 1;
     if (rows > (1 << 20) || cols > (1 << 20)) {
-        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_DIMS, "%s: image size %lld x %lld is absurd",
+        rc = cae_error_set(err, CAE_ERR_DIMS, "%s: image size %lld x %lld is absurd",
                            images_path, (long long)rows, (long long)cols);
         goto done;
     }
@@ -139,7 +139,7 @@ cae_data_status cae_dataset_load(const char *images_path, const char *labels_pat
     int64_t reals = 0;
     if (!cae_data_mul(im->type == CAE_IDX_U8 ? 0 : im->count, (int64_t)sizeof(cae_real), &reals) ||
         reals > budget - held - (int64_t)sizeof(int32_t) * im->dims[0]) {
-        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM,
+        rc = cae_error_set(err, CAE_ERR_NOMEM,
                            "%s: %lld x %lld values need %lld bytes as reals (beside the %lld bytes "
                            "read), more than the %lld bytes of memory this process can use",
                            images_path, (long long)im->dims[0], (long long)(rows * cols),
@@ -165,7 +165,7 @@ cae_data_status cae_dataset_load(const char *images_path, const char *labels_pat
             double v = cae_idx_get(im, i);
             if (!(v >= 0.0 && v <= 1.0)) {
                 int esz = cae_idx_type_size(im->type);
-                rc = cae_data_fail(err, errlen, CAE_DATA_ERR_MISMATCH,
+                rc = cae_error_set(err, CAE_ERR_MISMATCH,
                                    "%s: offset %lld: expected a value in [0,1], found %g", images_path,
                                    (long long)(4 + 4 * im->rank + i * esz), v);
                 goto done;
@@ -178,7 +178,7 @@ cae_data_status cae_dataset_load(const char *images_path, const char *labels_pat
         double v = cae_idx_get(lb, i);
         if (v < 0 || v > 255) {
             int esz = cae_idx_type_size(lb->type);
-            rc = cae_data_fail(err, errlen, CAE_DATA_ERR_MISMATCH,
+            rc = cae_error_set(err, CAE_ERR_MISMATCH,
                                "%s: offset %lld: expected a label in 0..255, found %g", labels_path,
                                (long long)(8 + i * esz), v);
             goto done;
@@ -189,7 +189,7 @@ cae_data_status cae_dataset_load(const char *images_path, const char *labels_pat
     d->n_classes = maxl + 1;
     goto done;
 nomem:
-    rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "%s: cannot allocate the dataset", images_path);
+    rc = cae_error_set(err, CAE_ERR_NOMEM, "%s: cannot allocate the dataset", images_path);
 done:
     cae_idx_free(im);
     cae_idx_free(lb);
@@ -198,7 +198,7 @@ done:
         return rc;
     }
     *out = d;
-    return CAE_DATA_OK;
+    return CAE_OK;
 }
 
 /* ------------------------------------------------------------------ splits */
@@ -224,30 +224,30 @@ static char *join(const char *a, const char *b, const char *c)
     return p;
 }
 
-static cae_data_status load_pair(const char *dir, const char *sub, const char *img,
-                                 const char *lab, cae_dataset **out, char *err, size_t errlen)
+static cae_status load_pair(const char *dir, const char *sub, const char *img,
+                                 const char *lab, cae_dataset **out, cae_error *err)
 {
     char *d = join(dir, sub, NULL);
     char *pi = d ? join(d, img, NULL) : NULL;
     char *pl = d ? join(d, lab, NULL) : NULL;
-    cae_data_status rc = (pi && pl) ? cae_dataset_load(pi, pl, out, err, errlen)
-                                    : cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+    cae_status rc = (pi && pl) ? cae_dataset_load(pi, pl, out, err)
+                                    : cae_error_set(err, CAE_ERR_NOMEM, "out of memory");
     free(d);
     free(pi);
     free(pl);
     return rc;
 }
 
-cae_data_status cae_splits_load(const char *data_dir, const char *name, cae_splits **out,
-                                char *err, size_t errlen)
+cae_status cae_splits_load(const char *data_dir, const char *name, cae_splits **out,
+                                cae_error *err)
 {
     if (out) *out = NULL;
     if (!data_dir || !name || !out)
-        return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "cae_splits_load: NULL argument");
+        return cae_error_set(err, CAE_ERR_ARG, "cae_splits_load: NULL argument");
     cae_splits *s = calloc(1, sizeof *s);
-    if (!s) return cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+    if (!s) return cae_error_set(err, CAE_ERR_NOMEM, "out of memory");
     snprintf(s->name, sizeof s->name, "%s", name);
-    cae_data_status rc = CAE_DATA_OK;
+    cae_status rc = CAE_OK;
     int mnist = !strcmp(name, "mnist"), fashion = !strcmp(name, "fashion");
     if (mnist || fashion) {
         const char *sub = mnist ? "mnist" : "fashion-mnist";
@@ -257,10 +257,10 @@ cae_data_status cae_splits_load(const char *data_dir, const char *name, cae_spli
         snprintf(tl, sizeof tl, "train-labels-idx1-ubyte%s", gz);
         snprintf(si, sizeof si, "t10k-images-idx3-ubyte%s", gz);
         snprintf(sl, sizeof sl, "t10k-labels-idx1-ubyte%s", gz);
-        rc = load_pair(data_dir, sub, ti, tl, &s->owned[0], err, errlen);
-        if (!rc) rc = load_pair(data_dir, sub, si, sl, &s->owned[1], err, errlen);
+        rc = load_pair(data_dir, sub, ti, tl, &s->owned[0], err);
+        if (!rc) rc = load_pair(data_dir, sub, si, sl, &s->owned[1], err);
         if (!rc && s->owned[0]->n != 60000) {
-            rc = cae_data_fail(err, errlen, CAE_DATA_ERR_MISMATCH,
+            rc = cae_error_set(err, CAE_ERR_MISMATCH,
                                "%s/%s/%s: expected 60000 training images, found %lld", data_dir, sub, ti,
                                (long long)s->owned[0]->n);
         }
@@ -269,17 +269,17 @@ cae_data_status cae_splits_load(const char *data_dir, const char *name, cae_spli
             s->valid = cae_dataset_view(s->owned[0], 50000, 10000);
             s->test = s->owned[1];
             if (!s->train || !s->valid)
-                rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+                rc = cae_error_set(err, CAE_ERR_NOMEM, "out of memory");
         }
     } else if (cae_variation_from_name(name) >= 0) {
         static const char *part[3] = {"train", "valid", "test"};
         char *sub = join("variations", name, NULL);
-        if (!sub) rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+        if (!sub) rc = cae_error_set(err, CAE_ERR_NOMEM, "out of memory");
         for (int k = 0; k < 3 && !rc; k++) {
             char img[64], lab[64];
             snprintf(img, sizeof img, "%s-images-idx3-ubyte", part[k]);
             snprintf(lab, sizeof lab, "%s-labels-idx1-ubyte", part[k]);
-            rc = load_pair(data_dir, sub, img, lab, &s->owned[k], err, errlen);
+            rc = load_pair(data_dir, sub, img, lab, &s->owned[k], err);
         }
         free(sub);
         if (!rc) {
@@ -288,7 +288,7 @@ cae_data_status cae_splits_load(const char *data_dir, const char *name, cae_spli
             s->test = s->owned[2];
         }
     } else {
-        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_ARG,
+        rc = cae_error_set(err, CAE_ERR_ARG,
                            "unknown data set '%s' (expected mnist, fashion or a variation name)", name);
     }
     if (rc) {
@@ -296,7 +296,7 @@ cae_data_status cae_splits_load(const char *data_dir, const char *name, cae_spli
         return rc;
     }
     *out = s;
-    return CAE_DATA_OK;
+    return CAE_OK;
 }
 
 /* ----------------------------------------------------------------- batcher */
@@ -358,7 +358,7 @@ int64_t cae_batcher_next(cae_batcher *b, cae_real *x, int32_t *y)
     for (int64_t r = 0; r < m; r++) {
         int64_t i = b->perm[b->pos + r];
         if (x) cae_dataset_copy_rows(d, i, 1, x + r * d->dim);
-        if (y) y[r] = d->y[i];
+        if (y) y[r] = d->y ? d->y[i] : 0; /* a set without labels: zeros */
     }
     b->last = b->pos;
     b->pos += m;

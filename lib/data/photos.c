@@ -83,26 +83,26 @@ static cae_photos *photos_alloc(int n)
     return p;
 }
 
-cae_data_status cae_photos_from_pixels(int n, const int *w, const int *h,
+cae_status cae_photos_from_pixels(int n, const int *w, const int *h,
                                        const float *const *pix, cae_photos **out,
-                                       char *err, size_t errlen)
+                                       cae_error *err)
 {
     if (out) *out = NULL;
     if (!out || !w || !h || !pix || n < 1 || n > PHOTO_MAX_COUNT)
-        return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "cae_photos_from_pixels: bad arguments");
+        return cae_error_set(err, CAE_ERR_ARG, "cae_photos_from_pixels: bad arguments");
     cae_photos *p = photos_alloc(n);
-    if (!p) return cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+    if (!p) return cae_error_set(err, CAE_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         if (w[i] < 28 || h[i] < 28 || w[i] > STBI_MAX_DIMENSIONS || h[i] > STBI_MAX_DIMENSIONS || !pix[i]) {
             cae_photos_free(p);
-            return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG,
+            return cae_error_set(err, CAE_ERR_ARG,
                                  "photo %d: size %d x %d not in 28..%d", i, w[i], h[i], STBI_MAX_DIMENSIONS);
         }
         size_t np = (size_t)w[i] * (size_t)h[i];
         p->pix[i] = malloc(np * sizeof(float));
         if (!p->pix[i]) {
             cae_photos_free(p);
-            return cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+            return cae_error_set(err, CAE_ERR_NOMEM, "out of memory");
         }
         for (size_t k = 0; k < np; k++) {
             float v = pix[i][k];
@@ -113,17 +113,16 @@ cae_data_status cae_photos_from_pixels(int n, const int *w, const int *h,
         p->n = i + 1;
     }
     *out = p;
-    return CAE_DATA_OK;
+    return CAE_OK;
 }
 
 /* Decode one file into grey floats, box-downscaled. */
-static cae_data_status photo_decode(const char *path, float **pix, int *pw, int *ph, char *err,
-                                    size_t errlen)
+static cae_status photo_decode(const char *path, float **pix, int *pw, int *ph, cae_error *err)
 {
     int w = 0, h = 0, c = 0;
     unsigned char *raw = stbi_load(path, &w, &h, &c, 1);
     if (!raw)
-        return cae_data_fail(err, errlen, CAE_DATA_ERR_IMAGE, "%s: cannot decode image: %s", path,
+        return cae_error_set(err, CAE_ERR_IMAGE, "%s: cannot decode image: %s", path,
                              stbi_failure_reason() ? stbi_failure_reason() : "unknown reason");
     int shorter = w < h ? w : h;
     int f = (shorter + PHOTO_MAX_SIDE - 1) / PHOTO_MAX_SIDE;
@@ -131,13 +130,13 @@ static cae_data_status photo_decode(const char *path, float **pix, int *pw, int 
     int ow = w / f, oh = h / f;
     if (ow < 28 || oh < 28) {
         stbi_image_free(raw);
-        return cae_data_fail(err, errlen, CAE_DATA_ERR_IMAGE,
+        return cae_error_set(err, CAE_ERR_IMAGE,
                              "%s: image %d x %d is smaller than one 28 x 28 patch", path, w, h);
     }
     float *o = malloc((size_t)ow * (size_t)oh * sizeof *o);
     if (!o) {
         stbi_image_free(raw);
-        return cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "%s: out of memory", path);
+        return cae_error_set(err, CAE_ERR_NOMEM, "%s: out of memory", path);
     }
     float scale = 1.0f / (255.0f * (float)(f * f));
     for (int y = 0; y < oh; y++)
@@ -151,27 +150,27 @@ static cae_data_status photo_decode(const char *path, float **pix, int *pw, int 
     *pix = o;
     *pw = ow;
     *ph = oh;
-    return CAE_DATA_OK;
+    return CAE_OK;
 }
 
-cae_data_status cae_photos_load(const char *dir, cae_photos **out, char *err, size_t errlen)
+cae_status cae_photos_load(const char *dir, cae_photos **out, cae_error *err)
 {
     if (out) *out = NULL;
-    if (!dir || !out) return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "cae_photos_load: NULL argument");
+    if (!dir || !out) return cae_error_set(err, CAE_ERR_ARG, "cae_photos_load: NULL argument");
     size_t dl = strlen(dir);
     char *mpath = malloc(dl + 16);
-    if (!mpath) return cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+    if (!mpath) return cae_error_set(err, CAE_ERR_NOMEM, "out of memory");
     snprintf(mpath, dl + 16, "%s/MANIFEST.tsv", dir);
     FILE *f = fopen(mpath, "r");
     if (!f) {
-        cae_data_status rc = cae_data_fail(err, errlen, CAE_DATA_ERR_IO,
+        cae_status rc = cae_error_set(err, CAE_ERR_IO,
                                            "%s: cannot open: %s (run scripts/fetch-data.sh)", mpath,
                                            strerror(errno));
         free(mpath);
         return rc;
     }
     cae_photos *p = photos_alloc(PHOTO_MAX_COUNT);
-    cae_data_status rc = p ? CAE_DATA_OK : cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+    cae_status rc = p ? CAE_OK : cae_error_set(err, CAE_ERR_NOMEM, "out of memory");
     char line[1024];
     int lineno = 0;
     while (!rc && fgets(line, sizeof line, f)) {
@@ -179,33 +178,33 @@ cae_data_status cae_photos_load(const char *dir, cae_photos **out, char *err, si
         if (line[0] == '#' || line[0] == '\n' || line[0] == '\0') continue;
         line[strcspn(line, "\t\r\n")] = '\0';
         if (!line[0] || strchr(line, '/')) {
-            rc = cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "%s: line %d: expected a file name, found '%s'",
+            rc = cae_error_set(err, CAE_ERR_ARG, "%s: line %d: expected a file name, found '%s'",
                                mpath, lineno, line);
             break;
         }
         if (p->n >= PHOTO_MAX_COUNT) {
-            rc = cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "%s: more than %d photos", mpath, PHOTO_MAX_COUNT);
+            rc = cae_error_set(err, CAE_ERR_ARG, "%s: more than %d photos", mpath, PHOTO_MAX_COUNT);
             break;
         }
         size_t pl = dl + strlen(line) + 2;
         char *path = malloc(pl);
         if (!path) {
-            rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+            rc = cae_error_set(err, CAE_ERR_NOMEM, "out of memory");
             break;
         }
         snprintf(path, pl, "%s/%s", dir, line);
-        rc = photo_decode(path, &p->pix[p->n], &p->w[p->n], &p->h[p->n], err, errlen);
+        rc = photo_decode(path, &p->pix[p->n], &p->w[p->n], &p->h[p->n], err);
         free(path);
         if (!rc) p->n++;
     }
     fclose(f);
     if (!rc && p->n == 0)
-        rc = cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "%s: lists no photographs", mpath);
+        rc = cae_error_set(err, CAE_ERR_ARG, "%s: lists no photographs", mpath);
     free(mpath);
     if (rc) {
         cae_photos_free(p);
         return rc;
     }
     *out = p;
-    return CAE_DATA_OK;
+    return CAE_OK;
 }

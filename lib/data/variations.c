@@ -288,25 +288,25 @@ static uint8_t to_byte(double v)
 
 /* ------------------------------------------------------------- driver */
 
-cae_data_status cae_variation_generate(cae_variation v, const cae_dataset *digits,
+cae_status cae_variation_generate(cae_variation v, const cae_dataset *digits,
                                        const cae_photos *photos, uint64_t seed,
                                        uint64_t stream, int64_t n, uint8_t *img,
-                                       uint8_t *lab, char *err, size_t errlen)
+                                       uint8_t *lab, cae_error *err)
 {
     if (v < 0 || v >= CAE_VAR_COUNT || n < 0 || (n > 0 && (!img || !lab)))
-        return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "cae_variation_generate: bad arguments");
+        return cae_error_set(err, CAE_ERR_ARG, "cae_variation_generate: bad arguments");
     if (cae_variation_uses_digits(v)) {
         if (!digits)
-            return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "%s: needs MNIST digits", names[v]);
+            return cae_error_set(err, CAE_ERR_ARG, "%s: needs MNIST digits", names[v]);
         if (digits->rows != SIDE || digits->cols != SIDE)
-            return cae_data_fail(err, errlen, CAE_DATA_ERR_DIMS, "%s: expected 28 x 28 digits, found %d x %d",
+            return cae_error_set(err, CAE_ERR_DIMS, "%s: expected 28 x 28 digits, found %d x %d",
                                  names[v], digits->rows, digits->cols);
         if (digits->n < n)
-            return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "%s: expected at least %lld digits, found %lld",
+            return cae_error_set(err, CAE_ERR_ARG, "%s: expected at least %lld digits, found %lld",
                                  names[v], (long long)n, (long long)digits->n);
     }
     if (cae_variation_uses_photos(v) && cae_photos_count(photos) < 1)
-        return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "%s: needs background photographs", names[v]);
+        return cae_error_set(err, CAE_ERR_ARG, "%s: needs background photographs", names[v]);
 
     cae_rng r;
     cae_rng_seed(&r, seed, stream);
@@ -354,5 +354,5 @@ cae_data_status cae_variation_generate(cae_variation v, const cae_dataset *digit
             convex_example(&r, o, &lab[i]);
         }
     }
-    return CAE_DATA_OK;
+    return CAE_OK;
 }

@@ -19,29 +19,29 @@
 #define PREVIEW_N 10
 #define CELL 30 /* 28 pixels + 2 gap */
 
-static cae_data_status make_dir(const char *path, char *err, size_t errlen)
+static cae_status make_dir(const char *path, cae_error *err)
 {
     if (mkdir(path, 0755) == 0 || errno == EEXIST) {
         struct stat st;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return CAE_DATA_OK;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return CAE_OK;
     }
-    return cae_data_fail(err, errlen, CAE_DATA_ERR_IO, "%s: cannot create directory: %s", path,
+    return cae_error_set(err, CAE_ERR_IO, "%s: cannot create directory: %s", path,
                          strerror(errno));
 }
 
 /* mkdir -p */
-static cae_data_status make_dirs(const char *path, char *err, size_t errlen)
+static cae_status make_dirs(const char *path, cae_error *err)
 {
     size_t n = strlen(path);
     char *p = malloc(n + 1);
-    if (!p) return cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "out of memory");
+    if (!p) return cae_error_set(err, CAE_ERR_NOMEM, "out of memory");
     memcpy(p, path, n + 1);
-    cae_data_status rc = CAE_DATA_OK;
+    cae_status rc = CAE_OK;
     for (size_t i = 1; i <= n && !rc; i++)
         if (p[i] == '/' || p[i] == '\0') {
             char c = p[i];
             p[i] = '\0';
-            rc = make_dir(p, err, errlen);
+            rc = make_dir(p, err);
             p[i] = c;
         }
     free(p);
@@ -119,15 +119,15 @@ static char *path_of(const char *a, const char *b, const char *c)
     return p;
 }
 
-cae_data_status cae_variations_write(const char *data_dir, const char *out_dir, uint64_t seed,
-                                     int small, unsigned mask, char *err, size_t errlen)
+cae_status cae_variations_write(const char *data_dir, const char *out_dir, uint64_t seed,
+                                     int small, unsigned mask, cae_error *err)
 {
     static const char *part[3] = {"train", "valid", "test"};
     if (!data_dir || !out_dir)
-        return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "cae_variations_write: NULL argument");
+        return cae_error_set(err, CAE_ERR_ARG, "cae_variations_write: NULL argument");
     if (mask == 0) mask = (1u << CAE_VAR_COUNT) - 1;
     if (mask >> CAE_VAR_COUNT)
-        return cae_data_fail(err, errlen, CAE_DATA_ERR_ARG, "cae_variations_write: bad mask 0x%x", mask);
+        return cae_error_set(err, CAE_ERR_ARG, "cae_variations_write: bad mask 0x%x", mask);
     int need_digits = 0, need_photos = 0, nsets = 0;
     for (int v = 0; v < CAE_VAR_COUNT; v++)
         if (mask >> v & 1) {
@@ -136,7 +136,7 @@ cae_data_status cae_variations_write(const char *data_dir, const char *out_dir, 
             nsets++;
         }
 
-    cae_data_status rc = make_dirs(out_dir, err, errlen);
+    cae_status rc = make_dirs(out_dir, err);
     if (rc) return rc;
     cae_dataset *mtrain = NULL, *mtest = NULL;
     cae_photos *photos = NULL;
@@ -148,17 +148,17 @@ cae_data_status cae_variations_write(const char *data_dir, const char *out_dir, 
     if (need_digits) {
         p1 = path_of(data_dir, "mnist", "train-images-idx3-ubyte");
         p2 = path_of(data_dir, "mnist", "train-labels-idx1-ubyte");
-        rc = (p1 && p2) ? cae_dataset_load(p1, p2, &mtrain, err, errlen) : CAE_DATA_ERR_NOMEM;
+        rc = (p1 && p2) ? cae_dataset_load(p1, p2, &mtrain, err) : CAE_ERR_NOMEM;
         free(p1);
         free(p2);
         p1 = p2 = NULL;
         if (rc) goto done;
         p1 = path_of(data_dir, "mnist", "t10k-images-idx3-ubyte");
         p2 = path_of(data_dir, "mnist", "t10k-labels-idx1-ubyte");
-        rc = (p1 && p2) ? cae_dataset_load(p1, p2, &mtest, err, errlen) : CAE_DATA_ERR_NOMEM;
+        rc = (p1 && p2) ? cae_dataset_load(p1, p2, &mtest, err) : CAE_ERR_NOMEM;
         if (rc) goto done;
         if (mtrain->rows != 28 || mtrain->cols != 28 || mtest->dim != mtrain->dim) {
-            rc = cae_data_fail(err, errlen, CAE_DATA_ERR_DIMS, "%s/mnist: expected 28 x 28 digits", data_dir);
+            rc = cae_error_set(err, CAE_ERR_DIMS, "%s/mnist: expected 28 x 28 digits", data_dir);
             goto done;
         }
         int64_t pool = mtrain->n + mtest->n;
@@ -173,7 +173,7 @@ cae_data_status cae_variations_write(const char *data_dir, const char *out_dir, 
         free(p1);
         p1 = path_of(data_dir, "images", NULL);
         if (!p1) goto nomem;
-        rc = cae_photos_load(p1, &photos, err, errlen);
+        rc = cae_photos_load(p1, &photos, err);
         if (rc) goto done;
     }
 
@@ -199,7 +199,7 @@ cae_data_status cae_variations_write(const char *data_dir, const char *out_dir, 
         free(dir);
         dir = path_of(out_dir, name, NULL);
         if (!dir) goto nomem;
-        rc = make_dirs(dir, err, errlen);
+        rc = make_dirs(dir, err);
         if (rc) goto done;
         int64_t sizes[3], off = 0;
         cae_variation_sizes(v, small, sizes);
@@ -220,7 +220,7 @@ cae_data_status cae_variations_write(const char *data_dir, const char *out_dir, 
                 goto nomem;
             }
             rc = cae_variation_generate(v, digits, photos, seed, (uint64_t)(v + 1) * 16 + (uint64_t)k, n,
-                                        img, lab, err, errlen);
+                                        img, lab, err);
             cae_dataset_free(digits);
             if (rc) goto done;
             const char *kinds[2] = {"images-idx3", "labels-idx1"};
@@ -231,7 +231,7 @@ cae_data_status cae_variations_write(const char *data_dir, const char *out_dir, 
                 p2 = path_of(dir, fname, NULL);
                 if (!p2) goto nomem;
                 int64_t dims[3] = {n, 28, 28};
-                rc = cae_idx_write(p2, CAE_IDX_U8, f ? 1 : 3, dims, f ? (void *)lab : (void *)img, err, errlen);
+                rc = cae_idx_write(p2, CAE_IDX_U8, f ? 1 : 3, dims, f ? (void *)lab : (void *)img, err);
                 if (rc) goto done;
                 /* CRC-32 of the whole file as written (header + data). */
                 uint8_t head[16] = {0, 0, CAE_IDX_U8, (uint8_t)(f ? 1 : 3)};
@@ -265,15 +265,15 @@ cae_data_status cae_variations_write(const char *data_dir, const char *out_dir, 
     free(p1);
     p1 = path_of(out_dir, "preview.dat", NULL);
     if (!p1) goto nomem;
-    rc = cae_data_write_file(p1, NULL, 0, prev.s, prev.len, err, errlen);
+    rc = cae_data_write_file(p1, NULL, 0, prev.s, prev.len, err);
     if (rc) goto done;
     free(p1);
     p1 = path_of(out_dir, "MANIFEST.txt", NULL);
     if (!p1) goto nomem;
-    rc = cae_data_write_file(p1, NULL, 0, man.s, man.len, err, errlen);
+    rc = cae_data_write_file(p1, NULL, 0, man.s, man.len, err);
     goto done;
 nomem:
-    rc = cae_data_fail(err, errlen, CAE_DATA_ERR_NOMEM, "cae_variations_write: out of memory");
+    rc = cae_error_set(err, CAE_ERR_NOMEM, "cae_variations_write: out of memory");
 done:
     cae_dataset_free(mtrain);
     cae_dataset_free(mtest);

@@ -60,8 +60,8 @@ static void graph_release_blocks(cae_graph *g)
         n->state = NULL;
         n->scratch = NULL;
         /* No pointer into the freed blocks survives. */
-        if (n->kind == CAE_NODE_OP) n->out.data = NULL;
-        if (n->kind != CAE_NODE_PARAM) n->out.grad = NULL;
+        if (node_of(n)->kind == NODE_OP) n->out.data = NULL;
+        if (node_of(n)->kind != NODE_PARAM) n->out.grad = NULL;
     }
     g->act = g->act_grad = NULL;
     g->scratch = NULL;
@@ -75,8 +75,8 @@ void cae_graph_free(cae_graph *g)
     if (!g) return;
     graph_release_blocks(g);
     for (int i = 0; i < g->n_nodes; i++) {
-        cae_free(g->nodes[i]->own);
-        free(g->nodes[i]);
+        cae_free(node_of(g->nodes[i])->own);
+        free(node_of(g->nodes[i]));
     }
     free(g->nodes);
     free(g);
@@ -93,21 +93,31 @@ int cae_node_threads(const cae_node *n)
 {
     return n->graph->threads > 0 ? n->graph->threads : omp_get_max_threads();
 }
-int cae_graph_compiled(const cae_graph *g) { return g->compiled; }
+int cae_graph_compiled(const cae_graph *g)
+{
+    return g && g->compiled && g->params_generation == cae_params_generation(g->params);
+}
 cae_tensor *cae_node_value(cae_node *n) { return n ? &n->out : NULL; }
 const char *cae_node_name(const cae_node *n) { return n->name; }
 const char *cae_node_op_name(const cae_node *n)
 {
     static const char *leaf[] = {"op", "input", "param", "const"};
-    return n->op ? n->op->name : leaf[n->kind];
+    return n->op ? n->op->name : leaf[node_of(n)->kind];
 }
 int cae_graph_tape_length(const cae_graph *g) { return g->n_tape; }
 cae_node *cae_graph_loss(const cae_graph *g) { return g && g->compiled ? g->loss : NULL; }
 cae_tensor *cae_node_param(const cae_node *n)
 {
-    return n && n->kind == CAE_NODE_PARAM ? (cae_tensor *)n->pattr : NULL;
+    return n && node_of(n)->kind == NODE_PARAM ? node_of(n)->param : NULL;
 }
-int cae_node_is_input(const cae_node *n) { return n && n->kind == CAE_NODE_INPUT; }
+int cae_node_is_input(const cae_node *n) { return n && node_of(n)->kind == NODE_INPUT; }
+int cae_node_on_tape(const cae_node *n)
+{
+    return n && n->graph->compiled && node_of(n)->on_tape;
+}
+int cae_node_stores(const cae_node *n, int i) { return node_of(n)->store_now[i]; }
+int cae_node_may_store(const cae_node *n, int i) { return node_of(n)->store_first[i]; }
+int cae_graph_grad_zeroed(const cae_node *n) { return node_of(n)->grad_zero; }
 cae_node *cae_graph_tape_at(const cae_graph *g, int i)
 {
     return (i >= 0 && i < g->n_tape) ? g->tape[i] : NULL;
@@ -125,14 +135,15 @@ static cae_node *node_alloc(cae_graph *g, int kind, const char *name)
         g->nodes = nn;
         g->cap_nodes = cap;
     }
-    cae_node *n = calloc(1, sizeof *n);
-    if (!n) {
+    node_priv *p = calloc(1, sizeof *p);
+    if (!p) {
         cae_graph_fail(g, "out of memory adding a node");
         return NULL;
     }
+    cae_node *n = &p->pub;
     n->graph = g;
-    n->kind = kind;
-    n->id = g->n_nodes;
+    p->kind = kind;
+    p->id = g->n_nodes;
     if (name) snprintf(n->name, sizeof n->name, "%s", name);
     return n;
 }
@@ -152,6 +163,13 @@ cae_node *cae_node_new(cae_graph *g, const cae_op *op, cae_node *const *in,
 cae_node *cae_node_new_attr(cae_graph *g, const cae_op *op, cae_node *const *in,
                             const cae_attr *attr, const char *name)
 {
+    return cae_node_new_builtin(g, op, in, attr, name, 0, 0);
+}
+
+cae_node *cae_node_new_builtin(cae_graph *g, const cae_op *op, cae_node *const *in,
+                               const cae_attr *attr, const char *name, unsigned stores,
+                               unsigned no_grad)
+{
     if (!g) return NULL;
     CAE_ASSERT(op && op->infer && op->forward, "op descriptor incomplete");
     CAE_ASSERT(op->n_in >= 0 && op->n_in <= CAE_MAX_IN, "op '%s' has %d inputs", op->name,
@@ -163,9 +181,11 @@ cae_node *cae_node_new_attr(cae_graph *g, const cae_op *op, cae_node *const *in,
             return NULL;
         }
     }
-    cae_node *n = node_alloc(g, CAE_NODE_OP, name);
+    cae_node *n = node_alloc(g, NODE_OP, name);
     if (!n) return NULL;
     n->op = op;
+    node_of(n)->stores = stores;
+    node_of(n)->no_grad = no_grad;
     n->n_in = op->n_in;
     for (int i = 0; i < op->n_in; i++) n->in[i] = in[i];
     if (attr) {
@@ -178,13 +198,13 @@ cae_node *cae_node_new_attr(cae_graph *g, const cae_op *op, cae_node *const *in,
     n->out.name = n->name;
     if (op->infer(n)) {
         if (!g->err[0]) cae_node_fail(n, "shape inference failed");
-        free(n);
+        free(node_of(n));
         return NULL;
     }
     n->out.size = cae_shape_size(n->out.rank, n->out.shape);
     if (n->out.size < 0) {
         cae_node_fail(n, "bad output shape");
-        free(n);
+        free(node_of(n));
         return NULL;
     }
     node_commit(g, n);
@@ -197,7 +217,7 @@ static cae_node *leaf_new(cae_graph *g, int kind, const char *name, int rank,
     if (!g) return NULL;
     int64_t size = cae_shape_size(rank, shape);
     if (size < 0 || (rank > 0 && !shape)) {
-        cae_graph_fail(g, "%s '%s': bad shape (rank %d)", kind == CAE_NODE_CONST ? "const" : "input",
+        cae_graph_fail(g, "%s '%s': bad shape (rank %d)", kind == NODE_CONST ? "const" : "input",
                        name ? name : "", rank);
         return NULL;
     }
@@ -208,13 +228,13 @@ static cae_node *leaf_new(cae_graph *g, int kind, const char *name, int rank,
     n->out.size = size;
     n->out.name = n->name;
     if (own_buffer) {
-        n->own = cae_alloc_reals((size_t)size);
-        if (!n->own) {
+        node_of(n)->own = cae_alloc_reals((size_t)size);
+        if (!node_of(n)->own) {
             cae_graph_fail(g, "'%s': out of memory (%lld values)", n->name, (long long)size);
-            free(n);
+            free(node_of(n));
             return NULL;
         }
-        n->out.data = n->own;
+        n->out.data = node_of(n)->own;
     }
     node_commit(g, n);
     return n;
@@ -222,21 +242,21 @@ static cae_node *leaf_new(cae_graph *g, int kind, const char *name, int rank,
 
 cae_node *cae_input(cae_graph *g, const char *name, int rank, const int64_t *shape)
 {
-    return leaf_new(g, CAE_NODE_INPUT, name, rank, shape, 1);
+    return leaf_new(g, NODE_INPUT, name, rank, shape, 1);
 }
 
 void cae_input_requires_grad(cae_node *n)
 {
     if (!n) return;
-    CAE_ASSERT(n->kind == CAE_NODE_INPUT, "'%s' is not an input", n->name);
-    n->requires_grad = 1;
+    CAE_ASSERT(node_of(n)->kind == NODE_INPUT, "'%s' is not an input", n->name);
+    node_of(n)->wants_grad = 1;
     if (n->graph->compiled) graph_release_blocks(n->graph);
 }
 
 void cae_input_bind(cae_node *n, const cae_real *data)
 {
-    CAE_ASSERT(n && n->kind == CAE_NODE_INPUT, "bind needs an input node");
-    n->out.data = data ? (cae_real *)data : n->own;
+    CAE_ASSERT(n && node_of(n)->kind == NODE_INPUT, "bind needs an input node");
+    n->out.data = data ? (cae_real *)data : node_of(n)->own;
 }
 
 cae_node *cae_param(cae_graph *g, cae_tensor *t)
@@ -253,15 +273,18 @@ cae_node *cae_param(cae_graph *g, cae_tensor *t)
                        t->name ? t->name : "");
         return NULL;
     }
-    cae_node *n = leaf_new(g, CAE_NODE_PARAM, t->name, t->rank, t->shape, 0);
-    if (n) n->pattr = t;
+    /* One node per tensor: asking again returns the node already made. */
+    for (int i = 0; i < g->n_nodes; i++)
+        if (node_of(g->nodes[i])->param == t) return g->nodes[i];
+    cae_node *n = leaf_new(g, NODE_PARAM, t->name, t->rank, t->shape, 0);
+    if (n) node_of(n)->param = t;
     return n;
 }
 
 cae_node *cae_const(cae_graph *g, const char *name, int rank, const int64_t *shape,
                     cae_real value)
 {
-    cae_node *n = leaf_new(g, CAE_NODE_CONST, name, rank, shape, 1);
+    cae_node *n = leaf_new(g, NODE_CONST, name, rank, shape, 1);
     if (n)
         for (int64_t i = 0; i < n->out.size; i++) n->out.data[i] = value;
     return n;
@@ -270,7 +293,7 @@ cae_node *cae_const(cae_graph *g, const char *name, int rank, const int64_t *sha
 void cae_graph_output(cae_graph *g, cae_node *n)
 {
     if (!g || !n) return;
-    n->requires_grad |= 2; /* bit 2: keep on the tape */
+    node_of(n)->keep = 1;
     if (g->compiled) graph_release_blocks(g);
 }
 
@@ -313,10 +336,10 @@ int cae_node_scalar(cae_node *n)
 
 static int needs_grad_rule(const cae_node *n)
 {
-    switch (n->kind) {
-    case CAE_NODE_PARAM: return 1;
-    case CAE_NODE_INPUT: return n->requires_grad & 1;
-    case CAE_NODE_CONST: return 0;
+    switch (node_of(n)->kind) {
+    case NODE_PARAM: return 1;
+    case NODE_INPUT: return node_of(n)->wants_grad;
+    case NODE_CONST: return 0;
     default:
         if (!n->op->backward) return 0;
         for (int i = 0; i < n->n_in; i++)
@@ -325,39 +348,66 @@ static int needs_grad_rule(const cae_node *n)
     }
 }
 
-/* Which node writes each gradient first in a backward pass from the loss
- * (nodes run from the loss down the tape): when its op can store that
- * input's gradient (op->stores), it does, and the buffer is not zeroed.
- * A node feeding the same input twice (mul(x, x)) accumulates. */
+static int writes_grad_of(const cae_node *n, int k)
+{
+    return n->in[k]->out.grad && !((node_of(n)->no_grad >> k) & 1u);
+}
+
+/* Which node writes each gradient buffer first in a backward pass from the
+ * loss (nodes run from the loss down the tape). The decision is per buffer,
+ * not per node: two nodes may view one buffer (parameters). When the first
+ * writer's op can store that input's gradient, and it feeds the buffer
+ * through that one input only (mul(x, x) accumulates), it stores and the
+ * buffer is not zeroed; otherwise the buffer is zeroed and every writer
+ * adds. A user's op never stores (cae_node_new gives it no store bits). */
 static int first_writers(cae_graph *g, const cae_node *loss)
 {
-    unsigned char *seen = calloc((size_t)g->n_nodes, 1);
-    if (!seen) return -1;
-    int start = -1;
+    const cae_real **seen = calloc((size_t)g->n_tape + 1, sizeof *seen);
+    const cae_real **stored = calloc((size_t)g->n_tape + 1, sizeof *stored);
+    if (!seen || !stored) {
+        free(seen);
+        free(stored);
+        return -1;
+    }
+    int n_seen = 0, n_stored = 0, start = -1;
     for (int i = 0; i < g->n_tape; i++) {
-        cae_node *n = g->tape[i];
-        memset(n->grad_store, 0, sizeof n->grad_store);
-        memset(n->grad_store_first, 0, sizeof n->grad_store_first);
-        n->grad_zero = n->out.grad != NULL;
-        if (n == loss) start = i;
+        node_priv *p = node_of(g->tape[i]);
+        memset(p->store_now, 0, sizeof p->store_now);
+        memset(p->store_first, 0, sizeof p->store_first);
+        if (g->tape[i] == loss) start = i;
     }
     for (int i = start; i >= 0; i--) {
         cae_node *n = g->tape[i];
-        if (n->kind != CAE_NODE_OP || !n->out.grad || !n->op->backward) continue;
+        if (node_of(n)->kind != NODE_OP || !n->out.grad || !n->op->backward) continue;
         for (int k = 0; k < n->n_in; k++) {
-            cae_node *x = n->in[k];
-            if (!x->out.grad || seen[x->id] || ((n->op->no_grad >> k) & 1u)) continue;
+            if (!writes_grad_of(n, k)) continue;
+            const cae_real *buf = n->in[k]->out.grad;
+            int known = 0;
+            for (int q = 0; q < n_seen && !known; q++) known = seen[q] == buf;
+            if (known) continue;
             int uses = 0;
-            for (int q = 0; q < n->n_in; q++) uses += n->in[q] == x && !((n->op->no_grad >> q) & 1u);
-            for (int q = 0; q < n->n_in; q++)
-                if (n->in[q] == x) seen[x->id] = 1;
-            if (uses == 1 && x != loss && ((n->op->stores >> k) & 1u)) {
-                n->grad_store_first[k] = 1;
-                x->grad_zero = 0;
+            for (int q = 0; q < n->n_in; q++) uses += writes_grad_of(n, q) && n->in[q]->out.grad == buf;
+            seen[n_seen++] = buf;
+            if (uses == 1 && n->in[k] != loss && ((node_of(n)->stores >> k) & 1u)) {
+                node_of(n)->store_first[k] = 1;
+                stored[n_stored++] = buf;
             }
         }
     }
+    /* Zero each buffer whose first writer adds, once (the first node on the
+     * tape that views it). */
+    for (int i = 0; i < g->n_tape; i++) {
+        cae_node *n = g->tape[i];
+        node_priv *p = node_of(n);
+        p->grad_zero = 0;
+        if (!n->out.grad) continue;
+        int st = 0, dup = 0;
+        for (int q = 0; q < n_stored && !st; q++) st = stored[q] == n->out.grad;
+        for (int j = 0; j < i && !dup; j++) dup = g->tape[j]->out.grad == n->out.grad;
+        p->grad_zero = !st && !dup;
+    }
     free(seen);
+    free(stored);
     return 0;
 }
 
@@ -375,12 +425,12 @@ int cae_graph_compile(cae_graph *g, cae_node *loss)
     }
     graph_release_blocks(g);
     /* Select: reverse sweep over the creation order. */
-    for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->on_tape = (g->nodes[i]->requires_grad & 2) != 0;
-    loss->on_tape = 1;
+    for (int i = 0; i < g->n_nodes; i++) node_of(g->nodes[i])->on_tape = node_of(g->nodes[i])->keep;
+    node_of(loss)->on_tape = 1;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         cae_node *n = g->nodes[i];
-        if (!n->on_tape) continue;
-        for (int k = 0; k < n->n_in; k++) n->in[k]->on_tape = 1;
+        if (!node_of(n)->on_tape) continue;
+        for (int k = 0; k < n->n_in; k++) node_of(n->in[k])->on_tape = 1;
     }
     g->tape = malloc((size_t)g->n_nodes * sizeof *g->tape);
     if (!g->tape) {
@@ -392,15 +442,15 @@ int cae_graph_compile(cae_graph *g, cae_node *loss)
     for (int i = 0; i < g->n_nodes; i++) {
         cae_node *n = g->nodes[i];
         n->out.grad = NULL;
-        if (!n->on_tape) continue;
+        if (!node_of(n)->on_tape) continue;
         g->tape[g->n_tape++] = n;
-        if (n->kind == CAE_NODE_PARAM) {
-            cae_tensor *t = n->pattr;
+        if (node_of(n)->kind == NODE_PARAM) {
+            cae_tensor *t = node_of(n)->param;
             n->out.data = t->data;
             n->out.grad = t->grad;
             continue;
         }
-        if (n->kind == CAE_NODE_OP) act_len += cae_round_up((size_t)n->out.size, line);
+        if (node_of(n)->kind == NODE_OP) act_len += cae_round_up((size_t)n->out.size, line);
         /* Provisional non-NULL marker; real pointers below. */
         if (needs_grad_rule(n)) {
             n->out.grad = (cae_real *)&g->act_grad;
@@ -429,8 +479,8 @@ int cae_graph_compile(cae_graph *g, cae_node *loss)
     size_t ao = 0, go = 0;
     for (int i = 0; i < g->n_tape; i++) {
         cae_node *n = g->tape[i];
-        if (n->kind == CAE_NODE_PARAM) continue;
-        if (n->kind == CAE_NODE_OP) {
+        if (node_of(n)->kind == NODE_PARAM) continue;
+        if (node_of(n)->kind == NODE_OP) {
             n->out.data = g->act + ao;
             ao += cae_round_up((size_t)n->out.size, line);
         }
@@ -448,7 +498,7 @@ int cae_graph_compile(cae_graph *g, cae_node *loss)
     size_t scratch_len = 0;
     for (int i = 0; i < g->n_tape; i++) {
         cae_node *n = g->tape[i];
-        if (n->kind != CAE_NODE_OP) continue;
+        if (node_of(n)->kind != NODE_OP) continue;
         n->scratch_bytes = 0;
         n->scratch = NULL;
         if (n->op->plan && n->op->plan(n)) {
@@ -476,7 +526,7 @@ int cae_graph_compile(cae_graph *g, cae_node *loss)
         size_t so = 0;
         for (int i = 0; i < g->n_tape; i++) {
             cae_node *n = g->tape[i];
-            if (n->kind != CAE_NODE_OP || !n->scratch_bytes) continue;
+            if (node_of(n)->kind != NODE_OP || !n->scratch_bytes) continue;
             n->scratch = g->scratch + so;
             so += cae_round_up(n->scratch_bytes, CAE_ALIGN);
         }
@@ -499,7 +549,7 @@ void cae_graph_forward(cae_graph *g)
     check_runnable(g);
     for (int i = 0; i < g->n_tape; i++) {
         cae_node *n = g->tape[i];
-        if (n->kind == CAE_NODE_OP) n->op->forward(n);
+        if (node_of(n)->kind == NODE_OP) n->op->forward(n);
     }
 }
 
@@ -527,8 +577,9 @@ static void zero_grads(cae_graph *g, int from_loss)
 {
     for (int i = 0; i < g->n_tape; i++) {
         cae_node *n = g->tape[i];
-        for (int k = 0; k < n->n_in; k++) n->grad_store[k] = from_loss && n->grad_store_first[k];
-        if (n->out.grad && (!from_loss || n->grad_zero))
+        node_priv *p = node_of(n);
+        for (int k = 0; k < n->n_in; k++) p->store_now[k] = from_loss && p->store_first[k];
+        if (n->out.grad && (!from_loss || p->grad_zero))
             zero_reals(n->out.grad, (size_t)n->out.size, g->threads);
     }
 }
@@ -544,7 +595,7 @@ static void run_backward(cae_graph *g, cae_node *from)
     CAE_ASSERT(start >= 0, "backward: node '%s' is not on the tape", from->name);
     for (int i = start; i >= 0; i--) {
         cae_node *n = g->tape[i];
-        if (n->kind == CAE_NODE_OP && n->out.grad && n->op->backward) n->op->backward(n);
+        if (node_of(n)->kind == NODE_OP && n->out.grad && n->op->backward) n->op->backward(n);
     }
 }
 
@@ -562,7 +613,7 @@ void cae_graph_backward(cae_graph *g)
 void cae_graph_backward_from(cae_graph *g, cae_node *n, const cae_real *seed)
 {
     check_runnable(g);
-    CAE_ASSERT(n && n->graph == g && n->on_tape, "backward_from: node not on this graph's tape");
+    CAE_ASSERT(n && n->graph == g && node_of(n)->on_tape, "backward_from: node not on this graph's tape");
     zero_grads(g, 0);
     if (!n->out.grad) return;
     memcpy(n->out.grad, seed, (size_t)n->out.size * sizeof(cae_real));

@@ -7,17 +7,7 @@
 
 #include "cae/graph.h"
 #include "cae/op.h"
-
-/* Always-on assertion for library invariants: prints file:line and the
- * condition to stderr, then aborts. Never compiled out. */
-#define CAE_ASSERT(cond, ...)                                                \
-    do {                                                                     \
-        if (!(cond)) cae_assert_fail(__FILE__, __LINE__, #cond, __VA_ARGS__); \
-    } while (0)
-_Noreturn void cae_assert_fail(const char *file, int line, const char *cond,
-                               const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
+#include "shared.h"
 
 struct cae_params {
     int n, cap;
@@ -30,6 +20,29 @@ struct cae_params {
     uint64_t generation;
     char err[CAE_ERR_LEN];
 };
+
+/* Node kinds (leaves have op == NULL). */
+enum { NODE_OP = 0, NODE_INPUT, NODE_PARAM, NODE_CONST };
+
+/* The graph's view of a node: the public part first, then the bookkeeping
+ * ops never see. Every node is allocated as one of these. */
+typedef struct node_priv {
+    cae_node pub;
+    int kind;
+    int id;             /* position in creation order */
+    int wants_grad;     /* an input marked with cae_input_requires_grad */
+    int keep;           /* cae_graph_output: on the tape even if unused */
+    int on_tape;
+    cae_tensor *param;  /* the store tensor of a parameter node */
+    cae_real *own;      /* a leaf's own buffer (inputs, constants) */
+    /* Built-in ops only (lib/shared.h). */
+    unsigned stores, no_grad;
+    unsigned char store_now[CAE_MAX_IN];   /* this pass: store input i's grad */
+    unsigned char store_first[CAE_MAX_IN]; /* from the loss: first writer of it */
+    int grad_zero;      /* this node's grad is zeroed before a pass from the loss */
+} node_priv;
+
+static inline node_priv *node_of(const cae_node *n) { return (node_priv *)n; }
 
 struct cae_graph {
     cae_params *params;
@@ -52,9 +65,8 @@ struct cae_graph {
     char err[CAE_ERR_LEN];
 };
 
-/* Record the first error on g (later ones are dropped). */
-void cae_graph_fail(cae_graph *g, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-size_t cae_round_up(size_t n, size_t to);
+/* Whether node n's gradient is zeroed before a backward pass from the loss
+ * (0 when its first writer stores). For tests of the analysis. */
+int cae_graph_grad_zeroed(const cae_node *n);
 
 #endif

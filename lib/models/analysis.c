@@ -22,21 +22,21 @@ struct cae_encoder_net {
 };
 
 cae_encoder_net *cae_encoder_net_new(cae_params *p, int n_layers, const cae_act *act,
-                                     int64_t batch, int threads, char *err, size_t errlen)
+                                     int64_t batch, int threads, cae_error *err)
 {
     if (n_layers < 1 || n_layers > CAE_MAX_LAYERS || batch < 1) {
-        snprintf(err, errlen, "encoder: needs 1..%d layers and a batch >= 1", CAE_MAX_LAYERS);
+        cae_error_set(err, CAE_ERR_ARG, "encoder: needs 1..%d layers and a batch >= 1", CAE_MAX_LAYERS);
         return NULL;
     }
     int64_t prev = -1;
     for (int k = 1; k <= n_layers; k++) {
         cae_tensor *W = cae_layer_tensor(p, k, "W");
         if (!W || !cae_layer_tensor(p, k, "b")) {
-            snprintf(err, errlen, "encoder: the store has no layer %d (L%d.W, L%d.b)", k, k, k);
+            cae_error_set(err, CAE_ERR_ARG, "encoder: the store has no layer %d (L%d.W, L%d.b)", k, k, k);
             return NULL;
         }
         if (prev >= 0 && W->shape[0] != prev) {
-            snprintf(err, errlen, "encoder: layer %d takes %lld inputs, layer %d gives %lld", k,
+            cae_error_set(err, CAE_ERR_SHAPE, "encoder: layer %d takes %lld inputs, layer %d gives %lld", k,
                      (long long)W->shape[0], k - 1, (long long)prev);
             return NULL;
         }
@@ -44,11 +44,11 @@ cae_encoder_net *cae_encoder_net_new(cae_params *p, int n_layers, const cae_act 
     }
     cae_encoder_net *e = calloc(1, sizeof *e);
     if (!e) {
-        snprintf(err, errlen, "encoder: out of memory");
+        cae_error_set(err, CAE_ERR_NOMEM, "encoder: out of memory");
         return NULL;
     }
     cae_enc_init(&e->enc, p, n_layers, act, cae_layer_tensor(p, 1, "W")->shape[0], -1, batch, threads);
-    if (cae_enc_prepare(&e->enc, batch, err, errlen)) { /* a bad stack fails here */
+    if (cae_enc_prepare(&e->enc, batch, err)) { /* a bad stack fails here */
         cae_encoder_net_free(e);
         return NULL;
     }
@@ -68,49 +68,45 @@ int64_t cae_encoder_net_outputs(const cae_encoder_net *e)
     return cae_layer_tensor(e->enc.p, e->enc.depth, "W")->shape[1];
 }
 
-int cae_encoder_net_run(cae_encoder_net *e, const cae_real *x, int64_t n, cae_real *h, char *err,
-                        size_t errlen)
+cae_status cae_encoder_net_run(cae_encoder_net *e, const cae_real *x, int64_t n, cae_real *h, cae_error *err)
 {
     const int64_t B = e->enc.batch, H = cae_encoder_net_outputs(e);
     for (int64_t s = 0; s < n; s += B) {
         const int64_t rows = n - s < B ? n - s : B;
-        cae_enc_graph *eg = cae_enc_run(&e->enc, x + s * e->enc.n_in, rows, err, errlen);
-        if (!eg) return -1;
+        cae_enc_graph *eg = cae_enc_run(&e->enc, x + s * e->enc.n_in, rows, err);
+        if (!eg) return err ? err->status : CAE_ERR_COMPILE;
         memcpy(h + s * H, cae_node_value(eg->h[e->enc.depth - 1])->data,
                (size_t)(rows * H) * sizeof(cae_real));
     }
-    return 0;
+    return CAE_OK;
 }
 
 /* ------------------------------------------------------ contraction curve */
 
-int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_points,
+cae_status cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_points,
                           const double *radii, int n_radii, uint64_t seed, double *mean,
-                          double *sd, char *err, size_t errlen)
+                          double *sd, cae_error *err)
 {
     if (d->dim != cae_encoder_net_inputs(e)) {
-        snprintf(err, errlen, "contraction: the data has %lld inputs, the encoder %lld",
+        return cae_error_set(err, CAE_ERR_SHAPE, "contraction: the data has %lld inputs, the encoder %lld",
                  (long long)d->dim, (long long)cae_encoder_net_inputs(e));
-        return -1;
     }
     if (n_points > d->n) n_points = d->n;
     if (n_points < 1 || n_radii < 1) {
-        snprintf(err, errlen, "contraction: no points or no radii");
-        return -1;
+        return cae_error_set(err, CAE_ERR_ARG, "contraction: no points or no radii");
     }
     cae_real *own = NULL;
     const cae_real *X = cae_dataset_rows(d, 0, n_points, &own);
     if (!X) {
-        snprintf(err, errlen, "contraction: out of memory for %lld examples as reals",
+        return cae_error_set(err, CAE_ERR_NOMEM, "contraction: out of memory for %lld examples as reals",
                  (long long)n_points);
-        return -1;
     }
     const int64_t D = cae_encoder_net_inputs(e), H = cae_encoder_net_outputs(e), n = n_points;
     cae_real *x1 = cae_alloc_reals((size_t)(n * D)), *u = cae_alloc_reals((size_t)(n * D));
     cae_real *h0 = cae_alloc_reals((size_t)(n * H)), *h1 = cae_alloc_reals((size_t)(n * H));
-    int rc = -1;
+    cae_status rc = CAE_OK;
     if (!x1 || !u || !h0 || !h1) {
-        snprintf(err, errlen, "contraction: out of memory");
+        rc = cae_error_set(err, CAE_ERR_NOMEM, "contraction: out of memory");
         goto done;
     }
     /* One direction per point, uniform on the unit sphere. */
@@ -126,15 +122,15 @@ int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_po
         norm = sqrt(norm);
         for (int64_t k = 0; k < D; k++) u[i * D + k] = (cae_real)(u[i * D + k] / norm);
     }
-    if (cae_encoder_net_run(e, X, n, h0, err, errlen)) goto done;
+    if ((rc = cae_encoder_net_run(e, X, n, h0, err))) goto done;
     for (int ri = 0; ri < n_radii; ri++) {
         const double rad = radii[ri];
         if (!(rad > 0)) {
-            snprintf(err, errlen, "contraction: radius %g is not > 0", rad);
+            rc = cae_error_set(err, CAE_ERR_ARG, "contraction: radius %g is not > 0", rad);
             goto done;
         }
         for (int64_t i = 0; i < n * D; i++) x1[i] = (cae_real)(X[i] + rad * u[i]);
-        if (cae_encoder_net_run(e, x1, n, h1, err, errlen)) goto done;
+        if ((rc = cae_encoder_net_run(e, x1, n, h1, err))) goto done;
         double s = 0, s2 = 0;
         for (int64_t i = 0; i < n; i++) {
             double dist = 0;
@@ -149,7 +145,7 @@ int cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64_t n_po
         mean[ri] = s / (double)n;
         sd[ri] = sqrt(fmax(0, s2 / (double)n - mean[ri] * mean[ri]));
     }
-    rc = 0;
+    rc = CAE_OK;
 done:
     free(own);
     cae_free(x1);
@@ -167,19 +163,17 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, double *min,
-                       double *median, double *max, char *err, size_t errlen)
+cae_status cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, double *min,
+                       double *median, double *max, cae_error *err)
 {
     if (sample > d->n) sample = d->n;
     if (sample < 2) {
-        snprintf(err, errlen, "distances: need at least 2 examples");
-        return -1;
+        return cae_error_set(err, CAE_ERR_ARG, "distances: need at least 2 examples");
     }
     const int64_t m = sample, D = d->dim, pairs = m * (m - 1) / 2;
     if ((double)pairs * sizeof(double) > 0.5 * (double)cae_memory_budget()) {
-        snprintf(err, errlen, "distances: %lld examples make %lld pairs, too many for this machine's memory",
+        return cae_error_set(err, CAE_ERR_NOMEM, "distances: %lld examples make %lld pairs, too many for this machine's memory",
                  (long long)m, (long long)pairs);
-        return -1;
     }
     int64_t *idx = malloc((size_t)d->n * sizeof *idx);
     double *dist = malloc((size_t)pairs * sizeof *dist);
@@ -188,8 +182,7 @@ int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, doub
         free(idx);
         free(dist);
         cae_free(X);
-        snprintf(err, errlen, "distances: out of memory for %lld pairs", (long long)pairs);
-        return -1;
+        return cae_error_set(err, CAE_ERR_NOMEM, "distances: out of memory for %lld pairs", (long long)pairs);
     }
     for (int64_t i = 0; i < d->n; i++) idx[i] = i;
     cae_rng r;
@@ -217,7 +210,7 @@ int cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, doub
     free(idx);
     free(dist);
     cae_free(X);
-    return 0;
+    return CAE_OK;
 }
 
 /* ------------------------------------------------------ Jacobian spectrum */
@@ -233,40 +226,39 @@ typedef lapack_int (*gesdd_fn)(int layout, char jobz, lapack_int m, lapack_int n
                                lapack_int lda, cae_real *s, cae_real *u, lapack_int ldu,
                                cae_real *vt, lapack_int ldvt);
 
-static void *lapacke_open(gesdd_fn *fn, char *err, size_t errlen)
+static void *lapacke_open(gesdd_fn *fn, cae_error *err)
 {
     static const char *const names[] = {"liblapacke.so.3", "liblapacke.so"};
     void *h = NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++)
         h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!h) {
-        snprintf(err, errlen, "spectrum: cannot load LAPACKE (liblapacke.so.3: %s); install liblapacke",
+        cae_error_set(err, CAE_ERR_IO, "spectrum: cannot load LAPACKE (liblapacke.so.3: %s); install liblapacke",
                  dlerror());
         return NULL;
     }
     *(void **)fn = dlsym(h, GESDD_NAME);
     if (!*fn) {
-        snprintf(err, errlen, "spectrum: liblapacke.so.3 has no %s", GESDD_NAME);
+        cae_error_set(err, CAE_ERR_ARG, "spectrum: liblapacke.so.3 has no %s", GESDD_NAME);
         dlclose(h);
         return NULL;
     }
     return h;
 }
 
-int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const cae_dataset *d,
+cae_status cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const cae_dataset *d,
                           int64_t n_examples, double *mean, double *sd, int64_t *n_values,
-                          char *err, size_t errlen)
+                          cae_error *err)
 {
     enum { BATCH = 50 };
-    char e2[512];
+    cae_error e2;
     if (n_examples > d->n) n_examples = d->n;
     const int64_t B = n_examples < BATCH ? (n_examples > 0 ? n_examples : 1) : BATCH;
     /* Pre-activations from the batched encoder; J per example from the
      * shared stack Jacobian (the one the metrics use). */
-    cae_encoder_net *net = cae_encoder_net_new(p, n_layers, act, B, 0, e2, sizeof e2);
+    cae_encoder_net *net = cae_encoder_net_new(p, n_layers, act, B, 0, &e2);
     if (!net) {
-        snprintf(err, errlen, "spectrum: %s", e2);
-        return -1;
+        return cae_error_set(err, e2.status, "spectrum: %s", e2.msg);
     }
     const int64_t D = cae_encoder_net_inputs(net), Hout = cae_encoder_net_outputs(net);
     const int64_t nv = D < Hout ? D : Hout;
@@ -278,27 +270,30 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
     gesdd_fn gesdd = NULL;
     const cae_real *X = NULL;
     cae_real *own = NULL;
-    int rc = -1;
+    cae_status rc = CAE_OK;
     if (d->dim != D) {
-        snprintf(err, errlen, "spectrum: the data has %lld inputs, the encoder %lld",
+        rc = cae_error_set(err, CAE_ERR_SHAPE, "spectrum: the data has %lld inputs, the encoder %lld",
                  (long long)d->dim, (long long)D);
         goto done;
     }
     X = cae_dataset_rows(d, 0, n_examples, &own);
     if (!X || !s || !sum || !sum2) {
-        snprintf(err, errlen, "spectrum: out of memory");
+        rc = cae_error_set(err, CAE_ERR_NOMEM, "spectrum: out of memory");
         goto done;
     }
-    if (cae_deep_jac_init(&dj, p, n_layers, act, 0, e2, sizeof e2)) {
-        snprintf(err, errlen, "spectrum: %s", e2);
+    if (cae_deep_jac_init(&dj, p, n_layers, act, 0, &e2)) {
+        rc = cae_error_set(err, e2.status, "spectrum: %s", e2.msg);
         goto done;
     }
-    if (!(lapack = lapacke_open(&gesdd, err, errlen))) goto done;
+    if (!(lapack = lapacke_open(&gesdd, err))) {
+        rc = err ? err->status : CAE_ERR_IO;
+        goto done;
+    }
     for (int64_t s0 = 0; s0 < n_examples; s0 += B) {
         const int64_t rows = n_examples - s0 < B ? n_examples - s0 : B;
-        cae_enc_graph *eg = cae_enc_run(&net->enc, X + s0 * D, rows, e2, sizeof e2);
+        cae_enc_graph *eg = cae_enc_run(&net->enc, X + s0 * D, rows, &e2);
         if (!eg) {
-            snprintf(err, errlen, "spectrum: %s", e2);
+            rc = cae_error_set(err, e2.status, "spectrum: %s", e2.msg);
             goto done;
         }
         for (int64_t r = 0; r < rows; r++) {
@@ -309,7 +304,7 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
             lapack_int info = gesdd(LAPACK_ROW_MAJOR, 'N', (lapack_int)Hout, (lapack_int)D, J,
                                     (lapack_int)D, s, NULL, (lapack_int)Hout, NULL, (lapack_int)D);
             if (info != 0) {
-                snprintf(err, errlen, "spectrum: LAPACK gesdd failed (info %d) at example %lld",
+                rc = cae_error_set(err, CAE_ERR_ARG, "spectrum: LAPACK gesdd failed (info %d) at example %lld",
                          (int)info, (long long)(s0 + r));
                 goto done;
             }
@@ -324,7 +319,7 @@ int cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const
         sd[i] = n_examples ? sqrt(fmax(0, sum2[i] / (double)n_examples - mean[i] * mean[i])) : 0;
     }
     *n_values = nv;
-    rc = 0;
+    rc = CAE_OK;
 done:
     free(own);
     if (lapack) dlclose(lapack);
@@ -338,18 +333,16 @@ done:
 
 /* ------------------------------------------------------------ data tables */
 
-int cae_table_write(const char *path, const char *comment, int ncols, const char *const *names,
-                    int64_t nrows, const double *data, char *err, size_t errlen)
+cae_status cae_table_write(const char *path, const char *comment, int ncols, const char *const *names,
+                    int64_t nrows, const double *data, cae_error *err)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        snprintf(err, errlen, "%s: path too long", path);
-        return -1;
+        return cae_error_set(err, CAE_ERR_IO, "%s: path too long", path);
     }
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-        return -1;
+        return cae_error_set(err, CAE_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     }
     if (comment) {
         const char *s = comment;
@@ -374,14 +367,14 @@ int cae_table_write(const char *path, const char *comment, int ncols, const char
     }
     const int bad = ferror(f) | (fflush(f) != 0) | (fsync(fileno(f)) != 0);
     if (fclose(f) != 0 || bad) {
-        snprintf(err, errlen, "%s: write failed", tmp);
         remove(tmp);
-        return -1;
+        return cae_error_set(err, CAE_ERR_IO, "%s: write failed", tmp);
     }
     if (rename(tmp, path)) {
-        snprintf(err, errlen, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+        const cae_status st =
+            cae_error_set(err, CAE_ERR_IO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
         remove(tmp);
-        return -1;
+        return st;
     }
-    return 0;
+    return CAE_OK;
 }

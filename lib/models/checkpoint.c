@@ -19,36 +19,22 @@
 
 #include "models/ckpt_internal.h"
 
-const char *cae_ckpt_status_str(cae_ckpt_status s)
-{
-    switch (s) {
-    case CAE_CKPT_OK: return "ok";
-    case CAE_CKPT_ERR_IO: return "i/o error";
-    case CAE_CKPT_ERR_MAGIC: return "not a cae checkpoint";
-    case CAE_CKPT_ERR_VERSION: return "unsupported format version";
-    case CAE_CKPT_ERR_TRUNCATED: return "truncated";
-    case CAE_CKPT_ERR_CRC: return "CRC mismatch";
-    case CAE_CKPT_ERR_FORMAT: return "malformed";
-    case CAE_CKPT_ERR_MISMATCH: return "tensors disagree with the model description";
-    case CAE_CKPT_ERR_NOMEM: return "out of memory";
-    }
-    return "unknown status";
-}
-
 /* ------------------------------------------------------------- messages */
 
-cae_ckpt_status cae_ckpt_fail(const ckpt_ctx *c, cae_ckpt_status st, uint64_t off, const char *fmt,
+cae_status cae_ckpt_fail(const ckpt_ctx *c, cae_status st, uint64_t off, const char *fmt,
                               ...)
 {
-    if (!c->err || !c->errlen) return st;
+    if (!c->err) return st;
+    c->err->status = st;
+    char *msg = c->err->msg;
+    const size_t len = sizeof c->err->msg;
     const char *path = c->path ? c->path : "checkpoint";
-    int n = off == NO_OFF
-                ? snprintf(c->err, c->errlen, "%s: ", path)
-                : snprintf(c->err, c->errlen, "%s: offset %llu: ", path, (unsigned long long)off);
-    if (n >= 0 && (size_t)n < c->errlen) {
+    int n = off == NO_OFF ? snprintf(msg, len, "%s: ", path)
+                          : snprintf(msg, len, "%s: offset %llu: ", path, (unsigned long long)off);
+    if (n >= 0 && (size_t)n < len) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+        vsnprintf(msg + n, len - (size_t)n, fmt, ap);
         va_end(ap);
     }
     return st;
@@ -84,10 +70,10 @@ const char *cae_ckpt_name_problem(const char *s, size_t len)
 
 static uint64_t unit_off(const uint64_t *off, int u) { return off ? off[u] : NO_OFF; }
 
-cae_ckpt_status cae_ckpt_check_info(const ckpt_ctx *c, const cae_model_info *in,
+cae_status cae_ckpt_check_info(const ckpt_ctx *c, const cae_model_info *in,
                                     const uint64_t *off)
 {
-    const cae_ckpt_status F = CAE_CKPT_ERR_FORMAT;
+    const cae_status F = CAE_ERR_FORMAT;
     if ((unsigned)in->kind >= CAE_MODEL_COUNT)
         return cae_ckpt_fail(c, F, unit_off(off, U_HEAD), "model kind %d, expected 0..%d (ae..mlp)",
                              (int)in->kind, CAE_MODEL_COUNT - 1);
@@ -97,7 +83,8 @@ cae_ckpt_status cae_ckpt_check_info(const ckpt_ctx *c, const cae_model_info *in,
     for (int k = 0; k < in->n_layers; k++) {
         const cae_layer_config *l = &in->layer[k];
         const uint64_t o = unit_off(off, U_LAYER + k);
-        const char *bad = cae_layer_config_check(l);
+        cae_error why;
+        const char *bad = cae_layer_config_check(l, &why) ? why.msg : NULL;
         if ((unsigned)l->kind >= CAE_MODEL_MLP)
             return cae_ckpt_fail(c, F, o, "layer %d: pretraining kind %d, expected 0..%d (ae..rbm)",
                                  k + 1, (int)l->kind, CAE_MODEL_MLP - 1);
@@ -148,7 +135,7 @@ cae_ckpt_status cae_ckpt_check_info(const ckpt_ctx *c, const cae_model_info *in,
                              in->momentum);
     if (in->has_rng != 0 && in->has_rng != 1)
         return cae_ckpt_fail(c, F, op, "has_rng %d, expected 0 or 1", in->has_rng);
-    return CAE_CKPT_OK;
+    return CAE_OK;
 }
 
 typedef struct ckpt_expect {
@@ -194,10 +181,10 @@ static int reserved_name(const char *s)
     return *q == '.';
 }
 
-cae_ckpt_status cae_ckpt_check_tensors(const ckpt_ctx *c, const cae_model_info *in,
+cae_status cae_ckpt_check_tensors(const ckpt_ctx *c, const cae_model_info *in,
                                        const ckpt_desc *d, int n)
 {
-    const cae_ckpt_status M = CAE_CKPT_ERR_MISMATCH;
+    const cae_status M = CAE_ERR_MISMATCH;
     ckpt_expect e[4 * CAE_MAX_LAYERS + 2];
     const int ne = expected_tensors(in, e);
     for (int j = 0; j < ne; j++) {
@@ -228,21 +215,21 @@ cae_ckpt_status cae_ckpt_check_tensors(const ckpt_ctx *c, const cae_model_info *
                                  in->n_classes > 0 ? ", a classifier" : ", no classifier",
                                  d[i].name[0] == 'L' ? "; Wd only for untied layers" : "");
     }
-    return CAE_CKPT_OK;
+    return CAE_OK;
 }
 
 /* Descriptors of a store's tensors (save side). */
-static cae_ckpt_status store_descs(const ckpt_ctx *c, const cae_params *p, int role, ckpt_desc *d,
+static cae_status store_descs(const ckpt_ctx *c, const cae_params *p, int role, ckpt_desc *d,
                                    int *n)
 {
     for (int i = 0; p && i < cae_params_count(p); i++) {
         const cae_tensor *t = cae_params_at(p, i);
         const char *why = cae_ckpt_name_problem(t->name, strlen(t->name));
         if (why)
-            return cae_ckpt_fail(c, CAE_CKPT_ERR_FORMAT, NO_OFF, "%s tensor '%.80s': the name %s",
+            return cae_ckpt_fail(c, CAE_ERR_FORMAT, NO_OFF, "%s tensor '%.80s': the name %s",
                                  role == ROLE_MODEL ? "model" : "optimizer", t->name, why);
         if (*n == CKPT_MAX_TENSORS)
-            return cae_ckpt_fail(c, CAE_CKPT_ERR_FORMAT, NO_OFF, "more than %d tensors",
+            return cae_ckpt_fail(c, CAE_ERR_FORMAT, NO_OFF, "more than %d tensors",
                                  CKPT_MAX_TENSORS);
         ckpt_desc *x = &d[(*n)++];
         memset(x, 0, sizeof *x);
@@ -253,19 +240,19 @@ static cae_ckpt_status store_descs(const ckpt_ctx *c, const cae_params *p, int r
         x->size = t->size;
         x->off = NO_OFF;
     }
-    return CAE_CKPT_OK;
+    return CAE_OK;
 }
 
-cae_ckpt_status cae_checkpoint_check(const char *path, const cae_model_info *info,
-                                     const cae_params *p, char *err, size_t errlen)
+cae_status cae_checkpoint_check(const char *path, const cae_model_info *info,
+                                     const cae_params *p, cae_error *err)
 {
-    const ckpt_ctx c = {path, err, errlen};
+    const ckpt_ctx c = {path, err};
     if (!info || !p)
-        return cae_ckpt_fail(&c, CAE_CKPT_ERR_FORMAT, NO_OFF, "no model description or store");
-    cae_ckpt_status st = cae_ckpt_check_info(&c, info, NULL);
+        return cae_ckpt_fail(&c, CAE_ERR_FORMAT, NO_OFF, "no model description or store");
+    cae_status st = cae_ckpt_check_info(&c, info, NULL);
     if (st) return st;
     ckpt_desc *d = malloc(sizeof *d * (size_t)(cae_params_count(p) + 1));
-    if (!d) return cae_ckpt_fail(&c, CAE_CKPT_ERR_NOMEM, NO_OFF, "out of memory");
+    if (!d) return cae_ckpt_fail(&c, CAE_ERR_NOMEM, NO_OFF, "out of memory");
     int n = 0;
     st = store_descs(&c, p, ROLE_MODEL, d, &n);
     if (!st) st = cae_ckpt_check_tensors(&c, info, d, n);
@@ -425,35 +412,35 @@ static void w_payload(ckpt_writer *w, const cae_model_info *in, const cae_params
 }
 
 /* Saving f32 from the double build: every finite value must stay finite. */
-static cae_ckpt_status check_fits_float(const ckpt_ctx *c, const cae_params *p)
+static cae_status check_fits_float(const ckpt_ctx *c, const cae_params *p)
 {
     for (int i = 0; sizeof(cae_real) > 4 && p && i < cae_params_count(p); i++) {
         const cae_tensor *t = cae_params_at(p, i);
         for (int64_t j = 0; j < t->size; j++)
             if (isfinite((double)t->data[j]) && fabs((double)t->data[j]) > FLT_MAX)
-                return cae_ckpt_fail(c, CAE_CKPT_ERR_FORMAT, NO_OFF,
+                return cae_ckpt_fail(c, CAE_ERR_FORMAT, NO_OFF,
                                      "tensor '%s' element %lld = %g does not fit in float", t->name,
                                      (long long)j, (double)t->data[j]);
     }
-    return CAE_CKPT_OK;
+    return CAE_OK;
 }
 
-cae_ckpt_status cae_checkpoint_save_as(const char *path, const cae_model_info *info,
+cae_status cae_checkpoint_save_as(const char *path, const cae_model_info *info,
                                        const cae_params *p, const cae_params *opt,
-                                       cae_ckpt_real real, char *err, size_t errlen)
+                                       cae_ckpt_real real, cae_error *err)
 {
-    const ckpt_ctx c = {path, err, errlen};
-    if (err && errlen) err[0] = 0;
-    if (!path || !*path) return cae_ckpt_fail(&c, CAE_CKPT_ERR_IO, NO_OFF, "no path to save to");
+    const ckpt_ctx c = {path, err};
+    if (err) err->msg[0] = 0;
+    if (!path || !*path) return cae_ckpt_fail(&c, CAE_ERR_IO, NO_OFF, "no path to save to");
     if (real != CAE_CKPT_NATIVE && real != CAE_CKPT_F32 && real != CAE_CKPT_F64)
-        return cae_ckpt_fail(&c, CAE_CKPT_ERR_FORMAT, NO_OFF, "real type %d, expected 0, 4 or 8",
+        return cae_ckpt_fail(&c, CAE_ERR_FORMAT, NO_OFF, "real type %d, expected 0, 4 or 8",
                              (int)real);
     const int bytes = real == CAE_CKPT_NATIVE ? (int)sizeof(cae_real) : (int)real;
-    cae_ckpt_status st = cae_checkpoint_check(path, info, p, err, errlen);
+    cae_status st = cae_checkpoint_check(path, info, p, err);
     if (st) return st;
     const int n_all = cae_params_count(p) + cae_params_count(opt);
     ckpt_desc *d = malloc(sizeof *d * (size_t)(n_all + 1));
-    if (!d) return cae_ckpt_fail(&c, CAE_CKPT_ERR_NOMEM, NO_OFF, "out of memory");
+    if (!d) return cae_ckpt_fail(&c, CAE_ERR_NOMEM, NO_OFF, "out of memory");
     int n = 0;
     st = store_descs(&c, p, ROLE_MODEL, d, &n);
     if (!st) st = store_descs(&c, opt, ROLE_OPT, d, &n);
@@ -466,7 +453,7 @@ cae_ckpt_status cae_checkpoint_save_as(const char *path, const cae_model_info *i
     FILE *f = cae_ckpt_atomic_open(path, &tmp);
     if (!f) {
         int e = errno;
-        st = cae_ckpt_fail(&c, CAE_CKPT_ERR_IO, NO_OFF, "cannot create %s: %s",
+        st = cae_ckpt_fail(&c, CAE_ERR_IO, NO_OFF, "cannot create %s: %s",
                            tmp ? tmp : "temp file", tmp ? strerror(e) : "out of memory");
         free(tmp);
         return st;
@@ -489,36 +476,28 @@ cae_ckpt_status cae_checkpoint_save_as(const char *path, const cae_model_info *i
     if (w.err) {
         cae_ckpt_atomic_abort(f, tmp);
         st =
-            cae_ckpt_fail(&c, CAE_CKPT_ERR_IO, NO_OFF, "cannot write %s: %s", tmp, strerror(w.err));
+            cae_ckpt_fail(&c, CAE_ERR_IO, NO_OFF, "cannot write %s: %s", tmp, strerror(w.err));
     } else {
         int e = cae_ckpt_atomic_commit(f, tmp, path);
         if (e)
-            st = cae_ckpt_fail(&c, CAE_CKPT_ERR_IO, NO_OFF, "cannot save (via %s): %s", tmp,
+            st = cae_ckpt_fail(&c, CAE_ERR_IO, NO_OFF, "cannot save (via %s): %s", tmp,
                                strerror(e));
     }
     free(tmp);
     return st;
 }
 
-cae_ckpt_status cae_checkpoint_save(const char *path, const cae_model_info *info,
-                                    const cae_params *p, const cae_params *opt, char *err,
-                                    size_t errlen)
+cae_status cae_checkpoint_save(const char *path, const cae_model_info *info,
+                                    const cae_params *p, const cae_params *opt, cae_error *err)
 {
-    return cae_checkpoint_save_as(path, info, p, opt, CAE_CKPT_NATIVE, err, errlen);
+    return cae_checkpoint_save_as(path, info, p, opt, CAE_CKPT_NATIVE, err);
 }
 
-void cae_model_info_mlp(const cae_model_info *info, cae_mlp_config *m)
+cae_status cae_checkpoint_save_run(const char *path, const cae_model_info *info, cae_task *t,
+                                   const cae_params *opt, cae_error *err)
 {
-    memset(m, 0, sizeof *m);
-    const int n = info->n_layers < 0                ? 0
-                  : info->n_layers > CAE_MAX_LAYERS ? CAE_MAX_LAYERS
-                                                    : info->n_layers;
-    m->n_layers = n;
-    if (n > 0) m->sizes[0] = info->layer[0].n_in;
-    for (int k = 0; k < n; k++) {
-        m->sizes[k + 1] = info->layer[k].n_hidden;
-        m->act[k] = info->layer[k].act;
-    }
-    m->n_classes = info->n_classes;
-    m->wd = info->mlp_wd;
+    cae_model_info run = *info;
+    run.rng = *cae_task_rng(t);
+    run.has_rng = 1;
+    return cae_checkpoint_save(path, &run, cae_task_params(t), opt, err);
 }

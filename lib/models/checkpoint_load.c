@@ -47,15 +47,15 @@ static int32_t r_i32(ckpt_reader *r) { return (int32_t)r_u32(r); }
 
 #define FOFF(pos) ((uint64_t)(pos) + CKPT_HEADER)
 
-static cae_ckpt_status ended(const ckpt_ctx *c, const ckpt_reader *r, uint64_t start,
+static cae_status ended(const ckpt_ctx *c, const ckpt_reader *r, uint64_t start,
                              const char *what)
 {
-    return cae_ckpt_fail(c, CAE_CKPT_ERR_FORMAT, FOFF(start),
+    return cae_ckpt_fail(c, CAE_ERR_FORMAT, FOFF(start),
                          "the payload (%llu bytes) ends inside %s", (unsigned long long)r->n, what);
 }
 
 /* The description, each part's file offset in off[]. */
-static cae_ckpt_status read_info(const ckpt_ctx *c, ckpt_reader *r, cae_model_info *in,
+static cae_status read_info(const ckpt_ctx *c, ckpt_reader *r, cae_model_info *in,
                                  uint64_t *off)
 {
     memset(in, 0, sizeof *in);
@@ -64,7 +64,7 @@ static cae_ckpt_status read_info(const ckpt_ctx *c, ckpt_reader *r, cae_model_in
     const uint32_t nl = r_u32(r);
     if (r->short_read) return ended(c, r, off[U_HEAD] - CKPT_HEADER, "the model kind");
     if (nl < 1 || nl > CAE_MAX_LAYERS)
-        return cae_ckpt_fail(c, CAE_CKPT_ERR_FORMAT, FOFF(r->pos - 4), "%u layers, expected 1..%d",
+        return cae_ckpt_fail(c, CAE_ERR_FORMAT, FOFF(r->pos - 4), "%u layers, expected 1..%d",
                              nl, CAE_MAX_LAYERS);
     in->n_layers = (int)nl;
     for (int k = 0; k < in->n_layers; k++) {
@@ -91,12 +91,12 @@ static cae_ckpt_status read_info(const ckpt_ctx *c, ckpt_reader *r, cae_model_in
     const uint32_t dl = r_u32(r);
     if (r->short_read) return ended(c, r, off[U_CLASS] - CKPT_HEADER, "the classifier fields");
     if (dl >= sizeof in->data)
-        return cae_ckpt_fail(c, CAE_CKPT_ERR_FORMAT, off[U_DATA],
+        return cae_ckpt_fail(c, CAE_ERR_FORMAT, off[U_DATA],
                              "data set name is %u bytes, at most %zu", dl, sizeof in->data - 1);
     const uint8_t *dn = r_take(r, dl);
     if (!dn) return ended(c, r, off[U_DATA] - CKPT_HEADER, "the data set name");
     if (memchr(dn, 0, dl))
-        return cae_ckpt_fail(c, CAE_CKPT_ERR_FORMAT, off[U_DATA], "data set name has a NUL byte");
+        return cae_ckpt_fail(c, CAE_ERR_FORMAT, off[U_DATA], "data set name has a NUL byte");
     memcpy(in->data, dn, dl);
     off[U_PROGRESS] = FOFF(r->pos);
     const uint32_t ep = r_u32(r);
@@ -112,9 +112,9 @@ static cae_ckpt_status read_info(const ckpt_ctx *c, ckpt_reader *r, cae_model_in
 }
 
 /* One tensor record's header; leaves r at the next record. */
-static cae_ckpt_status read_desc(const ckpt_ctx *c, ckpt_reader *r, int i, int bytes, ckpt_desc *d)
+static cae_status read_desc(const ckpt_ctx *c, ckpt_reader *r, int i, int bytes, ckpt_desc *d)
 {
-    const cae_ckpt_status F = CAE_CKPT_ERR_FORMAT;
+    const cae_status F = CAE_ERR_FORMAT;
     const uint64_t start = r->pos;
     memset(d, 0, sizeof *d);
     d->off = FOFF(start);
@@ -175,11 +175,11 @@ static cae_ckpt_status read_desc(const ckpt_ctx *c, ckpt_reader *r, int i, int b
             (unsigned long long)left);
     }
     r->pos += size * (uint64_t)bytes;
-    return CAE_CKPT_OK;
+    return CAE_OK;
 }
 
 /* Decode n values (f32 or f64, little-endian) into cae_real. */
-static cae_ckpt_status read_values(const ckpt_ctx *c, const uint8_t *src, int64_t n, int bytes,
+static cae_status read_values(const ckpt_ctx *c, const uint8_t *src, int64_t n, int bytes,
                                    cae_real *dst, const ckpt_desc *d)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -191,66 +191,66 @@ static cae_ckpt_status read_values(const ckpt_ctx *c, const uint8_t *src, int64_
         } else {
             const double v = bits_f64(get_u64(src + 8 * i));
             if (sizeof(cae_real) == 4 && isfinite(v) && fabs(v) > FLT_MAX)
-                return cae_ckpt_fail(c, CAE_CKPT_ERR_FORMAT, FOFF(d->data + 8 * (uint64_t)i),
+                return cae_ckpt_fail(c, CAE_ERR_FORMAT, FOFF(d->data + 8 * (uint64_t)i),
                                      "tensor '%s' element %lld = %g does not fit in float", d->name,
                                      (long long)i, v);
             dst[i] = (cae_real)v;
         }
     }
-    return CAE_CKPT_OK;
+    return CAE_OK;
 }
 
 /* The store of one role, in record order. */
-static cae_ckpt_status build_store(const ckpt_ctx *c, const uint8_t *payload, const ckpt_desc *d,
+static cae_status build_store(const ckpt_ctx *c, const uint8_t *payload, const ckpt_desc *d,
                                    int n, int role, int bytes, cae_params **out)
 {
     *out = NULL;
     cae_params *p = cae_params_new();
-    if (!p) return cae_ckpt_fail(c, CAE_CKPT_ERR_NOMEM, NO_OFF, "out of memory");
+    if (!p) return cae_ckpt_fail(c, CAE_ERR_NOMEM, NO_OFF, "out of memory");
     for (int i = 0; i < n; i++) {
         if (d[i].role != role) continue;
         cae_tensor *t = cae_params_add(p, d[i].name, d[i].rank, d[i].dims);
         if (!t) {
-            cae_ckpt_status st = cae_ckpt_fail(c, CAE_CKPT_ERR_NOMEM, d[i].off, "%s",
+            cae_status st = cae_ckpt_fail(c, CAE_ERR_NOMEM, d[i].off, "%s",
                                                cae_params_error(p) ? cae_params_error(p) : "?");
             cae_params_free(p);
             return st;
         }
-        cae_ckpt_status st = read_values(c, payload + d[i].data, t->size, bytes, t->data, &d[i]);
+        cae_status st = read_values(c, payload + d[i].data, t->size, bytes, t->data, &d[i]);
         if (st) {
             cae_params_free(p);
             return st;
         }
     }
     *out = p;
-    return CAE_CKPT_OK;
+    return CAE_OK;
 }
 
 /* Header and payload: returns the payload (malloc'd) in *out, its length in
  * *len, after the magic, version, length and CRC checks. */
-static cae_ckpt_status read_file(const ckpt_ctx *c, uint8_t **out, uint64_t *len)
+static cae_status read_file(const ckpt_ctx *c, uint8_t **out, uint64_t *len)
 {
     *out = NULL;
     FILE *f = fopen(c->path, "rb");
-    if (!f) return cae_ckpt_fail(c, CAE_CKPT_ERR_IO, NO_OFF, "cannot open: %s", strerror(errno));
+    if (!f) return cae_ckpt_fail(c, CAE_ERR_IO, NO_OFF, "cannot open: %s", strerror(errno));
     struct stat sb;
-    cae_ckpt_status st = CAE_CKPT_OK;
+    cae_status st = CAE_OK;
     uint8_t head[CKPT_HEADER];
     uint8_t *payload = NULL;
     if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode)) {
-        st = cae_ckpt_fail(c, CAE_CKPT_ERR_IO, NO_OFF, "not a regular file");
+        st = cae_ckpt_fail(c, CAE_ERR_IO, NO_OFF, "not a regular file");
         goto done;
     }
     const uint64_t fsize = (uint64_t)sb.st_size;
     if (fsize == 0) {
-        st = cae_ckpt_fail(c, CAE_CKPT_ERR_TRUNCATED, 0,
+        st = cae_ckpt_fail(c, CAE_ERR_TRUNCATED, 0,
                            "empty file, expected a %d-byte header starting with \"CAECKPT\"",
                            CKPT_HEADER);
         goto done;
     }
     const size_t hn = fsize < CKPT_HEADER ? (size_t)fsize : CKPT_HEADER;
     if (fread(head, 1, hn, f) != hn) {
-        st = cae_ckpt_fail(c, CAE_CKPT_ERR_IO, 0, "cannot read the header: %s",
+        st = cae_ckpt_fail(c, CAE_ERR_IO, 0, "cannot read the header: %s",
                            ferror(f) ? strerror(errno) : "file shrank");
         goto done;
     }
@@ -260,43 +260,43 @@ static cae_ckpt_status read_file(const ckpt_ctx *c, uint8_t **out, uint64_t *len
         for (size_t i = 0, m = 0; i < mn; i++)
             m += (size_t)snprintf(got + m, sizeof got - m, "%s%02x", i ? " " : "", head[i]);
         st = cae_ckpt_fail(
-            c, CAE_CKPT_ERR_MAGIC, 0,
+            c, CAE_ERR_MAGIC, 0,
             "not a cae checkpoint: the file starts with %s, expected \"CAECKPT\\0\" (43 41 45 43 4b 50 54 00)",
             got);
         goto done;
     }
     if (hn < CKPT_HEADER) {
-        st = cae_ckpt_fail(c, CAE_CKPT_ERR_TRUNCATED, hn,
+        st = cae_ckpt_fail(c, CAE_ERR_TRUNCATED, hn,
                            "the file ends inside the %d-byte header (%zu bytes)", CKPT_HEADER, hn);
         goto done;
     }
     const uint32_t version = get_u32(head + 8);
     if (version != CKPT_VERSION) {
-        st = cae_ckpt_fail(c, CAE_CKPT_ERR_VERSION, 8,
+        st = cae_ckpt_fail(c, CAE_ERR_VERSION, 8,
                            "format version %u, this build reads version %u%s", version,
                            CKPT_VERSION, version > CKPT_VERSION ? " (written by a newer cae)" : "");
         goto done;
     }
     const uint64_t plen = get_u64(head + 12), have = fsize - CKPT_HEADER;
     if (have < plen) {
-        st = cae_ckpt_fail(c, CAE_CKPT_ERR_TRUNCATED, fsize,
+        st = cae_ckpt_fail(c, CAE_ERR_TRUNCATED, fsize,
                            "the file ends after %llu payload bytes, the header says %llu",
                            (unsigned long long)have, (unsigned long long)plen);
         goto done;
     }
     if (have > plen) {
-        st = cae_ckpt_fail(c, CAE_CKPT_ERR_FORMAT, CKPT_HEADER + plen,
+        st = cae_ckpt_fail(c, CAE_ERR_FORMAT, CKPT_HEADER + plen,
                            "%llu bytes after the %llu-byte payload",
                            (unsigned long long)(have - plen), (unsigned long long)plen);
         goto done;
     }
     if (plen > SIZE_MAX || !(payload = malloc(plen ? (size_t)plen : 1))) {
-        st = cae_ckpt_fail(c, CAE_CKPT_ERR_NOMEM, NO_OFF, "cannot hold a %llu-byte payload",
+        st = cae_ckpt_fail(c, CAE_ERR_NOMEM, NO_OFF, "cannot hold a %llu-byte payload",
                            (unsigned long long)plen);
         goto done;
     }
     if (fread(payload, 1, (size_t)plen, f) != plen) {
-        st = cae_ckpt_fail(c, CAE_CKPT_ERR_IO, CKPT_HEADER, "cannot read the payload: %s",
+        st = cae_ckpt_fail(c, CAE_ERR_IO, CKPT_HEADER, "cannot read the payload: %s",
                            ferror(f) ? strerror(errno) : "file shrank");
         goto done;
     }
@@ -308,7 +308,7 @@ static cae_ckpt_status read_file(const ckpt_ctx *c, uint8_t **out, uint64_t *len
     }
     if ((uint32_t)crc != get_u32(head + 20)) {
         st = cae_ckpt_fail(
-            c, CAE_CKPT_ERR_CRC, CKPT_HEADER,
+            c, CAE_ERR_CRC, CKPT_HEADER,
             "the payload's CRC-32 is %08x, the header (offset 20) says %08x: the file is damaged",
             (unsigned)crc, (unsigned)get_u32(head + 20));
         goto done;
@@ -322,17 +322,17 @@ done:
     return st;
 }
 
-cae_ckpt_status cae_checkpoint_load(const char *path, cae_model_info *info, cae_params **out_params,
-                                    cae_params **out_opt, char *err, size_t errlen)
+cae_status cae_checkpoint_load(const char *path, cae_model_info *info, cae_params **out_params,
+                                    cae_params **out_opt, cae_error *err)
 {
-    const ckpt_ctx c = {path, err, errlen};
-    if (err && errlen) err[0] = 0;
+    const ckpt_ctx c = {path, err};
+    if (err) err->msg[0] = 0;
     if (out_params) *out_params = NULL;
     if (out_opt) *out_opt = NULL;
-    if (!path || !*path) return cae_ckpt_fail(&c, CAE_CKPT_ERR_IO, NO_OFF, "no path to load");
+    if (!path || !*path) return cae_ckpt_fail(&c, CAE_ERR_IO, NO_OFF, "no path to load");
     uint8_t *payload;
     uint64_t plen = 0;
-    cae_ckpt_status st = read_file(&c, &payload, &plen);
+    cae_status st = read_file(&c, &payload, &plen);
     if (st) return st;
     ckpt_reader r = {payload, plen, 0, 0};
     cae_model_info in;
@@ -348,19 +348,19 @@ cae_ckpt_status cae_checkpoint_load(const char *path, cae_model_info *info, cae_
         goto done;
     }
     if (bytes != 4 && bytes != 8) {
-        st = cae_ckpt_fail(&c, CAE_CKPT_ERR_FORMAT, FOFF(at),
+        st = cae_ckpt_fail(&c, CAE_ERR_FORMAT, FOFF(at),
                            "real type %u, expected 4 (f32) or 8 (f64)", bytes);
         goto done;
     }
     if (nt > CKPT_MAX_TENSORS || nt > (r.n - r.pos) / CKPT_TENSOR_MIN) {
         st = cae_ckpt_fail(
-            &c, CAE_CKPT_ERR_FORMAT, FOFF(at + 4),
+            &c, CAE_ERR_FORMAT, FOFF(at + 4),
             "%u tensors, expected at most %d and at most one per %d bytes of the remaining %llu",
             nt, CKPT_MAX_TENSORS, CKPT_TENSOR_MIN, (unsigned long long)(r.n - r.pos));
         goto done;
     }
     if (!(d = malloc(sizeof *d * ((size_t)nt + 1)))) {
-        st = cae_ckpt_fail(&c, CAE_CKPT_ERR_NOMEM, NO_OFF, "out of memory");
+        st = cae_ckpt_fail(&c, CAE_ERR_NOMEM, NO_OFF, "out of memory");
         goto done;
     }
     int n_opt = 0;
@@ -368,7 +368,7 @@ cae_ckpt_status cae_checkpoint_load(const char *path, cae_model_info *info, cae_
         if ((st = read_desc(&c, &r, i, (int)bytes, &d[i]))) goto done;
         for (int j = 0; j < i; j++)
             if (d[j].role == d[i].role && !strcmp(d[j].name, d[i].name)) {
-                st = cae_ckpt_fail(&c, CAE_CKPT_ERR_FORMAT, d[i].off,
+                st = cae_ckpt_fail(&c, CAE_ERR_FORMAT, d[i].off,
                                    "tensor '%s' appears twice (first at offset %llu)", d[i].name,
                                    (unsigned long long)d[j].off);
                 goto done;
@@ -376,7 +376,7 @@ cae_ckpt_status cae_checkpoint_load(const char *path, cae_model_info *info, cae_
         n_opt += d[i].role == ROLE_OPT;
     }
     if (r.pos != r.n) {
-        st = cae_ckpt_fail(&c, CAE_CKPT_ERR_FORMAT, FOFF(r.pos), "%llu bytes after the last tensor",
+        st = cae_ckpt_fail(&c, CAE_ERR_FORMAT, FOFF(r.pos), "%llu bytes after the last tensor",
                            (unsigned long long)(r.n - r.pos));
         goto done;
     }

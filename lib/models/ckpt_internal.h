@@ -27,13 +27,12 @@ enum { ROLE_MODEL = 0, ROLE_OPT = 1 };
  * caller's buffer. */
 typedef struct ckpt_ctx {
     const char *path;
-    char *err;
-    size_t errlen;
+    cae_error *err;
 } ckpt_ctx;
 
-/* Write "PATH: offset N: message" (no offset when off == NO_OFF) into
- * c->err and return st. */
-cae_ckpt_status cae_ckpt_fail(const ckpt_ctx *c, cae_ckpt_status st, uint64_t off, const char *fmt,
+/* Record st and "PATH: offset N: message" (no offset when off == NO_OFF)
+ * in c->err (when non-NULL) and return st. */
+cae_status cae_ckpt_fail(const ckpt_ctx *c, cae_status st, uint64_t off, const char *fmt,
                               ...) __attribute__((format(printf, 4, 5)));
 /* "784x1000" (or "scalar"). */
 void cae_ckpt_dims_str(int rank, const int64_t *dims, char *buf, size_t len);
@@ -79,7 +78,7 @@ enum { U_HEAD, U_LAYER, U_CLASS = U_LAYER + CAE_MAX_LAYERS, U_DATA, U_PROGRESS, 
 
 /* Every field of the description in range and the layers chained; off[]
  * (may be NULL) gives each part's file offset for the message. */
-cae_ckpt_status cae_ckpt_check_info(const ckpt_ctx *c, const cae_model_info *in,
+cae_status cae_ckpt_check_info(const ckpt_ctx *c, const cae_model_info *in,
                                     const uint64_t *off);
 
 /* A tensor as the checks see it: from a store (save) or a record (load). */
@@ -94,7 +93,7 @@ typedef struct ckpt_desc {
 
 /* The model tensors among d[0..n) are exactly those in's layers and
  * classifier need, with their shapes (else MISMATCH). */
-cae_ckpt_status cae_ckpt_check_tensors(const ckpt_ctx *c, const cae_model_info *in,
+cae_status cae_ckpt_check_tensors(const ckpt_ctx *c, const cae_model_info *in,
                                        const ckpt_desc *d, int n);
 
 /* A file being written; failures are sticky (err = the first errno). */

@@ -26,13 +26,12 @@ static void enc_graph_free(cae_enc_graph *e)
     memset(e, 0, sizeof *e);
 }
 
-static int enc_graph_build(cae_enc *en, cae_enc_graph *e, int64_t rows, char *err, size_t errlen)
+static cae_status enc_graph_build(cae_enc *en, cae_enc_graph *e, int64_t rows, cae_error *err)
 {
     enc_graph_free(e);
     cae_graph *g = cae_graph_new(en->p, rows);
     if (!g) {
-        snprintf(err, errlen, "encoder: out of memory for the encoder graph");
-        return -1;
+        return cae_error_set(err, CAE_ERR_NOMEM, "encoder: out of memory for the encoder graph");
     }
     cae_graph_set_threads(g, en->threads);
     e->g = g;
@@ -53,31 +52,33 @@ static int enc_graph_build(cae_enc *en, cae_enc_graph *e, int64_t rows, char *er
         target = e->recon;
     }
     if (cae_graph_compile(g, target)) {
-        snprintf(err, errlen, "encoder: compiling the %d-layer encoder for %lld rows: %s", en->depth,
-                 (long long)rows, cae_graph_error(g));
+        const cae_status st = cae_error_set(
+            err, CAE_ERR_COMPILE, "encoder: compiling the %d-layer encoder for %lld rows: %s",
+            en->depth, (long long)rows, cae_graph_error(g));
         enc_graph_free(e);
-        return -1;
+        return st;
     }
-    return 0;
+    return CAE_OK;
 }
 
 /* The graph for `rows`, compiled if it is not yet; NULL on failure. */
-static cae_enc_graph *graph_for(cae_enc *en, int64_t rows, char *err, size_t errlen)
+static cae_enc_graph *graph_for(cae_enc *en, int64_t rows, cae_error *err)
 {
     cae_enc_graph *e = rows == en->batch ? &en->full : &en->last;
     if (!e->g || e->rows != rows)
-        if (enc_graph_build(en, e, rows, err, errlen)) return NULL;
+        if (enc_graph_build(en, e, rows, err)) return NULL;
     return e;
 }
 
-int cae_enc_prepare(cae_enc *en, int64_t rows, char *err, size_t errlen)
+cae_status cae_enc_prepare(cae_enc *en, int64_t rows, cae_error *err)
 {
-    return graph_for(en, rows, err, errlen) ? 0 : -1;
+    cae_enc_graph *e = rows == en->batch ? &en->full : &en->last;
+    return e->g && e->rows == rows ? CAE_OK : enc_graph_build(en, e, rows, err);
 }
 
-cae_enc_graph *cae_enc_run(cae_enc *en, const cae_real *x, int64_t rows, char *err, size_t errlen)
+cae_enc_graph *cae_enc_run(cae_enc *en, const cae_real *x, int64_t rows, cae_error *err)
 {
-    cae_enc_graph *e = graph_for(en, rows, err, errlen);
+    cae_enc_graph *e = graph_for(en, rows, err);
     if (!e) return NULL;
     cae_input_bind(e->x, x);
     cae_graph_forward(e->g);
@@ -100,8 +101,8 @@ void cae_deep_jac_free(cae_deep_jac *j)
     memset(j, 0, sizeof *j);
 }
 
-int cae_deep_jac_init(cae_deep_jac *j, const cae_params *p, int depth, const cae_act *act,
-                      int threads, char *err, size_t errlen)
+cae_status cae_deep_jac_init(cae_deep_jac *j, const cae_params *p, int depth, const cae_act *act,
+                      int threads, cae_error *err)
 {
     memset(j, 0, sizeof *j);
     j->depth = depth;
@@ -109,8 +110,7 @@ int cae_deep_jac_init(cae_deep_jac *j, const cae_params *p, int depth, const cae
     for (int l = 1; l <= depth; l++) {
         const cae_tensor *W = cae_layer_tensor(p, l, "W");
         if (!W || W->rank != 2 || (l > 1 && W->shape[0] != j->dims[l - 1])) {
-            snprintf(err, errlen, "jacobian: layer %d of the store is missing or does not chain", l);
-            return -1;
+            return cae_error_set(err, CAE_ERR_SHAPE, "jacobian: layer %d of the store is missing or does not chain", l);
         }
         if (l == 1) j->dims[0] = j->d0 = W->shape[0];
         j->dims[l] = W->shape[1];
@@ -126,18 +126,18 @@ int cae_deep_jac_init(cae_deep_jac *j, const cae_params *p, int depth, const cae
         if (ok) cae_transpose(j->wt[l - 1], W->data, j->dims[l - 1], j->dims[l], threads);
     }
     if (!ok) {
-        snprintf(err, errlen, "jacobian: out of memory for the %d-layer Jacobian (%lld x %lld)", depth,
-                 (long long)j->dmax, (long long)j->d0);
         cae_deep_jac_free(j);
-        return -1;
+        return cae_error_set(err, CAE_ERR_NOMEM,
+                             "jacobian: out of memory for the %d-layer Jacobian (%lld x %lld)",
+                             depth, (long long)j->dmax, (long long)j->d0);
     }
     for (int l = 2; l <= depth; l++)
         if (cae_gemm_plan(&j->plan[l - 1], j->dims[l], j->d0, j->dims[l - 1], 0, 0, 0)) {
-            snprintf(err, errlen, "jacobian: no GEMM kernel for the layer-%d Jacobian product", l);
             cae_deep_jac_free(j);
-            return -1;
+            return cae_error_set(err, CAE_ERR_KERNEL,
+                                 "jacobian: no GEMM kernel for the layer-%d Jacobian product", l);
         }
-    return 0;
+    return CAE_OK;
 }
 
 /* M (rows x d0) <- diag(phi'(a)) M, in place. */

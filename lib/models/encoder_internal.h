@@ -32,12 +32,11 @@ typedef struct cae_enc {
 void cae_enc_init(cae_enc *en, cae_params *p, int depth, const cae_act *act, int64_t n_in,
                   int recon, int64_t batch, int threads);
 /* Compile the graph for `rows` examples now (it is otherwise compiled on
- * first use). 0, or -1 with err set. */
-int cae_enc_prepare(cae_enc *en, int64_t rows, char *err, size_t errlen);
+ * first use). */
+cae_status cae_enc_prepare(cae_enc *en, int64_t rows, cae_error *err);
 /* Forward rows (1..batch) examples x (rows x n_in, bound, not copied);
  * NULL (err set) if the graph cannot be compiled. */
-cae_enc_graph *cae_enc_run(cae_enc *en, const cae_real *x, int64_t rows, char *err,
-                           size_t errlen);
+cae_enc_graph *cae_enc_run(cae_enc *en, const cae_real *x, int64_t rows, cae_error *err);
 void cae_enc_free(cae_enc *en);
 
 /* J = D_k W_k^T ... D_1 W_1^T (d_k x d_0) for one example, D_l = diag(phi'(a_l)),
@@ -54,9 +53,9 @@ typedef struct cae_deep_jac {
     int threads;
 } cae_deep_jac;
 
-/* Sizes from the tensors Lk.W of p. Returns 0, or -1 with err set. */
-int cae_deep_jac_init(cae_deep_jac *j, const cae_params *p, int depth, const cae_act *act,
-                      int threads, char *err, size_t errlen);
+/* Sizes from the tensors Lk.W of p. */
+cae_status cae_deep_jac_init(cae_deep_jac *j, const cae_params *p, int depth, const cae_act *act,
+                      int threads, cae_error *err);
 void cae_deep_jac_free(cae_deep_jac *j);
 /* J for the example whose layer-l pre-activations are a[l][0..d_(l+1)):
  * a d_depth x d_0 buffer owned by j, valid (and free to overwrite) until

@@ -17,26 +17,32 @@
 
 #include "cae/jacobian.h"
 #include "cae/op.h"
-#include "graph/internal.h"
+#include "shared.h"
 
-const char *cae_jacobian_strerror(int status)
+static const char *jac_reason(int status)
 {
     switch (status) {
-    case CAE_JAC_OK: return "success";
-    case CAE_JAC_EARG:
+    case CAE_ERR_ARG:
         return "invalid argument (NULL pointer, size < 1, or unknown activation or layout)";
-    case CAE_JAC_ECOMPILE:
+    case CAE_ERR_COMPILE:
         return "graph not compiled, or its parameter store moved since compile: recompile it";
-    case CAE_JAC_ETAPE:
+    case CAE_ERR_TAPE:
         return "x or h is not on this graph's tape: compile with h as the target or mark it "
                "with cae_graph_output";
-    case CAE_JAC_ENOGRAD:
+    case CAE_ERR_NOGRAD:
         return "x keeps no gradient: call cae_input_requires_grad(x) before compiling";
-    case CAE_JAC_ESHAPE:
+    case CAE_ERR_SHAPE:
         return "h must be B x H and x's first dimension must be the same B";
-    case CAE_JAC_ENOMEM: return "out of memory";
+    case CAE_ERR_NOMEM: return "out of memory";
     }
-    return "unknown jacobian status";
+    return "unknown status";
+}
+
+/* The status of a public function, with its sentence in err. */
+static cae_status report(cae_error *err, int status)
+{
+    return status ? cae_error_set(err, (cae_status)status, "jacobian: %s", jac_reason(status))
+                  : CAE_OK;
 }
 
 static int act_ok(cae_act act) { return act >= CAE_ACT_SIGMOID && act <= CAE_ACT_LINEAR; }
@@ -82,26 +88,40 @@ static void fill_row(const cae_real *W, int64_t D, int64_t H, cae_wlayout layout
     for (int64_t i = 0; i < D; i++) row[i] = (cae_real)(d * w_at(W, D, H, layout, i, j));
 }
 
-int cae_jacobian_layer_pre(const cae_real *a, const cae_real *W, int64_t D, int64_t H,
+static int cae_jacobian_layer_pre_impl(const cae_real *a, const cae_real *W, int64_t D, int64_t H,
                            cae_act act, cae_wlayout layout, cae_real *J)
 {
     if (!a || !W || !J || D < 1 || H < 1 || !act_ok(act) || !layout_ok(layout))
-        return CAE_JAC_EARG;
+        return CAE_ERR_ARG;
     for (int64_t j = 0; j < H; j++)
         fill_row(W, D, H, layout, j, cae_act_derivative(act, (double)a[j]), J + j * D);
-    return CAE_JAC_OK;
+    return CAE_OK;
 }
 
-int cae_jacobian_layer(const cae_real *x, const cae_real *W, const cae_real *bias, int64_t D,
+cae_status cae_jacobian_layer_pre(const cae_real *a, const cae_real *W, int64_t D, int64_t H,
+                           cae_act act, cae_wlayout layout, cae_real *J,
+                                  cae_error *err)
+{
+    return report(err, cae_jacobian_layer_pre_impl(a, W, D, H, act, layout, J));
+}
+
+static int cae_jacobian_layer_impl(const cae_real *x, const cae_real *W, const cae_real *bias, int64_t D,
                        int64_t H, cae_act act, cae_wlayout layout, cae_real *J)
 {
     if (!x || !W || !J || D < 1 || H < 1 || !act_ok(act) || !layout_ok(layout))
-        return CAE_JAC_EARG;
+        return CAE_ERR_ARG;
     for (int64_t j = 0; j < H; j++) {
         const double a = pre_activation(x, W, bias, D, H, layout, j);
         fill_row(W, D, H, layout, j, cae_act_derivative(act, a), J + j * D);
     }
-    return CAE_JAC_OK;
+    return CAE_OK;
+}
+
+cae_status cae_jacobian_layer(const cae_real *x, const cae_real *W, const cae_real *bias, int64_t D,
+                       int64_t H, cae_act act, cae_wlayout layout, cae_real *J,
+                              cae_error *err)
+{
+    return report(err, cae_jacobian_layer_impl(x, W, bias, D, H, act, layout, J));
 }
 
 /* n_j = sum_i W_ij^2 (H doubles, malloc'd; NULL when out of memory). */
@@ -117,13 +137,13 @@ static double *unit_norms(const cae_real *W, int64_t D, int64_t H, cae_wlayout l
     return n;
 }
 
-int cae_jacobian_sqnorms_pre(const cae_real *a, const cae_real *W, int64_t B, int64_t D,
+static int cae_jacobian_sqnorms_pre_impl(const cae_real *a, const cae_real *W, int64_t B, int64_t D,
                              int64_t H, cae_act act, cae_wlayout layout, double *out)
 {
     if (!a || !W || !out || B < 1 || D < 1 || H < 1 || !act_ok(act) || !layout_ok(layout))
-        return CAE_JAC_EARG;
+        return CAE_ERR_ARG;
     double *n = unit_norms(W, D, H, layout);
-    if (!n) return CAE_JAC_ENOMEM;
+    if (!n) return CAE_ERR_NOMEM;
     for (int64_t b = 0; b < B; b++) {
         double s = 0;
         for (int64_t j = 0; j < H; j++) {
@@ -133,16 +153,23 @@ int cae_jacobian_sqnorms_pre(const cae_real *a, const cae_real *W, int64_t B, in
         out[b] = s;
     }
     free(n);
-    return CAE_JAC_OK;
+    return CAE_OK;
 }
 
-int cae_jacobian_sqnorms(const cae_real *x, const cae_real *W, const cae_real *bias, int64_t B,
+cae_status cae_jacobian_sqnorms_pre(const cae_real *a, const cae_real *W, int64_t B, int64_t D,
+                             int64_t H, cae_act act, cae_wlayout layout, double *out,
+                                    cae_error *err)
+{
+    return report(err, cae_jacobian_sqnorms_pre_impl(a, W, B, D, H, act, layout, out));
+}
+
+static int cae_jacobian_sqnorms_impl(const cae_real *x, const cae_real *W, const cae_real *bias, int64_t B,
                          int64_t D, int64_t H, cae_act act, cae_wlayout layout, double *out)
 {
     if (!x || !W || !out || B < 1 || D < 1 || H < 1 || !act_ok(act) || !layout_ok(layout))
-        return CAE_JAC_EARG;
+        return CAE_ERR_ARG;
     double *n = unit_norms(W, D, H, layout);
-    if (!n) return CAE_JAC_ENOMEM;
+    if (!n) return CAE_ERR_NOMEM;
     for (int64_t b = 0; b < B; b++) {
         double s = 0;
         for (int64_t j = 0; j < H; j++) {
@@ -153,7 +180,14 @@ int cae_jacobian_sqnorms(const cae_real *x, const cae_real *W, const cae_real *b
         out[b] = s;
     }
     free(n);
-    return CAE_JAC_OK;
+    return CAE_OK;
+}
+
+cae_status cae_jacobian_sqnorms(const cae_real *x, const cae_real *W, const cae_real *bias, int64_t B,
+                         int64_t D, int64_t H, cae_act act, cae_wlayout layout, double *out,
+                                cae_error *err)
+{
+    return report(err, cae_jacobian_sqnorms_impl(x, W, bias, B, D, H, act, layout, out));
 }
 
 /* ------------------------------------------------------------ reverse mode */
@@ -162,18 +196,17 @@ int cae_jacobian_sqnorms(const cae_real *x, const cae_real *W, const cae_real *b
 static int graph_check(cae_graph *g, cae_node *x, cae_node *h, int64_t *B, int64_t *H,
                        int64_t *D)
 {
-    if (!g || !x || !h) return CAE_JAC_EARG;
-    if (!g->compiled || g->params_generation != cae_params_generation(g->params))
-        return CAE_JAC_ECOMPILE;
-    if (x->graph != g || h->graph != g || !x->on_tape || !h->on_tape) return CAE_JAC_ETAPE;
-    if (!x->out.grad) return CAE_JAC_ENOGRAD;
+    if (!g || !x || !h) return CAE_ERR_ARG;
+    if (!cae_graph_compiled(g)) return CAE_ERR_COMPILE;
+    if (x->graph != g || h->graph != g || !cae_node_on_tape(x) || !cae_node_on_tape(h)) return CAE_ERR_TAPE;
+    if (!x->out.grad) return CAE_ERR_NOGRAD;
     if (h->out.rank != 2 || x->out.rank < 1 || x->out.shape[0] != h->out.shape[0] ||
         h->out.size < 1 || x->out.size < 1)
-        return CAE_JAC_ESHAPE;
+        return CAE_ERR_SHAPE;
     *B = h->out.shape[0];
     *H = h->out.shape[1];
     *D = x->out.size / *B;
-    return CAE_JAC_OK;
+    return CAE_OK;
 }
 
 /* Forward once, then one backward per unit j; `sink` consumes x's gradient
@@ -187,7 +220,7 @@ static int graph_sweep(cae_graph *g, cae_node *x, cae_node *h, unit_sink sink, v
     int rc = graph_check(g, x, h, &B, &H, &D);
     if (rc) return rc;
     cae_real *seed = cae_alloc_reals((size_t)(B * H)); /* zero-filled */
-    if (!seed) return CAE_JAC_ENOMEM;
+    if (!seed) return CAE_ERR_NOMEM;
     cae_graph_forward(g);
     for (int64_t j = 0; j < H; j++) {
         for (int64_t b = 0; b < B; b++) seed[b * H + j] = 1;
@@ -198,7 +231,7 @@ static int graph_sweep(cae_graph *g, cae_node *x, cae_node *h, unit_sink sink, v
         sink(x->out.grad, B, H, D, j, ctx);
     }
     cae_free(seed);
-    return CAE_JAC_OK;
+    return CAE_OK;
 }
 
 static void store_rows(const cae_real *xg, int64_t B, int64_t H, int64_t D, int64_t j, void *ctx)
@@ -221,14 +254,26 @@ static void add_squares(const cae_real *xg, int64_t B, int64_t H, int64_t D, int
     }
 }
 
-int cae_jacobian_graph(cae_graph *g, cae_node *x, cae_node *h, cae_real *J)
+static int cae_jacobian_graph_impl(cae_graph *g, cae_node *x, cae_node *h, cae_real *J)
 {
-    if (!J) return CAE_JAC_EARG;
+    if (!J) return CAE_ERR_ARG;
     return graph_sweep(g, x, h, store_rows, J);
 }
 
-int cae_jacobian_graph_sqnorms(cae_graph *g, cae_node *x, cae_node *h, double *out)
+cae_status cae_jacobian_graph(cae_graph *g, cae_node *x, cae_node *h, cae_real *J,
+                              cae_error *err)
 {
-    if (!out) return CAE_JAC_EARG;
+    return report(err, cae_jacobian_graph_impl(g, x, h, J));
+}
+
+static int cae_jacobian_graph_sqnorms_impl(cae_graph *g, cae_node *x, cae_node *h, double *out)
+{
+    if (!out) return CAE_ERR_ARG;
     return graph_sweep(g, x, h, add_squares, out);
+}
+
+cae_status cae_jacobian_graph_sqnorms(cae_graph *g, cae_node *x, cae_node *h, double *out,
+                                      cae_error *err)
+{
+    return report(err, cae_jacobian_graph_sqnorms_impl(g, x, h, out));
 }

@@ -32,16 +32,6 @@ void cae_metrics_config_default(cae_metrics_config *c)
     c->batch = DEFAULT_BATCH;
 }
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* --------------------------------------------------------------- checks */
 
 static int shape_is(const cae_tensor *t, int rank, int64_t d0, int64_t d1)
@@ -50,38 +40,33 @@ static int shape_is(const cae_tensor *t, int rank, int64_t d0, int64_t d1)
 }
 
 /* The encoder layers exist in p with consistent shapes, and d fits them. */
-static int check_stack(const cae_params *p, int depth, const cae_layer_config *L,
-                       const cae_dataset *d, char *err, size_t errlen)
+static cae_status check_stack(const cae_params *p, int depth, const cae_layer_config *L,
+                       const cae_dataset *d, cae_error *err)
 {
     if (!p || !L || !d || depth < 1 || depth > CAE_MAX_LAYERS) {
-        fail(err, errlen, "metrics: need a store, 1..%d layer configs and a dataset", CAE_MAX_LAYERS);
-        return -1;
+        return cae_error_set(err, CAE_ERR_ARG, "metrics: need a store, 1..%d layer configs and a dataset", CAE_MAX_LAYERS);
     }
     if (d->dim != L[0].n_in) {
-        fail(err, errlen, "the data has %lld inputs per example, layer 1 of the model expects %lld",
+        return cae_error_set(err, CAE_ERR_SHAPE, "the data has %lld inputs per example, layer 1 of the model expects %lld",
              (long long)d->dim, (long long)L[0].n_in);
-        return -1;
     }
     for (int l = 1; l <= depth; l++) {
         const cae_layer_config *c = &L[l - 1];
         if (c->n_in < 1 || c->n_hidden < 1 || c->act < CAE_ACT_SIGMOID || c->act > CAE_ACT_LINEAR) {
-            fail(err, errlen, "layer %d: bad configuration (sizes %lld x %lld, activation %d)", l,
+            return cae_error_set(err, CAE_ERR_ARG, "layer %d: bad configuration (sizes %lld x %lld, activation %d)", l,
                  (long long)c->n_in, (long long)c->n_hidden, (int)c->act);
-            return -1;
         }
         if (l > 1 && c->n_in != L[l - 2].n_hidden) {
-            fail(err, errlen, "layer %d has %lld inputs but layer %d has %lld units", l,
+            return cae_error_set(err, CAE_ERR_SHAPE, "layer %d has %lld inputs but layer %d has %lld units", l,
                  (long long)c->n_in, l - 1, (long long)L[l - 2].n_hidden);
-            return -1;
         }
         const cae_tensor *W = cae_layer_tensor(p, l, "W"), *b = cae_layer_tensor(p, l, "b");
         if (!shape_is(W, 2, c->n_in, c->n_hidden) || !shape_is(b, 1, c->n_hidden, 0)) {
-            fail(err, errlen, "layer %d: the store has no L%d.W (%lld x %lld) and L%d.b (%lld)", l, l,
+            return cae_error_set(err, CAE_ERR_ARG, "layer %d: the store has no L%d.W (%lld x %lld) and L%d.b (%lld)", l, l,
                  (long long)c->n_in, (long long)c->n_hidden, l, (long long)c->n_hidden);
-            return -1;
         }
     }
-    return 0;
+    return CAE_OK;
 }
 
 /* Layer 1 has a usable decoder in p. */
@@ -103,11 +88,13 @@ static void saturation(const cae_real *h, int64_t rows, int64_t units, double *s
     }
 }
 
-int cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers,
+cae_status cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers,
                         const cae_dataset *d, const cae_metrics_config *cfg, cae_metrics *out,
-                        char *err, size_t errlen)
+                        cae_error *err)
 {
-    if (!out || check_stack(p, depth, layers, d, err, errlen)) return -1;
+    if (!out) return cae_error_set(err, CAE_ERR_ARG, "metrics: out is NULL");
+    cae_status rc = check_stack(p, depth, layers, d, err);
+    if (rc) return rc;
     cae_metrics_config c;
     if (cfg)
         c = *cfg;
@@ -115,14 +102,12 @@ int cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers
         cae_metrics_config_default(&c);
     if (c.batch <= 0) c.batch = DEFAULT_BATCH;
     if (c.limit < 0 || c.max_examples < 0) {
-        fail(err, errlen, "metrics: limit and max_examples must be >= 0");
-        return -1;
+        return cae_error_set(err, CAE_ERR_ARG, "metrics: limit and max_examples must be >= 0");
     }
     const int64_t n = c.limit && c.limit < d->n ? c.limit : d->n;
     const int64_t nj = c.max_examples && c.max_examples < n ? c.max_examples : n;
     if (n < 1) {
-        fail(err, errlen, "metrics: the data set has no examples");
-        return -1;
+        return cae_error_set(err, CAE_ERR_ARG, "metrics: the data set has no examples");
     }
     memset(out, 0, sizeof *out);
     out->depth = depth;
@@ -138,31 +123,30 @@ int cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers
     memset(&dj, 0, sizeof dj);
     double *sq = malloc((size_t)B * sizeof *sq);
     cae_real *xbuf = d->x ? NULL : cae_alloc_reals((size_t)(B * d->dim)); /* a byte set's rows */
-    int rc = -1;
     if (!sq || (!d->x && !xbuf)) {
-        fail(err, errlen, "metrics: out of memory");
+        rc = cae_error_set(err, CAE_ERR_NOMEM, "metrics: out of memory");
         goto done;
     }
-    if (depth > 1 && cae_deep_jac_init(&dj, p, depth, acts, c.threads, err, errlen)) goto done;
+    if (depth > 1 && (rc = cae_deep_jac_init(&dj, p, depth, acts, c.threads, err))) goto done;
     const cae_tensor *W1 = cae_layer_tensor(p, 1, "W");
     double sum_norm = 0, sum_sq = 0, sum_recon = 0, sat_sum[CAE_MAX_LAYERS] = {0};
     for (int64_t s = 0; s < n; s += B) {
         const int64_t rows = n - s < B ? n - s : B;
-        cae_enc_graph *e = cae_enc_run(&en, cae_chunk_rows(d, s, rows, xbuf), rows, err, errlen);
-        if (!e) goto done;
+        cae_enc_graph *e = cae_enc_run(&en, cae_chunk_rows(d, s, rows, xbuf), rows, err);
+        if (!e) {
+            rc = err ? err->status : CAE_ERR_COMPILE;
+            goto done;
+        }
         if (with_recon) sum_recon += (double)cae_node_value(e->recon)->data[0] * (double)rows;
         for (int l = 0; l < depth; l++)
             saturation(cae_node_value(e->h[l])->data, rows, layers[l].n_hidden, &sat_sum[l]);
         const int64_t jr = s >= nj ? 0 : (nj - s < rows ? nj - s : rows);
         if (jr == 0) continue;
         if (depth == 1) {
-            const int st = cae_jacobian_sqnorms_pre(cae_node_value(e->a[0])->data, W1->data, jr,
-                                                    layers[0].n_in, layers[0].n_hidden,
-                                                    layers[0].act, CAE_W_IN_UNITS, sq);
-            if (st) {
-                fail(err, errlen, "metrics: closed-form Jacobian: %s", cae_jacobian_strerror(st));
+            if ((rc = cae_jacobian_sqnorms_pre(cae_node_value(e->a[0])->data, W1->data, jr,
+                                               layers[0].n_in, layers[0].n_hidden, layers[0].act,
+                                               CAE_W_IN_UNITS, sq, err)))
                 goto done;
-            }
         } else {
             for (int64_t r = 0; r < jr; r++) {
                 const cae_real *a[CAE_MAX_LAYERS];
@@ -184,7 +168,7 @@ int cae_metrics_compute(cae_params *p, int depth, const cae_layer_config *layers
     for (int l = 0; l < depth; l++) out->sat_layer[l] = sat_sum[l] / (double)n;
     out->sat = out->sat_layer[depth - 1];
     out->recon = with_recon ? sum_recon / (double)n : NAN;
-    rc = 0;
+    rc = CAE_OK;
 done:
     free(sq);
     cae_free(xbuf);
@@ -195,21 +179,20 @@ done:
 
 /* ----------------------------------------------------------------- codes */
 
-int cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
+cae_status cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
                        const cae_dataset *d, int64_t limit, int threads, cae_dataset **out,
-                       char *err, size_t errlen)
+                       cae_error *err)
 {
     if (!out) {
-        fail(err, errlen, "encode: out is NULL");
-        return -1;
+        return cae_error_set(err, CAE_ERR_ARG, "encode: out is NULL");
     }
     *out = NULL;
-    if (check_stack(p, depth, layers, d, err, errlen)) return -1;
+    cae_status st = check_stack(p, depth, layers, d, err);
+    if (st) return st;
     const int64_t n = limit > 0 && limit < d->n ? limit : d->n;
     const int64_t H = layers[depth - 1].n_hidden;
     if (n < 1) {
-        fail(err, errlen, "encode: the data set has no examples");
-        return -1;
+        return cae_error_set(err, CAE_ERR_ARG, "encode: the data set has no examples");
     }
     const int64_t B = n < DEFAULT_BATCH ? n : DEFAULT_BATCH;
     cae_dataset *cd = calloc(1, sizeof *cd);
@@ -217,12 +200,12 @@ int cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
     cae_real *xbuf = d->x ? NULL : cae_alloc_reals((size_t)(B * d->dim)); /* a byte set's rows */
     if (!cd || posix_memalign(&xs, CAE_ALIGN, (size_t)(n * H) * sizeof(cae_real)) ||
         !(cd->y = malloc((size_t)n * sizeof *cd->y)) || (!d->x && !xbuf)) {
-        fail(err, errlen, "encode: out of memory for %lld x %lld codes", (long long)n, (long long)H);
         if (cd) free(cd->y);
         free(cd);
         free(xs);
         cae_free(xbuf);
-        return -1;
+        return cae_error_set(err, CAE_ERR_NOMEM, "encode: out of memory for %lld x %lld codes",
+                             (long long)n, (long long)H);
     }
     cd->x = xs;
     cd->owns = 1;
@@ -238,12 +221,12 @@ int cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
     cae_enc_init(&en, p, depth, acts, layers[0].n_in, -1, B, threads);
     for (int64_t s = 0; s < n; s += B) {
         const int64_t rows = n - s < B ? n - s : B;
-        cae_enc_graph *e = cae_enc_run(&en, cae_chunk_rows(d, s, rows, xbuf), rows, err, errlen);
+        cae_enc_graph *e = cae_enc_run(&en, cae_chunk_rows(d, s, rows, xbuf), rows, err);
         if (!e) {
             cae_enc_free(&en);
             cae_dataset_free(cd);
             cae_free(xbuf);
-            return -1;
+            return err ? err->status : CAE_ERR_COMPILE;
         }
         memcpy(cd->x + s * H, cae_node_value(e->h[depth - 1])->data,
                (size_t)(rows * H) * sizeof(cae_real));
@@ -251,5 +234,5 @@ int cae_encode_dataset(cae_params *p, int depth, const cae_layer_config *layers,
     cae_enc_free(&en);
     cae_free(xbuf);
     *out = cd;
-    return 0;
+    return CAE_OK;
 }

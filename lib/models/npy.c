@@ -62,46 +62,34 @@ static size_t npy_header(const cae_tensor *t, uint8_t *h, size_t cap)
     return total;
 }
 
-int cae_export_npy(const cae_params *p, const char *dir, char *err, size_t errlen)
+cae_status cae_export_npy(const cae_params *p, const char *dir, cae_error *err)
 {
-    char none[1];
-    if (!err || !errlen) err = none, errlen = sizeof none;
-    if (!p || !dir || !*dir) {
-        snprintf(err, errlen, "export: no store or no directory");
-        return -1;
-    }
+    if (!p || !dir || !*dir) return cae_error_set(err, CAE_ERR_ARG, "export: no store or no directory");
     for (int i = 0; i < cae_params_count(p); i++) { /* every name first: all or nothing */
         const cae_tensor *t = cae_params_at(p, i);
         const char *why = cae_ckpt_name_problem(t->name, strlen(t->name));
-        if (why) {
-            snprintf(err, errlen, "%s: tensor '%.80s' cannot be a file name: the name %s", dir,
-                     t->name, why);
-            return -1;
-        }
+        if (why)
+            return cae_error_set(err, CAE_ERR_FORMAT,
+                                 "%s: tensor '%.80s' cannot be a file name: the name %s", dir,
+                                 t->name, why);
     }
     int e = make_dirs(dir);
-    if (e) {
-        snprintf(err, errlen, "%s: cannot create the directory: %s", dir, strerror(e));
-        return -1;
-    }
+    if (e) return cae_error_set(err, CAE_ERR_IO, "%s: cannot create the directory: %s", dir, strerror(e));
     for (int i = 0; i < cae_params_count(p); i++) {
         const cae_tensor *t = cae_params_at(p, i);
         const size_t plen = strlen(dir) + strlen(t->name) + 8;
         char *path = malloc(plen), *tmp = NULL;
-        if (!path) {
-            snprintf(err, errlen, "%s: out of memory", dir);
-            return -1;
-        }
+        if (!path) return cae_error_set(err, CAE_ERR_NOMEM, "%s: out of memory", dir);
         snprintf(path, plen, "%s/%s.npy", dir, t->name);
         uint8_t head[512];
         const size_t hn = npy_header(t, head, sizeof head);
         FILE *f = hn ? cae_ckpt_atomic_open(path, &tmp) : NULL;
         if (!f) {
-            snprintf(err, errlen, "%s: cannot create %s: %s", path, tmp ? tmp : "the file",
-                     hn ? strerror(errno) : "header too long");
+            cae_error_set(err, CAE_ERR_IO, "%s: cannot create %s: %s", path,
+                          tmp ? tmp : "the file", hn ? strerror(errno) : "header too long");
             free(tmp);
             free(path);
-            return -1;
+            return CAE_ERR_IO;
         }
         ckpt_writer w = {f, 0, 0, 0};
         cae_ckpt_w_bytes(&w, head, hn);
@@ -112,10 +100,10 @@ int cae_export_npy(const cae_params *p, const char *dir, char *err, size_t errle
         } else {
             e = cae_ckpt_atomic_commit(f, tmp, path);
         }
-        if (e) snprintf(err, errlen, "%s: cannot write: %s", path, strerror(e));
+        if (e) cae_error_set(err, CAE_ERR_IO, "%s: cannot write: %s", path, strerror(e));
         free(tmp);
         free(path);
-        if (e) return -1;
+        if (e) return CAE_ERR_IO;
     }
-    return 0;
+    return CAE_OK;
 }

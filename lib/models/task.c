@@ -1,59 +1,52 @@
-/* Tasks: one trainable objective with its compiled graphs.
+/* Tasks: a parameter store and a builder, with the builder's graphs compiled.
  *
  * Graphs have a fixed batch size, so a task keeps a graph for the training
  * batch and, compiled on first use, one for a different (last, partial)
- * batch; evaluation graphs are noise-free and built the same way. Inputs
- * are bound to the caller's rows (no copy). Noise draws and Gibbs samples
- * come from the task's RNG: the graph RNG is reseeded from it before every
- * step, so the task RNG alone is the random state of training.
+ * batch; evaluation graphs (the builder called with eval = 1) are made the
+ * same way for EVAL_BATCH rows. Inputs are bound to the caller's rows (no
+ * copy). Before every training step the graph RNG is reseeded from the task
+ * RNG, so the task RNG (with the buffers) is the random state of training.
+ * Evaluation reseeds its graph from its own stream, the same at every call:
+ * a pure function of the parameters that never touches the training stream.
  *
- * RBM: before each step, k Gibbs steps (v -> h sample -> v sample) start at
- * the data (CD-k) or continue a persistent chain (PCD, full batches only),
- * using GEMM plans made at creation; the sample is bound as the constant
- * input vk of the free-energy graph. */
+ * The built-in builders are at the end: layer pretraining (cae_layer_build)
+ * and the MLP (cae_mlp_logits + softmax cross-entropy + weight decay). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
-
-#include "cae/gemm.h"
-#include "cae/model.h"
-#include "cae/op.h"
+#include "cae/task.h"
 #include "cae/ops.h"
 #include "models/encoder_internal.h"
-#include "ops/vmath.h"
 
-enum { EVAL_BATCH = 500, MAX_PARAMS = 2 * CAE_MAX_LAYERS + 4 };
+enum { EVAL_BATCH = 500, MAX_PARAMS = 64 };
+
+/* The RNG streams of a task: training noise, and evaluation's own. */
+enum { STREAM_TASK = 0x7461736b /* "task" */, STREAM_EVAL = 0x6576616c /* "eval" */ };
 
 typedef struct task_graph {
     cae_graph *g;
     int64_t rows;
-    cae_node *x, *y, *loss, *metric; /* metric: recon (pretrain) or logits */
-    cae_node *vk;
-    cae_real *ybuf;                  /* labels as reals (finetune) */
-    cae_gemm up, down;               /* rbm Gibbs products at this row count */
+    cae_task_io io;
+    cae_real *ybuf; /* labels as reals (supervised) */
 } task_graph;
 
 struct cae_task {
-    int finetune;
-    cae_params *p;
-    int layer;
-    cae_layer_config lc;
-    cae_mlp_config mc;
-    int64_t batch, n_in;
+    cae_params *p, *buffers;
+    cae_task_spec spec;
+    void *ctx_copy;
+    int64_t batch;
+    uint64_t seed;
     int threads;
     cae_rng rng;
     task_graph train[2], eval[2];
     cae_tensor *params[MAX_PARAMS];
     int n_params;
-    /* rbm */
-    cae_real *gh, *gv, *chain, *gscratch;
-    int chain_ready;
     cae_real *xbuf; /* EVAL_BATCH rows of a byte set, made by the first evaluate */
-    char err[256];
+    char name[32];
+    char err[CAE_ERR_LEN];
 };
 
 static void task_fail(cae_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -74,7 +67,7 @@ static void graph_release(task_graph *tg)
 }
 
 /* Build and compile the task's graph for `rows` examples. */
-static int graph_build(cae_task *t, task_graph *tg, int64_t rows, int noise_off)
+static int graph_build(cae_task *t, task_graph *tg, int64_t rows, int eval)
 {
     graph_release(tg);
     cae_graph *g = cae_graph_new(t->p, rows);
@@ -85,57 +78,32 @@ static int graph_build(cae_task *t, task_graph *tg, int64_t rows, int noise_off)
     cae_graph_set_threads(g, t->threads);
     tg->g = g;
     tg->rows = rows;
-    tg->x = cae_input(g, "x", 2, (int64_t[]){rows, t->n_in});
-    if (t->finetune) {
-        tg->y = cae_input(g, "y", 1, (int64_t[]){rows});
-        cae_node *logits = cae_mlp_logits(g, t->p, &t->mc, tg->x, NULL);
-        cae_node *loss = cae_softmax_xent(g, logits, tg->y);
-        if (t->mc.wd > 0) {
-            for (int k = 1; k <= t->mc.n_layers; k++) {
-                cae_node *W = cae_param(g, cae_layer_tensor(t->p, k, "W"));
-                loss = cae_add(g, loss, cae_weight_decay(g, W, t->mc.wd));
-            }
-            cae_node *V = cae_param(g, cae_params_get(t->p, "out.V"));
-            loss = cae_add(g, loss, cae_weight_decay(g, V, t->mc.wd));
-        }
-        tg->loss = loss;
-        tg->metric = logits;
-        cae_graph_output(g, logits);
-    } else {
-        cae_layer_nodes ln;
-        cae_layer_build(g, t->p, t->layer, &t->lc, tg->x, noise_off, &ln);
-        tg->loss = ln.loss;
-        tg->vk = ln.vk;
-        if (t->lc.kind == CAE_MODEL_RBM) {
-            /* Report the reconstruction cross-entropy of the mean-field
-             * reconstruction sigmoid(h W^T + c) for monitoring. */
-            cae_node *W = cae_param(g, cae_layer_tensor(t->p, t->layer, "W"));
-            cae_node *c = cae_param(g, cae_layer_tensor(t->p, t->layer, "c"));
-            tg->metric = cae_bce_logits(g, cae_affine(g, ln.h, W, c, 1), tg->x);
-            /* Only evaluation computes it: training graphs leave it off the tape. */
-            if (noise_off) cae_graph_output(g, tg->metric);
-        } else {
-            tg->metric = ln.recon;
-        }
-    }
-    if (cae_graph_compile(g, tg->loss)) {
-        task_fail(t, "building the %s graph for %lld rows: %s",
-                  t->finetune ? "mlp" : cae_model_kind_name(t->lc.kind), (long long)rows,
-                  cae_graph_error(g));
+    cae_task_io *io = &tg->io;
+    *io = (cae_task_io){.params = t->p, .buffers = t->buffers, .rows = rows, .batch = t->batch,
+                        .eval = eval};
+    io->x = cae_input(g, "x", 2, (int64_t[]){rows, t->spec.n_in});
+    if (t->spec.n_classes > 0) io->y = cae_input(g, "y", 1, (int64_t[]){rows});
+    const int rc = t->spec.build(g, io, t->spec.ctx);
+    if (!rc && t->spec.n_classes > 0 && !io->logits)
+        cae_graph_fail(g, "the builder of a supervised task gave no logits");
+    if (!rc && io->logits) cae_graph_output(g, io->logits);
+    if (!rc && io->metric && eval) cae_graph_output(g, io->metric);
+    if (rc || cae_graph_compile(g, io->loss)) {
+        task_fail(t, "building the %s graph for %lld rows: %s", t->name, (long long)rows,
+                  cae_graph_error(g) ? cae_graph_error(g) : "the builder failed");
         return -1;
     }
-    if (t->finetune && !(tg->ybuf = cae_alloc_reals((size_t)rows))) {
-        task_fail(t, "out of memory");
+    if (cae_node_value(io->loss)->size != 1) {
+        task_fail(t, "the %s objective has %lld values, not one", t->name,
+                  (long long)cae_node_value(io->loss)->size);
         return -1;
     }
-    if (t->finetune) cae_input_bind(tg->y, tg->ybuf);
-    if (!t->finetune && t->lc.kind == CAE_MODEL_RBM) {
-        const int64_t D = t->lc.n_in, H = t->lc.n_hidden;
-        if (cae_gemm_plan(&tg->up, rows, H, D, 0, 0, 0) ||
-            cae_gemm_plan(&tg->down, rows, D, H, 0, 1, 0)) {
-            task_fail(t, "rbm: no GEMM kernel for %lld rows", (long long)rows);
+    if (io->y) {
+        if (!(tg->ybuf = cae_alloc_reals((size_t)rows))) {
+            task_fail(t, "out of memory");
             return -1;
         }
+        cae_input_bind(io->y, tg->ybuf);
     }
     return 0;
 }
@@ -144,87 +112,57 @@ static int collect_params(cae_task *t)
 {
     cae_graph *g = t->train[0].g;
     for (int i = 0; i < cae_graph_tape_length(g); i++) {
-        cae_node *n = cae_graph_tape_at(g, i);
-        if (n->kind != CAE_NODE_PARAM) continue;
-        cae_tensor *ten = n->pattr;
-        int seen = 0;
-        for (int k = 0; k < t->n_params; k++) seen |= t->params[k] == ten;
-        if (seen) continue;
+        cae_tensor *ten = cae_node_param(cae_graph_tape_at(g, i));
+        if (!ten) continue;
         if (t->n_params == MAX_PARAMS) return -1;
-        t->params[t->n_params++] = ten;
+        t->params[t->n_params++] = ten; /* one node per tensor: no repeats */
     }
     return 0;
 }
 
-static cae_task *task_common(cae_task *t, char *err, size_t errlen)
+cae_task *cae_task_new(cae_params *p, const cae_task_spec *spec, int64_t batch, uint64_t seed,
+                       int threads, cae_error *err)
 {
+    const char *name = spec && spec->name ? spec->name : "task";
+    if (!p || !spec || !spec->build) {
+        cae_error_set(err, CAE_ERR_ARG, "%s: needs a parameter store and a builder", name);
+        return NULL;
+    }
+    if (batch < 1 || batch > (1 << 20) || spec->n_in < 1 || spec->n_classes < 0) {
+        cae_error_set(err, CAE_ERR_ARG, "%s: batch %lld, %lld inputs, %d classes: the batch must "
+                      "be in 1..1048576 and the inputs > 0", name, (long long)batch,
+                      (long long)spec->n_in, spec->n_classes);
+        return NULL;
+    }
+    cae_task *t = calloc(1, sizeof *t);
+    if (!t || !(t->buffers = cae_params_new())) {
+        free(t);
+        cae_error_set(err, CAE_ERR_NOMEM, "%s: out of memory", name);
+        return NULL;
+    }
+    t->p = p;
+    t->spec = *spec;
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->spec.name = t->name;
+    if (spec->ctx_size) {
+        if (!(t->ctx_copy = malloc(spec->ctx_size))) {
+            cae_error_set(err, CAE_ERR_NOMEM, "%s: out of memory", name);
+            cae_task_free(t);
+            return NULL;
+        }
+        memcpy(t->ctx_copy, spec->ctx, spec->ctx_size);
+        t->spec.ctx = t->ctx_copy;
+    }
+    t->batch = batch;
+    t->seed = seed;
+    t->threads = threads;
+    cae_rng_seed(&t->rng, seed, STREAM_TASK);
     if (graph_build(t, &t->train[0], t->batch, 0) || collect_params(t)) {
-        snprintf(err, errlen, "%s", t->err[0] ? t->err : "too many parameters");
+        cae_error_set(err, CAE_ERR_ARG, "%s", t->err[0] ? t->err : "too many parameters");
         cae_task_free(t);
         return NULL;
     }
     return t;
-}
-
-cae_task *cae_task_pretrain(cae_params *p, int layer, const cae_layer_config *c, int64_t batch,
-                            uint64_t seed, int threads, char *err, size_t errlen)
-{
-    const char *bad = cae_layer_config_check(c);
-    if (bad || batch < 1 || batch > (1 << 20)) {
-        snprintf(err, errlen, "pretrain: %s", bad ? bad : "batch size must be in 1..1048576");
-        return NULL;
-    }
-    cae_task *t = calloc(1, sizeof *t);
-    if (!t) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    t->p = p;
-    t->layer = layer;
-    t->lc = *c;
-    t->batch = batch;
-    t->n_in = c->n_in;
-    t->threads = threads;
-    cae_rng_seed(&t->rng, seed, 0x7461736b);
-    if (c->kind == CAE_MODEL_RBM) {
-        /* Gibbs buffers serve training batches and evaluation batches. */
-        const int64_t rows = batch > EVAL_BATCH ? batch : EVAL_BATCH;
-        const size_t bd = (size_t)(rows * c->n_in), bh = (size_t)(rows * c->n_hidden);
-        t->gh = cae_alloc_reals(bh);
-        t->gv = cae_alloc_reals(bd);
-        t->chain = cae_alloc_reals((size_t)(batch * c->n_in));
-        /* Enough for the v W and h W^T products of any row count up to rows. */
-        t->gscratch = cae_alloc_reals(cae_gemm_scratch_bound(rows, c->n_in, c->n_hidden, 0, 1));
-        if (!t->gh || !t->gv || !t->chain || !t->gscratch) {
-            snprintf(err, errlen, "rbm: out of memory for the Gibbs chain");
-            cae_task_free(t);
-            return NULL;
-        }
-    }
-    return task_common(t, err, errlen);
-}
-
-cae_task *cae_task_finetune(cae_params *p, const cae_mlp_config *m, int64_t batch, uint64_t seed,
-                            int threads, char *err, size_t errlen)
-{
-    if (m->n_layers < 1 || m->n_layers > CAE_MAX_LAYERS || m->n_classes < 2 || batch < 1 ||
-        batch > (1 << 20)) {
-        snprintf(err, errlen, "finetune: bad mlp configuration or batch size");
-        return NULL;
-    }
-    cae_task *t = calloc(1, sizeof *t);
-    if (!t) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    t->finetune = 1;
-    t->p = p;
-    t->mc = *m;
-    t->batch = batch;
-    t->n_in = m->sizes[0];
-    t->threads = threads;
-    cae_rng_seed(&t->rng, seed, 0x7461736b);
-    return task_common(t, err, errlen);
 }
 
 void cae_task_free(cae_task *t)
@@ -234,122 +172,80 @@ void cae_task_free(cae_task *t)
         graph_release(&t->train[i]);
         graph_release(&t->eval[i]);
     }
-    cae_free(t->gh);
-    cae_free(t->gv);
-    cae_free(t->chain);
-    cae_free(t->gscratch);
+    cae_params_free(t->buffers);
     cae_free(t->xbuf);
+    free(t->ctx_copy);
     free(t);
-}
-
-/* z (rows x cols) <- Bernoulli(sigmoid(z + bias)) samples, element i drawn
- * with the counter-based hash of (key, i): vectorizes, and the result does
- * not depend on the thread count. */
-static void sample_layer(cae_real *z, const cae_real *bias, int64_t rows, int64_t cols,
-                         uint64_t key, int threads)
-{
-    if (threads <= 0) threads = omp_get_max_threads();
-#pragma omp parallel for schedule(static) num_threads(threads) if (rows * cols >= 32768)
-    for (int64_t r = 0; r < rows; r++) {
-        cae_real *zr = z + r * cols;
-        const uint64_t base = (uint64_t)(r * cols);
-#pragma omp simd
-        for (int64_t j = 0; j < cols; j++) {
-            const cae_real pr = 1 / (1 + cae_vexp(-(zr[j] + bias[j])));
-            zr[j] = cae_rng_hash_uniform(key, base + (uint64_t)j) < (double)pr ? 1 : 0;
-        }
-    }
-}
-
-/* k Gibbs steps from v (rows x D) into t->gv. */
-static void gibbs(cae_task *t, task_graph *tg, const cae_real *v0, int64_t rows)
-{
-    const int64_t D = t->lc.n_in, H = t->lc.n_hidden;
-    const cae_real *W = cae_layer_tensor(t->p, t->layer, "W")->data;
-    const cae_real *b = cae_layer_tensor(t->p, t->layer, "b")->data;
-    const cae_real *c = cae_layer_tensor(t->p, t->layer, "c")->data;
-    const cae_real *v = v0;
-    for (int s = 0; s < t->lc.cd_k; s++) {
-        cae_gemm_run(&tg->up, v, W, t->gh, t->gscratch, t->threads);
-        sample_layer(t->gh, b, rows, H, cae_rng_next(&t->rng), t->threads);
-        cae_gemm_run(&tg->down, t->gh, W, t->gv, t->gscratch, t->threads);
-        sample_layer(t->gv, c, rows, D, cae_rng_next(&t->rng), t->threads);
-        v = t->gv;
-    }
 }
 
 static task_graph *graph_for(cae_task *t, task_graph pair[2], int64_t rows, int eval)
 {
     const int64_t full = eval ? EVAL_BATCH : t->batch;
     task_graph *tg = rows == full ? &pair[0] : &pair[1];
-    if (tg->g && tg->rows == rows) return tg;
+    if (tg->g && tg->rows == rows && cae_graph_compiled(tg->g)) return tg;
     if (graph_build(t, tg, rows, eval)) return NULL;
     return tg;
 }
 
-double cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows)
+static void bind_labels(task_graph *tg, const int32_t *y, int64_t rows)
 {
+    if (tg->ybuf)
+        for (int64_t i = 0; i < rows; i++) tg->ybuf[i] = (cae_real)y[i];
+}
+
+cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
+                         double *objective)
+{
+    *objective = NAN;
     if (rows < 1 || rows > t->batch) {
         task_fail(t, "step: %lld rows, the batch is %lld", (long long)rows, (long long)t->batch);
-        return NAN;
+        return CAE_ERR_ARG;
+    }
+    if (t->spec.n_classes > 0 && !y) {
+        task_fail(t, "step: the %s task needs labels", t->name);
+        return CAE_ERR_ARG;
     }
     task_graph *tg = graph_for(t, t->train, rows, 0);
-    if (!tg) return NAN;
-    cae_input_bind(tg->x, x);
-    if (t->finetune) {
-        for (int64_t i = 0; i < rows; i++) tg->ybuf[i] = (cae_real)y[i];
-    }
-    if (tg->vk) {
-        if (t->lc.persistent && rows == t->batch) {
-            if (!t->chain_ready) {
-                memcpy(t->chain, x, (size_t)(rows * t->n_in) * sizeof(cae_real));
-                t->chain_ready = 1;
-            }
-            gibbs(t, tg, t->chain, rows);
-            memcpy(t->chain, t->gv, (size_t)(rows * t->n_in) * sizeof(cae_real));
-        } else {
-            gibbs(t, tg, x, rows);
-        }
-        cae_input_bind(tg->vk, t->gv);
-    }
+    if (!tg) return CAE_ERR_COMPILE;
+    cae_input_bind(tg->io.x, x);
+    bind_labels(tg, y, rows);
     cae_graph_seed(tg->g, cae_rng_next(&t->rng));
     cae_graph_forward(tg->g);
     cae_graph_backward(tg->g);
-    return (double)cae_node_value(tg->loss)->data[0];
+    *objective = (double)cae_node_value(tg->io.loss)->data[0];
+    return CAE_OK;
 }
 
-int cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric)
+cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric)
 {
-    if (d->dim != t->n_in) {
+    if (d->dim != t->spec.n_in) {
         task_fail(t, "evaluate: the data has %lld inputs, the model %lld", (long long)d->dim,
-                  (long long)t->n_in);
-        return -1;
+                  (long long)t->spec.n_in);
+        return CAE_ERR_SHAPE;
+    }
+    if (t->spec.n_classes > 0 && !d->y) {
+        task_fail(t, "evaluate: the %s task needs labels, the data has none", t->name);
+        return CAE_ERR_ARG;
     }
     if (!d->x && !t->xbuf && !(t->xbuf = cae_alloc_reals((size_t)(EVAL_BATCH * d->dim)))) {
         task_fail(t, "evaluate: out of memory");
-        return -1;
+        return CAE_ERR_NOMEM;
     }
+    cae_rng evr;
+    cae_rng_seed(&evr, t->seed, STREAM_EVAL);
     double sum_loss = 0, sum_metric = 0;
     int64_t errors = 0;
     for (int64_t s = 0; s < d->n; s += EVAL_BATCH) {
         const int64_t rows = d->n - s < EVAL_BATCH ? d->n - s : EVAL_BATCH;
         task_graph *tg = graph_for(t, t->eval, rows, 1);
-        if (!tg) return -1;
-        const cae_real *x = cae_chunk_rows(d, s, rows, t->xbuf);
-        cae_input_bind(tg->x, x);
-        if (t->finetune)
-            for (int64_t i = 0; i < rows; i++) tg->ybuf[i] = (cae_real)d->y[s + i];
-        if (tg->vk) { /* rbm: the free-energy gap against one Gibbs step */
-            cae_layer_config keep = t->lc;
-            t->lc.cd_k = 1;
-            gibbs(t, tg, x, rows);
-            t->lc = keep;
-            cae_input_bind(tg->vk, t->gv);
-        }
+        if (!tg) return CAE_ERR_COMPILE;
+        cae_input_bind(tg->io.x, cae_chunk_rows(d, s, rows, t->xbuf));
+        if (d->y) bind_labels(tg, d->y + s, rows);
+        cae_graph_seed(tg->g, cae_rng_next(&evr));
         cae_graph_forward(tg->g);
-        sum_loss += (double)cae_node_value(tg->loss)->data[0] * (double)rows;
-        const cae_tensor *m = cae_node_value(tg->metric);
-        if (t->finetune) {
+        sum_loss += (double)cae_node_value(tg->io.loss)->data[0] * (double)rows;
+        if (tg->io.logits) {
+            const cae_tensor *m = cae_node_value(tg->io.logits);
             const int64_t C = m->shape[1];
             for (int64_t i = 0; i < rows; i++) {
                 const cae_real *z = m->data + i * C;
@@ -359,12 +255,13 @@ int cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *m
                 errors += best != d->y[s + i];
             }
         } else {
-            sum_metric += (double)m->data[0] * (double)rows;
+            const cae_node *mn = tg->io.metric ? tg->io.metric : tg->io.loss;
+            sum_metric += (double)cae_node_value((cae_node *)mn)->data[0] * (double)rows;
         }
     }
     *loss = d->n ? sum_loss / (double)d->n : 0;
-    *metric = d->n ? (t->finetune ? (double)errors : sum_metric) / (double)d->n : 0;
-    return 0;
+    *metric = d->n ? (t->spec.n_classes > 0 ? (double)errors : sum_metric) / (double)d->n : 0;
+    return CAE_OK;
 }
 
 int cae_task_n_params(const cae_task *t) { return t->n_params; }
@@ -372,26 +269,106 @@ cae_tensor *cae_task_param(const cae_task *t, int i)
 {
     return (i >= 0 && i < t->n_params) ? t->params[i] : NULL;
 }
+cae_params *cae_task_params(const cae_task *t) { return t->p; }
+cae_params *cae_task_buffers(const cae_task *t) { return t->buffers; }
 int64_t cae_task_batch(const cae_task *t) { return t->batch; }
 int cae_task_threads(const cae_task *t) { return t->threads; }
-int64_t cae_task_inputs(const cae_task *t) { return t->n_in; }
+int64_t cae_task_inputs(const cae_task *t) { return t->spec.n_in; }
+int cae_task_classes(const cae_task *t) { return t->spec.n_classes; }
+const char *cae_task_name(const cae_task *t) { return t->name; }
 const char *cae_task_error(const cae_task *t) { return t->err[0] ? t->err : NULL; }
 cae_rng *cae_task_rng(cae_task *t) { return &t->rng; }
 
-static int has_chain(const cae_task *t)
+cae_status cae_task_resume(cae_task *t, const cae_model_info *info, cae_error *err)
 {
-    return !t->finetune && t->lc.kind == CAE_MODEL_RBM && t->lc.persistent;
+    if (!info->has_rng)
+        return cae_error_set(err, CAE_ERR_MISMATCH, "%s: the saved run has no RNG state to "
+                             "resume from", t->name);
+    t->rng = info->rng;
+    return CAE_OK;
 }
 
-const cae_real *cae_task_chain(const cae_task *t)
+/* ------------------------------------------------- the built-in builders */
+
+/* A buffer of the task: got, or created (zero) with the given shape. */
+static cae_tensor *buffer(cae_graph *g, cae_params *b, const char *name, int rank,
+                          const int64_t *shape)
 {
-    return has_chain(t) && t->chain_ready ? t->chain : NULL;
+    cae_tensor *x = cae_params_get(b, name);
+    if (!x) x = cae_params_add(b, name, rank, shape);
+    if (!x) cae_graph_fail(g, "buffer '%s': %s", name, cae_params_error(b));
+    return x;
 }
 
-int cae_task_set_chain(cae_task *t, const cae_real *x)
+int cae_layer_task_build(cae_graph *g, cae_task_io *io, const void *ctx)
 {
-    if (!has_chain(t)) return -1;
-    memcpy(t->chain, x, (size_t)(t->batch * t->n_in) * sizeof(cae_real));
-    t->chain_ready = 1;
-    return 0;
+    const cae_layer_task *lt = ctx;
+    const cae_layer_config *c = &lt->config;
+    cae_tensor *chain = NULL, *steps = NULL;
+    /* PCD: the training graph of full batches samples from a chain kept in
+     * the task's buffers; partial batches and evaluation sample from the data. */
+    if (c->kind == CAE_MODEL_RBM && c->persistent && !io->eval && io->rows == io->batch) {
+        chain = buffer(g, io->buffers, "pcd:chain", 2, (int64_t[]){io->batch, c->n_in});
+        steps = buffer(g, io->buffers, "pcd:steps", 1, (int64_t[]){1});
+        if (!chain || !steps) return -1;
+    }
+    cae_layer_nodes ln;
+    if (cae_layer_build(g, io->params, lt->layer, c, io->x, io->eval, chain, steps, &ln)) return -1;
+    io->loss = ln.loss;
+    io->metric = ln.recon;
+    if (c->kind == CAE_MODEL_RBM && io->eval) {
+        /* Report the cross-entropy of the mean-field reconstruction
+         * sigmoid(h W^T + c) (evaluation graphs only). */
+        cae_node *W = cae_param(g, cae_layer_tensor(io->params, lt->layer, "W"));
+        cae_node *cb = cae_param(g, cae_layer_tensor(io->params, lt->layer, "c"));
+        io->metric = cae_bce_logits(g, cae_affine(g, ln.h, W, cb, 1), io->x);
+    }
+    return io->metric ? 0 : -1;
+}
+
+int cae_mlp_task_build(cae_graph *g, cae_task_io *io, const void *ctx)
+{
+    const cae_mlp_config *m = ctx;
+    io->logits = cae_mlp_logits(g, io->params, m, io->x, NULL);
+    cae_node *loss = cae_softmax_xent(g, io->logits, io->y);
+    if (m->wd > 0) {
+        for (int k = 1; k <= m->n_layers; k++) {
+            cae_node *W = cae_param(g, cae_layer_tensor(io->params, k, "W"));
+            loss = cae_add(g, loss, cae_weight_decay(g, W, m->wd));
+        }
+        cae_node *V = cae_param(g, cae_params_get(io->params, "out.V"));
+        loss = cae_add(g, loss, cae_weight_decay(g, V, m->wd));
+    }
+    io->loss = loss;
+    return loss ? 0 : -1;
+}
+
+cae_task *cae_task_pretrain(cae_params *p, int layer, const cae_layer_config *c, int64_t batch,
+                            uint64_t seed, int threads, cae_error *err)
+{
+    if (cae_layer_config_check(c, err)) {
+        if (err) {
+            char why[CAE_ERR_LEN];
+            snprintf(why, sizeof why, "%s", err->msg);
+            cae_error_set(err, CAE_ERR_ARG, "pretrain: %s", why);
+        }
+        return NULL;
+    }
+    const cae_layer_task lt = {.layer = layer, .config = *c};
+    const cae_task_spec spec = {.name = cae_model_kind_name(c->kind), .n_in = c->n_in,
+                                .build = cae_layer_task_build, .ctx = &lt, .ctx_size = sizeof lt};
+    return cae_task_new(p, &spec, batch, seed, threads, err);
+}
+
+cae_task *cae_task_finetune(cae_params *p, const cae_mlp_config *m, int64_t batch, uint64_t seed,
+                            int threads, cae_error *err)
+{
+    if (m->n_layers < 1 || m->n_layers > CAE_MAX_LAYERS || m->n_classes < 2) {
+        cae_error_set(err, CAE_ERR_ARG, "finetune: %d hidden layers and %d classes: needs "
+                      "1..%d layers and >= 2 classes", m->n_layers, m->n_classes, CAE_MAX_LAYERS);
+        return NULL;
+    }
+    const cae_task_spec spec = {.name = "mlp", .n_in = m->sizes[0], .n_classes = m->n_classes,
+                                .build = cae_mlp_task_build, .ctx = m, .ctx_size = sizeof *m};
+    return cae_task_new(p, &spec, batch, seed, threads, err);
 }

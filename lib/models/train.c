@@ -168,44 +168,49 @@ static void state_write(cae_tensor *t, const cae_train_config *c, const cae_trai
     state_put(d, S_BEST_METRIC, bits_of(s->best_metric));
 }
 
-/* A resumed run must be the run that was saved: NULL, or what differs. */
-static const char *resume_mismatch(const cae_train_config *c, const cae_train_state *s,
-                                   int64_t n, int64_t B, char *buf, size_t len)
+static int differ(cae_mismatch *m, const char *field, const char *want, const char *saved)
 {
-    if (c->first_epoch != s->epochs_done)
-        snprintf(buf, len, "first_epoch is %d, the optimizer state is after epoch %d",
-                 c->first_epoch, s->epochs_done);
-    else if (c->seed != s->cfg.seed)
-        snprintf(buf, len, "seed is %llu, the saved state's %llu", (unsigned long long)c->seed,
-                 (unsigned long long)s->cfg.seed);
-    else if (c->limit != s->cfg.limit)
-        snprintf(buf, len, "limit is %lld, the saved state's %lld", (long long)c->limit,
-                 (long long)s->cfg.limit);
-    else if (n != s->examples)
-        snprintf(buf, len, "%lld training examples, the saved state had %lld", (long long)n,
-                 (long long)s->examples);
-    else if (B != s->batch)
-        snprintf(buf, len, "batch is %lld, the saved state's %lld", (long long)B,
-                 (long long)s->batch);
-    else if (c->lr != s->cfg.lr)
-        snprintf(buf, len, "lr is %.17g, the saved state's %.17g", c->lr, s->cfg.lr);
-    else if (c->momentum != s->cfg.momentum)
-        snprintf(buf, len, "momentum is %.17g, the saved state's %.17g", c->momentum,
-                 s->cfg.momentum);
-    else if (c->lr_decay != s->cfg.lr_decay)
-        snprintf(buf, len, "lr_decay is %.17g, the saved state's %.17g", c->lr_decay,
-                 s->cfg.lr_decay);
-    else if (c->patience != s->cfg.patience)
-        snprintf(buf, len, "patience is %d, the saved state's %d", c->patience, s->cfg.patience);
-    else
-        return NULL;
-    return buf;
+    snprintf(m->field, sizeof m->field, "%s", field);
+    snprintf(m->want, sizeof m->want, "%s", want);
+    snprintf(m->saved, sizeof m->saved, "%s", saved);
+    return 1;
+}
+static int differ_int(cae_mismatch *m, const char *field, long long want, long long saved)
+{
+    char a[32], b[32];
+    snprintf(a, sizeof a, "%lld", want);
+    snprintf(b, sizeof b, "%lld", saved);
+    return want != saved && differ(m, field, a, b);
+}
+static int differ_real(cae_mismatch *m, const char *field, double want, double saved)
+{
+    char a[40], b[40];
+    snprintf(a, sizeof a, "%.17g", want);
+    snprintf(b, sizeof b, "%.17g", saved);
+    return want != saved && differ(m, field, a, b);
+}
+
+int cae_train_state_diff(const cae_train_config *c, const cae_train_state *s, int64_t examples,
+                         int64_t batch, cae_mismatch *m)
+{
+    memset(m, 0, sizeof *m);
+    char a[32], b[32];
+    snprintf(a, sizeof a, "%llu", (unsigned long long)c->seed);
+    snprintf(b, sizeof b, "%llu", (unsigned long long)s->cfg.seed);
+    return differ_int(m, "epochs done", c->first_epoch, s->epochs_done) ||
+           (c->seed != s->cfg.seed && differ(m, "seed", a, b)) ||
+           differ_int(m, "limit", c->limit, s->cfg.limit) ||
+           differ_int(m, "examples", examples, s->examples) ||
+           differ_int(m, "batch", batch, s->batch) || differ_real(m, "lr", c->lr, s->cfg.lr) ||
+           differ_real(m, "momentum", c->momentum, s->cfg.momentum) ||
+           differ_real(m, "lr-decay", c->lr_decay, s->cfg.lr_decay) ||
+           differ_int(m, "patience", c->patience, s->cfg.patience);
 }
 
 /* opt's tensor prefix + like's name, created (zero) when missing; NULL
  * with err set when it cannot be, or exists with another shape. */
 static cae_tensor *opt_tensor(cae_params *opt, const char *prefix, const char *name, int rank,
-                              const int64_t *shape, char *err, size_t errlen)
+                              const int64_t *shape, cae_error *err)
 {
     char full[96];
     snprintf(full, sizeof full, "%s%s", prefix, name);
@@ -214,13 +219,14 @@ static cae_tensor *opt_tensor(cae_params *opt, const char *prefix, const char *n
     for (int r = 0; same && r < rank; r++) same = x->shape[r] == shape[r];
     if (x && !same) {
         char have[64];
-        snprintf(err, errlen, "train: the optimizer store's '%s' is %s, expected the shape of '%s'",
-                 full, cae_shape_str(x, have, sizeof have), name);
+        cae_error_set(err, CAE_ERR_SHAPE,
+                      "train: the optimizer store's '%s' is %s, expected the shape of '%s'", full,
+                      cae_shape_str(x, have, sizeof have), name);
         return NULL;
     }
     if (!x && !(x = cae_params_add(opt, full, rank, shape)))
-        snprintf(err, errlen, "train: optimizer store: %s",
-                 cae_params_error(opt) ? cae_params_error(opt) : "out of memory");
+        cae_error_set(err, CAE_ERR_NOMEM, "train: optimizer store: %s",
+                      cae_params_error(opt) ? cae_params_error(opt) : "out of memory");
     return x;
 }
 
@@ -237,27 +243,46 @@ static void copy_best(cae_task *t, cae_tensor **best, int save)
     }
 }
 
-int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
-              const cae_train_config *cfg, const cae_train_hooks *hooks, cae_train_result *res,
-              char *err, size_t errlen)
+/* The task's buffers (an rbm's persistent chain, ...) into opt under their
+ * own names (save), or back from opt where it holds them (restore). */
+static cae_status buffers_sync(cae_task *t, cae_params *opt, int save, cae_error *err)
+{
+    cae_params *b = cae_task_buffers(t);
+    for (int i = 0; i < cae_params_count(b); i++) {
+        cae_tensor *x = cae_params_at(b, i);
+        cae_tensor *o = save ? opt_tensor(opt, "", x->name, x->rank, x->shape, err)
+                             : cae_params_get(opt, x->name);
+        if (save && !o) return err ? err->status : CAE_ERR_NOMEM;
+        if (!o) continue;
+        if (o->size != x->size)
+            return cae_error_set(err, CAE_ERR_MISMATCH, "train: cannot resume: the optimizer "
+                                 "store's '%s' has %lld values, the task's buffer %lld",
+                                 x->name, (long long)o->size, (long long)x->size);
+        const size_t bytes = (size_t)x->size * sizeof(cae_real);
+        if (save) memcpy(o->data, x->data, bytes);
+        else memcpy(x->data, o->data, bytes);
+    }
+    return CAE_OK;
+}
+
+cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
+                     const cae_train_config *cfg, const cae_train_hooks *hooks,
+                     cae_train_result *res, cae_error *err)
 {
     memset(res, 0, sizeof *res);
     const char *bad = check_config(cfg);
-    if (bad) {
-        snprintf(err, errlen, "train: %s", bad);
-        return -1;
-    }
+    if (bad) return cae_error_set(err, CAE_ERR_ARG, "train: %s", bad);
     const int64_t dim = cae_task_inputs(t), B = cae_task_batch(t);
-    if (train->dim != dim || (valid && valid->dim != dim)) {
-        snprintf(err, errlen, "train: the data has %lld inputs per example, the model expects %lld",
-                 (long long)(train->dim != dim ? train->dim : valid->dim), (long long)dim);
-        return -1;
-    }
+    if (train->dim != dim || (valid && valid->dim != dim))
+        return cae_error_set(err, CAE_ERR_SHAPE,
+                             "train: the data has %lld inputs per example, the model expects %lld",
+                             (long long)(train->dim != dim ? train->dim : valid->dim),
+                             (long long)dim);
+    if (cae_task_classes(t) > 0 && (!train->y || (valid && valid->n > 0 && !valid->y)))
+        return cae_error_set(err, CAE_ERR_ARG, "train: the %s task needs labels, the data has none",
+                             cae_task_name(t));
     const int64_t n = cfg->limit && cfg->limit < train->n ? cfg->limit : train->n;
-    if (n < 1) {
-        snprintf(err, errlen, "train: no training examples");
-        return -1;
-    }
+    if (n < 1) return cae_error_set(err, CAE_ERR_ARG, "train: no training examples");
     const int np = cae_task_n_params(t);
     const int stopping = valid && cfg->patience > 0;
     const int resume = cfg->first_epoch > 0;
@@ -269,15 +294,15 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
     int32_t *yb = calloc((size_t)B, sizeof *yb);
     cae_tensor **vel = calloc((size_t)np + 1, sizeof *vel), **best = calloc((size_t)np + 1, sizeof *best);
     cae_tensor *state = NULL;
-    int rc = -1;
+    cae_status rc = CAE_ERR_NOMEM;
     if (!opt || !view || !bt || !xb || !yb || !vel || !best) {
-        snprintf(err, errlen, "train: out of memory");
+        cae_error_set(err, CAE_ERR_NOMEM, "train: out of memory");
         goto done;
     }
     for (int i = 0; i < np; i++)
         if (cae_params_get(opt, cae_task_param(t, i)->name) == cae_task_param(t, i)) {
-            snprintf(err, errlen, "train: the optimizer store is the task's parameter store: "
-                                  "pass a separate one");
+            rc = cae_error_set(err, CAE_ERR_ARG, "train: the optimizer store is the task's "
+                               "parameter store: pass a separate one");
             goto done;
         }
 
@@ -287,9 +312,10 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
     cae_train_state saved;
     const int has_saved = resume && !cae_train_state_get(opt, &saved);
     if (has_saved) {
-        char why[256];
-        if (resume_mismatch(cfg, &saved, n, B, why, sizeof why)) {
-            snprintf(err, errlen, "train: cannot resume: %s", why);
+        cae_mismatch mm;
+        if (cae_train_state_diff(cfg, &saved, n, B, &mm)) {
+            rc = cae_error_set(err, CAE_ERR_MISMATCH, "train: cannot resume: %s is %s, the saved "
+                               "state's %s", mm.field, mm.want, mm.saved);
             goto done;
         }
         st.best_epoch = saved.best_epoch;
@@ -299,34 +325,33 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
             char full[96];
             snprintf(full, sizeof full, "best:%s", cae_task_param(t, i)->name);
             if (!cae_params_get(opt, full)) {
-                snprintf(err, errlen, "train: cannot resume: the saved state's best epoch is %d "
-                         "but the optimizer store has no '%s'", st.best_epoch, full);
+                rc = cae_error_set(err, CAE_ERR_MISMATCH, "train: cannot resume: the saved "
+                                   "state's best epoch is %d but the optimizer store has no '%s'",
+                                   st.best_epoch, full);
                 goto done;
             }
         }
+        if ((rc = buffers_sync(t, opt, 0, err))) goto done;
     }
     /* Every tensor is created before any data pointer is used (adding moves
      * the store's blocks; the views stay valid). */
     for (int i = 0; i < np; i++) {
         const cae_tensor *p = cae_task_param(t, i);
         if ((cfg->momentum > 0 &&
-             !(vel[i] = opt_tensor(opt, "v:", p->name, p->rank, p->shape, err, errlen))) ||
+             !(vel[i] = opt_tensor(opt, "v:", p->name, p->rank, p->shape, err))) ||
             (stopping &&
-             !(best[i] = opt_tensor(opt, "best:", p->name, p->rank, p->shape, err, errlen))))
+             !(best[i] = opt_tensor(opt, "best:", p->name, p->rank, p->shape, err)))) {
+            rc = err ? err->status : CAE_ERR_NOMEM;
             goto done;
+        }
     }
-    if (!(state = opt_tensor(opt, "", STATE_NAME, 1, (int64_t[]){4 * S_COUNT}, err, errlen)))
+    if (!(state = opt_tensor(opt, "", STATE_NAME, 1, (int64_t[]){4 * S_COUNT}, err))) {
+        rc = err ? err->status : CAE_ERR_NOMEM;
         goto done;
+    }
     if (!resume)
         for (int i = 0; i < np; i++)
             if (vel[i]) memset(vel[i]->data, 0, (size_t)vel[i]->size * sizeof(cae_real));
-    const cae_tensor *chain = has_saved ? cae_params_get(opt, "pcd:chain") : NULL;
-    if (chain && (chain->size != B * dim || cae_task_set_chain(t, chain->data))) {
-        snprintf(err, errlen, "train: cannot resume: the optimizer store's 'pcd:chain' has %lld "
-                 "values, the task %s", (long long)chain->size,
-                 cae_task_chain(t) ? "a chain of another size" : "no persistent chain");
-        goto done;
-    }
     state_write(state, cfg, &st);
     res->epochs_run = cfg->first_epoch;
     res->best_epoch = st.best_epoch;
@@ -340,20 +365,20 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
         double sum = 0;
         int64_t done_rows = 0, step = 0, rows;
         while ((rows = cae_batcher_next(bt, xb, yb)) > 0) {
-            const double obj = cae_task_step(t, xb, yb, rows);
+            double obj;
+            if ((rc = cae_task_step(t, xb, yb, rows, &obj))) {
+                cae_error_set(err, rc, "train: %s", cae_task_error(t));
+                goto done;
+            }
             if (!isfinite(obj)) {
-                if (cae_task_error(t))
-                    snprintf(err, errlen, "train: %s", cae_task_error(t));
-                else {
-                    double v;
-                    const cae_tensor *who = blame(t, &v);
-                    snprintf(err, errlen,
-                             "train: the objective is %g at epoch %d, step %lld (%s %g in '%s'): "
-                             "stopped (lower the learning rate?)",
-                             obj, e + 1, (long long)step + 1,
-                             isfinite(v) ? "largest parameter magnitude" : "parameter value", v,
-                             who ? who->name : "?");
-                }
+                double v;
+                const cae_tensor *who = blame(t, &v);
+                rc = cae_error_set(err, CAE_ERR_NUMERIC,
+                                   "train: the objective is %g at epoch %d, step %lld (%s %g in "
+                                   "'%s'): stopped (lower the learning rate?)",
+                                   obj, e + 1, (long long)step + 1,
+                                   isfinite(v) ? "largest parameter magnitude" : "parameter value",
+                                   v, who ? who->name : "?");
                 goto done;
             }
             for (int i = 0; i < np; i++) {
@@ -361,10 +386,10 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
                 const double ss =
                     update(p, vel[i] ? vel[i]->data : NULL, lr, (cae_real)cfg->momentum, cae_task_threads(t));
                 if (!isfinite(ss)) {
-                    snprintf(err, errlen,
-                             "train: the gradient of '%s' is not finite at epoch %d, step %lld: "
-                             "stopped (lower the learning rate?)",
-                             p->name, e + 1, (long long)step + 1);
+                    rc = cae_error_set(err, CAE_ERR_NUMERIC,
+                                       "train: the gradient of '%s' is not finite at epoch %d, "
+                                       "step %lld: stopped (lower the learning rate?)",
+                                       p->name, e + 1, (long long)step + 1);
                     goto done;
                 }
             }
@@ -378,8 +403,8 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
         r.objective = sum / (double)done_rows;
         r.seconds = now() - t0;
         if (valid && valid->n > 0) {
-            if (cae_task_evaluate(t, valid, &r.valid_loss, &r.valid_metric)) {
-                snprintf(err, errlen, "train: %s", cae_task_error(t));
+            if ((rc = cae_task_evaluate(t, valid, &r.valid_loss, &r.valid_metric))) {
+                cae_error_set(err, rc, "train: %s", cae_task_error(t));
                 goto done;
             }
             if (r.valid_metric < st.best_metric) {
@@ -395,12 +420,7 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
             }
         }
         /* The store now describes the end of this epoch (for the hook). */
-        const cae_real *ch = cae_task_chain(t);
-        if (ch) {
-            cae_tensor *c = opt_tensor(opt, "", "pcd:chain", 2, (int64_t[]){B, dim}, err, errlen);
-            if (!c) goto done;
-            memcpy(c->data, ch, (size_t)(B * dim) * sizeof(cae_real));
-        }
+        if ((rc = buffers_sync(t, opt, 1, err))) goto done;
         st.epochs_done = e + 1;
         state_write(state, cfg, &st);
         res->epochs_run = e + 1;
@@ -408,7 +428,7 @@ int cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *valid,
         if (hooks && hooks->on_epoch && hooks->on_epoch(&r, hooks->ctx)) break;
     }
     if (stopping && st.best_epoch > 0) copy_best(t, best, 0);
-    rc = 0;
+    rc = CAE_OK;
 done:
     cae_batcher_free(bt);
     cae_dataset_free(view);
@@ -420,10 +440,11 @@ done:
     return rc;
 }
 
-int cae_classify_error(cae_task *t, const cae_dataset *d, double *error, double *interval)
+cae_status cae_classify_error(cae_task *t, const cae_dataset *d, double *error, double *interval)
 {
     double loss;
-    if (cae_task_evaluate(t, d, &loss, error)) return -1;
+    cae_status st = cae_task_evaluate(t, d, &loss, error);
+    if (st) return st;
     *interval = d->n ? 1.96 * sqrt(*error * (1 - *error) / (double)d->n) : 0;
-    return 0;
+    return CAE_OK;
 }

@@ -17,10 +17,17 @@ void caek_sigmoid_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
     CAEK_FOR(n, nt, out[i] = cae_vsigmoid(x[i]));
 }
 
+/* dx (+)= dout out (1 - out); store: = (lib/shared.h). */
+static void sigmoid_grad(cae_real *dx, const cae_real *dout, const cae_real *out, int64_t n,
+                         int nt, int store)
+{   /* dx, dout, out: n */
+    CAEK_PUT(n, nt, store, dx, dout[i] * out[i] * (1 - out[i]));
+}
+
 void caek_sigmoid_backward(cae_real *dx, const cae_real *dout,
                            const cae_real *out, int64_t n, int nt)
 {   /* dx, dout, out: n */
-    CAEK_FOR(n, nt, dx[i] += dout[i] * out[i] * (1 - out[i]));
+    sigmoid_grad(dx, dout, out, n, nt, 0);
 }
 
 void caek_tanh_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
@@ -89,6 +96,46 @@ void caek_step_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
 #define IN0(n) (&(n)->in[0]->out)
 #define NT(n) cae_node_threads(n)
 
+/* ------------------------------------------------------ tangent rules */
+/* phi(x)' = phi'(x) x', with phi'(x) as nodes, from the output h where
+ * that is cheaper (cae/op.h, cae/jvp.h). */
+
+static cae_node *times_tangent(cae_graph *g, cae_node *n, cae_node *d, cae_node *t)
+{
+    return cae_mul(g, cae_tangent_lift(g, d, cae_tangent_dirs(n->in[0], t)), t);
+}
+static cae_node *sigmoid_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* h (1 - h) */
+    return times_tangent(g, n, cae_mul(g, n, cae_add_scalar(g, cae_scale(g, n, -1), 1)), t[0]);
+}
+static cae_node *tanh_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* 1 - h^2 */
+    return times_tangent(g, n, cae_add_scalar(g, cae_scale(g, cae_square(g, n), -1), 1), t[0]);
+}
+static cae_node *relu_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* [x > 0] */
+    return times_tangent(g, n, cae_step(g, n->in[0]), t[0]);
+}
+static cae_node *softplus_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* sigmoid(x) */
+    return times_tangent(g, n, cae_sigmoid(g, n->in[0]), t[0]);
+}
+static cae_node *exp_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* e^x = h */
+    return times_tangent(g, n, n, t[0]);
+}
+static cae_node *log_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* 1 / x = e^-h */
+    return times_tangent(g, n, cae_exp(g, cae_scale(g, n, -1)), t[0]);
+}
+static cae_node *step_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* zero almost everywhere */
+    (void)g;
+    (void)n;
+    (void)t;
+    return NULL;
+}
+
 /* One adapter pair per activation; BY is the buffer the derivative is
  * computed from: IN0(n)->data (the input) or n->out.data (the output). */
 #define ACTIVATION(op, BY)                                                  \
@@ -102,26 +149,26 @@ void caek_step_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
             caek_##op##_backward(IN0(n)->grad, n->out.grad, BY, n->out.size, \
                                  NT(n));                                    \
     }                                                                       \
-    static const cae_op op##_op = {#op, 1, act_infer, NULL, op##_fwd, op##_bwd, 0, 0};
+    static const cae_op op##_op = {.name = #op, .n_in = 1, .infer = act_infer, \
+                                   .forward = op##_fwd, .backward = op##_bwd, \
+                                   .tangent = op##_tan};
 
 static int act_infer(cae_node *n) { return cae_node_same_shape(n, 0); }
 
-/* sigmoid is written out: its backward also stores (first writer). */
+/* sigmoid is written out: its backward may store (first writer). */
 static void sigmoid_fwd(cae_node *n)
 {
     caek_sigmoid_forward(n->out.data, IN0(n)->data, n->out.size, NT(n));
 }
 static void sigmoid_bwd(cae_node *n)
 {
-    cae_real *dx = IN0(n)->grad;
-    if (!dx) return;
-    const cae_real *dout = n->out.grad, *y = n->out.data;
-    if (n->grad_store[0])
-        CAEK_FOR(n->out.size, NT(n), dx[i] = dout[i] * y[i] * (1 - y[i]));
-    else
-        caek_sigmoid_backward(dx, dout, y, n->out.size, NT(n));
+    if (cae_needs_grad(n->in[0]))
+        sigmoid_grad(IN0(n)->grad, n->out.grad, n->out.data, n->out.size, NT(n),
+                     cae_node_stores(n, 0));
 }
-static const cae_op sigmoid_op = {"sigmoid", 1, act_infer, NULL, sigmoid_fwd, sigmoid_bwd, 1u, 0};
+static const cae_op sigmoid_op = {.name = "sigmoid", .n_in = 1, .infer = act_infer,
+                                  .forward = sigmoid_fwd, .backward = sigmoid_bwd,
+                                  .tangent = sigmoid_tan};
 ACTIVATION(tanh, n->out.data)
 ACTIVATION(relu, IN0(n)->data)
 ACTIVATION(softplus, IN0(n)->data)
@@ -136,7 +183,8 @@ static void step_fwd(cae_node *n)
 {
     caek_step_forward(n->out.data, IN0(n)->data, n->out.size, NT(n));
 }
-static const cae_op step_op = {"step", 1, act_infer, NULL, step_fwd, NULL, 0, 0};
+static const cae_op step_op = {.name = "step", .n_in = 1, .infer = act_infer, .forward = step_fwd,
+                               .tangent = step_tan};
 
 /* ------------------------------------------------------- constructors */
 
@@ -145,7 +193,10 @@ static cae_node *unary(cae_graph *g, const cae_op *op, cae_node *x)
     return cae_node_new(g, op, (cae_node *[]){x}, NULL);
 }
 
-cae_node *cae_sigmoid(cae_graph *g, cae_node *x) { return unary(g, &sigmoid_op, x); }
+cae_node *cae_sigmoid(cae_graph *g, cae_node *x)
+{
+    return cae_node_new_builtin(g, &sigmoid_op, (cae_node *[]){x}, NULL, NULL, 1u, 0);
+}
 cae_node *cae_tanh(cae_graph *g, cae_node *x) { return unary(g, &tanh_op, x); }
 cae_node *cae_relu(cae_graph *g, cae_node *x) { return unary(g, &relu_op, x); }
 cae_node *cae_softplus(cae_graph *g, cae_node *x) { return unary(g, &softplus_op, x); }

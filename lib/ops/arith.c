@@ -95,11 +95,19 @@ void caek_bias_add_forward(cae_real *out, const cae_real *x,
     });
 }
 
+/* dx (+)= dout, dv (+)= column sums of dout; store_dx / store_dv: =
+ * (lib/shared.h). */
+static void bias_add_grad(cae_real *dx, cae_real *dv, const cae_real *dout, int64_t B,
+                          int64_t N, int nt, int store_dx, int store_dv)
+{   /* dx (or NULL), dout: B x N; dv (or NULL): N */
+    if (dx) CAEK_PUT(B * N, nt, store_dx, dx, dout[i]);
+    if (dv) cae_ops_col_acc(dv, dout, NULL, B, N, nt, store_dv);
+}
+
 void caek_bias_add_backward(cae_real *dx, cae_real *dv, const cae_real *dout,
                             int64_t B, int64_t N, int nt)
 {   /* dx (or NULL), dout: B x N; dv (or NULL): N */
-    if (dx) CAEK_FOR(B * N, nt, dx[i] += dout[i]);
-    if (dv) cae_ops_col_acc(dv, dout, NULL, B, N, nt, 0);
+    bias_add_grad(dx, dv, dout, B, N, nt, 0, 0);
 }
 
 void caek_mul_row_forward(cae_real *out, const cae_real *x,
@@ -125,6 +133,18 @@ void caek_mul_row_backward(cae_real *dx, cae_real *dv, const cae_real *dout,
             for (int64_t j = 0; j < N; j++) d[j] += g[j] * v[j];
         });
     if (dv) cae_ops_col_acc(dv, dout, x, B, N, nt, 0);
+}
+
+/* out[b,j] = x[b,j] c[b] */
+static void mul_col_fwd_k(cae_real *out, const cae_real *x, const cae_real *c, int64_t B,
+                          int64_t N, int nt)
+{   /* out, x: B x N; c: B */
+    CAEK_FOR_ROWS(B, N, nt, {
+        cae_real *o = out + b * N;
+        const cae_real *xr = x + b * N, cb = c[b];
+        _Pragma("omp simd")
+        for (int64_t j = 0; j < N; j++) o[j] = xr[j] * cb;
+    });
 }
 
 /* -------------------------------------------------------------- nodes */
@@ -208,15 +228,8 @@ static void bias_add_fwd(cae_node *n)
 }
 static void bias_add_bwd(cae_node *n)
 {
-    cae_real *dx = IN(n, 0)->grad, *dv = IN(n, 1)->grad;
-    const cae_real *dout = n->out.grad;
-    const int64_t B = n->out.shape[0], N = n->out.shape[1];
-    if (dx && n->grad_store[0]) { /* first writer: dx = dout */
-        CAEK_FOR(B * N, NT(n), dx[i] = dout[i]);
-        dx = NULL;
-    }
-    if (dv) cae_ops_col_acc(dv, dout, NULL, B, N, NT(n), n->grad_store[1]);
-    caek_bias_add_backward(dx, NULL, dout, B, N, NT(n));
+    bias_add_grad(IN(n, 0)->grad, IN(n, 1)->grad, n->out.grad, n->out.shape[0],
+                  n->out.shape[1], NT(n), cae_node_stores(n, 0), cae_node_stores(n, 1));
 }
 static void mul_row_fwd(cae_node *n)
 {
@@ -229,17 +242,121 @@ static void mul_row_bwd(cae_node *n)
                           IN(n, 1)->data, n->out.shape[0], n->out.shape[1], NT(n));
 }
 
-static const cae_op add_op = {"add", 2, cae_ops_same2, NULL, add_fwd, add_bwd, 0, 0};
-static const cae_op sub_op = {"sub", 2, cae_ops_same2, NULL, sub_fwd, sub_bwd, 0, 0};
-static const cae_op mul_op = {"mul", 2, cae_ops_same2, NULL, mul_fwd, mul_bwd, 0, 0};
-static const cae_op scale_op = {"scale", 1, unary_infer, NULL, scale_fwd, scale_bwd, 0, 0};
-static const cae_op add_scalar_op = {"add_scalar", 1, unary_infer, NULL,
-                                     add_scalar_fwd, add_scalar_bwd, 0, 0};
-static const cae_op square_op = {"square", 1, unary_infer, NULL, square_fwd, square_bwd, 0, 0};
-static const cae_op bias_add_op = {"bias_add", 2, row_infer, NULL, bias_add_fwd,
-                                   bias_add_bwd, 3u, 0};
-static const cae_op mul_row_op = {"mul_row", 2, row_infer, NULL, mul_row_fwd,
-                                  mul_row_bwd, 0, 0};
+static void mul_col_fwd(cae_node *n)
+{
+    mul_col_fwd_k(n->out.data, IN(n, 0)->data, IN(n, 1)->data, n->out.shape[0], n->out.shape[1],
+                  NT(n));
+}
+static void mul_col_bwd(cae_node *n)
+{   /* dx += dout c (by rows), dc[b] += sum_j dout[b,j] x[b,j] */
+    const int64_t B = n->out.shape[0], N = n->out.shape[1];
+    const cae_real *G = n->out.grad, *x = IN(n, 0)->data, *c = IN(n, 1)->data;
+    cae_real *dx = IN(n, 0)->grad, *dc = IN(n, 1)->grad;
+    if (dx)
+        CAEK_FOR_ROWS(B, N, NT(n), {
+            cae_real *d = dx + b * N;
+            const cae_real *gr = G + b * N, cb = c[b];
+            _Pragma("omp simd")
+            for (int64_t j = 0; j < N; j++) d[j] += gr[j] * cb;
+        });
+    if (dc)
+        CAEK_FOR_ROWS(B, N, NT(n), {
+            const cae_real *gr = G + b * N, *xr = x + b * N;
+            double s = 0;
+            _Pragma("omp simd reduction(+ : s)")
+            for (int64_t j = 0; j < N; j++) s += gr[j] * xr[j];
+            dc[b] += (cae_real)s;
+        });
+}
+/* x is B x N, c a vector of B. */
+static int col_infer(cae_node *n)
+{
+    if (cae_ops_rank(n, 0, 2) || cae_ops_rank(n, 1, 1)) return -1;
+    if (IN(n, 1)->shape[0] != IN(n, 0)->shape[0]) {
+        char sx[64], sc[64];
+        return cae_node_fail(n, "column vector %s does not fit the rows of %s",
+                             cae_shape_str(IN(n, 1), sc, sizeof sc),
+                             cae_shape_str(IN(n, 0), sx, sizeof sx));
+    }
+    return cae_node_same_shape(n, 0);
+}
+
+/* ------------------------------------------------------ tangent rules */
+/* Each returns the tangent of n's output from its inputs' tangents t[i]
+ * (NULL = zero), as nodes of these same ops (cae/op.h, cae/jvp.h). */
+
+#define DIRS(i) cae_tangent_dirs(n->in[i], t[i])
+#define LIFT(x, K) cae_tangent_lift(g, (x), (K))
+
+static cae_node *add_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    return cae_tangent_sum(g, n, t[0], t[1]);
+}
+static cae_node *sub_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    return cae_tangent_sum(g, n, t[0], t[1] ? cae_scale(g, t[1], -1) : NULL);
+}
+static cae_node *mul_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* (a b)' = a' b + a b' */
+    cae_node *x = t[0] ? cae_mul(g, t[0], LIFT(n->in[1], DIRS(0))) : NULL;
+    cae_node *y = t[1] ? cae_mul(g, LIFT(n->in[0], DIRS(1)), t[1]) : NULL;
+    return cae_tangent_sum(g, n, x, y);
+}
+static cae_node *scale_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    return cae_scale(g, t[0], (cae_real)n->fattr[0]);
+}
+static cae_node *add_scalar_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    (void)g;
+    (void)n;
+    return t[0];
+}
+static cae_node *square_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* 2 x x' */
+    return cae_mul(g, LIFT(cae_scale(g, n->in[0], 2), DIRS(0)), t[0]);
+}
+/* The tangent of input i, a vector broadcast over rows, must have one
+ * direction: rows are where directions stack. */
+static int one_dir(cae_node *n, cae_node *const *t, int i)
+{
+    if (!t[i] || DIRS(i) == 1) return 1;
+    cae_node_fail(n, "forward mode: the tangent of its vector (input %d) has %lld directions; "
+                     "a broadcast vector's tangent has one", i, (long long)DIRS(i));
+    return 0;
+}
+static cae_node *bias_add_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* x' + v' on every row */
+    if (!one_dir(n, t, 1)) return NULL;
+    if (!t[1]) return t[0];
+    return cae_bias_add(g, t[0] ? t[0] : cae_tangent_zero(g, n->in[0], 1), t[1]);
+}
+static cae_node *mul_row_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* x' v + x v' */
+    if (!one_dir(n, t, 1)) return NULL;
+    cae_node *x = t[0] ? cae_mul_row(g, t[0], n->in[1]) : NULL;
+    cae_node *y = t[1] ? cae_mul_row(g, n->in[0], t[1]) : NULL;
+    return cae_tangent_sum(g, n, x, y);
+}
+static cae_node *mul_col_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* x' c + x c', both by rows, so K directions stack in both */
+    cae_node *x = t[0] ? cae_mul_col(g, t[0], LIFT(n->in[1], DIRS(0))) : NULL;
+    cae_node *y = t[1] ? cae_mul_col(g, LIFT(n->in[0], DIRS(1)), t[1]) : NULL;
+    return cae_tangent_sum(g, n, x, y);
+}
+
+#define OP(id, nin, inf)                                                         \
+    static const cae_op id##_op = {.name = #id, .n_in = nin, .infer = inf, .forward = id##_fwd, \
+                                   .backward = id##_bwd, .tangent = id##_tan}
+OP(add, 2, cae_ops_same2);
+OP(sub, 2, cae_ops_same2);
+OP(mul, 2, cae_ops_same2);
+OP(scale, 1, unary_infer);
+OP(add_scalar, 1, unary_infer);
+OP(square, 1, unary_infer);
+OP(bias_add, 2, row_infer); /* may store both gradients */
+OP(mul_row, 2, row_infer);
+OP(mul_col, 2, col_infer);
 
 /* ------------------------------------------------------- constructors */
 
@@ -270,9 +387,13 @@ cae_node *cae_square(cae_graph *g, cae_node *x)
 }
 cae_node *cae_bias_add(cae_graph *g, cae_node *x, cae_node *v)
 {
-    return binary(g, &bias_add_op, x, v);
+    return cae_node_new_builtin(g, &bias_add_op, (cae_node *[]){x, v}, NULL, NULL, 3u, 0);
 }
 cae_node *cae_mul_row(cae_graph *g, cae_node *x, cae_node *v)
 {
     return binary(g, &mul_row_op, x, v);
+}
+cae_node *cae_mul_col(cae_graph *g, cae_node *x, cae_node *c)
+{
+    return binary(g, &mul_col_op, x, c);
 }

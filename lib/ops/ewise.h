@@ -17,6 +17,8 @@
 
 #include "cae/graph.h"
 #include "cae/op.h"
+#include "cae/ops.h"
+#include "shared.h"
 
 #define CAEK_PAR_MIN 32768
 /* Elements per partial sum of the deterministic reductions. */
@@ -49,6 +51,15 @@ static inline int caek_nt(int nt) { return nt > 0 ? nt : omp_get_max_threads(); 
         } else {                                                            \
             for (int64_t b = 0; b < caek_b_; b++) { __VA_ARGS__; }          \
         }                                                                   \
+    } while (0)
+
+/* dst[i] = expr (store) or dst[i] += expr, for int64_t i in [0, n): the
+ * one loop of a backward that may be its buffer's first writer
+ * (lib/shared.h), with the derivative written once. */
+#define CAEK_PUT(n, nt, store, dst, expr)                                   \
+    do {                                                                    \
+        if (store) CAEK_FOR(n, nt, (dst)[i] = (expr));                      \
+        else CAEK_FOR(n, nt, (dst)[i] += (expr));                           \
     } while (0)
 
 /* Inputs 0 and 1 must have identical shapes; out takes them. */
@@ -112,6 +123,15 @@ static inline void cae_ops_col_acc(cae_real *acc, const cae_real *y,
             }
         }
     });
+}
+
+/* Forward mode: the total of each direction's block of tangent t (the
+ * tangent of a scalar total): a scalar for one direction, K values for K. */
+static inline cae_node *cae_ops_dir_sum(cae_graph *g, cae_node *t, int64_t K)
+{
+    if (K <= 1) return cae_sum(g, t);
+    const int64_t size = cae_node_value(t)->size;
+    return cae_sum_rows(g, cae_reshape(g, t, 2, (int64_t[]){K, size / K}));
 }
 
 #endif

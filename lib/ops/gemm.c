@@ -16,7 +16,7 @@
 #include <omp.h>
 
 #include "cae/gemm.h"
-#include "graph/internal.h"
+#include "shared.h"
 
 #ifdef CAE_REAL_DOUBLE
 typedef libxsmm_dmmfunction kern_fn;

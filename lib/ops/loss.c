@@ -12,7 +12,6 @@
 #include "cae/kernels.h"
 #include "cae/op.h"
 #include "cae/ops.h"
-#include "graph/internal.h"
 #include "ops/ewise.h"
 #include "ops/vmath.h"
 
@@ -216,8 +215,7 @@ static void bce_bwd(cae_node *n)
     CAE_ASSERT(p || !dz, "bce_logits: z has a gradient but the plan kept no sigmoid(z) - t");
     if (dz) { /* dz (+)= g/B p, p = sigmoid(z) - t from the forward */
         const cae_real c = B > 0 ? n->out.grad[0] / (cae_real)B : 0;
-        if (n->grad_store[0]) CAEK_FOR(B * N, NT(n), dz[i] = c * p[i]);
-        else CAEK_FOR(B * N, NT(n), dz[i] += c * p[i]);
+        CAEK_PUT(B * N, NT(n), cae_node_stores(n, 0), dz, c * p[i]);
         dz = NULL;
     }
     caek_bce_logits_backward(dz, IN(n, 1)->grad, n->out.grad[0], IN(n, 0)->data,
@@ -271,10 +269,120 @@ static void xent_bwd(cae_node *n)
                                    IN(n, 0)->shape[1], NT(n));
 }
 
-static const cae_op bce_op = {"bce_logits", 2, pair_infer, bce_plan, bce_fwd, bce_bwd, 1u, 0};
-static const cae_op sq_op = {"sq_error", 2, pair_infer, rows_plan, sq_fwd, sq_bwd, 0, 0};
-static const cae_op xent_op = {"softmax_xent", 2, xent_infer, xent_plan, xent_fwd,
-                               xent_bwd, 0, 0};
+/* softmax: rows of z (B x C) -> probabilities. Backward:
+ * dz += p (G - sum_c G p); tangent: p z' - p sum_c (p z'). */
+static void softmax_fwd(cae_node *n)
+{
+    const int64_t B = n->out.shape[0], C = n->out.shape[1];
+    const cae_real *z = IN(n, 0)->data;
+    cae_real *p = n->out.data;
+    CAEK_FOR_ROWS(B, C, NT(n), {
+        const cae_real *zr = z + b * C;
+        cae_real *pr = p + b * C;
+        cae_real m = zr[0];
+        for (int64_t c = 1; c < C; c++) m = zr[c] > m ? zr[c] : m;
+        double s = 0;
+        for (int64_t c = 0; c < C; c++) s += (double)(pr[c] = cae_vexp(zr[c] - m));
+        const cae_real inv = (cae_real)(1 / s);
+        for (int64_t c = 0; c < C; c++) pr[c] *= inv;
+    });
+}
+static void softmax_bwd(cae_node *n)
+{
+    if (!cae_needs_grad(n->in[0])) return;
+    const int64_t B = n->out.shape[0], C = n->out.shape[1];
+    const cae_real *p = n->out.data, *G = n->out.grad;
+    cae_real *dz = IN(n, 0)->grad;
+    CAEK_FOR_ROWS(B, C, NT(n), {
+        const cae_real *pr = p + b * C, *gr = G + b * C;
+        double s = 0;
+        for (int64_t c = 0; c < C; c++) s += (double)gr[c] * pr[c];
+        for (int64_t c = 0; c < C; c++) dz[b * C + c] += pr[c] * (gr[c] - (cae_real)s);
+    });
+}
+static int softmax_infer(cae_node *n)
+{
+    return cae_ops_rank(n, 0, 2) ? -1 : cae_node_same_shape(n, 0);
+}
+static cae_node *softmax_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    cae_node *p = cae_tangent_lift(g, n, cae_tangent_dirs(n->in[0], t[0]));
+    cae_node *q = cae_mul(g, p, t[0]);
+    return cae_sub(g, q, cae_mul_col(g, p, cae_sum_rows(g, q)));
+}
+
+static const cae_op onehot_op;
+
+/* onehot: labels (B class indices as reals) -> B x C of 0 and 1; iattr[0]
+ * = C. A constant of the labels: no gradient, a zero tangent. */
+static int onehot_infer(cae_node *n)
+{
+    if (cae_ops_rank(n, 0, 1)) return -1;
+    if (n->iattr[0] < 1) return cae_node_fail(n, "%lld classes", (long long)n->iattr[0]);
+    n->out.rank = 2;
+    n->out.shape[0] = IN(n, 0)->shape[0];
+    n->out.shape[1] = n->iattr[0];
+    return 0;
+}
+static void onehot_fwd(cae_node *n)
+{
+    const int64_t B = n->out.shape[0], C = n->out.shape[1];
+    memset(n->out.data, 0, (size_t)(B * C) * sizeof(cae_real));
+    for (int64_t b = 0; b < B; b++) n->out.data[b * C + label_at(IN(n, 0)->data, b, C)] = 1;
+}
+
+/* ------------------------------------------------------ tangent rules */
+/* The tangent of a loss (a mean over rows of per-row sums) is the total of
+ * each direction's block of  dloss/dinput * input' : K values for K
+ * directions (cae/jvp.h). */
+
+#define DIRS(i) cae_tangent_dirs(n->in[i], t[i])
+#define LIFT(x, K) cae_tangent_lift(g, (x), (K))
+
+static cae_node *per_row_mean(cae_graph *g, cae_node *n, cae_node *x, int64_t K)
+{   /* x: K blocks of the B x N per-element terms */
+    const int64_t B = IN(n, 0)->shape[0];
+    return cae_scale(g, cae_ops_dir_sum(g, x, K), (cae_real)(B > 0 ? 1.0 / (double)B : 0));
+}
+static cae_node *bce_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* d/dz = sigmoid(z) - t, d/dt = -z */
+    cae_node *z = n->in[0], *tg = n->in[1];
+    cae_node *a = t[0] ? cae_mul(g, LIFT(cae_sub(g, cae_sigmoid(g, z), tg), DIRS(0)), t[0]) : NULL;
+    cae_node *b = t[1] ? cae_mul(g, LIFT(cae_scale(g, z, -1), DIRS(1)), t[1]) : NULL;
+    cae_node *s = cae_tangent_sum(g, z, a, b);
+    return per_row_mean(g, n, s, cae_tangent_dirs(z, s));
+}
+static cae_node *sq_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* 2 (y - t)(y' - t') */
+    cae_node *d = cae_tangent_sum(g, n->in[0], t[0], t[1] ? cae_scale(g, t[1], -1) : NULL);
+    const int64_t K = cae_tangent_dirs(n->in[0], d);
+    cae_node *r = cae_scale(g, cae_sub(g, n->in[0], n->in[1]), 2);
+    return per_row_mean(g, n, cae_mul(g, LIFT(r, K), d), K);
+}
+static cae_node *xent_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* (softmax(z) - onehot(labels)) z'; labels have no derivative */
+    if (!t[0]) return NULL;
+    cae_node *z = n->in[0];
+    const cae_attr at = {.i = {IN(n, 0)->shape[1]}};
+    cae_node *onehot = cae_node_new_attr(g, &onehot_op, (cae_node *[]){n->in[1]}, &at, "onehot");
+    cae_node *d = cae_sub(g, cae_softmax(g, z), onehot);
+    return per_row_mean(g, n, cae_mul(g, LIFT(d, DIRS(0)), t[0]), DIRS(0));
+}
+
+static const cae_op bce_op = {.name = "bce_logits", .n_in = 2, .infer = pair_infer,
+                              .plan = bce_plan, .forward = bce_fwd, .backward = bce_bwd,
+                              .tangent = bce_tan};
+static const cae_op sq_op = {.name = "sq_error", .n_in = 2, .infer = pair_infer,
+                             .plan = rows_plan, .forward = sq_fwd, .backward = sq_bwd,
+                             .tangent = sq_tan};
+static const cae_op xent_op = {.name = "softmax_xent", .n_in = 2, .infer = xent_infer,
+                               .plan = xent_plan, .forward = xent_fwd, .backward = xent_bwd,
+                               .tangent = xent_tan};
+static const cae_op softmax_op = {.name = "softmax", .n_in = 1, .infer = softmax_infer,
+                                  .forward = softmax_fwd, .backward = softmax_bwd,
+                                  .tangent = softmax_tan};
+static const cae_op onehot_op = {.name = "onehot", .n_in = 1, .infer = onehot_infer,
+                                 .forward = onehot_fwd};
 
 /* ------------------------------------------------------- constructors */
 
@@ -284,8 +392,8 @@ static cae_node *binary(cae_graph *g, const cae_op *op, cae_node *a, cae_node *b
 }
 
 cae_node *cae_bce_logits(cae_graph *g, cae_node *logits, cae_node *target)
-{
-    return binary(g, &bce_op, logits, target);
+{   /* may store z's gradient */
+    return cae_node_new_builtin(g, &bce_op, (cae_node *[]){logits, target}, NULL, NULL, 1u, 0);
 }
 cae_node *cae_softmax_xent(cae_graph *g, cae_node *logits, cae_node *labels)
 {
@@ -294,4 +402,8 @@ cae_node *cae_softmax_xent(cae_graph *g, cae_node *logits, cae_node *labels)
 cae_node *cae_sq_error(cae_graph *g, cae_node *y, cae_node *target)
 {
     return binary(g, &sq_op, y, target);
+}
+cae_node *cae_softmax(cae_graph *g, cae_node *z)
+{
+    return cae_node_new(g, &softmax_op, (cae_node *[]){z}, NULL);
 }

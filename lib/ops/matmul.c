@@ -7,8 +7,8 @@
  *   dB += op(A)^T G          (stored as B: transposed when trans_b)
  * Each of the three products is planned once at compile (cae_gemm_plan
  * dispatches the libxsmm kernels); the transposes a product needs go
- * through the node's scratch. A gradient this node writes first in a pass
- * (grad_store) gets a second plan that stores instead of accumulating.
+ * through the node's scratch. A gradient this node may write first in a
+ * pass (lib/shared.h) gets a second plan that stores instead of adding.
  *
  * affine: C = A op(B) + v, v a row vector of N values, as one node. The
  * bias is added to each output tile right after its kernel wrote it (in
@@ -18,7 +18,7 @@
  * bias_add(matmul(A, B, 0, trans_b), v). */
 #include "cae/gemm.h"
 #include "cae/ops.h"
-#include "graph/internal.h"
+#include "shared.h"
 #include "ops/ewise.h"
 
 typedef struct matmul_plan {
@@ -84,7 +84,7 @@ static int matmul_plan_fn(cae_node *n)
      *     op(B)^T is B^T (a transpose) or, with trans_b, B itself.
      *     trans_a: dA (K x M) += op(B) (K x N) G^T (N x M): G^T needs the
      *     scratch transpose; op(B) is B, or B^T read with trans_a. */
-    for (int acc = 1; p->has_da && acc >= !n->grad_store_first[0]; acc--) {
+    for (int acc = 1; p->has_da && acc >= !cae_node_may_store(n, 0); acc--) {
         cae_gemm *q = acc ? &p->da : &p->da_store;
         int rc = ta ? cae_gemm_plan(q, k, m, nn, tb, 1, acc)
                     : cae_gemm_plan(q, m, k, nn, 0, !tb, acc);
@@ -93,7 +93,7 @@ static int matmul_plan_fn(cae_node *n)
     }
     /* dB: not trans_b: dB (K x N) += op(A)^T (K x M) G (M x N).
      *     trans_b: dB (N x K) += G^T (N x M) op(A) (M x K). */
-    for (int acc = 1; p->has_db && acc >= !n->grad_store_first[1]; acc--) {
+    for (int acc = 1; p->has_db && acc >= !cae_node_may_store(n, 1); acc--) {
         cae_gemm *q = acc ? &p->db : &p->db_store;
         int rc = tb ? cae_gemm_plan(q, nn, k, m, 1, ta, acc)
                     : cae_gemm_plan(q, k, nn, m, !ta, 0, acc);
@@ -120,16 +120,16 @@ static void matmul_backward(cae_node *n)
     const cae_real *G = n->out.grad;
     if (n->n_in == 3 && n->in[2]->out.grad) /* affine: dv (+)= column sums of G */
         cae_ops_col_acc(n->in[2]->out.grad, G, NULL, n->out.shape[0], n->out.shape[1], th,
-                        n->grad_store[2]);
+                        cae_node_stores(n, 2));
     if (p->has_da) {
-        const cae_gemm *q = n->grad_store[0] ? &p->da_store : &p->da;
+        const cae_gemm *q = cae_node_stores(n, 0) ? &p->da_store : &p->da;
         if (ta) /* dA = op(B) G^T: first operand op(B), second G^T (scratch) */
             cae_gemm_run(q, b->data, G, a->grad, n->scratch, th);
         else /* dA = G op(B)^T */
             cae_gemm_run(q, G, b->data, a->grad, n->scratch, th);
     }
     if (p->has_db) {
-        const cae_gemm *q = n->grad_store[1] ? &p->db_store : &p->db;
+        const cae_gemm *q = cae_node_stores(n, 1) ? &p->db_store : &p->db;
         if (tb) /* dB = G^T op(A) */
             cae_gemm_run(q, G, a->data, b->grad, n->scratch, th);
         else /* dB = op(A)^T G */
@@ -137,22 +137,51 @@ static void matmul_backward(cae_node *n)
     }
 }
 
-static const cae_op matmul_op = {"matmul",       2,          matmul_infer, matmul_plan_fn,
-                                 matmul_forward, matmul_backward, 3u, 0};
+/* Tangent: C' = op(A') op(B) + op(A) op(B') (+ v' on every row for
+ * affine). Directions stack along A's rows, so A' may carry K of them (one
+ * GEMM with K times the rows) unless A is transposed; B' and v', being
+ * shared by the rows, carry one. */
+static cae_node *matmul_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    const int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
+    const int64_t KA = cae_tangent_dirs(n->in[0], t[0]);
+    const int64_t KB = cae_tangent_dirs(n->in[1], t[1]);
+    const int64_t KV = n->n_in == 3 ? cae_tangent_dirs(n->in[2], t[2]) : 0;
+    if ((KA > 1 && ta) || KB > 1 || KV > 1) {
+        cae_node_fail(n, "forward mode: tangents with several directions go along the rows of "
+                         "the first operand (untransposed), not along %s",
+                      KA > 1 ? "a transposed first operand" : KB > 1 ? "the second operand" : "the bias");
+        return NULL;
+    }
+    cae_node *dv = n->n_in == 3 ? t[2] : NULL;
+    cae_node *x = NULL;
+    if (t[0]) {
+        x = dv ? cae_affine(g, t[0], n->in[1], dv, tb) : cae_matmul(g, t[0], n->in[1], ta, tb);
+        dv = NULL; /* added to every row, of every direction */
+    }
+    cae_node *y = t[1] ? cae_matmul(g, n->in[0], t[1], ta, tb) : NULL;
+    if (dv) y = cae_bias_add(g, y ? y : cae_tangent_zero(g, n, 1), dv);
+    return cae_tangent_sum(g, n, x, y);
+}
 
-static const cae_op affine_op = {"affine",       3,          affine_infer, matmul_plan_fn,
-                                 matmul_forward, matmul_backward, 7u, 0};
+static const cae_op matmul_op = {.name = "matmul", .n_in = 2, .infer = matmul_infer,
+                                 .plan = matmul_plan_fn, .forward = matmul_forward,
+                                 .backward = matmul_backward, .tangent = matmul_tan};
+
+static const cae_op affine_op = {.name = "affine", .n_in = 3, .infer = affine_infer,
+                                 .plan = matmul_plan_fn, .forward = matmul_forward,
+                                 .backward = matmul_backward, .tangent = matmul_tan};
 
 cae_node *cae_matmul(cae_graph *g, cae_node *a, cae_node *b, int trans_a, int trans_b)
 {
     cae_node *in[2] = {a, b};
     cae_attr at = {.i = {!!trans_a, !!trans_b}};
-    return cae_node_new_attr(g, &matmul_op, in, &at, NULL);
+    return cae_node_new_builtin(g, &matmul_op, in, &at, NULL, 3u, 0); /* may store dA, dB */
 }
 
 cae_node *cae_affine(cae_graph *g, cae_node *x, cae_node *w, cae_node *v, int trans_w)
 {
     cae_node *in[3] = {x, w, v};
     cae_attr at = {.i = {0, !!trans_w}};
-    return cae_node_new_attr(g, &affine_op, in, &at, NULL);
+    return cae_node_new_builtin(g, &affine_op, in, &at, NULL, 7u, 0); /* and dv */
 }

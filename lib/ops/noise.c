@@ -80,9 +80,104 @@ static void stop_fwd(cae_node *n)
     CAEK_FOR(n->out.size, NT(n), out[i] = x[i]);
 }
 
-static const cae_op gauss_op = {"gaussian_noise", 1, same_infer, NULL, gauss_fwd, pass_bwd, 0, 0};
-static const cae_op mask_op = {"mask_noise", 1, same_infer, mask_plan, mask_fwd, mask_bwd, 0, 0};
-static const cae_op stop_op = {"stop_grad", 1, same_infer, NULL, stop_fwd, NULL, 0, 0};
+/* mask_like(t, m): t times the mask the mask_noise node m drew on its
+ * last forward, the mask tiled over t's K blocks (t is K times m's size):
+ * the tangent of mask_noise, and differentiable itself. m is an input for
+ * the order of the tape only: no gradient flows to it. */
+static int mask_like_infer(cae_node *n)
+{
+    const cae_tensor *t = &n->in[0]->out, *m = &n->in[1]->out;
+    if (m->size < 1 || t->size % m->size)
+        return cae_node_fail(n, "%lld values are not copies of the mask's %lld", (long long)t->size,
+                             (long long)m->size);
+    return cae_node_same_shape(n, 0);
+}
+static void mask_like_fwd(cae_node *n)
+{
+    const cae_real *t = IN0(n)->data, *mask = n->in[1]->scratch;
+    const int64_t m = n->in[1]->out.size;
+    cae_real *out = n->out.data;
+    CAEK_FOR(n->out.size, NT(n), out[i] = t[i] * mask[i % m]);
+}
+static void mask_like_bwd(cae_node *n)
+{
+    if (!cae_needs_grad(n->in[0])) return;
+    const cae_real *G = n->out.grad, *mask = n->in[1]->scratch;
+    const int64_t m = n->in[1]->out.size;
+    cae_real *dt = IN0(n)->grad;
+    CAEK_FOR(n->out.size, NT(n), dt[i] += G[i] * mask[i % m]);
+}
+static cae_node *mask_like_tan(cae_graph *g, cae_node *n, cae_node *const *t);
+static const cae_op mask_like_op = {.name = "mask_like", .n_in = 2, .infer = mask_like_infer,
+                                    .forward = mask_like_fwd, .backward = mask_like_bwd,
+                                    .tangent = mask_like_tan};
+static cae_node *mask_like(cae_graph *g, cae_node *t, cae_node *mask_node)
+{
+    /* no gradient to the mask node: the graph looks past this node for it */
+    return cae_node_new_builtin(g, &mask_like_op, (cae_node *[]){t, mask_node}, NULL, NULL, 0,
+                                1u << 1);
+}
+
+/* ------------------------------------------------------ tangent rules */
+
+static cae_node *gauss_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* x + noise: the noise is a constant draw */
+    (void)g;
+    (void)n;
+    return t[0];
+}
+static cae_node *mask_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    return mask_like(g, t[0], n);
+}
+static cae_node *mask_like_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* linear in t; the mask is a constant */
+    if (!t[0]) return NULL;
+    if (cae_tangent_dirs(n->in[0], t[0]) > 1) {
+        cae_node_fail(n, "forward mode: a tangent of a tangent with several directions");
+        return NULL;
+    }
+    return mask_like(g, t[0], n->in[1]);
+}
+static cae_node *zero_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* no derivative flows through (stop_grad), or none exists (probes) */
+    (void)g;
+    (void)n;
+    (void)t;
+    return NULL;
+}
+
+/* probes: iattr[0] = K, iattr[1] = kind; in: x (B x D, for the shape). */
+static int probes_infer(cae_node *n)
+{
+    if (cae_ops_rank(n, 0, 2)) return -1;
+    if (n->iattr[0] < 1) return cae_node_fail(n, "K = %lld probes", (long long)n->iattr[0]);
+    if (n->iattr[1] != CAE_PROBE_GAUSSIAN && n->iattr[1] != CAE_PROBE_RADEMACHER)
+        return cae_node_fail(n, "unknown probe kind %lld", (long long)n->iattr[1]);
+    cae_node_same_shape(n, 0);
+    n->out.shape[0] *= n->iattr[0];
+    return 0;
+}
+static void probes_fwd(cae_node *n)
+{
+    const uint64_t key = cae_rng_next(cae_graph_rng(n->graph));
+    cae_real *out = n->out.data;
+    if (n->iattr[1] == CAE_PROBE_GAUSSIAN)
+        CAEK_FOR(n->out.size, NT(n), out[i] = (cae_real)cae_rng_hash_normal(key, (uint64_t)i));
+    else
+        CAEK_FOR(n->out.size, NT(n),
+                 out[i] = cae_rng_hash_uniform(key, (uint64_t)i) < 0.5 ? (cae_real)-1 : (cae_real)1);
+}
+
+static const cae_op gauss_op = {.name = "gaussian_noise", .n_in = 1, .infer = same_infer,
+                                .forward = gauss_fwd, .backward = pass_bwd, .tangent = gauss_tan};
+static const cae_op mask_op = {.name = "mask_noise", .n_in = 1, .infer = same_infer,
+                               .plan = mask_plan, .forward = mask_fwd, .backward = mask_bwd,
+                               .tangent = mask_tan};
+static const cae_op stop_op = {.name = "stop_grad", .n_in = 1, .infer = same_infer,
+                               .forward = stop_fwd, .tangent = zero_tan};
+static const cae_op probes_op = {.name = "probes", .n_in = 1, .infer = probes_infer,
+                                 .forward = probes_fwd, .tangent = zero_tan};
 
 /* ------------------------------------------------------- constructors */
 
@@ -103,4 +198,9 @@ cae_node *cae_mask_noise(cae_graph *g, cae_node *x, cae_real nu)
 cae_node *cae_stop_grad(cae_graph *g, cae_node *x)
 {
     return cae_node_new(g, &stop_op, (cae_node *[]){x}, NULL);
+}
+cae_node *cae_probes(cae_graph *g, cae_node *x, int64_t K, cae_probe_kind kind)
+{
+    const cae_attr at = {.i = {K, kind}};
+    return cae_node_new_attr(g, &probes_op, (cae_node *[]){x}, &at, "probes");
 }

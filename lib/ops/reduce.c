@@ -141,12 +141,73 @@ static void sum_cols_bwd(cae_node *n)
                                IN(n, 0)->shape[1], NT(n));
 }
 
-static const cae_op sum_op = {"sum", 1, sum_infer, sum_plan, sum_fwd, sum_bwd, 0, 0};
-static const cae_op mean_op = {"mean", 1, sum_infer, sum_plan, mean_fwd, mean_bwd, 0, 0};
-static const cae_op sum_rows_op = {"sum_rows", 1, sum_rows_infer, NULL, sum_rows_fwd,
-                                   sum_rows_bwd, 0, 0};
-static const cae_op sum_cols_op = {"sum_cols", 1, sum_cols_infer, NULL, sum_cols_fwd,
-                                   sum_cols_bwd, 0, 0};
+/* block_sum_cols: t ((K B) x N, K blocks of B rows) -> K x N, row k = the
+ * column sums of block k: sum_cols of each of K directions at once. */
+static int block_infer(cae_node *n)
+{
+    if (cae_ops_rank(n, 0, 2)) return -1;
+    const int64_t K = n->iattr[0];
+    if (K < 1 || IN(n, 0)->shape[0] % K)
+        return cae_node_fail(n, "%lld rows are not %lld blocks", (long long)IN(n, 0)->shape[0],
+                             (long long)K);
+    n->out.rank = 2;
+    n->out.shape[0] = K;
+    n->out.shape[1] = IN(n, 0)->shape[1];
+    return 0;
+}
+static void block_fwd(cae_node *n)
+{
+    const int64_t K = n->iattr[0], B = IN(n, 0)->shape[0] / K, N = IN(n, 0)->shape[1];
+    for (int64_t k = 0; k < K; k++)
+        caek_sum_cols_forward(n->out.data + k * N, IN(n, 0)->data + k * B * N, B, N, NT(n));
+}
+static void block_bwd(cae_node *n)
+{
+    if (!cae_needs_grad(n->in[0])) return;
+    const int64_t K = n->iattr[0], B = IN(n, 0)->shape[0] / K, N = IN(n, 0)->shape[1];
+    for (int64_t k = 0; k < K; k++)
+        caek_sum_cols_backward(IN(n, 0)->grad + k * B * N, n->out.grad + k * N, B, N, NT(n));
+}
+static const cae_op block_op = {.name = "block_sum_cols", .n_in = 1, .infer = block_infer,
+                                .forward = block_fwd, .backward = block_bwd};
+
+/* ------------------------------------------------------ tangent rules */
+
+#define DIRS(i) cae_tangent_dirs(n->in[i], t[i])
+
+static cae_node *sum_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    return cae_ops_dir_sum(g, t[0], DIRS(0));
+}
+static cae_node *mean_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    const int64_t size = IN(n, 0)->size;
+    return cae_scale(g, cae_ops_dir_sum(g, t[0], DIRS(0)), (cae_real)(size > 0 ? 1.0 / (double)size : 0));
+}
+static cae_node *sum_rows_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* K blocks of B rows -> K blocks of B values */
+    (void)n;
+    return cae_sum_rows(g, t[0]);
+}
+static cae_node *sum_cols_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{
+    const int64_t K = DIRS(0);
+    if (K <= 1) return cae_sum_cols(g, t[0]);
+    const cae_attr at = {.i = {K}};
+    cae_node *b = cae_node_new_attr(g, &block_op, (cae_node *[]){t[0]}, &at, NULL);
+    return cae_reshape(g, b, 1, (int64_t[]){K * IN(n, 0)->shape[1]});
+}
+
+static const cae_op sum_op = {.name = "sum", .n_in = 1, .infer = sum_infer, .plan = sum_plan,
+                              .forward = sum_fwd, .backward = sum_bwd, .tangent = sum_tan};
+static const cae_op mean_op = {.name = "mean", .n_in = 1, .infer = sum_infer, .plan = sum_plan,
+                               .forward = mean_fwd, .backward = mean_bwd, .tangent = mean_tan};
+static const cae_op sum_rows_op = {.name = "sum_rows", .n_in = 1, .infer = sum_rows_infer,
+                                   .forward = sum_rows_fwd, .backward = sum_rows_bwd,
+                                   .tangent = sum_rows_tan};
+static const cae_op sum_cols_op = {.name = "sum_cols", .n_in = 1, .infer = sum_cols_infer,
+                                   .forward = sum_cols_fwd, .backward = sum_cols_bwd,
+                                   .tangent = sum_cols_tan};
 
 /* ------------------------------------------------------- constructors */
 

@@ -38,7 +38,7 @@
 
 #include "cae/op.h"
 #include "cae/penalty.h"
-#include "graph/internal.h"
+#include "shared.h"
 
 enum { COLS = 256 }; /* hidden units per parallel chunk */
 
@@ -247,18 +247,19 @@ static void penalty_backward(cae_node *n)
     penalty_buffers(n, &norms, &colsum, &q);
     contractive_backward(q, colsum, n->in[2]->out.data, n->in[0]->out.shape[0], units_of(n),
                          inputs_of(n), (cae_wlayout)n->iattr[1], n->out.grad[0],
-                         n->in[0]->out.grad, n->in[2]->out.grad, n->grad_store[0],
-                         n->grad_store[2], cae_node_threads(n));
+                         n->in[0]->out.grad, n->in[2]->out.grad, cae_node_stores(n, 0),
+                         cae_node_stores(n, 2), cae_node_threads(n));
 }
 
-/* Stores a's and W's gradients when it writes them first; h gets none. */
-static const cae_op penalty_op = {"contractive_penalty", 3,          penalty_infer,
-                                  penalty_plan,          penalty_forward, penalty_backward,
-                                  (1u << 0) | (1u << 2), 1u << 1};
+static const cae_op penalty_op = {.name = "contractive_penalty", .n_in = 3,
+                                  .infer = penalty_infer, .plan = penalty_plan,
+                                  .forward = penalty_forward, .backward = penalty_backward};
 
 cae_node *cae_contractive_penalty(cae_graph *g, cae_node *a, cae_node *h, cae_node *W,
                                   cae_act act, cae_wlayout layout)
 {
     cae_attr at = {.i = {act, layout}};
-    return cae_node_new_attr(g, &penalty_op, (cae_node *[]){a, h, W}, &at, NULL);
+    /* May store a's and W's gradients when it writes them first; h gets none. */
+    return cae_node_new_builtin(g, &penalty_op, (cae_node *[]){a, h, W}, &at, NULL,
+                                (1u << 0) | (1u << 2), 1u << 1);
 }

@@ -1,0 +1,131 @@
+/*
+ * cae/task.h — what cae_train (cae/train.h) trains: a parameter store plus a
+ * builder, a function that adds the objective to a graph for an input node.
+ *
+ * The task compiles the builder's graph for the training batch, for a last,
+ * partial batch, and, with eval = 1, noise-free for evaluation. The built-in
+ * models are builders like any other (cae_layer_task_build,
+ * cae_mlp_task_build); a user's regularizer is a builder too and trains with
+ * everything cae_train gives the built-ins: shuffling, momentum, the NaN
+ * guard, early stopping, checkpoints and exact resumption
+ * (examples/custom_regularizer.c).
+ *
+ *   static int my_build(cae_graph *g, cae_task_io *io, const void *ctx) {
+ *       const cae_layer_task *lt = ctx;               // a CAE layer ...
+ *       if (cae_layer_task_build(g, io, lt)) return -1;
+ *       cae_node *h = ...;                            // ... plus my term
+ *       io->loss = cae_add(g, io->loss, cae_scale(g, my_term(g, h), 0.1));
+ *       return io->loss ? 0 : -1;
+ *   }
+ *   cae_layer_task lt = {1, config};
+ *   cae_task_spec spec = {.name = "mine", .n_in = 784, .build = my_build,
+ *                         .ctx = &lt, .ctx_size = sizeof lt};
+ *   cae_task *t = cae_task_new(p, &spec, 20, seed, 0, &err);
+ */
+#ifndef CAE_TASK_H
+#define CAE_TASK_H
+
+#include "cae/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cae_task cae_task;
+
+/* One graph's build: what the task gives the builder, and what the builder
+ * gives back. */
+typedef struct cae_task_io {
+    /* given */
+    cae_params *params;   /* the task's parameter store */
+    cae_params *buffers;  /* the task's buffers: state that is not trained but
+                             travels with the run (checkpoints, resume), e.g. the
+                             rbm's persistent chain. Get or create tensors here
+                             (the same on every call). */
+    cae_node *x;          /* rows x n_in, bound to the rows of each step */
+    cae_node *y;          /* rows labels 0..n_classes-1 (supervised), else NULL */
+    int64_t rows;         /* this graph's row count */
+    int64_t batch;        /* the task's (full) batch size */
+    int eval;             /* 1: the evaluation graph: no noise, no state updates */
+    /* filled by the builder */
+    cae_node *loss;       /* the scalar objective (averaged over rows) */
+    cae_node *metric;     /* unsupervised: a scalar averaged over rows that
+                             evaluation reports beside the loss (NULL: the loss) */
+    cae_node *logits;     /* supervised: rows x n_classes; evaluation reports
+                             the error rate of their argmax */
+} cae_task_io;
+
+/* Add the objective to g (whose inputs io->x, io->y exist); return 0, or
+ * non-zero with the graph's error set (a failed constructor does that). */
+typedef int (*cae_task_build_fn)(cae_graph *g, cae_task_io *io, const void *ctx);
+
+typedef struct cae_task_spec {
+    const char *name;       /* for messages ("cae", "mlp", "my-regularizer") */
+    int64_t n_in;           /* input width */
+    int n_classes;          /* 0: unsupervised; > 0: labels 0..n_classes-1 */
+    cae_task_build_fn build;
+    const void *ctx;        /* passed to build */
+    size_t ctx_size;        /* > 0: the task keeps its own copy of that many bytes
+                               of ctx; 0: ctx must outlive the task */
+} cae_task_spec;
+
+/* A task over store p (whose tensors the builder uses must exist): the
+ * training graph is built and compiled now (errors come out here, in err),
+ * others on first use. seed seeds the task RNG (noise, Gibbs sampling);
+ * threads per op (0 = OpenMP default). */
+cae_task *cae_task_new(cae_params *p, const cae_task_spec *spec, int64_t batch, uint64_t seed,
+                       int threads, cae_error *err);
+void cae_task_free(cae_task *t);
+
+/* The built-in builders. ctx of cae_layer_task_build: a cae_layer_task;
+ * of cae_mlp_task_build: a cae_mlp_config. A user's builder may call them
+ * and add its own terms to io->loss. */
+typedef struct cae_layer_task {
+    int layer;
+    cae_layer_config config;
+} cae_layer_task;
+int cae_layer_task_build(cae_graph *g, cae_task_io *io, const void *ctx);
+int cae_mlp_task_build(cae_graph *g, cae_task_io *io, const void *ctx);
+/* cae_task_new with those builders: pretraining layer k (the store must
+ * hold its tensors), and fine-tuning: softmax cross-entropy (+ wd). */
+cae_task *cae_task_pretrain(cae_params *p, int layer, const cae_layer_config *c, int64_t batch,
+                            uint64_t seed, int threads, cae_error *err);
+cae_task *cae_task_finetune(cae_params *p, const cae_mlp_config *m, int64_t batch,
+                            uint64_t seed, int threads, cae_error *err);
+
+/* One forward + backward on rows (1..batch) examples x (rows x n_in) and
+ * labels y (supervised; NULL otherwise). Gradients land in the store, the
+ * objective in *objective. Fails (sticky error on the task) only at the
+ * first use of a new row count, when that graph compiles. */
+cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
+                         double *objective);
+/* Noise-free evaluation over a whole dataset: the mean objective (loss) and
+ * the mean metric (unsupervised) or the error rate (supervised) in *metric.
+ * Its random draws (an rbm's Gibbs step) come from a stream of their own,
+ * the same at every call: evaluating never changes the training stream. */
+cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric);
+/* The tensors this task trains (its graph's parameters). */
+int cae_task_n_params(const cae_task *t);
+cae_tensor *cae_task_param(const cae_task *t, int i);
+cae_params *cae_task_params(const cae_task *t);
+/* The task's buffers (see cae_task_io); cae_train saves and restores them. */
+cae_params *cae_task_buffers(const cae_task *t);
+int64_t cae_task_batch(const cae_task *t);
+/* The thread count the task was made with (0 = OpenMP's default). */
+int cae_task_threads(const cae_task *t);
+int64_t cae_task_inputs(const cae_task *t);
+int cae_task_classes(const cae_task *t);
+const char *cae_task_name(const cae_task *t);
+/* The task's sticky error, or NULL. */
+const char *cae_task_error(const cae_task *t);
+/* The RNG state of the task (noise, Gibbs sampling): for checkpoints. */
+cae_rng *cae_task_rng(cae_task *t);
+/* Continue the run saved in info (cae_checkpoint_save_run): the task RNG
+ * as it was after info->epochs_done epochs. The buffers come back from the
+ * optimizer store when cae_train resumes. */
+cae_status cae_task_resume(cae_task *t, const cae_model_info *info, cae_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
