@@ -131,9 +131,9 @@ cae_status cae_gradcompare(cae_graph *analytic, cae_graph *reference,
 /* What the directional check compares along each random direction u:
  *   CAE_DIRCHECK_CENTRAL  (f(θ + εu) - f(θ - εu)) / 2ε   against  <∇f, u>
  * (f is the loss, or <v, n> for a node n and a random v: see `of`). The
- * adjoint test <v, J u> (forward mode) = <J^T v, u> (reverse mode) will be
- * a second mode once the tape has forward mode; only the forward side
- * changes, directions and reverse side stay. */
+ * adjoint test <v, J u> (forward mode) = <J^T v, u> (reverse mode) is the
+ * next mode: its forward side reads a tangent node built with cae_jvp
+ * (cae/jvp.h) before compile, fed u; directions and reverse side stay. */
 typedef enum cae_dircheck_mode { CAE_DIRCHECK_CENTRAL = 0 } cae_dircheck_mode;
 
 /* Options of cae_dircheck; NULL or all zero gives the defaults. */

@@ -503,9 +503,10 @@ static double dir_move(slot *s, int ns, const cae_real *x0, double eps, uint64_t
 
 /* Along direction k with step e: forward (f(θ+) - f(θ-)) / 2e and
  * reverse <∇f, θ+ - θ-> / 2e. Leaves θ- in the tensors.
- * The adjoint test (once the tape has forward mode) is a second way to get
- * the forward side: <v, J u> from one tangent pass along u, against the
- * same reverse side <J^T v, u> (dir_gradient with `of` gives J^T v). */
+ * The adjoint test is a second way to get the forward side: <v, J u> read
+ * from a tangent node (cae_jvp, built before compile) whose input tangent
+ * holds u, after one forward; against the same reverse side <J^T v, u>
+ * (dir_gradient with `of` gives J^T v). */
 static void dir_central(dir_fn *f, slot *s, int ns, const cae_real *x0, double e, uint64_t seed,
                         int k, double *fw, double *rv)
 {
