@@ -25,11 +25,23 @@ RESULTS=${RESULTS:-docs/results}
 FIGURES=${FIGURES:-docs/figures}
 export CAE_DATA_DIR=${CAE_DATA_DIR:-$PWD/data}
 mkdir -p "$OUT" "$RESULTS"
-PRE="--hidden 1000 --batch 20 --epochs 8 --lr 0.01 --seed 1 --threads $THREADS"
+# SMOKE=1: every step on tiny sizes (seconds, not hours), to check the script
+# and its tables; the numbers mean nothing.
+SMOKE=${SMOKE:-0}
+SZ="--hidden 1000"
+[ "$SMOKE" = 1 ] && SZ="--hidden 20 --limit 300"
+PRE="$SZ --batch 20 --epochs 8 --lr 0.01 --seed 1 --threads $THREADS"
+[ "$SMOKE" = 1 ] && PRE="$SZ --batch 20 --epochs 1 --lr 0.01 --seed 1 --threads $THREADS"
 FT="--epochs 20 --momentum 0.9 --patience 3 --seed 1 --threads $THREADS"
+[ "$SMOKE" = 1 ] && FT="--epochs 2 --limit 300 --momentum 0.9 --patience 3 --seed 1 --threads $THREADS"
 # The full budget's lengths (cae reproduce --budget full): mtc-full.
 PRE_FULL="--hidden 1000 --batch 20 --epochs 50 --lr 0.01 --seed 1 --threads $THREADS"
 FT_FULL="--epochs 200 --momentum 0.9 --patience 15 --seed 1 --threads $THREADS"
+[ "$SMOKE" = 1 ] && PRE_FULL=$PRE FT_FULL=$FT
+CHAINS="--chains 100 --steps 1000 --every 10"
+[ "$SMOKE" = 1 ] && CHAINS="--chains 5 --steps 20 --every 10"
+PARZEN_LIMIT=""
+[ "$SMOKE" = 1 ] && PARZEN_LIMIT="--limit 200"
 
 # Fine-tuning rate of a data set: 0.1 diverges on the dense-background sets and
 # on Fashion-MNIST within a few epochs (docs/REPRODUCE.md), 0.01 does not.
@@ -102,6 +114,10 @@ forward() {
     pretrain mnist-cae-h --model cae-h --data mnist --lambda 0.3 --gamma 0.1 --sigma 0.1 --corruptions 4 --probes 4 $PRE
     evaluate mnist-cae-h
     finetune mnist-cae-h mnist
+    if [ ! -s "$CAE_DATA_DIR/variations/bg-img/test-images-idx3-ubyte" ]; then
+        log "make-variations basic, rot, bg-img"
+        "$CAE" data make-variations --only basic,rot,bg-img >"$OUT/make-variations.log"
+    fi
     for set in basic rot bg-img; do
         pretrain "$set-cae1" --model cae --data "$set" --lambda 0.3 $PRE
         pretrain "$set-cae2-greedy" --model cae --data "$set" --lambda 0.3 --on "$OUT/$set-cae1/model.ckpt" $PRE
@@ -148,17 +164,17 @@ forward() {
 sampling() {
     pretrain mnist-cae1 --model cae --data mnist --lambda 0.3 $PRE
     pretrain mnist-cae2 --model cae --data mnist --lambda 0.3 --on "$OUT/mnist-cae1/model.ckpt" $PRE
-    pretrain mnist-rbm --model rbm --data mnist --hidden 1000 --batch 20 --epochs 8 --lr 0.05 --seed 1 --threads "$THREADS"
+    pretrain mnist-rbm --model rbm --data mnist $PRE --lr 0.05
     local rows=""
     for m in cae1 cae2 rbm; do
         local d="$OUT/mnist-$m"
         if [ ! -s "$d/parzen.log" ]; then
             log "sample + parzen $m"
             local t0=$SECONDS
-            "$CAE" sample --model "$d/model.ckpt" --chains 100 --steps 1000 --every 10 --sigma 0.1 \
+            "$CAE" sample --model "$d/model.ckpt" $CHAINS --sigma 0.1 \
                 --threads "$THREADS" --out "$d/samples" --plot >"$d/sample.log"
             echo $((SECONDS - t0)) >"$d/sample.s"
-            "$CAE" parzen --samples "$d/samples/samples.npy" --data mnist --split test --threads "$THREADS" \
+            "$CAE" parzen --samples "$d/samples/samples.npy" --data mnist --split test $PARZEN_LIMIT --threads "$THREADS" \
                 >"$d/parzen.log"
         fi
     done
