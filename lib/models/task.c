@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cae/comm.h"
 #include "cae/task.h"
 #include "cae/ops.h"
 #include "models/encoder_internal.h"
@@ -38,6 +39,8 @@ struct cae_task {
     cae_task_spec spec;
     void *ctx_copy;
     int64_t batch;
+    int64_t full;     /* rows of the training graph of a full batch: batch, or the part's */
+    int part, parts;  /* data-parallel: this task's part of every batch (cae_task_set_part) */
     uint64_t seed;
     int threads;
     cae_rng rng;
@@ -155,6 +158,8 @@ cae_task *cae_task_new(cae_params *p, const cae_task_spec *spec, int64_t batch, 
         t->spec.ctx = t->ctx_copy;
     }
     t->batch = batch;
+    t->full = batch;
+    t->parts = 1;
     t->seed = seed;
     t->threads = threads;
     cae_rng_seed(&t->rng, seed, STREAM_TASK);
@@ -181,7 +186,7 @@ void cae_task_free(cae_task *t)
 
 static task_graph *graph_for(cae_task *t, task_graph pair[2], int64_t rows, int eval)
 {
-    const int64_t full = eval ? EVAL_BATCH : t->batch;
+    const int64_t full = eval ? EVAL_BATCH : t->full;
     task_graph *tg = rows == full ? &pair[0] : &pair[1];
     if (tg->g && tg->rows == rows && cae_graph_compiled(tg->g)) return tg;
     if (graph_build(t, tg, rows, eval)) return NULL;
@@ -194,10 +199,41 @@ static void bind_labels(task_graph *tg, const int32_t *y, int64_t rows)
         for (int64_t i = 0; i < rows; i++) tg->ybuf[i] = (cae_real)y[i];
 }
 
+cae_status cae_task_set_part(cae_task *t, int part, int parts)
+{
+    if (parts < 1 || part < 0 || part >= parts || parts > t->batch) {
+        task_fail(t, "part %d of %d: needs 0 <= part < parts <= the batch (%lld)", part, parts,
+                  (long long)t->batch);
+        return CAE_ERR_ARG;
+    }
+    int64_t begin;
+    t->part = part;
+    t->parts = parts;
+    t->full = cae_comm_slice(t->batch, part, parts, &begin);
+    graph_release(&t->train[1]);
+    if (t->train[0].rows == t->full && cae_graph_compiled(t->train[0].g)) return CAE_OK;
+    return graph_build(t, &t->train[0], t->full, 0) ? CAE_ERR_COMPILE : CAE_OK;
+}
+
+/* The key the graph's RNG is seeded with before a step: the task RNG's
+ * next value, made a part's own when a batch is split. */
+static uint64_t step_key(cae_task *t)
+{
+    const uint64_t k = cae_rng_next(&t->rng);
+    return t->parts > 1 ? cae_rng_mix64(k ^ (0x9E3779B97F4A7C15ull * (uint64_t)(t->part + 1))) : k;
+}
+
 cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
                          double *objective)
 {
     *objective = NAN;
+    if (rows == 0 && t->parts > 1) { /* an empty part of a short batch */
+        (void)step_key(t);
+        for (int i = 0; i < t->n_params; i++)
+            memset(t->params[i]->grad, 0, (size_t)t->params[i]->size * sizeof(cae_real));
+        *objective = 0;
+        return CAE_OK;
+    }
     if (rows < 1 || rows > t->batch) {
         task_fail(t, "step: %lld rows, the batch is %lld", (long long)rows, (long long)t->batch);
         return CAE_ERR_ARG;
@@ -210,7 +246,7 @@ cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64
     if (!tg) return CAE_ERR_COMPILE;
     cae_input_bind(tg->io.x, x);
     bind_labels(tg, y, rows);
-    cae_graph_seed(tg->g, cae_rng_next(&t->rng));
+    cae_graph_seed(tg->g, step_key(t));
     cae_graph_forward(tg->g);
     cae_graph_backward(tg->g);
     *objective = (double)cae_node_value(tg->io.loss)->data[0];
