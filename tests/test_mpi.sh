@@ -21,7 +21,8 @@
 # - --resume with another number of ranks is refused, naming it;
 # - a rank that cannot read the data says so and every rank exits non-zero;
 # - a rank started with another --lr is caught before the first step;
-# - commands other than pretrain and finetune refuse to run as ranks.
+# - commands other than pretrain and finetune refuse to run as ranks;
+# - examples/data_parallel (the library used by a program of ours) runs.
 #
 # Prints one line per check and "N passed, M failed"; exits 1 on any
 # failure, 77 (CTest: skipped) without MPI, mpirun or MNIST.
@@ -239,6 +240,16 @@ st=$?
 st=$?
 [ "$st" -ne 0 ] && [ "$(grep -c 'cae eval runs as one process' "$T/e.log")" -eq 1 ] &&
     ok "eval: refuses to run as 2 ranks (said once)" || bad "eval under mpirun: status $st" "$T/e.log"
+
+# The library's own use (examples/mpi/data_parallel.c) under 2 ranks.
+EX=$(dirname "$CAE")/examples/data_parallel
+if [ -x "$EX" ]; then
+    if "${MPIRUN[@]}" -np 2 "$EX" --epochs 2 >"$T/ex.log" 2>&1 && grep -q "^2 ranks, 2 epochs" "$T/ex.log"; then
+        ok "examples/data_parallel: a program of ours trains as 2 ranks"
+    else
+        bad "examples/data_parallel failed" "$T/ex.log"
+    fi
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
