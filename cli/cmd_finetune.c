@@ -41,8 +41,9 @@ static const char *finetune_usage =
     "                   stops every rank (default 20; 0: wait forever)\n"
     "\n"
     "Data-parallel: `mpirun -np N cae finetune ...` trains as N ranks, --batch\n"
-    "being the global batch; rank 0 evaluates, decides early stopping, prints and\n"
-    "writes CKPT and CKPT.resume; --resume needs the same N.\n"
+    "being the global batch; the ranks share the evaluations, rank 0's figures\n"
+    "decide early stopping, and rank 0 prints and writes CKPT and CKPT.resume;\n"
+    "--resume needs the same N.\n"
     "\n"
     "While training, CKPT.resume holds the last epoch's parameters, the optimizer\n"
     "state (velocities, the best epoch's parameters, early stopping) and the RNG;\n"
@@ -185,7 +186,7 @@ static int finetune_run(cli_dist *dist, int argc, char **argv)
     const char *who = "cae finetune";
     finetune_opts fo;
     int rc = finetune_parse_opts(argc, argv, &fo), agreed = 0;
-    if (rc != CLI_PARSE_RUN) return rc;
+    if (rc != CLI_PARSE_RUN) return cli_dist_agree(dist, rc); /* the setup's one agreement */
     cli_dist_set_timeout(dist, fo.mpi_timeout);
     const int writes = cli_dist_rank(dist) == 0; /* rank 0 writes the files */
     const char *init = fo.init, *data = fo.data, *data_dir = fo.data_dir, *out = fo.out;
@@ -326,21 +327,25 @@ static int finetune_run(cli_dist *dist, int argc, char **argv)
         goto done;
     }
     info.epochs_done = res.epochs_run;
-    if (ctx.save_failed || !writes) { /* the other ranks are done */
-        rc = ctx.save_failed;
-        goto done;
-    }
-    if (cli_save_run(who, out, &info, task, NULL)) {
-        rc = 1;
-        goto done;
-    }
-    if (unlink(rpath) && errno != ENOENT)
+    rc = ctx.save_failed || (writes && cli_save_run(who, out, &info, task, NULL));
+    if (!rc && writes && unlink(rpath) && errno != ENOENT)
         fprintf(stderr, "%s: warning: cannot remove %s: %s\n", who, rpath, strerror(errno));
+    if ((rc = cli_dist_agree(dist, rc))) goto done; /* one process: rc */
     double e, ci;
-    if (cae_classify_error(task, s->test, &e, &ci)) {
+    const cae_comm *comm = cli_dist_comm(dist);
+    if (!comm && cae_classify_error(task, s->test, &e, &ci)) {
         fprintf(stderr, "%s: test set of %s: %s\n", who, data, cae_task_error(task));
         rc = 1;
         goto done;
+    }
+    if (comm) { /* every rank evaluates its share (cae_classify_error's interval) */
+        double loss;
+        if (cae_task_evaluate_comm(task, s->test, comm, &loss, &e, &err)) {
+            fprintf(stderr, "%s: test set of %s: %s\n", who, data, err.msg);
+            rc = 1;
+            goto done;
+        }
+        ci = s->test->n ? 1.96 * sqrt(e * (1 - e) / (double)s->test->n) : 0;
     }
     printf("best epoch %d of %d: valid error %.2f%%\n", res.best_epoch, res.epochs_run,
            100 * res.best_valid_metric);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <omp.h>
+
 #include "cae/checkpoint.h"
 #include "dist.h"
 #ifdef CAE_WITH_MPI
@@ -287,6 +289,7 @@ void cli_dist_describe(const cli_dist *d, long long threads, long long batch)
 {
     if (d->size < 2 || d->rank != 0) return;
     int64_t b;
+    if (threads <= 0) threads = omp_get_max_threads();
     printf("data-parallel: %d ranks x %lld thread%s, global batch %lld (%lld to %lld per rank)\n",
            d->size, threads, threads == 1 ? "" : "s", batch,
            (long long)cae_comm_slice(batch, 0, d->size, &b),

@@ -15,6 +15,8 @@ pkgs=(
   clang                # fuzz targets (scripts/fuzz.sh): Debian 12's clang 14
   libclang-rt-14-dev   # libFuzzer and clang's ASan/UBSan runtimes
   libomp-dev           # OpenMP for the clang build of the library
+  libopenmpi-dev       # data-parallel training (CAE_WITH_MPI: cae_mpi, mpirun -np N cae ...)
+  openmpi-bin          # mpirun, for it and for its tests
 )
 
 missing=()

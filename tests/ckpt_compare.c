@@ -85,6 +85,8 @@ done:
     return T;
 }
 
+static int compare(char **argv, int argc, const cae_model_info *ia, cae_params *a, cae_params *b);
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -94,7 +96,15 @@ int main(int argc, char **argv)
     }
     cae_model_info ia, ib;
     cae_params *a = NULL, *b = NULL;
-    if (load(argv[1], &ia, &a) || load(argv[2], &ib, &b)) return 2;
+    int rc = load(argv[1], &ia, &a) || load(argv[2], &ib, &b) ? 2 : compare(argv, argc, &ia, a, b);
+    cae_params_free(a);
+    cae_params_free(b);
+    return rc;
+}
+
+/* 0 when a and b agree as argv[3..] asks, 1 when not, 2 on a usage error. */
+static int compare(char **argv, int argc, const cae_model_info *ia, cae_params *a, cae_params *b)
+{
     double diff = 0, wmax = 0;
     const char *where = "-";
     long long at = -1;
@@ -133,7 +143,7 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "--order") && argc == 10) {
         const double steps = atof(argv[4]), lr = atof(argv[5]), mom = atof(argv[6]);
         const double B = atof(argv[7]), u = UNIT_ROUNDOFF;
-        const double T = max_example_grad(&ia, a, argv[8], atol(argv[9]));
+        const double T = max_example_grad(ia, a, argv[8], atol(argv[9]));
         if (T < 0) return 2;
         bound = 2 * steps * (lr * (B + 2) * u * T / (1 - mom) + 2 * u * wmax);
         printf("(T = %g, max|w| = %g, u = %g) ", T, wmax, u);
@@ -143,7 +153,5 @@ int main(int argc, char **argv)
     }
     const int ok = diff <= bound;
     printf("max |a - b| = %g (%s[%lld]) %s %g\n", diff, where, at, ok ? "<=" : "EXCEEDS", bound);
-    cae_params_free(a);
-    cae_params_free(b);
     return ok ? 0 : 1;
 }

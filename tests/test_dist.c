@@ -459,7 +459,7 @@ START_TEST(failures_stop_every_rank)
     s = (scenario){.kind = CAE_MODEL_CAE, .batch = 21, .epochs = 2, .lr = 0.1, .train = train,
                    .fail_rows = 1};
     run_ranks(&s, 2, a);
-    expect_all(a, 2, CAE_ERR_COMPILE, "rank 1 at epoch 1, step 3: building the failing graph for 1 rows");
+    expect_all(a, 2, CAE_ERR_COMPILE, "at epoch 1, step 3, rank 1: building the failing graph for 1 rows");
     ck_assert_msg(strstr(a[0].out.msg, "no graph of 1 rows here"), "%s", a[0].out.msg);
     for (int r = 0; r < 2; r++) out_free(&a[r].out);
     free_synth(train);
@@ -486,6 +486,115 @@ START_TEST(refused_setups)
         out_free(&a[r].out);
     }
     free_synth(train);
+}
+END_TEST
+
+/* ------------------------------------------------ evaluation shared */
+
+typedef struct eval_arg {
+    cae_model_kind kind;
+    const cae_dataset *d;
+    int fail_rank;          /* this rank's evaluation graph does not build (-1: none) */
+    cae_comm comm;
+    rank_ctx rc;
+    double loss, metric;
+    cae_status st;
+    char msg[CAE_ERR_LEN];
+} eval_arg;
+
+static int eval_failing_build(cae_graph *g, cae_task_io *io, const void *ctx)
+{
+    if (io->eval) {
+        cae_graph_fail(g, "no evaluation here");
+        return -1;
+    }
+    return cae_layer_task_build(g, io, ctx);
+}
+
+/* The task of a kind (fresh parameters, seed 11), evaluating on a->d. */
+static void *eval_main(void *v)
+{
+    eval_arg *a = v;
+    cae_params *p = cae_params_new();
+    scenario s = {.kind = a->kind};
+    cae_task *t;
+    if (a->comm.rank == a->fail_rank) {
+        cae_error err;
+        cae_layer_config c;
+        cae_layer_config_default(&c, CAE_MODEL_CAE, D, H);
+        ck_assert(!cae_layer_params(p, 1, &c, 11, &err));
+        cae_layer_task lt = {.layer = 1, .config = c};
+        cae_task_spec spec = {.name = "no-eval", .n_in = D, .build = eval_failing_build,
+                              .ctx = &lt, .ctx_size = sizeof lt};
+        t = cae_task_new(p, &spec, 4, 5, 1, &err);
+    } else {
+        t = make_task(&s, p, 0, 4);
+    }
+    cae_error err = {0};
+    a->st = cae_task_evaluate_comm(t, a->d, a->comm.size > 1 ? &a->comm : NULL, &a->loss,
+                                   &a->metric, &err);
+    snprintf(a->msg, sizeof a->msg, "%s", a->st ? err.msg : "");
+    cae_task_free(t);
+    cae_params_free(p);
+    return NULL;
+}
+
+static void eval_ranks(eval_arg *a, int n)
+{
+    world w = {.size = n};
+    pthread_barrier_init(&w.bar, NULL, (unsigned)n);
+    pthread_t th[MAX_RANKS];
+    for (int r = 0; r < n; r++) {
+        a[r].rc = (rank_ctx){&w, r};
+        a[r].comm = (cae_comm){.rank = r, .size = n, .allreduce = w_allreduce,
+                               .broadcast = w_broadcast, .ctx = &a[r].rc};
+        pthread_create(&th[r], NULL, eval_main, &a[r]);
+    }
+    for (int r = 0; r < n; r++) pthread_join(th[r], NULL);
+    pthread_barrier_destroy(&w.bar);
+}
+
+/* 1234 examples (chunks of 500, 500, 234) shared by 2 and 3 ranks: the
+ * figures of one process (an error rate exactly; the rbm's, which draws
+ * Gibbs samples per chunk, too), on every rank; a rank whose evaluation
+ * fails stops them all with its message. */
+START_TEST(evaluation_shared)
+{
+    cae_dataset *d = synth(1234, D, C, 21);
+    static const cae_model_kind kinds[] = {CAE_MODEL_MLP, CAE_MODEL_CAE, CAE_MODEL_RBM};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        eval_arg one = {.kind = kinds[k], .d = d, .fail_rank = -1, .comm = {.size = 1}};
+        eval_main(&one);
+        ck_assert_msg(one.st == CAE_OK, "%s", one.msg);
+        for (int n = 2; n <= 3; n++) {
+            eval_arg a[MAX_RANKS];
+            for (int r = 0; r < n; r++) a[r] = (eval_arg){.kind = kinds[k], .d = d, .fail_rank = -1};
+            eval_ranks(a, n);
+            for (int r = 0; r < n; r++) {
+                ck_assert_msg(a[r].st == CAE_OK, "%s", a[r].msg);
+                ck_assert(a[r].loss == a[0].loss && a[r].metric == a[0].metric);
+            }
+            const char *name = cae_model_kind_name(kinds[k]);
+            ck_assert_msg(fabs(a[0].loss - one.loss) <= 1e-12 * fabs(one.loss), "%s, %d ranks: "
+                          "loss %.17g, one process %.17g", name, n, a[0].loss, one.loss);
+            if (kinds[k] == CAE_MODEL_MLP)
+                ck_assert_msg(a[0].metric == one.metric, "%d ranks: error %.17g, one process "
+                              "%.17g", n, a[0].metric, one.metric);
+            else
+                ck_assert_msg(fabs(a[0].metric - one.metric) <= 1e-12 * fabs(one.metric),
+                              "%s, %d ranks: metric %.17g, one process %.17g", name, n,
+                              a[0].metric, one.metric);
+        }
+    }
+    eval_arg a[MAX_RANKS];
+    for (int r = 0; r < 3; r++) a[r] = (eval_arg){.kind = CAE_MODEL_CAE, .d = d, .fail_rank = 2};
+    eval_ranks(a, 3);
+    for (int r = 0; r < 3; r++) {
+        ck_assert_int_eq(a[r].st, CAE_ERR_COMPILE);
+        ck_assert_msg(strstr(a[r].msg, "rank 2: building the no-eval graph for 234 rows: no "
+                                       "evaluation here"), "%s", a[r].msg);
+    }
+    free_synth(d);
 }
 END_TEST
 
@@ -548,6 +657,7 @@ int main(void)
     tcase_add_test(tc, failures_stop_every_rank);
     tcase_add_test(tc, refused_setups);
     tcase_add_test(tc, parts_draw_their_own_noise);
+    tcase_add_test(tc, evaluation_shared);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -9,8 +9,10 @@
  * [r m / size, (r + 1) m / size) of a batch of m), scales its gradient by its
  * share of the batch and has the communicator sum the gradients, so every
  * rank applies the update one process with the whole batch would (up to the
- * order of the sums). The validation figures, early stopping and whether to
- * stop after an epoch are rank 0's, broadcast; a hash of the parameters is
+ * order of the sums). The ranks share the validation (each evaluates every
+ * size-th chunk, cae_task_evaluate_comm) and take rank 0's figures, so early
+ * stopping decides the same everywhere; whether to stop after an epoch is
+ * rank 0's on_epoch's answer, broadcast; a hash of the parameters is
  * compared across ranks (at the start, every check_every steps and at every
  * epoch's end). Every failure is made the same on every rank (a rank whose
  * step failed has its message broadcast), so ranks stop together.

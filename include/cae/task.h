@@ -25,6 +25,7 @@
 #ifndef CAE_TASK_H
 #define CAE_TASK_H
 
+#include "cae/comm.h"
 #include "cae/model.h"
 
 #ifdef __cplusplus
@@ -124,6 +125,14 @@ cae_status cae_task_set_part(cae_task *t, int part, int parts);
  * Its random draws (an rbm's Gibbs step) come from a stream of their own,
  * the same at every call: evaluating never changes the training stream. */
 cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric);
+/* cae_task_evaluate shared by the ranks of c (cae/comm.h; NULL or one rank:
+ * cae_task_evaluate itself): each rank evaluates every size-th chunk of 500
+ * rows, the sums are added, and every rank gets rank 0's figures. A
+ * collective; a failure on any rank is every rank's, with its message in
+ * err. The loss and an unsupervised metric may differ from one process's
+ * in the last bits (the order of the sums); an error rate cannot. */
+cae_status cae_task_evaluate_comm(cae_task *t, const cae_dataset *d, const cae_comm *c,
+                                  double *loss, double *metric, cae_error *err);
 /* The tensors this task trains (its graph's parameters). */
 int cae_task_n_params(const cae_task *t);
 cae_tensor *cae_task_param(const cae_task *t, int i);

@@ -43,8 +43,9 @@
  * bit for bit).
  *
  * Data-parallel (cfg.comm, cae/comm.h): every rank calls cae_train and the
- * hooks; after an epoch training stops when rank 0's on_epoch says so (the
- * others' answers are ignored). The task must keep no buffers (an rbm's PCD
+ * hooks; the ranks share the validation (cae_task_evaluate_comm) and report
+ * rank 0's figures; after an epoch training stops when rank 0's on_epoch
+ * says so (the others' answers are ignored). The task must keep no buffers (an rbm's PCD
  * chain is per process: refused). Noise is drawn per rank (cae_task_set_part):
  * models with noise match one process in distribution, deterministic ones
  * (ae, ae-wd, cae, mlp) up to the order of the sums. With a communicator a

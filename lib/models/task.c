@@ -21,6 +21,7 @@
 #include "cae/task.h"
 #include "cae/ops.h"
 #include "models/encoder_internal.h"
+#include "models/train_internal.h"
 
 enum { EVAL_BATCH = 500, MAX_PARAMS = 64 };
 
@@ -253,8 +254,10 @@ cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64
     return CAE_OK;
 }
 
-cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric)
+cae_status cae_task_evaluate_sums(cae_task *t, const cae_dataset *d, int part, int parts,
+                                  double sums[2])
 {
+    sums[0] = sums[1] = 0;
     if (d->dim != t->spec.n_in) {
         task_fail(t, "evaluate: the data has %lld inputs, the model %lld", (long long)d->dim,
                   (long long)t->spec.n_in);
@@ -272,13 +275,15 @@ cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, do
     cae_rng_seed(&evr, t->seed, STREAM_EVAL);
     double sum_loss = 0, sum_metric = 0;
     int64_t errors = 0;
-    for (int64_t s = 0; s < d->n; s += EVAL_BATCH) {
+    for (int64_t s = 0, chunk = 0; s < d->n; s += EVAL_BATCH, chunk++) {
         const int64_t rows = d->n - s < EVAL_BATCH ? d->n - s : EVAL_BATCH;
+        const uint64_t key = cae_rng_next(&evr); /* every chunk's, so parts draw what one does */
+        if (chunk % parts != part) continue;
         task_graph *tg = graph_for(t, t->eval, rows, 1);
         if (!tg) return CAE_ERR_COMPILE;
         cae_input_bind(tg->io.x, cae_chunk_rows(d, s, rows, t->xbuf));
         if (d->y) bind_labels(tg, d->y + s, rows);
-        cae_graph_seed(tg->g, cae_rng_next(&evr));
+        cae_graph_seed(tg->g, key);
         cae_graph_forward(tg->g);
         sum_loss += (double)cae_node_value(tg->io.loss)->data[0] * (double)rows;
         if (tg->io.logits) {
@@ -296,8 +301,18 @@ cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, do
             sum_metric += (double)cae_node_value((cae_node *)mn)->data[0] * (double)rows;
         }
     }
-    *loss = d->n ? sum_loss / (double)d->n : 0;
-    *metric = d->n ? (t->spec.n_classes > 0 ? (double)errors : sum_metric) / (double)d->n : 0;
+    sums[0] = sum_loss;
+    sums[1] = t->spec.n_classes > 0 ? (double)errors : sum_metric;
+    return CAE_OK;
+}
+
+cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric)
+{
+    double sums[2];
+    const cae_status rc = cae_task_evaluate_sums(t, d, 0, 1, sums);
+    if (rc) return rc;
+    *loss = d->n ? sums[0] / (double)d->n : 0;
+    *metric = d->n ? sums[1] / (double)d->n : 0;
     return CAE_OK;
 }
 

@@ -89,32 +89,6 @@ static const cae_tensor *blame(cae_task *t, double *value)
     return who;
 }
 
-/* The validation figures of the epoch into r: evaluated here, or with a
- * communicator on rank 0 and broadcast (as is rank 0's failure). */
-static cae_status evaluate(cae_task *t, const cae_dataset *valid, train_dist *d,
-                           cae_epoch_report *r, cae_error *err)
-{
-    cae_status rc = CAE_OK;
-    if (!d->c || d->rank == 0) rc = cae_task_evaluate(t, valid, &r->valid_loss, &r->valid_metric);
-    if (!d->c) return rc ? cae_error_set(err, rc, "train: %s", cae_task_error(t)) : CAE_OK;
-    struct { double loss, metric; int32_t status; char msg[CAE_ERR_LEN]; } w;
-    memset(&w, 0, sizeof w);
-    w.loss = r->valid_loss;
-    w.metric = r->valid_metric;
-    w.status = (int32_t)rc;
-    if (rc) snprintf(w.msg, sizeof w.msg, "%s", cae_task_error(t));
-    cae_status brc = train_dist_bcast(d, &w, sizeof w, err);
-    if (brc) return brc;
-    w.msg[sizeof w.msg - 1] = '\0';
-    r->valid_loss = w.loss;
-    r->valid_metric = w.metric;
-    if (w.status)
-        return cae_error_set(err, w.status > 0 && w.status < CAE_ERR_COUNT ? (cae_status)w.status
-                                                                           : CAE_ERR_ARG,
-                             "train: %s%s", d->rank ? "rank 0: " : "", w.msg);
-    return CAE_OK;
-}
-
 /* ------------------------------------------------- the optimizer store */
 
 #define STATE_NAME "train:state"
@@ -479,7 +453,11 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
         r.objective = sum / (double)done_rows;
         r.seconds = now() - t0;
         if (valid && valid->n > 0) {
-            if ((rc = evaluate(t, valid, &dist, &r, err))) goto done;
+            cae_error ev;
+            if ((rc = cae_task_evaluate_comm(t, valid, dist.c, &r.valid_loss, &r.valid_metric, &ev))) {
+                cae_error_set(err, rc, "train: %s", ev.msg);
+                goto done;
+            }
             if (r.valid_metric < st.best_metric) {
                 st.best_metric = r.valid_metric;
                 st.best_epoch = e + 1;

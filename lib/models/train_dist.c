@@ -94,6 +94,64 @@ cae_status train_dist_grads(train_dist *d, cae_task *t, int64_t rows, int64_t m,
     return sum(d, d->grads, d->n_grads, CAE_COMM_REAL, err);
 }
 
+/* Rank `from`'s status and message (st, msg: this rank's own when it is
+ * `from`) to every rank, as err "PREFIX rank FROM: MSG". */
+static cae_status relay(const cae_comm *c, int from, cae_status st, const char *msg,
+                        const char *prefix, cae_error *err)
+{
+    struct { int32_t status; char msg[CAE_ERR_LEN]; } w;
+    memset(&w, 0, sizeof w);
+    if (from == c->rank) {
+        w.status = (int32_t)st;
+        snprintf(w.msg, sizeof w.msg, "%s", msg ? msg : "failed");
+    }
+    cae_error e;
+    cae_status rc = c->broadcast(&w, sizeof w, from, c->ctx, &e);
+    if (rc) return cae_error_set(err, rc, "%s%s", prefix, e.msg);
+    w.msg[sizeof w.msg - 1] = '\0';
+    const cae_status ws = w.status > 0 && w.status < CAE_ERR_COUNT ? (cae_status)w.status
+                                                                    : CAE_ERR_ARG;
+    return cae_error_set(err, ws, "%srank %d: %s", prefix, from, w.msg);
+}
+
+cae_status cae_task_evaluate_comm(cae_task *t, const cae_dataset *d, const cae_comm *c,
+                                  double *loss, double *metric, cae_error *err)
+{
+    if (!c || c->size <= 1) {
+        const cae_status rc = cae_task_evaluate(t, d, loss, metric);
+        return rc ? cae_error_set(err, rc, "%s", cae_task_error(t)) : CAE_OK;
+    }
+    /* v: the two sums, then which ranks failed */
+    double stack[16], *v = c->size + 2 <= 16 ? stack : calloc((size_t)c->size + 2, sizeof *v);
+    if (!v) return cae_error_set(err, CAE_ERR_NOMEM, "evaluate: out of memory");
+    memset(v, 0, ((size_t)c->size + 2) * sizeof *v);
+    const cae_status st = cae_task_evaluate_sums(t, d, c->rank, c->size, v);
+    if (st) v[0] = v[1] = 0;
+    v[2 + c->rank] = st != CAE_OK;
+    cae_error e;
+    cae_status rc = c->allreduce(v, c->size + 2, CAE_COMM_DOUBLE, c->ctx, &e);
+    if (rc) {
+        cae_error_set(err, rc, "%s", e.msg);
+    } else {
+        int failed = -1;
+        for (int r = c->size - 1; r >= 0; r--)
+            if (v[2 + r] != 0) failed = r;
+        if (failed >= 0) {
+            rc = relay(c, failed, st, cae_task_error(t), "", err);
+        } else { /* rank 0's figures (the same bits, unless the sum is not exact) */
+            double f[2] = {d->n ? v[0] / (double)d->n : 0, d->n ? v[1] / (double)d->n : 0};
+            if ((rc = c->broadcast(f, sizeof f, 0, c->ctx, &e))) {
+                cae_error_set(err, rc, "%s", e.msg);
+            } else {
+                *loss = f[0];
+                *metric = f[1];
+            }
+        }
+    }
+    if (v != stack) free(v);
+    return rc;
+}
+
 /* "1, 3" for the ranks whose flag is `code` (at most a line of them). */
 static void rank_list(const double *flags, int size, int code, char *buf, size_t len)
 {
@@ -112,20 +170,9 @@ cae_status train_dist_fail(train_dist *d, int code, cae_status st, const char *m
     if (rc) return rc;
     for (int r = 0; r < d->size; r++)
         if (d->flags[r] == 2) {
-            struct { int32_t status; char msg[CAE_ERR_LEN]; } w;
-            memset(&w, 0, sizeof w);
-            if (r == d->rank) {
-                w.status = (int32_t)st;
-                snprintf(w.msg, sizeof w.msg, "%s", msg ? msg : "failed");
-            }
-            cae_error e;
-            if ((rc = d->c->broadcast(&w, sizeof w, r, d->c->ctx, &e)))
-                return cae_error_set(err, rc, "train: %s", e.msg);
-            w.msg[sizeof w.msg - 1] = '\0';
-            const cae_status ws = w.status > 0 && w.status < CAE_ERR_COUNT ? (cae_status)w.status
-                                                                            : CAE_ERR_ARG;
-            return cae_error_set(err, ws, "train: rank %d at epoch %d, step %lld: %s", r, epoch,
-                                 step, w.msg);
+            char prefix[96];
+            snprintf(prefix, sizeof prefix, "train: at epoch %d, step %lld, ", epoch, step);
+            return relay(d->c, r, st, msg, prefix, err);
         }
     char who[128];
     rank_list(d->flags, d->size, 1, who, sizeof who);

@@ -42,6 +42,15 @@ cae_status train_dist_fail(train_dist *d, int code, cae_status st, const char *m
 cae_status train_dist_check(train_dist *d, cae_task *t, const uint64_t *run, int n_run,
                             double *sums, int n, const char *when, cae_error *err);
 
+/* What cae_task_evaluate sums over d, restricted to the chunks of
+ * EVAL_BATCH rows that part `part` of `parts` takes (every parts-th): the
+ * objective times the rows in sums[0], the metric times the rows or the
+ * errors in sums[1]. The parts' sums add up to the whole's; every part
+ * draws each chunk's key, so a chunk gets the same noise in any part.
+ * (lib/models/task.c) */
+cae_status cae_task_evaluate_sums(cae_task *t, const cae_dataset *d, int part, int parts,
+                                  double sums[2]);
+
 /* Rank 0's bytes at buf to every rank. */
 cae_status train_dist_bcast(train_dist *d, void *buf, size_t bytes, cae_error *err);
 
