@@ -63,9 +63,12 @@ int cli_dist_refuse(const char *who)
 
 /* ------------------------------------------------------ SIGTERM, rank 0 */
 
-static volatile sig_atomic_t sig_epoch, sig_saved, sig_rank = 1;
+static volatile sig_atomic_t sig_epoch, sig_saved;
 static volatile long sig_done;
 static char sig_who[64], sig_path[2][1024], sig_tmp[2][1100];
+
+#ifdef CAE_WITH_MPI
+static volatile sig_atomic_t sig_rank = 1;
 
 static void put(const char *s) { (void)!write(STDERR_FILENO, s, strlen(s)); }
 static void put_long(long v)
@@ -104,6 +107,7 @@ static void on_term(int sig)
     }
     _exit(128 + sig);
 }
+#endif
 
 void cli_dist_watch(cli_dist *d, const char *path1, const char *path2)
 {
@@ -150,6 +154,7 @@ static void show(cli_dist *d)
     fseek(f, 0, SEEK_END);
 }
 
+#ifdef CAE_WITH_MPI
 /* Ranks > 0: stdout to /dev/null, stderr into a file of this rank's. */
 static void quiet(cli_dist *d)
 {
@@ -168,6 +173,7 @@ static void quiet(cli_dist *d)
     d->cap = cap;
     d->real_err = real;
 }
+#endif
 
 /* ---------------------------------------------------------- the ranks */
 
