@@ -159,8 +159,7 @@ static void show(cli_dist *d)
 static void quiet(cli_dist *d)
 {
     fflush(stdout);
-    if (!freopen("/dev/null", "w", stdout)) { /* nothing to do: it prints anyway */
-    }
+    (void)!freopen("/dev/null", "w", stdout); /* failing, it leaves stdout closed: silent too */
     const char *keep = getenv("CAE_RANK_STDERR");
     if (keep && *keep && strcmp(keep, "0")) return;
     FILE *cap = tmpfile();
