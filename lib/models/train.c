@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include "cae/train.h"
+#include "models/train_internal.h"
 
 void cae_train_config_default(cae_train_config *c)
 {
@@ -91,6 +92,7 @@ static const cae_tensor *blame(cae_task *t, double *value)
 /* ------------------------------------------------- the optimizer store */
 
 #define STATE_NAME "train:state"
+#define RANKS_NAME "train:ranks"
 #define STATE_MAGIC 0x3174617473746163ull /* "catstat1" */
 
 /* "train:state": S_COUNT 64-bit fields, each as four 16-bit integers
@@ -147,6 +149,14 @@ int cae_train_state_get(const cae_params *opt, cae_train_state *st)
     st->best_epoch = (int)f[S_BEST_EPOCH];
     st->since_best = (int)f[S_SINCE_BEST];
     st->best_metric = double_of(f[S_BEST_METRIC]);
+    const cae_tensor *rk = cae_params_get(opt, RANKS_NAME);
+    st->ranks = 1;
+    if (rk) {
+        if (rk->size != 1 || !(rk->data[0] >= 2 && rk->data[0] <= 1 << 20) ||
+            rk->data[0] != (cae_real)(int)rk->data[0])
+            return -1;
+        st->ranks = (int)rk->data[0];
+    }
     return 0;
 }
 
@@ -204,7 +214,8 @@ int cae_train_state_diff(const cae_train_config *c, const cae_train_state *s, in
            differ_int(m, "batch", batch, s->batch) || differ_real(m, "lr", c->lr, s->cfg.lr) ||
            differ_real(m, "momentum", c->momentum, s->cfg.momentum) ||
            differ_real(m, "lr-decay", c->lr_decay, s->cfg.lr_decay) ||
-           differ_int(m, "patience", c->patience, s->cfg.patience);
+           differ_int(m, "patience", c->patience, s->cfg.patience) ||
+           differ_int(m, "ranks", c->comm ? c->comm->size : 1, s->ranks);
 }
 
 /* opt's tensor prefix + like's name, created (zero) when missing; NULL
@@ -296,12 +307,16 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
     cae_real *xb = cae_alloc_reals((size_t)(B * dim));
     int32_t *yb = calloc((size_t)B, sizeof *yb);
     cae_tensor **vel = calloc((size_t)np + 1, sizeof *vel), **best = calloc((size_t)np + 1, sizeof *best);
-    cae_tensor *state = NULL;
+    cae_tensor *state = NULL, *ranks = NULL;
     cae_status rc = CAE_ERR_NOMEM;
+    train_dist dist;
+    memset(&dist, 0, sizeof dist);
     if (!opt || !view || !bt || !xb || !yb || !vel || !best) {
         cae_error_set(err, CAE_ERR_NOMEM, "train: out of memory");
         goto done;
     }
+    if ((rc = train_dist_init(&dist, cfg, t, err))) goto done;
+    const int part = dist.c ? dist.rank : 0, parts = dist.c ? dist.size : 1;
     for (int i = 0; i < np; i++)
         if (cae_params_get(opt, cae_task_param(t, i)->name) == cae_task_param(t, i)) {
             rc = cae_error_set(err, CAE_ERR_ARG, "train: the optimizer store is the task's "
@@ -348,10 +363,12 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
             goto done;
         }
     }
-    if (!(state = opt_tensor(opt, "", STATE_NAME, 1, (int64_t[]){4 * S_COUNT}, err))) {
+    if (!(state = opt_tensor(opt, "", STATE_NAME, 1, (int64_t[]){4 * S_COUNT}, err)) ||
+        (dist.c && !(ranks = opt_tensor(opt, "", RANKS_NAME, 1, (int64_t[]){1}, err)))) {
         rc = err ? err->status : CAE_ERR_NOMEM;
         goto done;
     }
+    if (ranks) ranks->data[0] = (cae_real)dist.size;
     if (!resume)
         for (int i = 0; i < np; i++)
             if (vel[i]) memset(vel[i]->data, 0, (size_t)vel[i]->size * sizeof(cae_real));
@@ -360,23 +377,49 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
     res->best_epoch = st.best_epoch;
     res->best_valid_metric = st.best_epoch ? st.best_metric : 0;
 
+    /* Data-parallel: the ranks start from the same parameters and the same
+     * run (a hash of the configuration goes with the parameters'). */
+    if (dist.c) {
+        char when[64];
+        snprintf(when, sizeof when, "at the start of epoch %d", cfg->first_epoch + 1);
+        const uint64_t run[] = {(uint64_t)n, (uint64_t)B, (uint64_t)dim, cfg->seed,
+                                bits_of(cfg->lr), bits_of(cfg->momentum), bits_of(cfg->lr_decay),
+                                (uint64_t)cfg->epochs, (uint64_t)cfg->first_epoch,
+                                (uint64_t)cfg->patience, (uint64_t)cfg->check_every,
+                                (uint64_t)(valid ? valid->n : -1)};
+        if ((rc = train_dist_check(&dist, t, run, sizeof run / sizeof run[0], NULL, 0, when, err)))
+            goto done;
+    }
+    const int64_t per_epoch = cae_batcher_batches_per_epoch(bt);
+
     for (int e = cfg->first_epoch; e < cfg->epochs; e++) {
         if (stopping && st.since_best >= cfg->patience) break;
         const double t0 = now();
         const cae_real lr = (cae_real)(cfg->lr / (1 + cfg->lr_decay * e));
         cae_batcher_epoch(bt, (uint64_t)e);
         double sum = 0;
-        int64_t done_rows = 0, step = 0, rows;
-        while ((rows = cae_batcher_next(bt, xb, yb)) > 0) {
-            double obj;
-            if (cae_task_aux(t) &&
-                (rc = cfg->aux(cfg->aux_ctx, e, cae_batcher_indices(bt), rows, cae_task_aux(t), err)))
+        int64_t done_rows = 0, step = 0, rows, m;
+        while ((m = cae_batcher_next_part(bt, part, parts, xb, yb, &rows)) > 0) {
+            double obj = NAN;
+            /* The side input of this part's rows; a failure stops the step
+             * like a failed step (on every rank). */
+            cae_status src = CAE_OK;
+            cae_error aux_err = {0};
+            if (cae_task_aux(t))
+                src = cfg->aux(cfg->aux_ctx, e, cae_batcher_indices(bt), rows, cae_task_aux(t), &aux_err);
+            const char *msg = src ? aux_err.msg : NULL;
+            if (!src && (src = cae_task_step(t, xb, yb, rows, &obj))) msg = cae_task_error(t);
+            const int code = src ? 2 : !isfinite(obj);
+            if (dist.c) { /* a failure travels with the gradients (train_dist_fail) */
+                if ((rc = train_dist_grads(&dist, t, rows, m, code, err))) goto done;
+            } else if (src && msg == aux_err.msg) { /* the callback's own message */
+                rc = src;
+                if (err) *err = aux_err;
                 goto done;
-            if ((rc = cae_task_step(t, xb, yb, rows, &obj))) {
-                cae_error_set(err, rc, "train: %s", cae_task_error(t));
+            } else if (src) {
+                rc = cae_error_set(err, src, "train: %s", msg);
                 goto done;
-            }
-            if (!isfinite(obj)) {
+            } else if (code) {
                 double v;
                 const cae_tensor *who = blame(t, &v);
                 rc = cae_error_set(err, CAE_ERR_NUMERIC,
@@ -391,6 +434,11 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
                 cae_tensor *p = cae_task_param(t, i);
                 const double ss =
                     update(p, vel[i] ? vel[i]->data : NULL, lr, (cae_real)cfg->momentum, cae_task_threads(t));
+                if (!isfinite(ss) && dist.c) {
+                    rc = train_dist_fail(&dist, code, src, msg, p->name, e + 1,
+                                         (long long)step + 1, err);
+                    goto done;
+                }
                 if (!isfinite(ss)) {
                     rc = cae_error_set(err, CAE_ERR_NUMERIC,
                                        "train: the gradient of '%s' is not finite at epoch %d, "
@@ -400,17 +448,28 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
                 }
             }
             sum += obj * (double)rows;
-            done_rows += rows;
+            done_rows += m;
             step++;
+            if (dist.c && cfg->check_every > 0 && (e * per_epoch + step) % cfg->check_every == 0) {
+                char when[64];
+                snprintf(when, sizeof when, "after epoch %d, step %lld", e + 1, (long long)step);
+                if ((rc = train_dist_check(&dist, t, NULL, 0, NULL, 0, when, err))) goto done;
+            }
             if (hooks && hooks->on_batch) hooks->on_batch(e + 1, done_rows, n, hooks->ctx);
         }
         cae_epoch_report r = {.epoch = e + 1, .epochs = cfg->epochs, .lr = lr,
                               .examples = done_rows, .valid_loss = NAN, .valid_metric = NAN};
+        if (dist.c) { /* the same parameters everywhere, and the objective's sum */
+            char when[64];
+            snprintf(when, sizeof when, "after epoch %d", e + 1);
+            if ((rc = train_dist_check(&dist, t, NULL, 0, &sum, 1, when, err))) goto done;
+        }
         r.objective = sum / (double)done_rows;
         r.seconds = now() - t0;
         if (valid && valid->n > 0) {
-            if ((rc = cae_task_evaluate(t, valid, &r.valid_loss, &r.valid_metric))) {
-                cae_error_set(err, rc, "train: %s", cae_task_error(t));
+            cae_error ev;
+            if ((rc = cae_task_evaluate_comm(t, valid, dist.c, &r.valid_loss, &r.valid_metric, &ev))) {
+                cae_error_set(err, rc, "train: %s", ev.msg);
                 goto done;
             }
             if (r.valid_metric < st.best_metric) {
@@ -431,11 +490,14 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
         state_write(state, cfg, &st);
         res->epochs_run = e + 1;
         res->last_objective = r.objective;
-        if (hooks && hooks->on_epoch && hooks->on_epoch(&r, hooks->ctx)) break;
+        int32_t stop = hooks && hooks->on_epoch && hooks->on_epoch(&r, hooks->ctx);
+        if (dist.c && (rc = train_dist_bcast(&dist, &stop, sizeof stop, err))) goto done;
+        if (stop) break;
     }
     if (stopping && st.best_epoch > 0) copy_best(t, best, 0);
     rc = CAE_OK;
 done:
+    train_dist_free(&dist);
     cae_batcher_free(bt);
     cae_dataset_free(view);
     cae_free(xb);
