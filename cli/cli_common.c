@@ -187,6 +187,8 @@ int cli_resume_mismatch(const char *who, const char *path, const cae_mismatch *m
         snprintf(name, sizeof name, "--limit (training examples)");
     else if (!strcmp(m->field, "classes"))
         snprintf(name, sizeof name, "the number of classes of --data");
+    else if (!strcmp(m->field, "ranks"))
+        snprintf(name, sizeof name, "the number of ranks (mpirun -np)");
     else
         snprintf(name, sizeof name, "%s%s", is_option ? "--" : "", m->field);
     fprintf(stderr, "%s: --resume %s: %s is %s, the checkpoint has %s\n", who, path, name, m->want,

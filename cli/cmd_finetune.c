@@ -12,6 +12,7 @@
 #include "cae/mtc.h"
 #include "cli_common.h"
 #include "commands.h"
+#include "dist.h"
 #include "parse.h"
 
 static const char *finetune_usage =
@@ -25,6 +26,7 @@ static const char *finetune_usage =
     "  --epochs N       at most N epochs (default 50)\n"
     "  --lr X           learning rate (default 0.1)\n"
     "  --momentum X     momentum in [0, 1) (default 0)\n"
+    "  --lr-decay D     learning rate of epoch e (0-based): lr / (1 + D e) (default 0)\n"
     "  --batch B        minibatch size (default 20)\n"
     "  --patience P     stop after P epochs without a better validation error\n"
     "                   (default 5; 0 = run every epoch, keep the last)\n"
@@ -39,9 +41,20 @@ static const char *finetune_usage =
     "  --limit N        use the first N training examples (default all)\n"
     "  --seed S         output-layer initialisation and shuffling (default 1)\n"
     "  --threads T      OpenMP threads (default: OpenMP's choice)\n"
+    "  --no-test        do not read the test set (choosing hyper-parameters on\n"
+    "                   validation error; `cae eval --model CKPT` reads it later)\n"
     "  --out CKPT       the classifier checkpoint (written at each new best epoch)\n"
     "  --resume         continue the run into --out CKPT from its last epoch, exactly\n"
     "                   (the same options; --epochs may grow)\n"
+    "  --check-every N  under mpirun: compare the ranks' parameters every N steps\n"
+    "                   too (default 100; 0: at the start and after each epoch)\n"
+    "  --mpi-timeout S  under mpirun: a rank that waits S seconds for the others\n"
+    "                   stops every rank (default 20; 0: wait forever)\n"
+    "\n"
+    "Data-parallel: `mpirun -np N cae finetune ...` trains as N ranks, --batch\n"
+    "being the global batch; the ranks share the evaluations, rank 0's figures\n"
+    "decide early stopping, and rank 0 prints and writes CKPT and CKPT.resume;\n"
+    "--resume needs the same N.\n"
     "\n"
     "While training, CKPT.resume holds the last epoch's parameters, the optimizer\n"
     "state (velocities, the best epoch's parameters, early stopping) and the RNG;\n"
@@ -51,6 +64,7 @@ static const char *finetune_usage =
 
 typedef struct finetune_ctx {
     const char *who, *out, *resume;
+    cli_dist *dist;
     cae_model_info *info;
     cae_params *p, *opt;
     cae_task *task;
@@ -61,6 +75,7 @@ typedef struct finetune_ctx {
 static void on_batch(int epoch, int64_t done, int64_t total, void *ctx)
 {
     cli_progress_batch(&((finetune_ctx *)ctx)->pg, epoch, done, total);
+    cli_dist_progress(((finetune_ctx *)ctx)->dist, epoch, done);
 }
 
 static int on_epoch(const cae_epoch_report *r, void *vctx)
@@ -75,11 +90,14 @@ static int on_epoch(const cae_epoch_report *r, void *vctx)
     c->info->epochs_done = r->epoch;
     /* OUT.resume: this epoch's state; then OUT: the best parameters so far.
      * In this order a kill between the two loses nothing. */
-    if (cli_save_run(c->who, c->resume, c->info, c->task, c->opt) ||
-        (r->is_best && cli_save_run(c->who, c->out, c->info, c->task, NULL))) {
+    const int writes = cli_dist_rank(c->dist) == 0;
+    if (cli_dist_rank_checkpoint(c->dist, c->who, c->info, c->task, c->opt) ||
+        (writes && cli_save_run(c->who, c->resume, c->info, c->task, c->opt)) ||
+        (writes && r->is_best && cli_save_run(c->who, c->out, c->info, c->task, NULL))) {
         c->save_failed = 1;
         return 1;
     }
+    cli_dist_saved(c->dist, r->epoch);
     return 0;
 }
 
@@ -93,11 +111,11 @@ static int max_classes(const cae_splits *s)
 
 typedef struct finetune_opts {
     const char *init, *data, *data_dir, *out;
-    long long epochs, batch, patience, limit, threads, tangent_dims, tangents_every;
+    long long epochs, batch, patience, limit, threads, tangent_dims, tangents_every, check_every;
     double beta;
     unsigned long long seed;
-    double lr, momentum, wd;
-    int wd_given, resume;
+    double lr, momentum, wd, lr_decay, mpi_timeout;
+    int wd_given, resume, no_test;
 } finetune_opts;
 
 /* Every check that needs no file: CLI_PARSE_RUN, or the exit status. */
@@ -105,7 +123,7 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
 {
     const char *who = "cae finetune";
     *fo = (finetune_opts){.data_dir = cli_default_data_dir(), .epochs = 50, .batch = 20, .patience = 5,
-                          .seed = 1, .lr = 0.1, .beta = 0.1};
+                          .seed = 1, .lr = 0.1, .beta = 0.1, .check_every = 100, .mpi_timeout = 20};
     cli_opt o[] = {
         {"--init", CLI_STR, &fo->init, 0, 0, 0, 0},
         {"--data", CLI_STR, &fo->data, 0, 0, 0, 0},
@@ -113,6 +131,8 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
         {"--epochs", CLI_INT, &fo->epochs, 1, 1000000, 0, 0},
         {"--lr", CLI_REAL, &fo->lr, 1e-12, 1e6, 0, 0},
         {"--momentum", CLI_REAL, &fo->momentum, 0, 1, 1, 0},
+        {"--lr-decay", CLI_REAL, &fo->lr_decay, 0, 1e6, 0, 0},
+        {"--no-test", CLI_FLAG, &fo->no_test, 0, 0, 0, 0},
         {"--batch", CLI_INT, &fo->batch, 1, 1 << 20, 0, 0},
         {"--patience", CLI_INT, &fo->patience, 0, 1000000, 0, 0},
         {"--wd", CLI_REAL, &fo->wd, 0, 1e9, 0, 0},
@@ -124,6 +144,8 @@ static int finetune_parse_opts(int argc, char **argv, finetune_opts *fo)
         {"--threads", CLI_INT, &fo->threads, 0, 256, 0, 0},
         {"--out", CLI_STR, &fo->out, 0, 0, 0, 0},
         {"--resume", CLI_FLAG, &fo->resume, 0, 0, 0, 0},
+        {"--check-every", CLI_INT, &fo->check_every, 0, 1e12, 0, 0},
+        {"--mpi-timeout", CLI_REAL, &fo->mpi_timeout, 0, 1e6, 0, 0},
     };
     const int n = (int)(sizeof o / sizeof o[0]);
     int rc = cli_parse(who, finetune_usage, argc, argv, o, n);
@@ -184,13 +206,25 @@ int cmd_finetune_parse(int argc, char **argv)
     return finetune_parse_opts(argc, argv, &fo);
 }
 
+static int finetune_run(cli_dist *dist, int argc, char **argv);
+
 int cmd_finetune(int argc, char **argv)
+{
+    cli_dist *dist;
+    int rc = cli_dist_start("cae finetune", &dist);
+    if (!rc) rc = finetune_run(dist, argc, argv);
+    return cli_dist_end(dist, rc);
+}
+
+/* One rank's run (every rank's, under mpirun: cli/dist.h). */
+static int finetune_run(cli_dist *dist, int argc, char **argv)
 {
     const char *who = "cae finetune";
     finetune_opts fo;
-    int rc = finetune_parse_opts(argc, argv, &fo);
-    if (rc != CLI_PARSE_RUN) return rc;
-    if ((rc = cli_check_out(who, fo.out))) return rc;
+    int rc = finetune_parse_opts(argc, argv, &fo), agreed = 0;
+    if (rc != CLI_PARSE_RUN) return cli_dist_agree(dist, rc); /* the setup's one agreement */
+    cli_dist_set_timeout(dist, fo.mpi_timeout);
+    const int writes = cli_dist_rank(dist) == 0; /* rank 0 writes the files */
     const char *init = fo.init, *data = fo.data, *data_dir = fo.data_dir, *out = fo.out;
     const long long epochs = fo.epochs, batch = fo.batch, patience = fo.patience, limit = fo.limit,
                     threads = fo.threads;
@@ -206,8 +240,10 @@ int cmd_finetune(int argc, char **argv)
     cae_error err;
     if ((size_t)snprintf(rpath, sizeof rpath, "%s.resume", out) >= sizeof rpath) {
         fprintf(stderr, "%s: --out %s: the path is too long\n", who, out);
-        return 2;
+        rc = 2;
+        goto done;
     }
+    if (writes && (rc = cli_check_out(who, out))) goto done;
     if ((rc = cli_load_checkpoint(who, "--init", init, &info, &p))) goto done;
     if (info.n_layers < 1) {
         fprintf(stderr, "%s: --init %s has no encoder layers\n", who, init);
@@ -236,9 +272,11 @@ int cmd_finetune(int argc, char **argv)
     tc.epochs = (int)epochs;
     tc.lr = lr;
     tc.momentum = momentum;
+    tc.lr_decay = fo.lr_decay;
     tc.limit = limit;
     tc.seed = seed;
     tc.patience = (int)patience;
+    tc.comm = cli_dist_comm(dist); /* before the resume check: the ranks must match */
     /* The run the options describe. */
     cae_model_info want = info;
     snprintf(want.data, sizeof want.data, "%s", data);
@@ -314,8 +352,9 @@ int cmd_finetune(int argc, char **argv)
            cli_describe_stack(&info, desc, sizeof desc), data,
            (long long)examples, batch, lr, epochs, patience);
     if (resuming) printf("resuming %s after epoch %d\n", rpath, first_epoch);
+    cli_dist_describe(dist, threads, batch);
     fflush(stdout);
-    if (!resuming && unlink(rpath) && errno != ENOENT) {
+    if (writes && !resuming && unlink(rpath) && errno != ENOENT) {
         fprintf(stderr, "%s: cannot remove the stale %s: %s\n", who, rpath, strerror(errno));
         rc = 1;
         goto done;
@@ -323,8 +362,13 @@ int cmd_finetune(int argc, char **argv)
 
     tc.first_epoch = first_epoch;
     tc.opt = opt;
-    finetune_ctx ctx = {.who = who, .out = out, .resume = rpath, .info = &info, .p = p,
-                        .opt = opt, .task = task};
+    tc.check_every = (int)(fo.check_every > INT32_MAX ? INT32_MAX : fo.check_every);
+    finetune_ctx ctx = {.who = who, .out = out, .resume = rpath, .dist = dist, .info = &info,
+                        .p = p, .opt = opt, .task = task};
+    agreed = 1; /* every rank is set up (or stops here with the one that is not) */
+    if ((rc = cli_dist_agree(dist, 0))) goto done;
+    cli_dist_watch(dist, rpath, out);
+    if (resuming) cli_dist_saved(dist, first_epoch);
     cli_progress_init(&ctx.pg, (int)epochs);
     cae_train_hooks hooks = {.on_epoch = on_epoch, .on_batch = on_batch, .ctx = &ctx};
     cae_train_result res;
@@ -337,26 +381,37 @@ int cmd_finetune(int argc, char **argv)
         goto done;
     }
     info.epochs_done = res.epochs_run;
-    if (ctx.save_failed || cli_save_run(who, out, &info, task, NULL)) {
-        rc = 1;
-        goto done;
-    }
-    if (unlink(rpath) && errno != ENOENT)
+    rc = ctx.save_failed || (writes && cli_save_run(who, out, &info, task, NULL));
+    if (!rc && writes && unlink(rpath) && errno != ENOENT)
         fprintf(stderr, "%s: warning: cannot remove %s: %s\n", who, rpath, strerror(errno));
-    double e, ci;
-    if (cae_classify_error(task, s->test, &e, &ci)) {
-        fprintf(stderr, "%s: test set of %s: %s\n", who, data, cae_task_error(task));
-        rc = 1;
-        goto done;
-    }
+    if ((rc = cli_dist_agree(dist, rc))) goto done; /* one process: rc */
     printf("best epoch %d of %d: valid error %.2f%%\n", res.best_epoch, res.epochs_run,
            100 * res.best_valid_metric);
-    printf("test error %.2f%% +- %.2f%% (95%% interval, %lld examples)\n", 100 * e, 100 * ci,
-           (long long)s->test->n);
+    if (!fo.no_test) {
+        double e, ci;
+        const cae_comm *comm = cli_dist_comm(dist);
+        if (!comm && cae_classify_error(task, s->test, &e, &ci)) {
+            fprintf(stderr, "%s: test set of %s: %s\n", who, data, cae_task_error(task));
+            rc = 1;
+            goto done;
+        }
+        if (comm) { /* every rank evaluates its share (cae_classify_error's interval) */
+            double loss;
+            if (cae_task_evaluate_comm(task, s->test, comm, &loss, &e, &err)) {
+                fprintf(stderr, "%s: test set of %s: %s\n", who, data, err.msg);
+                rc = 1;
+                goto done;
+            }
+            ci = s->test->n ? 1.96 * sqrt(e * (1 - e) / (double)s->test->n) : 0;
+        }
+        printf("test error %.2f%% +- %.2f%% (95%% interval, %lld examples)\n", 100 * e, 100 * ci,
+               (long long)s->test->n);
+    }
     if (mtcx) printf("tangents: %.1f s of the %.1f s\n", cae_mtc_seconds(mtcx), cli_now() - t0);
     printf("wrote %s in %.1f s\n", out, cli_now() - t0);
     rc = 0;
 done:
+    if (!agreed) rc = cli_dist_agree(dist, rc);
     cae_mtc_free(mtcx);
     cae_task_free(task);
     cae_splits_free(s);

@@ -9,6 +9,7 @@
 #include "cae/metrics.h"
 #include "cli_common.h"
 #include "commands.h"
+#include "dist.h"
 #include "parse.h"
 
 static const char *pretrain_usage =
@@ -43,6 +44,7 @@ static const char *pretrain_usage =
     "  --pcd            rbm: persistent contrastive divergence\n"
     "  --lr X           learning rate (default 0.01)\n"
     "  --momentum X     momentum in [0, 1) (default 0)\n"
+    "  --lr-decay D     learning rate of epoch e (0-based): lr / (1 + D e) (default 0)\n"
     "  --batch B        minibatch size (default 20)\n"
     "  --epochs N       epochs (default 20)\n"
     "  --limit N        use the first N training examples (default all)\n"
@@ -53,6 +55,15 @@ static const char *pretrain_usage =
     "  --resume         continue the run saved in --out CKPT (the same options;\n"
     "                   --epochs may grow) from its last epoch, exactly; without\n"
     "                   CKPT yet, start at epoch 1\n"
+    "  --check-every N  under mpirun: compare the ranks' parameters every N steps\n"
+    "                   too (default 100; 0: at the start and after each epoch)\n"
+    "  --mpi-timeout S  under mpirun: a rank that waits S seconds for the others\n"
+    "                   stops every rank (default 20; 0: wait forever)\n"
+    "\n"
+    "Data-parallel: `mpirun -np N cae pretrain ...` trains as N ranks, --batch\n"
+    "being the global batch (each rank takes its slice; the result is one\n"
+    "process's with that batch up to the order of the sums, docs/DETERMINISM.md);\n"
+    "rank 0 prints and writes CKPT, and --resume needs the same N.\n"
     "\n"
     "The checkpoint also holds the optimizer state (momentum velocities) and the\n"
     "RNG, so --resume continues bit for bit (docs/DETERMINISM.md).\n"
@@ -63,6 +74,7 @@ static const char *pretrain_usage =
 
 typedef struct pretrain_ctx {
     const char *who, *out;
+    cli_dist *dist;
     cae_model_info *info;
     cae_params *p, *opt;
     cae_task *task;
@@ -73,6 +85,7 @@ typedef struct pretrain_ctx {
 static void on_batch(int epoch, int64_t done, int64_t total, void *ctx)
 {
     cli_progress_batch(&((pretrain_ctx *)ctx)->pg, epoch, done, total);
+    cli_dist_progress(((pretrain_ctx *)ctx)->dist, epoch, done);
 }
 
 static int on_epoch(const cae_epoch_report *r, void *vctx)
@@ -88,10 +101,12 @@ static int on_epoch(const cae_epoch_report *r, void *vctx)
                r->epochs, r->objective, r->valid_metric, r->seconds, rate);
     fflush(stdout);
     c->info->epochs_done = r->epoch;
-    if (cli_save_run(c->who, c->out, c->info, c->task, c->opt)) {
+    if (cli_dist_rank_checkpoint(c->dist, c->who, c->info, c->task, c->opt) ||
+        (cli_dist_rank(c->dist) == 0 && cli_save_run(c->who, c->out, c->info, c->task, c->opt))) {
         c->save_failed = 1;
         return 1;
     }
+    cli_dist_saved(c->dist, r->epoch);
     return 0;
 }
 
@@ -120,10 +135,10 @@ static int check_kind_options(const char *who, cae_model_kind kind, cli_opt *o, 
 
 typedef struct pretrain_opts {
     const char *model, *data, *data_dir, *act_name, *on, *out, *penalty, *probe_kind;
-    long long hidden, cd_k, batch, epochs, limit, threads, probes, corruptions;
+    long long hidden, cd_k, batch, epochs, limit, threads, probes, corruptions, check_every;
     unsigned long long seed;
     int untied, composed, pcd, resume, end_to_end, cae_h;
-    double lambda, noise, wd, lr, momentum, gamma, sigma;
+    double lambda, noise, wd, lr, momentum, gamma, sigma, lr_decay, mpi_timeout;
     int lambda_given, noise_given, wd_given, probes_given;
     cae_model_kind kind;
     cae_act act;
@@ -161,7 +176,8 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
     *po = (pretrain_opts){.data_dir = cli_default_data_dir(), .act_name = "sigmoid", .hidden = 1000,
                           .cd_k = 1, .batch = 20, .epochs = 20, .seed = 1, .lr = 0.01,
                           .penalty = "exact", .probe_kind = "gaussian", .probes = 4,
-                          .gamma = 0.1, .sigma = 0.1, .corruptions = 4};
+                          .gamma = 0.1, .sigma = 0.1, .corruptions = 4, .check_every = 100,
+                          .mpi_timeout = 20};
     cli_opt o[] = {
         {"--model", CLI_STR, &po->model, 0, 0, 0, 0},
         {"--data", CLI_STR, &po->data, 0, 0, 0, 0},
@@ -184,6 +200,7 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
         {"--pcd", CLI_FLAG, &po->pcd, 0, 0, 0, 0},
         {"--lr", CLI_REAL, &po->lr, 1e-12, 1e6, 0, 0},
         {"--momentum", CLI_REAL, &po->momentum, 0, 1, 1, 0},
+        {"--lr-decay", CLI_REAL, &po->lr_decay, 0, 1e6, 0, 0},
         {"--batch", CLI_INT, &po->batch, 1, 1 << 20, 0, 0},
         {"--epochs", CLI_INT, &po->epochs, 1, 1000000, 0, 0},
         {"--limit", CLI_INT, &po->limit, 0, 1e12, 0, 0},
@@ -192,6 +209,8 @@ static int pretrain_parse_opts(int argc, char **argv, pretrain_opts *po)
         {"--on", CLI_STR, &po->on, 0, 0, 0, 0},
         {"--out", CLI_STR, &po->out, 0, 0, 0, 0},
         {"--resume", CLI_FLAG, &po->resume, 0, 0, 0, 0},
+        {"--check-every", CLI_INT, &po->check_every, 0, 1e12, 0, 0},
+        {"--mpi-timeout", CLI_REAL, &po->mpi_timeout, 0, 1e6, 0, 0},
     };
     const int n = (int)(sizeof o / sizeof o[0]);
     int rc = cli_parse(who, pretrain_usage, argc, argv, o, n);
@@ -297,13 +316,24 @@ int cmd_pretrain_parse(int argc, char **argv)
     return pretrain_parse_opts(argc, argv, &po);
 }
 
+static int pretrain_run(cli_dist *dist, int argc, char **argv);
+
 int cmd_pretrain(int argc, char **argv)
+{
+    cli_dist *dist;
+    int rc = cli_dist_start("cae pretrain", &dist);
+    if (!rc) rc = pretrain_run(dist, argc, argv);
+    return cli_dist_end(dist, rc);
+}
+
+/* One rank's run (every rank's, under mpirun: cli/dist.h). */
+static int pretrain_run(cli_dist *dist, int argc, char **argv)
 {
     const char *who = "cae pretrain";
     pretrain_opts po;
-    int rc = pretrain_parse_opts(argc, argv, &po);
-    if (rc != CLI_PARSE_RUN) return rc;
-    if ((rc = cli_check_out(who, po.out))) return rc;
+    int rc = pretrain_parse_opts(argc, argv, &po), agreed = 0;
+    if (rc != CLI_PARSE_RUN) return cli_dist_agree(dist, rc); /* the setup's one agreement */
+    cli_dist_set_timeout(dist, po.mpi_timeout);
     const char *data = po.data, *on = po.on, *out = po.out;
     const long long limit = po.limit, threads = po.threads, batch = po.batch, epochs = po.epochs;
     const unsigned long long seed = po.seed;
@@ -317,6 +347,7 @@ int cmd_pretrain(int argc, char **argv)
     cae_dataset *codes[2] = {NULL, NULL};
     cae_task *task = NULL;
     cae_error err;
+    if (cli_dist_rank(dist) == 0 && (rc = cli_check_out(who, out))) goto done;
     if (on) {
         if ((rc = cli_load_checkpoint(who, "--on", on, &info, &p))) goto done;
         if (info.n_classes > 0 || info.kind == CAE_MODEL_MLP) {
@@ -368,8 +399,10 @@ int cmd_pretrain(int argc, char **argv)
     tc.epochs = (int)epochs;
     tc.lr = lr;
     tc.momentum = momentum;
+    tc.lr_decay = po.lr_decay;
     tc.limit = on && !po.end_to_end ? 0 : limit; /* codes were made from the first limit */
     tc.seed = seed;
+    tc.comm = cli_dist_comm(dist); /* before the resume check: the ranks must match */
     /* The run the options describe. */
     cae_model_info want = info;
     want.layer[layer - 1] = lc;
@@ -425,10 +458,17 @@ int cmd_pretrain(int argc, char **argv)
            cae_model_kind_name(lc.kind), layer, cli_describe_stack(&info, desc, sizeof desc), data,
            (long long)examples, batch, lr, epochs, epochs == 1 ? "" : "s");
     if (resuming) printf("resuming %s after epoch %d\n", out, first_epoch);
+    cli_dist_describe(dist, threads, batch);
     fflush(stdout);
     tc.first_epoch = first_epoch;
     tc.opt = opt;
-    pretrain_ctx ctx = {.who = who, .out = out, .info = &info, .p = p, .opt = opt, .task = task};
+    tc.check_every = (int)(po.check_every > INT32_MAX ? INT32_MAX : po.check_every);
+    pretrain_ctx ctx = {.who = who, .out = out, .dist = dist, .info = &info, .p = p, .opt = opt,
+                        .task = task};
+    agreed = 1; /* every rank is set up (or stops here with the one that is not) */
+    if ((rc = cli_dist_agree(dist, 0))) goto done;
+    cli_dist_watch(dist, out, NULL);
+    if (resuming) cli_dist_saved(dist, first_epoch);
     cli_progress_init(&ctx.pg, (int)epochs);
     cae_train_hooks hooks = {.on_epoch = on_epoch, .on_batch = on_batch, .ctx = &ctx};
     cae_train_result res;
@@ -440,7 +480,7 @@ int cmd_pretrain(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    if (ctx.save_failed || cli_save_run(who, out, &info, task, opt)) {
+    if (ctx.save_failed || (cli_dist_rank(dist) == 0 && cli_save_run(who, out, &info, task, opt))) {
         rc = 1;
         goto done;
     }
@@ -449,6 +489,7 @@ int cmd_pretrain(int argc, char **argv)
            res.epochs_run, res.epochs_run > 1 ? "s" : "", cli_now() - t0);
     rc = 0;
 done:
+    if (!agreed) rc = cli_dist_agree(dist, rc);
     cae_task_free(task);
     cae_dataset_free(codes[0]);
     cae_dataset_free(codes[1]);

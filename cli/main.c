@@ -5,6 +5,7 @@
 
 #include "cae/version.h"
 #include "commands.h"
+#include "dist.h"
 
 typedef struct cli_command {
     const char *name;
@@ -40,7 +41,14 @@ int main(int argc, char **argv)
         return 0;
     }
     for (int i = 0; i < n_commands; i++)
-        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(cmd, commands[i].name)) {
+            /* Only these two run as MPI ranks (cli/dist.h); under mpirun
+             * any other would run N times over the same files. */
+            char who[64];
+            snprintf(who, sizeof who, "cae %s", cmd);
+            if (strcmp(cmd, "pretrain") && strcmp(cmd, "finetune") && cli_dist_refuse(who)) return 2;
+            return commands[i].run(argc - 1, argv + 1);
+        }
     fprintf(stderr, "cae: unknown command '%s' (try cae --help)\n", cmd);
     return 2;
 }

@@ -13,8 +13,14 @@ set_target_properties(cae_static PROPERTIES EXPORT_NAME cae_static CAE_REAL ${CA
 install(TARGETS cae_static cae_shared EXPORT cae_targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/cae DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-  FILES_MATCHING PATTERN "*.h")
+# cae/mpi.h (with libcae_mpi.a) only from a build with MPI.
+if(CAE_WITH_MPI)
+  install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/cae DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+    FILES_MATCHING PATTERN "*.h")
+else()
+  install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/cae DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+    FILES_MATCHING PATTERN "*.h" PATTERN "mpi.h" EXCLUDE)
+endif()
 install(FILES ${CMAKE_BINARY_DIR}/include/cae/version.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/cae)
 

@@ -16,6 +16,8 @@ pkgs=(
   libclang-rt-14-dev   # libFuzzer and clang's ASan/UBSan runtimes
   libomp-dev           # OpenMP for the clang build of the library
   python3-numpy        # tests/test_import.sh runs docs/CHECKPOINT.md's numpy.save example
+  libopenmpi-dev       # data-parallel training (CAE_WITH_MPI: cae_mpi, mpirun -np N cae ...)
+  openmpi-bin          # mpirun, for it and for its tests
 )
 
 missing=()

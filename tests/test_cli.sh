@@ -67,6 +67,8 @@ check() {
 json_field() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
 # |a - b| <= tol
 near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= t) }'; }
+differ() { ! cmp -s "$1" "$2"; }
+lacks() { ! grep -q "$1" "$2"; }
 positive() { awk -v a="$1" 'BEGIN { exit !(a != "" && a + 0 > 0) }'; }
 
 # ------------------------------------------------------------ happy path
@@ -120,7 +122,22 @@ for wd in 0 0.5; do
         --epochs 1 --wd $wd --out "$T/mlp-wd$wd.ckpt"
     run "export --wd $wd" 0 "wrote 5 tensors" "" -- export --model "$T/mlp-wd$wd.ckpt" --npy "$T/npy-wd$wd"
 done
-differ() { ! cmp -s "$1" "$2"; }
+# --lr-decay slows the later epochs: other weights after two epochs (the
+# first epoch's rate is lr either way); --no-test leaves the test set unread.
+run "finetune --lr-decay 1 --no-test" 0 "best epoch" "" -- finetune --init "$T/cae.ckpt" --data mnist --limit 200 \
+    --epochs 2 --lr-decay 1 --no-test --out "$T/mlp-decay.ckpt"
+check "finetune --no-test prints no test error" lacks "test error" "$T/out"
+run "finetune --lr-decay 0" 0 "test error" "" -- finetune --init "$T/cae.ckpt" --data mnist --limit 200 \
+    --epochs 2 --out "$T/mlp-nodecay.ckpt"
+run "pretrain --lr-decay 1" 0 "valid recon" "" -- pretrain --model cae --data mnist --limit 200 --epochs 2 \
+    --hidden 20 --lr-decay 1 --out "$T/cae-decay.ckpt"
+run "pretrain --lr-decay 0" 0 "valid recon" "" -- pretrain --model cae --data mnist --limit 200 --epochs 2 \
+    --hidden 20 --out "$T/cae-nodecay.ckpt"
+for m in mlp-decay mlp-nodecay cae-decay cae-nodecay; do
+    run "export $m" 0 "wrote" "" -- export --model "$T/$m.ckpt" --npy "$T/npy-$m"
+done
+check "finetune --lr-decay moves the weights" differ "$T/npy-mlp-decay/L1.W.npy" "$T/npy-mlp-nodecay/L1.W.npy"
+check "pretrain --lr-decay moves the weights" differ "$T/npy-cae-decay/L1.W.npy" "$T/npy-cae-nodecay/L1.W.npy"
 check "finetune --wd changes L1.W" differ "$T/npy-wd0/L1.W.npy" "$T/npy-wd0.5/L1.W.npy"
 check "finetune --wd changes out.V" differ "$T/npy-wd0/out.V.npy" "$T/npy-wd0.5/out.V.npy"
 check "finetune --wd shrinks the weights" python3 -c '
@@ -168,7 +185,6 @@ run "export cae-h 2" 0 "wrote" "" -- export --model "$T/caeh2.ckpt" --npy "$T/np
 check "--gamma moves the weights" differ "$T/npy-caeh/L1.W.npy" "$T/npy-caeh2/L1.W.npy"
 run "pretrain --end-to-end" 0 "layer 2" "" -- pretrain --model cae $P1 --hidden 20 --on "$T/exact.ckpt" \
     --end-to-end --probes 2 --out "$T/e2e.ckpt"
-lacks() { ! grep -q "$1" "$2"; }
 check "--end-to-end trains on the data, not on codes" lacks "codes of layers" "$T/out"
 run "pretrain greedy layer 2" 0 "codes of layers" "" -- pretrain --model cae $P1 --hidden 20 --on "$T/exact.ckpt" \
     --penalty probes --probes 2 --out "$T/greedy2.ckpt"

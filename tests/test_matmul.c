@@ -160,13 +160,12 @@ START_TEST(matmul_gradients)
 END_TEST
 
 /* loss = sum((A op(B) + v) * R), as affine (fused) or as bias_add(matmul)
- * (composed); B and v parameters. Setups: 0 A an input with a gradient;
- * 1 A without one (a model's x); 2 v a constant (no gradient); 3 a second
- * node on the same A, B and v, summed into the loss (shared parameters:
- * their gradients accumulate). */
+ * (composed); B and v parameters of store p (affine_store). Setups: 0 A an
+ * input with a gradient; 1 A without one (a model's x); 2 v a constant (no
+ * gradient); 3 a second node on the same A, B and v, summed into the loss
+ * (shared parameters: their gradients accumulate). */
 enum { AFF_SETUPS = 4 };
-static cae_graph *build_affine_setup(int64_t m, int64_t n, int64_t k, int tb, int fused, int setup,
-                                     cae_params **pp, cae_node **nodes)
+static cae_params *affine_store(int64_t n, int64_t k, int tb)
 {
     cae_params *p = cae_params_new();
     cae_tensor *tb_t = cae_params_add(p, "B", 2, tb ? (int64_t[]){n, k} : (int64_t[]){k, n});
@@ -175,6 +174,14 @@ static cae_graph *build_affine_setup(int64_t m, int64_t n, int64_t k, int tb, in
     cae_rng_seed(&r, 7, 0);
     cae_tensor_uniform(tb_t, 1, &r);
     cae_tensor_uniform(v_t, 1, &r);
+    return p;
+}
+
+static cae_graph *build_affine_setup(cae_params *p, int64_t m, int tb, int fused, int setup,
+                                     cae_node **nodes)
+{
+    cae_tensor *tb_t = cae_params_get(p, "B"), *v_t = cae_params_get(p, "v");
+    const int64_t n = v_t->size, k = tb_t->shape[tb ? 1 : 0];
     cae_graph *g = cae_graph_new(p, m);
     cae_node *A = cae_input(g, "A", 2, (int64_t[]){m, k});
     tu_fill_uniform(cae_node_value(A)->data, m * k, -1, 1, 11);
@@ -197,19 +204,14 @@ static cae_graph *build_affine_setup(int64_t m, int64_t n, int64_t k, int tb, in
     nodes[1] = B;
     nodes[2] = v;
     nodes[3] = c;
-    *pp = p;
     return g;
-}
-
-static cae_graph *build_affine(int64_t m, int64_t n, int64_t k, int tb, int fused,
-                               cae_params **pp, cae_node **nodes)
-{
-    return build_affine_setup(m, n, k, tb, fused, 0, pp, nodes);
 }
 
 /* Every path of the GEMM (batch-of-one dots, narrow, swapped h W^T, direct
  * with B transposed, ragged tiles) on 1 and 2 threads: the same bits as
- * the two-node form, forward and backward. */
+ * the two-node form, forward and backward (cae_gradcompare: zero
+ * difference in the loss and every gradient kept; then the outputs, which
+ * hold the comparison's passes on the same inputs). */
 START_TEST(affine_equals_bias_add_matmul)
 {
     const int64_t shapes[][3] = {{1, 784, 100}, {1, 7, 5}, {5, 130, 1}, {20, 100, 78},
@@ -220,35 +222,31 @@ START_TEST(affine_equals_bias_add_matmul)
         for (int tb = 0; tb < 2; tb++)
             for (int th = 1; th <= 2; th++) {
                 const int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-                cae_params *p[2];
+                cae_params *p = affine_store(n, k, tb);
                 cae_node *nd[2][4];
                 cae_graph *g[2];
                 for (int f = 0; f < 2; f++) {
-                    g[f] = build_affine_setup(m, n, k, tb, f, setup, &p[f], nd[f]);
+                    g[f] = build_affine_setup(p, m, tb, f, setup, nd[f]);
                     cae_graph_set_threads(g[f], th);
-                    cae_graph_forward(g[f]);
-                    cae_graph_backward(g[f]);
                 }
-                const char *what[4] = {"dA", "dB", "dv", "value"};
-                for (int w = 0; w < 4; w++) {
-                    const cae_tensor *a = cae_node_value(nd[0][w]), *b = cae_node_value(nd[1][w]);
-                    const cae_real *x = w < 3 ? a->grad : a->data, *y = w < 3 ? b->grad : b->data;
-                    ck_assert_int_eq(a->size, b->size);
-                    ck_assert_msg(!x == !y, "setup %d: %s kept by one form only", setup, what[w]);
-                    if (!x) continue; /* no gradient in this setup */
-                    int64_t bad = -1;
-                    for (int64_t i = 0; i < a->size && bad < 0; i++)
-                        if (memcmp(&x[i], &y[i], sizeof x[i])) bad = i;
-                    ck_assert_msg(bad < 0,
-                                  "affine setup %d, %lldx%lldx%lld tb=%d, %d thread(s): %s[%lld] = "
-                                  "%.9g, bias_add(matmul) gives %.9g",
-                                  setup, (long long)m, (long long)n, (long long)k, tb, th, what[w],
-                                  (long long)bad, (double)y[bad], (double)x[bad]);
-                }
-                for (int f = 0; f < 2; f++) {
-                    cae_graph_free(g[f]);
-                    cae_params_free(p[f]);
-                }
+                cae_gradcompare_report r;
+                cae_error e;
+                const cae_gradcompare_opts o = {.seed = 11, .lo = -1, .hi = 1};
+                ck_assert_msg(cae_gradcompare(g[1], g[0], &o, &r, &e) == CAE_OK, "%s", e.msg);
+                /* loss, then B and v unless v is a constant, then A if it has a gradient */
+                ck_assert_int_eq(r.n, 1 + (setup == 2 ? 1 : 2) + (setup != 1));
+                const cae_gradcompare_diff *d = &r.diff[r.worst];
+                ck_assert_msg(r.max_abs_diff == 0,
+                              "affine setup %d, %lldx%lldx%lld tb=%d, %d thread(s): d%s[%lld] = "
+                              "%.9g, bias_add(matmul) gives %.9g",
+                              setup, (long long)m, (long long)n, (long long)k, tb, th, d->name,
+                              (long long)d->worst_index, d->worst_analytic, d->worst_reference);
+                const cae_tensor *a = cae_node_value(nd[1][3]), *b = cae_node_value(nd[0][3]);
+                ck_assert_msg(!memcmp(a->data, b->data, (size_t)a->size * sizeof(cae_real)),
+                              "affine setup %d, %lldx%lldx%lld tb=%d, %d thread(s): values differ",
+                              setup, (long long)m, (long long)n, (long long)k, tb, th);
+                for (int f = 0; f < 2; f++) cae_graph_free(g[f]);
+                cae_params_free(p);
             }
 }
 END_TEST
@@ -258,9 +256,9 @@ START_TEST(affine_gradients)
     const int tb = _i;
     const int64_t shapes[][3] = {{3, 5, 7}, {1, 17, 9}, {18, 70, 35}};
     for (size_t s = 0; s < 3; s++) {
-        cae_params *p;
+        cae_params *p = affine_store(shapes[s][1], shapes[s][2], tb);
         cae_node *nd[4];
-        cae_graph *g = build_affine(shapes[s][0], shapes[s][1], shapes[s][2], tb, 1, &p, nd);
+        cae_graph *g = build_affine_setup(p, shapes[s][0], tb, 1, 0, nd);
         cae_gradcheck_report r;
         for (int w = 0; w < 3; w++) {
             ck_assert_int_eq(cae_gradcheck(g, nd[w], TU_FD_EPS, 300, 5, TU_FD_FLOOR, &r), 0);

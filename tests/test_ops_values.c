@@ -13,6 +13,8 @@
 #include "cae/ops.h"
 #include "ops/vmath.h"
 #include "testutil.h"
+/* after check.h (testutil.h) */
+#include "cae/testing.h"
 
 #ifdef CAE_REAL_DOUBLE
 #define REL 1e-13
@@ -232,6 +234,40 @@ START_TEST(bce_kept_p_same_bits)
     }
     ck_assert_msg(!memcmp(&loss[0], &loss[1], sizeof loss[0]),
                   "bce loss %.9g without a gradient, %.9g with one", (double)loss[0], (double)loss[1]);
+}
+END_TEST
+
+/* bce_logits (one op, hand-written backward) against its definition
+ * composed from primitives, (1/B) sum t softplus(-z) + (1 - t) softplus(z),
+ * on the same z and t (cae_gradcompare with the caller's inputs): the loss
+ * and both gradients, dz = (sigmoid(z) - t) / B and dt = -z / B. */
+START_TEST(bce_equals_composed)
+{
+    enum { B = 37, N = 100 };
+    cae_graph *g[2];
+    for (int f = 0; f < 2; f++) {
+        g[f] = cae_graph_new(NULL, B);
+        cae_node *z = cae_input(g[f], "z", 2, (int64_t[]){B, N});
+        cae_node *t = cae_input(g[f], "t", 2, (int64_t[]){B, N});
+        cae_input_requires_grad(z);
+        cae_input_requires_grad(t);
+        cae_node *loss;
+        if (f) {
+            loss = cae_bce_logits(g[f], z, t);
+        } else {
+            cae_node *pos = cae_mul(g[f], t, cae_softplus(g[f], cae_scale(g[f], z, -1)));
+            cae_node *one_minus_t = cae_add_scalar(g[f], cae_scale(g[f], t, -1), 1);
+            cae_node *neg = cae_mul(g[f], one_minus_t, cae_softplus(g[f], z));
+            loss = cae_scale(g[f], cae_sum(g[f], cae_add(g[f], pos, neg)), (cae_real)(1.0 / B));
+        }
+        ck_assert_msg(!cae_graph_compile(g[f], loss), "%s", cae_graph_error(g[f]));
+    }
+    tu_fill_uniform(cae_node_value(cae_graph_tape_at(g[1], 0))->data, B * N, -9, 9, 5);
+    tu_fill_uniform(cae_node_value(cae_graph_tape_at(g[1], 1))->data, B * N, 0, 1, 6);
+    cae_ck_gradcompare_opts(g[1], g[0], &(cae_gradcompare_opts){.inputs = CAE_INPUTS_CALLER},
+                            CAE_CK_TOL_COMPARE);
+    cae_graph_free(g[0]);
+    cae_graph_free(g[1]);
 }
 END_TEST
 
@@ -465,6 +501,7 @@ int main(void)
     tcase_add_test(tc, vmath_accuracy);
     tcase_add_test(tc, loss_values);
     tcase_add_test(tc, bce_kept_p_same_bits);
+    tcase_add_test(tc, bce_equals_composed);
     tcase_add_test(tc, softmax_values);
     suite_add_tcase(s, tc);
     /* A death test needs its own process: only when Check forks. */

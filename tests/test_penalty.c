@@ -7,6 +7,7 @@
  * encoder's penalty is weight decay; training with the penalty contracts;
  * 1 and 2 threads agree. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,17 +68,29 @@ static net net_new(cae_params *p, int64_t B, int64_t D, cae_act act, cae_wlayout
     return n;
 }
 
-/* max |u - v| / max |v| over n values (0 when both are all zero). */
-static double rel_diff(const cae_real *u, const cae_real *v, int64_t n, int64_t *worst)
+/* The two graphs' loss and gradients (of W, b and x) with cae_gradcompare:
+ * the same x for both, drawn U(0, 1) from seed. Each gradient normwise
+ * (max difference over the tensor's largest value) within REL_TOL, and
+ * element by element within 10 REL_TOL where an element is at least 0.1 of
+ * the largest (below that it is a cancellation residue, compared against
+ * 0.1 of the largest: the report's floor). */
+static void expect_same(cae_graph *ga, cae_graph *gr, uint64_t seed, const char *what)
 {
-    double md = 0, mv = 0;
-    *worst = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)u[i] - (double)v[i]);
-        if (d > md) md = d, *worst = i;
-        mv = fmax(mv, fabs((double)v[i]));
+    cae_gradcompare_report r;
+    cae_error e;
+    const cae_gradcompare_opts o = {.seed = seed, .floor = 0.1};
+    ck_assert_msg(cae_gradcompare(ga, gr, &o, &r, &e) == CAE_OK, "%s: %s", what, e.msg);
+    ck_assert_int_eq(r.n, 4); /* loss, W, b, x */
+    ck_assert_msg(r.diff[0].max_rel_diff <= REL_TOL && r.diff[0].worst_reference > 0,
+                  "%s: penalty %.9g vs %.9g", what, r.diff[0].worst_analytic,
+                  r.diff[0].worst_reference);
+    for (int k = 1; k < r.n; k++) {
+        const cae_gradcompare_diff *d = &r.diff[k];
+        ck_assert_msg(d->max_abs_diff <= REL_TOL * d->scale && d->max_rel_diff <= 10 * REL_TOL,
+                      "%s: d/d%s normwise %.3g, worst rel %.3g at [%lld]: %.9g vs %.9g", what,
+                      d->name, d->max_abs_diff / d->scale, d->max_rel_diff,
+                      (long long)d->worst_index, d->worst_analytic, d->worst_reference);
     }
-    return md == 0 ? 0 : md / mv;
 }
 
 /* ------------------------------------------------ fused = composed */
@@ -86,50 +99,10 @@ static void fused_vs_composed(int64_t B, int64_t D, int64_t H, cae_act act, cae_
 {
     cae_params *p = store_new(D, H, lay, 1.5 / sqrt((double)D), 7 + (uint64_t)(B * D * H));
     net f = net_new(p, B, D, act, lay, 1, 0), c = net_new(p, B, D, act, lay, 0, 0);
-    tu_fill_uniform(cae_node_value(f.x)->data, B * D, 0, 1, 11 + (uint64_t)B);
-    memcpy(cae_node_value(c.x)->data, cae_node_value(f.x)->data, (size_t)(B * D) * sizeof(cae_real));
-    const size_t tot = cae_params_total(p);
-    cae_real *pg = cae_alloc_reals(tot), *xg = cae_alloc_reals((size_t)(B * D));
-    cae_graph_forward(f.g);
-    cae_graph_backward(f.g);
-    memcpy(pg, cae_params_grads(p), tot * sizeof *pg);
-    memcpy(xg, cae_node_value(f.x)->grad, (size_t)(B * D) * sizeof *xg);
-    cae_graph_forward(c.g);
-    cae_graph_backward(c.g);
-    const double vf = cae_node_value(f.pen)->data[0], vc = cae_node_value(c.pen)->data[0];
-    ck_assert_msg(fabs(vf - vc) <= REL_TOL * fabs(vc) && vc > 0,
-                  "%s W %s B=%lld D=%lld H=%lld: penalty fused %.9g composed %.9g",
-                  cae_act_name(act), lay_name(lay), (long long)B, (long long)D, (long long)H, vf,
-                  vc);
-    struct { const char *name; const cae_real *fg, *cg; int64_t n; } grads[3] = {
-        {"W", pg + (cae_params_get(p, "W")->data - cae_params_values(p)),
-         cae_params_get(p, "W")->grad, D * H},
-        {"b", pg + (cae_params_get(p, "b")->data - cae_params_values(p)),
-         cae_params_get(p, "b")->grad, H},
-        {"x", xg, cae_node_value(c.x)->grad, B * D}};
-    for (int k = 0; k < 3; k++) {
-        int64_t w;
-        double r = rel_diff(grads[k].fg, grads[k].cg, grads[k].n, &w);
-        ck_assert_msg(r <= REL_TOL,
-                      "%s W %s B=%lld D=%lld H=%lld: d/d%s rel diff %.3g at [%lld]: fused %.9g "
-                      "composed %.9g",
-                      cae_act_name(act), lay_name(lay), (long long)B, (long long)D, (long long)H,
-                      grads[k].name, r, (long long)w, (double)grads[k].fg[w],
-                      (double)grads[k].cg[w]);
-        /* Per element, where an element is not a cancellation residue. */
-        double mv = 0;
-        for (int64_t i = 0; i < grads[k].n; i++) mv = fmax(mv, fabs((double)grads[k].cg[i]));
-        for (int64_t i = 0; i < grads[k].n; i++) {
-            const double fv = grads[k].fg[i], cv = grads[k].cg[i];
-            if (fabs(cv) < 0.1 * mv) continue;
-            ck_assert_msg(fabs(fv - cv) <= 10 * REL_TOL * fabs(cv),
-                          "%s W %s B=%lld D=%lld H=%lld: d/d%s[%lld] fused %.9g composed %.9g",
-                          cae_act_name(act), lay_name(lay), (long long)B, (long long)D,
-                          (long long)H, grads[k].name, (long long)i, fv, cv);
-        }
-    }
-    cae_free(pg);
-    cae_free(xg);
+    char what[128];
+    snprintf(what, sizeof what, "%s W %s B=%lld D=%lld H=%lld, fused vs composed",
+             cae_act_name(act), lay_name(lay), (long long)B, (long long)D, (long long)H);
+    expect_same(f.g, c.g, 11 + (uint64_t)B, what);
     cae_graph_free(f.g);
     cae_graph_free(c.g);
     cae_params_free(p);
@@ -586,28 +559,8 @@ START_TEST(threads_agree)
         cae_params *p = store_new(D, H, lay, 4 * sqrt(6.0 / (D + H)), 41);
         net n1 = net_new(p, B, D, CAE_ACT_SIGMOID, lay, 1, 1);
         net n2 = net_new(p, B, D, CAE_ACT_SIGMOID, lay, 1, 2);
-        tu_fill_uniform(cae_node_value(n1.x)->data, B * D, 0, 1, 42);
-        memcpy(cae_node_value(n2.x)->data, cae_node_value(n1.x)->data,
-               (size_t)(B * D) * sizeof(cae_real));
-        const size_t tot = cae_params_total(p);
-        cae_real *g1 = cae_alloc_reals(tot);
-        cae_graph_forward(n1.g);
-        cae_graph_backward(n1.g);
-        memcpy(g1, cae_params_grads(p), tot * sizeof *g1);
-        cae_graph_forward(n2.g);
-        cae_graph_backward(n2.g);
-        const double v1 = cae_node_value(n1.pen)->data[0], v2 = cae_node_value(n2.pen)->data[0];
-        ck_assert_msg(fabs(v1 - v2) <= REL_TOL * fabs(v1), "W %s: P %.9g (1 thread) %.9g (2)",
-                      lay_name(lay), v1, v2);
-        int64_t w;
-        double r = rel_diff(cae_params_grads(p), g1, (int64_t)tot, &w);
-        ck_assert_msg(r <= REL_TOL, "W %s: params grad rel diff %.3g at [%lld]: %.9g vs %.9g",
-                      lay_name(lay), r, (long long)w, (double)cae_params_grads(p)[w],
-                      (double)g1[w]);
-        r = rel_diff(cae_node_value(n2.x)->grad, cae_node_value(n1.x)->grad, B * D, &w);
-        ck_assert_msg(r <= REL_TOL, "W %s: x grad rel diff %.3g at [%lld]", lay_name(lay), r,
-                      (long long)w);
-        cae_free(g1);
+        expect_same(n2.g, n1.g, 42, lay == CAE_W_IN_UNITS ? "W DxH, 2 threads vs 1"
+                                                          : "W HxD, 2 threads vs 1");
         cae_graph_free(n1.g);
         cae_graph_free(n2.g);
         cae_params_free(p);

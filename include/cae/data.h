@@ -147,7 +147,14 @@ void cae_batcher_epoch(cae_batcher *b, uint64_t epoch);
  * zeros for a set without labels).
  * Returns the number of rows written, 0 at the end of the epoch. */
 int64_t cae_batcher_next(cae_batcher *b, cae_real *x, int32_t *y);
-/* The row indices of the batch cae_batcher_next just returned. */
+/* Data-parallel training: advance by one batch as cae_batcher_next does but
+ * copy only part `part` of `parts` of it, rows [part m / parts, (part + 1) m /
+ * parts) of its m rows (cae_comm_slice), into x and y; *rows = that count
+ * (0 when m < parts leaves this part empty). Returns m, 0 at the end. */
+int64_t cae_batcher_next_part(cae_batcher *b, int part, int parts, cae_real *x, int32_t *y,
+                              int64_t *rows);
+/* The row indices of the batch cae_batcher_next just returned (of this
+ * part's rows, after cae_batcher_next_part). */
 const int64_t *cae_batcher_indices(const cae_batcher *b);
 int64_t cae_batcher_batches_per_epoch(const cae_batcher *b);
 

@@ -95,6 +95,7 @@ typedef enum cae_status {
     CAE_ERR_KERNEL,    /* no JIT kernel could be had */
     CAE_ERR_NUMERIC,   /* a NaN or an infinity where a number was needed */
     CAE_ERR_UNSUPPORTED, /* an op without the rule asked for */
+    CAE_ERR_COMM,      /* a collective of data-parallel training failed or timed out */
     CAE_ERR_COUNT
 } cae_status;
 

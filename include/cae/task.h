@@ -25,6 +25,7 @@
 #ifndef CAE_TASK_H
 #define CAE_TASK_H
 
+#include "cae/comm.h"
 #include "cae/model.h"
 #include "cae/sgd.h"
 
@@ -112,7 +113,10 @@ cae_task *cae_task_finetune(cae_params *p, const cae_mlp_config *m, int64_t batc
 /* One forward + backward on rows (1..batch) examples x (rows x n_in) and
  * labels y (supervised; NULL otherwise). Gradients land in the store, the
  * objective in *objective. Fails (sticky error on the task) only at the
- * first use of a new row count, when that graph compiles. */
+ * first use of a new row count, when that graph compiles. With parts > 1
+ * (below), rows may be 0 (an empty part of a short batch): the trained
+ * tensors' gradients are zeroed, the objective is 0 and the task RNG
+ * advances as for a step. */
 cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
                          double *objective);
 /* cae_task_step and the SGD update of the task's tensors in one pass
@@ -120,14 +124,32 @@ cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64
  * which s->velocity and s->grad_check then follow). s->continues is honoured
  * only when the previous training step ran on the same graph (the full
  * batch's or the last, partial one's). An objective that is not finite
- * comes back with nothing updated. */
+ * comes back with nothing updated. Not for a task split into parts
+ * (cae_task_set_part): its gradients must be reduced across the parts
+ * before the update (cae_train does that with cae_task_step). */
 cae_status cae_task_step_sgd(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
                              const cae_sgd *s, double *objective);
+/* Data-parallel training (cae_train with a communicator calls it, cae/comm.h):
+ * this task runs part `part` (0-based) of `parts` of every minibatch, the
+ * rows cae_comm_slice gives it. The training graph is recompiled for the
+ * rows of its part of a full batch (parts <= batch), and with parts > 1 the
+ * random draws of each step (noise, Gibbs sampling, probes) come from a key
+ * of the part's own, so parts never repeat each other's noise, while the
+ * task RNG, the state a checkpoint keeps, advances as in one process. */
+cae_status cae_task_set_part(cae_task *t, int part, int parts);
 /* Noise-free evaluation over a whole dataset: the mean objective (loss) and
  * the mean metric (unsupervised) or the error rate (supervised) in *metric.
  * Its random draws (an rbm's Gibbs step) come from a stream of their own,
  * the same at every call: evaluating never changes the training stream. */
 cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric);
+/* cae_task_evaluate shared by the ranks of c (cae/comm.h; NULL or one rank:
+ * cae_task_evaluate itself): each rank evaluates every size-th chunk of 500
+ * rows, the sums are added, and every rank gets rank 0's figures. A
+ * collective; a failure on any rank is every rank's, with its message in
+ * err. The loss and an unsupervised metric may differ from one process's
+ * in the last bits (the order of the sums); an error rate cannot. */
+cae_status cae_task_evaluate_comm(cae_task *t, const cae_dataset *d, const cae_comm *c,
+                                  double *loss, double *metric, cae_error *err);
 /* The tensors this task trains (its graph's parameters). */
 int cae_task_n_params(const cae_task *t);
 cae_tensor *cae_task_param(const cae_task *t, int i);

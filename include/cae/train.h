@@ -27,6 +27,8 @@
  *                  e.g. an rbm's "pcd:chain" and "pcd:steps"
  *   "train:state"  the configuration below and where training stands, 64-bit
  *                  fields as 16-bit integers so the float build keeps them exact
+ *   "train:ranks"  the number of ranks, only when there are more than one (so a
+ *                  one-process store is as it always was)
  * A tensor missing is created (zero), one present is reused. After every
  * epoch, before on_epoch, the store describes the end of that epoch, so a
  * hook that saves the task's tensors, the RNG and opt (cae_checkpoint_save_run
@@ -36,11 +38,24 @@
  * continues bit for bit as if never stopped (docs/DETERMINISM.md).
  * first_epoch = 0 starts afresh (velocities zeroed); first_epoch > 0 with a
  * "train:state" checks it: a different seed, limit, lr, momentum, lr_decay,
- * patience, batch or number of examples is an error naming the field.
+ * patience, batch, number of examples or number of ranks is an error naming
+ * the field (the ranks change the sums' order, so the run would not continue
+ * bit for bit).
+ *
+ * Data-parallel (cfg.comm, cae/comm.h): every rank calls cae_train and the
+ * hooks; the ranks share the validation (cae_task_evaluate_comm) and report
+ * rank 0's figures; after an epoch training stops when rank 0's on_epoch
+ * says so (the others' answers are ignored). The task must keep no buffers (an rbm's PCD
+ * chain is per process: refused). Noise is drawn per rank (cae_task_set_part):
+ * models with noise match one process in distribution, deterministic ones
+ * (ae, ae-wd, cae, mlp) up to the order of the sums. With a communicator a
+ * non-finite objective on any rank shows on every rank as a non-finite
+ * gradient, and the message names the rank.
  */
 #ifndef CAE_TRAIN_H
 #define CAE_TRAIN_H
 
+#include "cae/comm.h"
 #include "cae/data.h"
 #include "cae/task.h"
 
@@ -66,6 +81,14 @@ typedef struct cae_train_config {
     cae_status (*aux)(void *ctx, int epoch, const int64_t *index, int64_t rows, cae_real *out,
                       cae_error *err);
     void *aux_ctx;
+    /* Data-parallel training (cae/comm.h): this process is rank comm->rank of
+     * comm->size, each running cae_train with the same configuration, data
+     * and parameters; the task's batch is the global batch. NULL or size 1:
+     * one process. */
+    const cae_comm *comm;
+    int check_every;   /* with comm: compare the parameters across ranks every
+                          this many steps too (0: at the start and after each
+                          epoch only) */
 } cae_train_config;
 
 void cae_train_config_default(cae_train_config *c);
@@ -113,6 +136,7 @@ typedef struct cae_train_state {
     int best_epoch;       /* epoch of the best validation metric, 0 if none */
     int since_best;       /* epochs since then */
     double best_metric;   /* INFINITY when best_epoch is 0 */
+    int ranks;            /* data-parallel ranks ("train:ranks"; 1 without it) */
 } cae_train_state;
 
 /* Decode opt's "train:state" into *st. Returns 0, or -1 when opt holds
@@ -120,8 +144,9 @@ typedef struct cae_train_state {
 int cae_train_state_get(const cae_params *opt, cae_train_state *st);
 /* 0 when training configured as c over `examples` examples in batches of
  * `batch` continues the saved state s (the epochs done, seed, limit,
- * examples, batch, lr, momentum, lr-decay, patience); else 1 with *m naming
- * the first field that differs. cae_train checks it when resuming. */
+ * examples, batch, lr, momentum, lr-decay, patience, and "ranks": c->comm's
+ * size, 1 without); else 1 with *m naming the first field that differs.
+ * cae_train checks it when resuming. */
 int cae_train_state_diff(const cae_train_config *c, const cae_train_state *s, int64_t examples,
                          int64_t batch, cae_mismatch *m);
 

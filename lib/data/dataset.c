@@ -365,6 +365,27 @@ int64_t cae_batcher_next(cae_batcher *b, cae_real *x, int32_t *y)
     return m;
 }
 
+int64_t cae_batcher_next_part(cae_batcher *b, int part, int parts, cae_real *x, int32_t *y,
+                              int64_t *rows)
+{
+    *rows = 0;
+    if (!b || parts < 1 || part < 0 || part >= parts) return 0;
+    const int64_t left = b->d->n - b->pos;
+    const int64_t m = left < b->batch ? left : b->batch;
+    if (m <= 0 || (b->drop_last && m < b->batch)) return 0;
+    const int64_t begin = m * part / parts, count = m * (part + 1) / parts - begin;
+    const cae_dataset *d = b->d;
+    for (int64_t r = 0; r < count; r++) {
+        const int64_t i = b->perm[b->pos + begin + r];
+        if (x) cae_dataset_copy_rows(d, i, 1, x + r * d->dim);
+        if (y) y[r] = d->y ? d->y[i] : 0;
+    }
+    b->last = b->pos + begin; /* this part's rows, for cae_batcher_indices */
+    b->pos += m;
+    *rows = count;
+    return m;
+}
+
 const int64_t *cae_batcher_indices(const cae_batcher *b)
 {
     return b ? b->perm + b->last : NULL;

@@ -89,7 +89,7 @@ static const char *const status_names[CAE_ERR_COUNT] = {
     "ok",     "bad argument", "out of memory", "i/o",      "empty",     "truncated",
     "magic",  "version",      "crc",           "format",   "type",      "rank",
     "dims",   "shape",        "mismatch",      "gzip",     "image",     "not compiled",
-    "not on the tape", "no gradient", "kernel", "not finite", "unsupported"};
+    "not on the tape", "no gradient", "kernel", "not finite", "unsupported", "communication"};
 
 const char *cae_status_name(cae_status s)
 {

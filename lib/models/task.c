@@ -17,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cae/comm.h"
 #include "cae/task.h"
 #include "cae/ops.h"
 #include "cae/sgd.h"
 #include "models/encoder_internal.h"
+#include "models/train_internal.h"
 
 enum { EVAL_BATCH = 500, MAX_PARAMS = 64 };
 
@@ -39,6 +41,8 @@ struct cae_task {
     cae_task_spec spec;
     void *ctx_copy;
     int64_t batch;
+    int64_t full;     /* rows of the training graph of a full batch: batch, or the part's */
+    int part, parts;  /* data-parallel: this task's part of every batch (cae_task_set_part) */
     uint64_t seed;
     int threads;
     cae_rng rng;
@@ -162,6 +166,8 @@ cae_task *cae_task_new(cae_params *p, const cae_task_spec *spec, int64_t batch, 
         t->spec.ctx = t->ctx_copy;
     }
     t->batch = batch;
+    t->full = batch;
+    t->parts = 1;
     t->seed = seed;
     t->threads = threads;
     cae_rng_seed(&t->rng, seed, STREAM_TASK);
@@ -195,7 +201,7 @@ void cae_task_free(cae_task *t)
 
 static task_graph *graph_for(cae_task *t, task_graph pair[2], int64_t rows, int eval)
 {
-    const int64_t full = eval ? EVAL_BATCH : t->batch;
+    const int64_t full = eval ? EVAL_BATCH : t->full;
     task_graph *tg = rows == full ? &pair[0] : &pair[1];
     if (tg->g && tg->rows == rows && cae_graph_compiled(tg->g)) return tg;
     if (graph_build(t, tg, rows, eval)) return NULL;
@@ -208,10 +214,41 @@ static void bind_labels(task_graph *tg, const int32_t *y, int64_t rows)
         for (int64_t i = 0; i < rows; i++) tg->ybuf[i] = (cae_real)y[i];
 }
 
+cae_status cae_task_set_part(cae_task *t, int part, int parts)
+{
+    if (parts < 1 || part < 0 || part >= parts || parts > t->batch) {
+        task_fail(t, "part %d of %d: needs 0 <= part < parts <= the batch (%lld)", part, parts,
+                  (long long)t->batch);
+        return CAE_ERR_ARG;
+    }
+    int64_t begin;
+    t->part = part;
+    t->parts = parts;
+    t->full = cae_comm_slice(t->batch, part, parts, &begin);
+    graph_release(&t->train[1]);
+    if (t->train[0].rows == t->full && cae_graph_compiled(t->train[0].g)) return CAE_OK;
+    return graph_build(t, &t->train[0], t->full, 0) ? CAE_ERR_COMPILE : CAE_OK;
+}
+
+/* The key the graph's RNG is seeded with before a step: the task RNG's
+ * next value, made a part's own when a batch is split. */
+static uint64_t step_key(cae_task *t)
+{
+    const uint64_t k = cae_rng_next(&t->rng);
+    return t->parts > 1 ? cae_rng_mix64(k ^ (0x9E3779B97F4A7C15ull * (uint64_t)(t->part + 1))) : k;
+}
+
 cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
                          double *objective)
 {
     *objective = NAN;
+    if (rows == 0 && t->parts > 1) { /* an empty part of a short batch */
+        (void)step_key(t);
+        for (int i = 0; i < t->n_params; i++)
+            memset(t->params[i]->grad, 0, (size_t)t->params[i]->size * sizeof(cae_real));
+        *objective = 0;
+        return CAE_OK;
+    }
     if (rows < 1 || rows > t->batch) {
         task_fail(t, "step: %lld rows, the batch is %lld", (long long)rows, (long long)t->batch);
         return CAE_ERR_ARG;
@@ -224,7 +261,7 @@ cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64
     if (!tg) return CAE_ERR_COMPILE;
     cae_input_bind(tg->io.x, x);
     bind_labels(tg, y, rows);
-    cae_graph_seed(tg->g, cae_rng_next(&t->rng));
+    cae_graph_seed(tg->g, step_key(t));
     cae_graph_forward(tg->g);
     cae_graph_backward(tg->g);
     *objective = (double)cae_node_value(tg->io.loss)->data[0];
@@ -235,6 +272,11 @@ cae_status cae_task_step_sgd(cae_task *t, const cae_real *x, const int32_t *y, i
                              const cae_sgd *s, double *objective)
 {
     *objective = NAN;
+    if (t->parts > 1) {
+        task_fail(t, "step: part %d of %d of a batch: the parts' gradients must be reduced "
+                     "before the update (cae_task_step)", t->part, t->parts);
+        return CAE_ERR_ARG;
+    }
     if (rows < 1 || rows > t->batch) {
         task_fail(t, "step: %lld rows, the batch is %lld", (long long)rows, (long long)t->batch);
         return CAE_ERR_ARG;
@@ -253,7 +295,7 @@ cae_status cae_task_step_sgd(cae_task *t, const cae_real *x, const int32_t *y, i
     if (!tg) return CAE_ERR_COMPILE;
     cae_input_bind(tg->io.x, x);
     bind_labels(tg, y, rows);
-    cae_graph_seed(tg->g, cae_rng_next(&t->rng));
+    cae_graph_seed(tg->g, step_key(t));
     cae_sgd u = *s;
     if (!u.tensors) {
         u.n = t->n_params;
@@ -266,8 +308,10 @@ cae_status cae_task_step_sgd(cae_task *t, const cae_real *x, const int32_t *y, i
     return CAE_OK;
 }
 
-cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric)
+cae_status cae_task_evaluate_sums(cae_task *t, const cae_dataset *d, int part, int parts,
+                                  double sums[2])
 {
+    sums[0] = sums[1] = 0;
     if (d->dim != t->spec.n_in) {
         task_fail(t, "evaluate: the data has %lld inputs, the model %lld", (long long)d->dim,
                   (long long)t->spec.n_in);
@@ -285,13 +329,15 @@ cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, do
     cae_rng_seed(&evr, t->seed, STREAM_EVAL);
     double sum_loss = 0, sum_metric = 0;
     int64_t errors = 0;
-    for (int64_t s = 0; s < d->n; s += EVAL_BATCH) {
+    for (int64_t s = 0, chunk = 0; s < d->n; s += EVAL_BATCH, chunk++) {
         const int64_t rows = d->n - s < EVAL_BATCH ? d->n - s : EVAL_BATCH;
+        const uint64_t key = cae_rng_next(&evr); /* every chunk's, so parts draw what one does */
+        if (chunk % parts != part) continue;
         task_graph *tg = graph_for(t, t->eval, rows, 1);
         if (!tg) return CAE_ERR_COMPILE;
         cae_input_bind(tg->io.x, cae_chunk_rows(d, s, rows, t->xbuf));
         if (d->y) bind_labels(tg, d->y + s, rows);
-        cae_graph_seed(tg->g, cae_rng_next(&evr));
+        cae_graph_seed(tg->g, key);
         cae_graph_forward(tg->g);
         sum_loss += (double)cae_node_value(tg->io.loss)->data[0] * (double)rows;
         if (tg->io.logits) {
@@ -309,8 +355,18 @@ cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, do
             sum_metric += (double)cae_node_value((cae_node *)mn)->data[0] * (double)rows;
         }
     }
-    *loss = d->n ? sum_loss / (double)d->n : 0;
-    *metric = d->n ? (t->spec.n_classes > 0 ? (double)errors : sum_metric) / (double)d->n : 0;
+    sums[0] = sum_loss;
+    sums[1] = t->spec.n_classes > 0 ? (double)errors : sum_metric;
+    return CAE_OK;
+}
+
+cae_status cae_task_evaluate(cae_task *t, const cae_dataset *d, double *loss, double *metric)
+{
+    double sums[2];
+    const cae_status rc = cae_task_evaluate_sums(t, d, 0, 1, sums);
+    if (rc) return rc;
+    *loss = d->n ? sums[0] / (double)d->n : 0;
+    *metric = d->n ? sums[1] / (double)d->n : 0;
     return CAE_OK;
 }
 

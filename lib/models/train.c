@@ -6,8 +6,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <omp.h>
 
 #include "cae/train.h"
+#include "models/train_internal.h"
+#include "shared.h" /* CAE_FMA: the update's rounding, as cae/sgd.h's */
 
 void cae_train_config_default(cae_train_config *c)
 {
@@ -21,6 +24,33 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The update of cae/sgd.h over one tensor (data-parallel runs, whose
+ * gradients are summed across the ranks before it): returns 0, or NaN when
+ * an element of the gradient is not finite. v may be NULL (no momentum). */
+static double update(cae_tensor *t, cae_real *v, cae_real lr, cae_real mom, int threads)
+{
+    if (threads <= 0) threads = omp_get_max_threads();
+    const int64_t n = t->size;
+    cae_real *w = t->data;
+    const cae_real *g = t->grad;
+    cae_real bad = 0; /* g * 0: NaN for an infinite or NaN gradient, else 0 */
+    if (v) {
+#pragma omp parallel for simd reduction(+ : bad) schedule(static) num_threads(threads) if (n >= 65536)
+        for (int64_t i = 0; i < n; i++) {
+            bad += g[i] * 0;
+            v[i] = CAE_FMA(mom, v[i], -(lr * g[i]));
+            w[i] += v[i];
+        }
+    } else {
+#pragma omp parallel for simd reduction(+ : bad) schedule(static) num_threads(threads) if (n >= 65536)
+        for (int64_t i = 0; i < n; i++) {
+            bad += g[i] * 0;
+            w[i] = CAE_FMA(-lr, g[i], w[i]);
+        }
+    }
+    return (double)bad;
 }
 
 static const char *check_config(const cae_train_config *c)
@@ -64,6 +94,7 @@ static const cae_tensor *blame(cae_task *t, double *value)
 /* ------------------------------------------------- the optimizer store */
 
 #define STATE_NAME "train:state"
+#define RANKS_NAME "train:ranks"
 #define STATE_MAGIC 0x3174617473746163ull /* "catstat1" */
 
 /* "train:state": S_COUNT 64-bit fields, each as four 16-bit integers
@@ -120,6 +151,14 @@ int cae_train_state_get(const cae_params *opt, cae_train_state *st)
     st->best_epoch = (int)f[S_BEST_EPOCH];
     st->since_best = (int)f[S_SINCE_BEST];
     st->best_metric = double_of(f[S_BEST_METRIC]);
+    const cae_tensor *rk = cae_params_get(opt, RANKS_NAME);
+    st->ranks = 1;
+    if (rk) {
+        if (rk->size != 1 || !(rk->data[0] >= 2 && rk->data[0] <= 1 << 20) ||
+            rk->data[0] != (cae_real)(int)rk->data[0])
+            return -1;
+        st->ranks = (int)rk->data[0];
+    }
     return 0;
 }
 
@@ -177,7 +216,8 @@ int cae_train_state_diff(const cae_train_config *c, const cae_train_state *s, in
            differ_int(m, "batch", batch, s->batch) || differ_real(m, "lr", c->lr, s->cfg.lr) ||
            differ_real(m, "momentum", c->momentum, s->cfg.momentum) ||
            differ_real(m, "lr-decay", c->lr_decay, s->cfg.lr_decay) ||
-           differ_int(m, "patience", c->patience, s->cfg.patience);
+           differ_int(m, "patience", c->patience, s->cfg.patience) ||
+           differ_int(m, "ranks", c->comm ? c->comm->size : 1, s->ranks);
 }
 
 /* opt's tensor prefix + like's name, created (zero) when missing; NULL
@@ -271,12 +311,16 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
     cae_tensor **vel = calloc((size_t)np + 1, sizeof *vel), **best = calloc((size_t)np + 1, sizeof *best);
     cae_real **vdata = calloc((size_t)np + 1, sizeof *vdata);
     double *grad_check = calloc((size_t)np + 1, sizeof *grad_check);
-    cae_tensor *state = NULL;
+    cae_tensor *state = NULL, *ranks = NULL;
     cae_status rc = CAE_ERR_NOMEM;
+    train_dist dist;
+    memset(&dist, 0, sizeof dist);
     if (!opt || !view || !bt || !xb || !yb || !vel || !best || !vdata || !grad_check) {
         cae_error_set(err, CAE_ERR_NOMEM, "train: out of memory");
         goto done;
     }
+    if ((rc = train_dist_init(&dist, cfg, t, err))) goto done;
+    const int part = dist.c ? dist.rank : 0, parts = dist.c ? dist.size : 1;
     for (int i = 0; i < np; i++)
         if (cae_params_get(opt, cae_task_param(t, i)->name) == cae_task_param(t, i)) {
             rc = cae_error_set(err, CAE_ERR_ARG, "train: the optimizer store is the task's "
@@ -323,10 +367,12 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
             goto done;
         }
     }
-    if (!(state = opt_tensor(opt, "", STATE_NAME, 1, (int64_t[]){4 * S_COUNT}, err))) {
+    if (!(state = opt_tensor(opt, "", STATE_NAME, 1, (int64_t[]){4 * S_COUNT}, err)) ||
+        (dist.c && !(ranks = opt_tensor(opt, "", RANKS_NAME, 1, (int64_t[]){1}, err)))) {
         rc = err ? err->status : CAE_ERR_NOMEM;
         goto done;
     }
+    if (ranks) ranks->data[0] = (cae_real)dist.size;
     if (!resume)
         for (int i = 0; i < np; i++)
             if (vel[i]) memset(vel[i]->data, 0, (size_t)vel[i]->size * sizeof(cae_real));
@@ -335,32 +381,62 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
     res->best_epoch = st.best_epoch;
     res->best_valid_metric = st.best_epoch ? st.best_metric : 0;
 
+    /* Data-parallel: the ranks start from the same parameters and the same
+     * run (a hash of the configuration goes with the parameters'). */
+    if (dist.c) {
+        char when[64];
+        snprintf(when, sizeof when, "at the start of epoch %d", cfg->first_epoch + 1);
+        const uint64_t run[] = {(uint64_t)n, (uint64_t)B, (uint64_t)dim, cfg->seed,
+                                bits_of(cfg->lr), bits_of(cfg->momentum), bits_of(cfg->lr_decay),
+                                (uint64_t)cfg->epochs, (uint64_t)cfg->first_epoch,
+                                (uint64_t)cfg->patience, (uint64_t)cfg->check_every,
+                                (uint64_t)(valid ? valid->n : -1)};
+        if ((rc = train_dist_check(&dist, t, run, sizeof run / sizeof run[0], NULL, 0, when, err)))
+            goto done;
+    }
+    const int64_t per_epoch = cae_batcher_batches_per_epoch(bt);
+
     for (int e = cfg->first_epoch; e < cfg->epochs; e++) {
         if (stopping && st.since_best >= cfg->patience) break;
         const double t0 = now();
         const cae_real lr = (cae_real)(cfg->lr / (1 + cfg->lr_decay * e));
         cae_batcher_epoch(bt, (uint64_t)e);
         double sum = 0;
-        int64_t done_rows = 0, step = 0, rows;
-        /* One pass per step: forward, backward and the update (cae/sgd.h).
-         * Copies the step keeps (a transposed W, column norms) are rebuilt
-         * at the start of every epoch: the hooks may have written the
-         * tensors in between (on_batch must not). */
+        int64_t done_rows = 0, step = 0, rows, m;
+        /* One process: one pass per step, forward, backward and the update
+         * (cae/sgd.h). Copies the step keeps (a transposed W, column norms)
+         * are rebuilt at the start of every epoch: the hooks may have written
+         * the tensors in between (on_batch must not). Data-parallel: the
+         * ranks' gradients are summed between backward and the update, so
+         * the step is cae_task_step and the update a pass of its own. */
         for (int i = 0; i < np; i++) /* (the store's blocks move as it grows) */
             vdata[i] = vel[i] ? vel[i]->data : NULL;
         cae_sgd sgd = {.lr = lr, .momentum = cfg->momentum,
                        .velocity = cfg->momentum > 0 ? vdata : NULL, .grad_check = grad_check};
-        while ((rows = cae_batcher_next(bt, xb, yb)) > 0) {
-            double obj;
-            if (cae_task_aux(t) &&
-                (rc = cfg->aux(cfg->aux_ctx, e, cae_batcher_indices(bt), rows, cae_task_aux(t), err)))
-                goto done;
-            if ((rc = cae_task_step_sgd(t, xb, yb, rows, &sgd, &obj))) {
-                cae_error_set(err, rc, "train: %s", cae_task_error(t));
-                goto done;
-            }
+        while ((m = cae_batcher_next_part(bt, part, parts, xb, yb, &rows)) > 0) {
+            double obj = NAN;
+            /* The side input of this part's rows; a failure stops the step
+             * like a failed step (on every rank). */
+            cae_status src = CAE_OK;
+            cae_error aux_err = {0};
+            if (cae_task_aux(t))
+                src = cfg->aux(cfg->aux_ctx, e, cae_batcher_indices(bt), rows, cae_task_aux(t), &aux_err);
+            const char *msg = src ? aux_err.msg : NULL;
+            if (!src && (src = dist.c ? cae_task_step(t, xb, yb, rows, &obj)
+                                      : cae_task_step_sgd(t, xb, yb, rows, &sgd, &obj)))
+                msg = cae_task_error(t);
             sgd.continues = 1;
-            if (!isfinite(obj)) { /* nothing was updated */
+            const int code = src ? 2 : !isfinite(obj);
+            if (dist.c) { /* a failure travels with the gradients (train_dist_fail) */
+                if ((rc = train_dist_grads(&dist, t, rows, m, code, err))) goto done;
+            } else if (src && msg == aux_err.msg) { /* the callback's own message */
+                rc = src;
+                if (err) *err = aux_err;
+                goto done;
+            } else if (src) {
+                rc = cae_error_set(err, src, "train: %s", msg);
+                goto done;
+            } else if (code) { /* nothing was updated */
                 double v;
                 const cae_tensor *who = blame(t, &v);
                 rc = cae_error_set(err, CAE_ERR_NUMERIC,
@@ -371,26 +447,48 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
                                    v, who ? who->name : "?");
                 goto done;
             }
-            for (int i = 0; i < np; i++)
-                if (!isfinite(grad_check[i])) {
+            for (int i = 0; i < np; i++) {
+                cae_tensor *p = cae_task_param(t, i);
+                const double check =
+                    dist.c ? update(p, vel[i] ? vel[i]->data : NULL, lr, (cae_real)cfg->momentum,
+                                    cae_task_threads(t))
+                           : grad_check[i];
+                if (!isfinite(check) && dist.c) {
+                    rc = train_dist_fail(&dist, code, src, msg, p->name, e + 1,
+                                         (long long)step + 1, err);
+                    goto done;
+                }
+                if (!isfinite(check)) {
                     rc = cae_error_set(err, CAE_ERR_NUMERIC,
                                        "train: the gradient of '%s' is not finite at epoch %d, "
                                        "step %lld: stopped (lower the learning rate?)",
                                        cae_task_param(t, i)->name, e + 1, (long long)step + 1);
                     goto done;
                 }
+            }
             sum += obj * (double)rows;
-            done_rows += rows;
+            done_rows += m;
             step++;
+            if (dist.c && cfg->check_every > 0 && (e * per_epoch + step) % cfg->check_every == 0) {
+                char when[64];
+                snprintf(when, sizeof when, "after epoch %d, step %lld", e + 1, (long long)step);
+                if ((rc = train_dist_check(&dist, t, NULL, 0, NULL, 0, when, err))) goto done;
+            }
             if (hooks && hooks->on_batch) hooks->on_batch(e + 1, done_rows, n, hooks->ctx);
         }
         cae_epoch_report r = {.epoch = e + 1, .epochs = cfg->epochs, .lr = lr,
                               .examples = done_rows, .valid_loss = NAN, .valid_metric = NAN};
+        if (dist.c) { /* the same parameters everywhere, and the objective's sum */
+            char when[64];
+            snprintf(when, sizeof when, "after epoch %d", e + 1);
+            if ((rc = train_dist_check(&dist, t, NULL, 0, &sum, 1, when, err))) goto done;
+        }
         r.objective = sum / (double)done_rows;
         r.seconds = now() - t0;
         if (valid && valid->n > 0) {
-            if ((rc = cae_task_evaluate(t, valid, &r.valid_loss, &r.valid_metric))) {
-                cae_error_set(err, rc, "train: %s", cae_task_error(t));
+            cae_error ev;
+            if ((rc = cae_task_evaluate_comm(t, valid, dist.c, &r.valid_loss, &r.valid_metric, &ev))) {
+                cae_error_set(err, rc, "train: %s", ev.msg);
                 goto done;
             }
             if (r.valid_metric < st.best_metric) {
@@ -411,11 +509,14 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
         state_write(state, cfg, &st);
         res->epochs_run = e + 1;
         res->last_objective = r.objective;
-        if (hooks && hooks->on_epoch && hooks->on_epoch(&r, hooks->ctx)) break;
+        int32_t stop = hooks && hooks->on_epoch && hooks->on_epoch(&r, hooks->ctx);
+        if (dist.c && (rc = train_dist_bcast(&dist, &stop, sizeof stop, err))) goto done;
+        if (stop) break;
     }
     if (stopping && st.best_epoch > 0) copy_best(t, best, 0);
     rc = CAE_OK;
 done:
+    train_dist_free(&dist);
     cae_batcher_free(bt);
     cae_dataset_free(view);
     cae_free(xb);
