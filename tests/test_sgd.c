@@ -503,6 +503,28 @@ START_TEST(infinite_gradient_is_reported)
 }
 END_TEST
 
+/* A task split into parts (data-parallel) must sum its gradients before
+ * the update: the one-pass step refuses it and updates nothing. */
+START_TEST(split_task_refuses_one_pass)
+{
+    cae_params *p = cae_params_new();
+    cae_task *t = make_task(CAE_MODEL_AE, p, 1, 1);
+    cae_params *q = clone_store(p);
+    ck_assert_int_eq(cae_task_set_part(t, 0, 2), CAE_OK);
+    cae_real x[B * D];
+    int32_t y[B];
+    fill_batch(x, y, 0);
+    cae_sgd s = {.lr = 0.05};
+    double o;
+    ck_assert_int_eq(cae_task_step_sgd(t, x, y, B / 2, &s, &o), CAE_ERR_ARG);
+    ck_assert_msg(strstr(cae_task_error(t), "part 0 of 2"), "%s", cae_task_error(t));
+    same_stores("a refused step", p, q, 0);
+    cae_task_free(t);
+    cae_params_free(p);
+    cae_params_free(q);
+}
+END_TEST
+
 /* A step whose loss is not finite changes nothing and says so. */
 START_TEST(nan_loss_updates_nothing)
 {
@@ -535,6 +557,7 @@ int main(void)
     tcase_add_test(tc, tiles_in_scratch_on_two_threads);
     tcase_add_test(tc, one_column_weight);
     tcase_add_loop_test(tc, infinite_gradient_is_reported, 0, 2);
+    tcase_add_test(tc, split_task_refuses_one_pass);
     tcase_add_test(tc, nan_loss_updates_nothing);
     suite_add_tcase(s, tc);
     return tu_run(s);
