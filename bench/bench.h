@@ -50,28 +50,26 @@ static inline double bench_time_call(void (*f)(void *), void *ctx, int samples, 
     return bench_median(t, samples);
 }
 
-/* One training step as the benchmarks time it: forward + backward of task
- * t on rows examples x, then plain SGD (rate 1e-4) over the task's tensors.
- * ctx is a bench_step (for timing loops that take a void * callback). */
+/* One training step as the benchmarks time it: forward, backward and plain
+ * SGD (rate 1e-4) over the task's tensors, in one pass (cae_task_step_sgd:
+ * each tensor updated by the node that finishes its gradient), as cae_train
+ * runs it. ctx is a bench_step (for timing loops that take a void *
+ * callback); set sgd.continues = 0 before its first step. */
 typedef struct bench_step {
     cae_task *t;
     const cae_real *x;
     int64_t rows;
+    const int32_t *y; /* labels (supervised tasks), else NULL */
+    cae_sgd sgd;
 } bench_step;
 
 static inline void bench_step_run(void *ctx)
 {
-    const bench_step *c = ctx;
+    bench_step *c = ctx;
     double obj;
-    cae_task_step(c->t, c->x, NULL, c->rows, &obj);
-    for (int i = 0; i < cae_task_n_params(c->t); i++) {
-        cae_tensor *p = cae_task_param(c->t, i);
-        const int64_t n = p->size;
-        cae_real *w = p->data;
-        const cae_real *gr = p->grad;
-#pragma omp parallel for simd schedule(static) if (n >= 65536)
-        for (int64_t k = 0; k < n; k++) w[k] -= (cae_real)1e-4 * gr[k];
-    }
+    if (c->sgd.lr <= 0) c->sgd.lr = 1e-4;
+    cae_task_step_sgd(c->t, c->x, c->y, c->rows, &c->sgd, &obj);
+    c->sgd.continues = 1;
 }
 
 #endif

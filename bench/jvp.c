@@ -89,7 +89,7 @@ static void steps(void)
                     cae_rng_seed(&r, 2, 0);
                     for (int64_t i = 0; i < B * D; i++) x[i] = (cae_real)cae_rng_uniform(&r);
                     omp_set_num_threads(th);
-                    bench_step c = {t, x, B};
+                    bench_step c = {.t = t, .x = x, .rows = B};
                     const double s = bench_time_call(bench_step_run, &c, samples, min_time);
                     char name[64];
                     if (depth == 1)

@@ -103,7 +103,7 @@ static double step_time(int64_t B, double lambda, int composed, int threads, con
         exit(1);
     }
     omp_set_num_threads(threads);
-    bench_step c = {t, x, B};
+    bench_step c = {.t = t, .x = x, .rows = B};
     double us = time_us(bench_step_run, &c);
     cae_task_free(t);
     cae_params_free(p);

@@ -1,7 +1,9 @@
 /* bench/profile — where the time of one training step goes: the forward and
  * backward time of every node on the tape of a pretraining model's graph,
  * run node by node (median over samples, microseconds), beside the time of
- * the whole step through cae_graph_forward + cae_graph_backward.
+ * the whole step through cae_graph_forward + cae_graph_backward, and of a
+ * whole training step (cae_graph_step_sgd: forward, backward and the SGD
+ * update of the layer's tensors, each finished by its last writer).
  *
  *   profile [--model cae|ae|dae-b|dae-g|ae-wd|rbm] [--batch B] [--threads T]
  *           [--hidden H] [--composed] [--reps N]
@@ -14,6 +16,7 @@
 #include "bench.h"
 #include "cae/model.h"
 #include "cae/op.h"
+#include "cae/sgd.h"
 
 int main(int argc, char **argv)
 {
@@ -60,7 +63,14 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < B * 784; i++) cae_node_value(x)->data[i] = (cae_real)cae_rng_uniform(&r);
     const int n = cae_graph_tape_length(g);
     double *tf = calloc((size_t)(n * reps), sizeof *tf), *tb = calloc((size_t)(n * reps), sizeof *tb);
-    double *step = calloc((size_t)reps, sizeof *step);
+    double *step = calloc((size_t)reps, sizeof *step), *train = calloc((size_t)reps, sizeof *train);
+    cae_tensor *upd[8];
+    int nu = 0;
+    for (int i = 0; i < n && nu < 8; i++) {
+        cae_tensor *t = cae_node_param(cae_graph_tape_at(g, i));
+        if (t && cae_node_receives_grad(cae_graph_tape_at(g, i))) upd[nu++] = t;
+    }
+    cae_sgd sgd = {.lr = 1e-4, .n = nu, .tensors = upd};
     for (int rep = -5; rep < reps; rep++) {
         const double s0 = bench_now();
         cae_graph_forward(g);
@@ -82,6 +92,10 @@ int main(int argc, char **argv)
             if (rep >= 0) tb[i * reps + rep] = bench_now() - t0;
         }
         if (rep >= 0) step[rep] = s1 - s0;
+        const double s2 = bench_now();
+        cae_graph_step_sgd(g, &sgd);
+        sgd.continues = 1;
+        if (rep >= 0) train[rep] = bench_now() - s2;
     }
     printf("# cae bench/profile: %s%s 784 -> %lld, batch %lld, %s threads, median of %d, microseconds\n",
            model, composed ? " (composed penalty)" : "", (long long)hidden, (long long)B,
@@ -100,6 +114,9 @@ int main(int argc, char **argv)
     }
     printf("sum of nodes %.1f us; whole step (forward + backward, incl. zeroing) %.1f us\n", 1e6 * sum,
            1e6 * bench_median(step, reps));
+    printf("training step (forward + backward + update, cae_graph_step_sgd) %.1f us\n",
+           1e6 * bench_median(train, reps));
+    free(train);
     free(tf);
     free(tb);
     free(step);

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 
+#include "cae/gemm.h"
 #include "cae/graph.h"
 #include "cae/op.h"
 
@@ -46,5 +47,60 @@ int cae_node_stores(const cae_node *n, int i);
 /* In plan: 1 when cae_node_stores(n, i) may be 1 in some pass (a plan can
  * then prepare the storing variant, e.g. a GEMM with beta = 0). */
 int cae_node_may_store(const cae_node *n, int i);
+
+/* ---- More of the same kind: per-parameter gradient work the graph moves
+ * to the node that finishes the gradient (graph/finish.c). Only for
+ * parameter inputs; the graph decides at compile, per buffer, and an op
+ * that is told no does the plain thing.
+ *
+ * merges, bit i: input i's gradient is sum_r X[r]^T Y[r] over the node's
+ * out.shape[0] rows, X rows x (input rows), Y rows x (input cols), so that
+ * several such nodes writing one parameter make one product over all their
+ * rows (a tied layer's two weight gradients, K = 2B). cae_node_merge tells
+ * a node its group; every member but the last to run hands its X, Y over
+ * with cae_node_merge_put and does nothing else for that input; the last
+ * (exec) takes them with cae_node_merge_take and runs the product.
+ * defers, bit i: the node's gradient for input i is scale col[j] P[..][j]
+ * (P the parameter's values: a column-scaled copy, like the penalty's
+ * direct term); when cae_node_defers(n, i), it hands (col, scale) over with
+ * cae_node_defer instead, and the finish adds it while P is in cache. */
+void cae_node_builtin_bits(cae_node *n, unsigned merges, unsigned defers);
+/* The number of members of input i's merge group (0: none); *exec = 1 for
+ * the member that runs the product, *k_total its K. */
+int cae_node_merge(const cae_node *n, int i, int *exec, int64_t *k_total);
+void cae_node_merge_put(cae_node *n, int i, const cae_real *x, const cae_real *y);
+/* The other members' operands handed over in this pass, in group order
+ * (x[q], y[q], k[q], node[q]); returns how many (count - 1 when all ran). */
+int cae_node_merge_take(const cae_node *n, int i, const cae_real **x, const cae_real **y,
+                        int64_t *k, cae_node **node);
+int cae_node_defers(const cae_node *n, int i);
+void cae_node_defer(cae_node *n, int i, const cae_real *col, cae_real scale);
+
+/* Copies the graph keeps of a parameter input's values for training steps
+ * (cae_graph_step_sgd), refreshed by the finish of its update: in plan,
+ * ask for them (0 when granted); in forward, they are non-NULL during a
+ * training step only. The transpose is cols x rows; the partial column
+ * norms are one row of sums of squares per CAE_NORM_ROWS rows of values. */
+#define CAE_NORM_ROWS CAE_GEMM_EPILOGUE_ROWS
+int cae_node_want_transpose(cae_node *n, int i);
+int cae_node_want_norms(cae_node *n, int i);
+const cae_real *cae_node_param_transpose(const cae_node *n, int i);
+const cae_real *cae_node_param_norms(const cae_node *n, int i);
+/* Partial column norms of X (rows x cols): part[q][j] = sum of X[r][j]^2
+ * over the rows of block q in order, blocks of CAE_NORM_ROWS rows; the
+ * finish computes them the same way (bit for bit). */
+void cae_colnorm_partials(const cae_real *x, int64_t rows, int64_t cols, cae_real *part,
+                          int threads);
+
+/* out (cols x rows, row stride ldo) = in (rows x cols, row stride ldi)^T,
+ * by the calling thread alone (AVX-512 register blocks where it can). */
+void cae_transpose_tile(cae_real *out, int64_t ldo, const cae_real *in, int64_t ldi,
+                        int64_t rows, int64_t cols);
+
+#ifdef CAE_REAL_DOUBLE
+#define CAE_FMA(a, b, c) __builtin_fma((a), (b), (c))
+#else
+#define CAE_FMA(a, b, c) __builtin_fmaf((a), (b), (c))
+#endif
 
 #endif

@@ -62,7 +62,7 @@ def main(path):
     print(hdr)
     print("-" * len(hdr))
     rows = (("cae", "cae-fused", "cae-composed"), ("ae", "ae", None), ("dae-b", "dae-b", None),
-            ("rbm", "rbm", None))
+            ("rbm", "rbm", None), ("mlp", "mlp", None))
     for thr in threads:
         for B in batches:
             for model, ours, comp in rows:
@@ -80,9 +80,16 @@ def main(path):
                     r = lambda p: rate.get((p, B, thr), 0.0)
                     one = 2.0 * B * 784 * 1000 * 1e-9
                     wg = max(r("weights"), r("weights2B"))
-                    bestb = max(r("encoder"), r("decoder"), wg)
-                    if r("encoder") and r("decoder") and wg:
-                        t_b = (one / r("encoder") + 2 * one / r("decoder") + 2 * one / wg
+                    dec = max(r("decoder"), r("decoderT"))
+                    bestb = max(r("encoder"), dec, wg)
+                    # as bench/steps: x W and dz W at the encoder's rate, h W^T at
+                    # the better decoder's (the MLP: its two large products)
+                    if ours == "mlp" and r("encoder") and r("weights"):
+                        t_b = (one / r("encoder") + one / r("weights")
+                               + (fl[0] - 2 * one * 1e9 + fl[1]) * 1e-9 / bestb)
+                        pctb = 100 * o * t_b / B if o else None
+                    elif r("encoder") and dec and wg:
+                        t_b = (2 * one / r("encoder") + one / dec + 2 * one / wg
                                + fl[1] * 1e-9 / bestb)
                         pctb = 100 * o * t_b / B if o else None
                 print("%-6s %5d %4d | %s %s %s %s | %s %s | %s %s %s" % (

@@ -37,6 +37,19 @@
  * from the caller's thread; they may open OpenMP regions with
  * cae_node_threads(n) threads.
  *
+ * Finishing a parameter's gradient (optional, for speed). In a training
+ * step (cae/sgd.h) the graph updates each parameter after the node that
+ * writes the last term of its gradient, in one more pass over it. That node
+ * may do it in its own pass instead: cae_node_finish(n, i), asked in
+ * backward for parameter input i, returns the work as a GEMM epilogue
+ * (cae/gemm.h) when this node is that last writer and there is work, else
+ * NULL. Having asked, the node must write the gradient and then call
+ * e->tile on every element once (cae_gemm_run_epilogue does that per output
+ * tile), and hand the sum of the acc values (the run's return) to
+ * cae_node_finish_end. Reads of the parameter's values in this backward
+ * come first: the epilogue changes them. With e->c_discard set, nothing
+ * reads the gradient after e->tile (a product may keep its tiles apart).
+ *
  *   static int sq_infer(cae_node *n) { return cae_node_same_shape(n, 0); }
  *   static void sq_fwd(cae_node *n) {
  *       for (int64_t i = 0; i < n->out.size; i++)
@@ -55,6 +68,7 @@
 #ifndef CAE_OP_H
 #define CAE_OP_H
 
+#include "cae/gemm.h"
 #include "cae/graph.h"
 
 #ifdef __cplusplus
@@ -123,6 +137,10 @@ void *cae_node_state(cae_node *n, size_t bytes);
 /* Threads an op may use: the graph's setting, or omp_get_max_threads()
  * when that is 0. Always >= 1. */
 int cae_node_threads(const cae_node *n);
+
+/* Finishing a parameter's gradient in this node's own pass (see above). */
+const cae_gemm_epilogue *cae_node_finish(cae_node *n, int i);
+void cae_node_finish_end(cae_node *n, int i, double acc);
 
 /* ---- for tangent rules (forward mode, cae/jvp.h) */
 /* The number of directions K tangent t carries for primal node n (t holds

@@ -111,6 +111,11 @@ cae_node *cae_probes(cae_graph *g, cae_node *x, int64_t K, cae_probe_kind kind);
  * back into chain and adds 1 to steps->data[0]. */
 cae_node *cae_gibbs(cae_graph *g, cae_node *v, cae_node *W, cae_node *b, cae_node *c, int k,
                     cae_tensor *chain, cae_tensor *steps);
+/* The same given a = v W + b (B x H, e.g. the model's affine node) instead
+ * of v: the first hidden sample comes from a (bit for bit cae_gibbs's), one
+ * product fewer. */
+cae_node *cae_gibbs_pre(cae_graph *g, cae_node *a, cae_node *W, cae_node *b, cae_node *c, int k,
+                        cae_tensor *chain, cae_tensor *steps);
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,7 @@
 
 #include "cae/comm.h"
 #include "cae/model.h"
+#include "cae/sgd.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -118,6 +119,16 @@ cae_task *cae_task_finetune(cae_params *p, const cae_mlp_config *m, int64_t batc
  * advances as for a step. */
 cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
                          double *objective);
+/* cae_task_step and the SGD update of the task's tensors in one pass
+ * (cae/sgd.h): s->tensors NULL means the task's own (cae_task_param order,
+ * which s->velocity and s->grad_check then follow). s->continues is honoured
+ * only when the previous training step ran on the same graph (the full
+ * batch's or the last, partial one's). An objective that is not finite
+ * comes back with nothing updated. Not for a task split into parts
+ * (cae_task_set_part): its gradients must be reduced across the parts
+ * before the update (cae_train does that with cae_task_step). */
+cae_status cae_task_step_sgd(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
+                             const cae_sgd *s, double *objective);
 /* Data-parallel training (cae_train with a communicator calls it, cae/comm.h):
  * this task runs part `part` (0-based) of `parts` of every minibatch, the
  * rows cae_comm_slice gives it. The training graph is recompiled for the

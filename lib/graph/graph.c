@@ -65,6 +65,7 @@ static void graph_release_blocks(cae_graph *g)
     }
     g->act = g->act_grad = NULL;
     g->scratch = NULL;
+    cae_finish_release(g);
     g->tape = NULL;
     g->n_tape = 0;
     g->compiled = 0;
@@ -359,71 +360,6 @@ static int needs_grad_rule(const cae_node *n)
     }
 }
 
-static int writes_grad_of(const cae_node *n, int k)
-{
-    return n->in[k]->out.grad && !((node_of(n)->no_grad >> k) & 1u);
-}
-
-/* Which node writes each gradient buffer first in a backward pass from the
- * loss (nodes run from the loss down the tape). The decision is per buffer,
- * not per node: two nodes may view one buffer (parameters). When the first
- * writer's op can store that input's gradient, and it feeds the buffer
- * through that one input only (mul(x, x) accumulates), it stores and the
- * buffer is not zeroed; otherwise the buffer is zeroed and every writer
- * adds. A user's op never stores (cae_node_new gives it no store bits). */
-static int first_writers(cae_graph *g, const cae_node *loss)
-{
-    const cae_real **seen = calloc((size_t)g->n_tape + 1, sizeof *seen);
-    const cae_real **stored = calloc((size_t)g->n_tape + 1, sizeof *stored);
-    if (!seen || !stored) {
-        free(seen);
-        free(stored);
-        return -1;
-    }
-    int n_seen = 0, n_stored = 0, start = -1;
-    for (int i = 0; i < g->n_tape; i++) {
-        node_priv *p = node_of(g->tape[i]);
-        memset(p->store_now, 0, sizeof p->store_now);
-        memset(p->store_first, 0, sizeof p->store_first);
-        p->written = 0;
-        if (g->tape[i] == loss) start = i;
-    }
-    for (int i = start; i >= 0; i--) {
-        cae_node *n = g->tape[i];
-        if (node_of(n)->kind != NODE_OP || !n->out.grad || !n->op->backward) continue;
-        for (int k = 0; k < n->n_in; k++) {
-            if (!writes_grad_of(n, k)) continue;
-            node_of(n->in[k])->written = 1;
-            const cae_real *buf = n->in[k]->out.grad;
-            int known = 0;
-            for (int q = 0; q < n_seen && !known; q++) known = seen[q] == buf;
-            if (known) continue;
-            int uses = 0;
-            for (int q = 0; q < n->n_in; q++) uses += writes_grad_of(n, q) && n->in[q]->out.grad == buf;
-            seen[n_seen++] = buf;
-            if (uses == 1 && n->in[k] != loss && ((node_of(n)->stores >> k) & 1u)) {
-                node_of(n)->store_first[k] = 1;
-                stored[n_stored++] = buf;
-            }
-        }
-    }
-    /* Zero each buffer whose first writer adds, once (the first node on the
-     * tape that views it). */
-    for (int i = 0; i < g->n_tape; i++) {
-        cae_node *n = g->tape[i];
-        node_priv *p = node_of(n);
-        p->grad_zero = 0;
-        if (!n->out.grad) continue;
-        int st = 0, dup = 0;
-        for (int q = 0; q < n_stored && !st; q++) st = stored[q] == n->out.grad;
-        for (int j = 0; j < i && !dup; j++) dup = g->tape[j]->out.grad == n->out.grad;
-        p->grad_zero = !st && !dup;
-    }
-    free(seen);
-    free(stored);
-    return 0;
-}
-
 int cae_graph_compile(cae_graph *g, cae_node *loss)
 {
     if (!g) return -1;
@@ -502,7 +438,7 @@ int cae_graph_compile(cae_graph *g, cae_node *loss)
             go += cae_round_up((size_t)n->out.size, line);
         }
     }
-    if (first_writers(g, loss)) {
+    if (cae_finish_analyze(g, loss)) {
         cae_graph_fail(g, "compile: out of memory");
         graph_release_blocks(g);
         return -1;
@@ -543,6 +479,11 @@ int cae_graph_compile(cae_graph *g, cae_node *loss)
             n->scratch = g->scratch + so;
             so += cae_round_up(n->scratch_bytes, CAE_ALIGN);
         }
+    }
+    if (cae_finish_alloc(g)) {
+        cae_graph_fail(g, "compile: out of memory (copies of parameters)");
+        graph_release_blocks(g);
+        return -1;
     }
     g->loss = loss;
     g->params_generation = cae_params_generation(g->params);
@@ -608,7 +549,10 @@ static void run_backward(cae_graph *g, cae_node *from)
     CAE_ASSERT(start >= 0, "backward: node '%s' is not on the tape", from->name);
     for (int i = start; i >= 0; i--) {
         cae_node *n = g->tape[i];
-        if (node_of(n)->kind == NODE_OP && n->out.grad && n->op->backward) n->op->backward(n);
+        if (node_of(n)->kind == NODE_OP && n->out.grad && n->op->backward) {
+            n->op->backward(n);
+            if (g->n_fins) cae_finish_after(g, n);
+        }
     }
 }
 
@@ -618,9 +562,12 @@ void cae_graph_backward(cae_graph *g)
     CAE_ASSERT(g->loss->out.size == 1, "backward needs a scalar loss ('%s' has %lld values)",
                g->loss->name, (long long)g->loss->out.size);
     zero_grads(g, 1);
-    if (!g->loss->out.grad) return; /* nothing to differentiate */
-    g->loss->out.grad[0] = 1;
-    run_backward(g, g->loss);
+    cae_finish_pass_begin(g, 1);
+    if (g->loss->out.grad) { /* else nothing to differentiate */
+        g->loss->out.grad[0] = 1;
+        run_backward(g, g->loss);
+    }
+    cae_finish_pass_end(g);
 }
 
 void cae_graph_backward_from(cae_graph *g, cae_node *n, const cae_real *seed)
@@ -628,7 +575,10 @@ void cae_graph_backward_from(cae_graph *g, cae_node *n, const cae_real *seed)
     check_runnable(g);
     CAE_ASSERT(n && n->graph == g && node_of(n)->on_tape, "backward_from: node not on this graph's tape");
     zero_grads(g, 0);
-    if (!n->out.grad) return;
-    memcpy(n->out.grad, seed, (size_t)n->out.size * sizeof(cae_real));
-    run_backward(g, n);
+    cae_finish_pass_begin(g, 0);
+    if (n->out.grad) {
+        memcpy(n->out.grad, seed, (size_t)n->out.size * sizeof(cae_real));
+        run_backward(g, n);
+    }
+    cae_finish_pass_end(g);
 }

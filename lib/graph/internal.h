@@ -36,12 +36,55 @@ typedef struct node_priv {
     cae_tensor *param;  /* the store tensor of a parameter node */
     cae_real *own;      /* a leaf's own buffer (inputs, constants) */
     /* Built-in ops only (lib/shared.h). */
-    unsigned stores, no_grad;
+    unsigned stores, no_grad, merges, defers;
     unsigned char store_now[CAE_MAX_IN];   /* this pass: store input i's grad */
     unsigned char store_first[CAE_MAX_IN]; /* from the loss: first writer of it */
     int grad_zero;      /* this node's grad is zeroed before a pass from the loss */
     int written;        /* some op writes this node's gradient in a pass from the loss */
+    /* Finishing parameters' gradients (graph/finish.c). */
+    int fin;            /* a parameter node: its record in g->fins, else -1 */
+    int finishes[CAE_MAX_IN]; /* input i's parameter is finished after this node: record, or -1 */
+    int group[CAE_MAX_IN];    /* input i's gradient is in merge group g->groups[...], or -1 */
+    int defer_ok[CAE_MAX_IN]; /* input i's column-scaled term goes to the finish */
+    int asked[CAE_MAX_IN];    /* this pass: the node took on finishing input i */
 } node_priv;
+
+/* Deferred terms per parameter, merged products per group. */
+enum { MAX_TERMS = 4, MAX_GROUP = 4 };
+
+/* One parameter's gradient: who finishes it, what its finish does. */
+typedef struct param_fin {
+    cae_node *param;
+    cae_node *finisher;     /* the last node in a backward pass that reads or writes it */
+    int input;              /* which input of finisher it is */
+    int n_terms;            /* nodes that defer a column-scaled term to the finish */
+    int store_terms;        /* from the loss: no node writes it, the finish stores the terms */
+    int want_norms, want_t; /* derived data some node reads in a training step */
+    cae_real *norm_part;    /* ceil(rows / CAE_NORM_ROWS) x cols partial column norms */
+    cae_real *wt;           /* cols x rows: the transpose */
+    /* this pass */
+    const cae_real *col[MAX_TERMS];
+    cae_real scale[MAX_TERMS];
+    int got;                /* terms handed over */
+    int upd;                /* entry of the update, -1 none */
+    int done;               /* finished */
+    double check;           /* 0, or NaN when the gradient is not finite (the guard) */
+    int store_now;          /* this pass: the finish stores */
+    cae_gemm_epilogue epi;  /* handed to the finisher (cae_node_finish) */
+} param_fin;
+
+/* Nodes whose gradients of one parameter are products X^T Y over their
+ * rows: one product over the stacked rows, run by the last of them to run
+ * in backward (exec). */
+typedef struct merge_group {
+    int count;
+    cae_node *member[MAX_GROUP]; /* by tape position: member[0] runs last */
+    int input[MAX_GROUP];
+    int64_t k[MAX_GROUP];        /* rows of each */
+    /* this pass: what the members handed over */
+    const cae_real *x[MAX_GROUP], *y[MAX_GROUP];
+    int got;
+} merge_group;
 
 static inline node_priv *node_of(const cae_node *n) { return (node_priv *)n; }
 
@@ -64,11 +107,33 @@ struct cae_graph {
     cae_rng rng;
     int threads;
     int no_grad;        /* cae_graph_set_no_grad: compile keeps no gradient */
+    /* Finishing gradients and training steps (graph/finish.c). */
+    int n_fins, n_groups;
+    param_fin *fins;
+    merge_group *groups;
+    cae_real *derived;  /* the derived copies of parameters (norms, transposes) */
+    int derived_ok;     /* they hold the parameters' values as they are */
+    const struct cae_sgd *sgd; /* the update of this pass (a training step), else NULL */
+    int from_loss;      /* this backward pass started at the loss */
     char err[CAE_ERR_LEN];
 };
 
 /* Whether node n's gradient is zeroed before a backward pass from the loss
  * (0 when its first writer stores). For tests of the analysis. */
 int cae_graph_grad_zeroed(const cae_node *n);
+
+/* graph/finish.c: the analysis compile runs once the gradients are known
+ * (first writers, merge groups, finishers); the derived block after the
+ * plans; the per-pass reset and the finishes backward runs. */
+int cae_finish_analyze(cae_graph *g, cae_node *loss);
+int cae_finish_alloc(cae_graph *g);
+void cae_finish_release(cae_graph *g);
+void cae_finish_pass_begin(cae_graph *g, int from_loss);
+void cae_finish_after(cae_graph *g, cae_node *n);
+void cae_finish_pass_end(cae_graph *g);
+/* For tests: the merge group node n's input i belongs to (its members'
+ * count), 0 when none; the node that finishes parameter node p. */
+int cae_graph_merge_count(const cae_node *n, int i);
+const cae_node *cae_graph_finisher(const cae_node *p);
 
 #endif

@@ -197,9 +197,9 @@ int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_conf
          * k steps from the data (CD-k), from the chain (PCD), or one step
          * from the data for evaluation. */
         const int64_t B = cae_node_value(x)->shape[0];
-        out->vk = eval ? cae_gibbs(g, x, W, b, cb, 1, NULL, NULL)
-                       : cae_gibbs(g, x, W, b, cb, c->cd_k, chain, steps);
-        out->a = cae_affine(g, x, W, b, 0);
+        out->a = cae_affine(g, x, W, b, 0); /* the sampler starts from it too */
+        out->vk = eval ? cae_gibbs_pre(g, out->a, W, b, cb, 1, NULL, NULL)
+                       : cae_gibbs_pre(g, out->a, W, b, cb, c->cd_k, chain, steps);
         out->h = cae_sigmoid(g, out->a); /* on the tape only if used */
         cae_node *ak = cae_affine(g, out->vk, W, b, 0);
         cae_node *gap = cae_sub(g, free_energy_sum(g, x, out->a, cb),

@@ -20,6 +20,7 @@
 #include "cae/comm.h"
 #include "cae/task.h"
 #include "cae/ops.h"
+#include "cae/sgd.h"
 #include "models/encoder_internal.h"
 #include "models/train_internal.h"
 
@@ -50,6 +51,7 @@ struct cae_task {
     int n_params;
     cae_real *xbuf; /* EVAL_BATCH rows of a byte set, made by the first evaluate */
     cae_real *auxbuf; /* the side input of the training graphs */
+    cae_graph *last_sgd; /* the graph of the last cae_task_step_sgd */
     char name[32];
     char err[CAE_ERR_LEN];
 };
@@ -236,6 +238,26 @@ static uint64_t step_key(cae_task *t)
     return t->parts > 1 ? cae_rng_mix64(k ^ (0x9E3779B97F4A7C15ull * (uint64_t)(t->part + 1))) : k;
 }
 
+/* A training step's graph for `rows` rows, its inputs bound and its RNG
+ * seeded (*tg), or why not. */
+static cae_status step_graph(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
+                             task_graph **tg)
+{
+    if (rows < 1 || rows > t->batch) {
+        task_fail(t, "step: %lld rows, the batch is %lld", (long long)rows, (long long)t->batch);
+        return CAE_ERR_ARG;
+    }
+    if (t->spec.n_classes > 0 && !y) {
+        task_fail(t, "step: the %s task needs labels", t->name);
+        return CAE_ERR_ARG;
+    }
+    if (!(*tg = graph_for(t, t->train, rows, 0))) return CAE_ERR_COMPILE;
+    cae_input_bind((*tg)->io.x, x);
+    bind_labels(*tg, y, rows);
+    cae_graph_seed((*tg)->g, step_key(t));
+    return CAE_OK;
+}
+
 cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
                          double *objective)
 {
@@ -247,21 +269,41 @@ cae_status cae_task_step(cae_task *t, const cae_real *x, const int32_t *y, int64
         *objective = 0;
         return CAE_OK;
     }
-    if (rows < 1 || rows > t->batch) {
-        task_fail(t, "step: %lld rows, the batch is %lld", (long long)rows, (long long)t->batch);
-        return CAE_ERR_ARG;
-    }
-    if (t->spec.n_classes > 0 && !y) {
-        task_fail(t, "step: the %s task needs labels", t->name);
-        return CAE_ERR_ARG;
-    }
-    task_graph *tg = graph_for(t, t->train, rows, 0);
-    if (!tg) return CAE_ERR_COMPILE;
-    cae_input_bind(tg->io.x, x);
-    bind_labels(tg, y, rows);
-    cae_graph_seed(tg->g, step_key(t));
+    task_graph *tg;
+    const cae_status rc = step_graph(t, x, y, rows, &tg);
+    if (rc) return rc;
     cae_graph_forward(tg->g);
     cae_graph_backward(tg->g);
+    *objective = (double)cae_node_value(tg->io.loss)->data[0];
+    return CAE_OK;
+}
+
+cae_status cae_task_step_sgd(cae_task *t, const cae_real *x, const int32_t *y, int64_t rows,
+                             const cae_sgd *s, double *objective)
+{
+    *objective = NAN;
+    if (t->parts > 1) {
+        task_fail(t, "step: part %d of %d of a batch: the parts' gradients must be reduced "
+                     "before the update (cae_task_step)", t->part, t->parts);
+        return CAE_ERR_ARG;
+    }
+    if (!(s->lr > 0) || !(s->momentum >= 0 && s->momentum < 1) ||
+        (s->momentum > 0 && !s->velocity) || (s->tensors && s->n < 0)) {
+        task_fail(t, "step: a bad update (lr %g, momentum %g%s)", s->lr, s->momentum,
+                  s->momentum > 0 && !s->velocity ? " without velocities" : "");
+        return CAE_ERR_ARG;
+    }
+    task_graph *tg;
+    const cae_status rc = step_graph(t, x, y, rows, &tg);
+    if (rc) return rc;
+    cae_sgd u = *s;
+    if (!u.tensors) {
+        u.n = t->n_params;
+        u.tensors = t->params;
+    }
+    u.continues = s->continues && t->last_sgd == tg->g;
+    t->last_sgd = tg->g;
+    cae_graph_step_sgd(tg->g, &u);
     *objective = (double)cae_node_value(tg->io.loss)->data[0];
     return CAE_OK;
 }

@@ -10,6 +10,7 @@
 
 #include "cae/train.h"
 #include "models/train_internal.h"
+#include "shared.h" /* CAE_FMA: the update's rounding, as cae/sgd.h's */
 
 void cae_train_config_default(cae_train_config *c)
 {
@@ -25,30 +26,31 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Update one tensor; returns the sum of its squared gradient (NaN/Inf if
- * the gradient is not finite). v may be NULL (no momentum). */
+/* The update of cae/sgd.h over one tensor (data-parallel runs, whose
+ * gradients are summed across the ranks before it): returns 0, or NaN when
+ * an element of the gradient is not finite. v may be NULL (no momentum). */
 static double update(cae_tensor *t, cae_real *v, cae_real lr, cae_real mom, int threads)
 {
     if (threads <= 0) threads = omp_get_max_threads();
     const int64_t n = t->size;
     cae_real *w = t->data;
     const cae_real *g = t->grad;
-    double ss = 0;
+    cae_real bad = 0; /* g * 0: NaN for an infinite or NaN gradient, else 0 */
     if (v) {
-#pragma omp parallel for simd reduction(+ : ss) schedule(static) num_threads(threads) if (n >= 65536)
+#pragma omp parallel for simd reduction(+ : bad) schedule(static) num_threads(threads) if (n >= 65536)
         for (int64_t i = 0; i < n; i++) {
-            ss += (double)g[i] * (double)g[i];
-            v[i] = mom * v[i] - lr * g[i];
+            bad += g[i] * 0;
+            v[i] = CAE_FMA(mom, v[i], -(lr * g[i]));
             w[i] += v[i];
         }
     } else {
-#pragma omp parallel for simd reduction(+ : ss) schedule(static) num_threads(threads) if (n >= 65536)
+#pragma omp parallel for simd reduction(+ : bad) schedule(static) num_threads(threads) if (n >= 65536)
         for (int64_t i = 0; i < n; i++) {
-            ss += (double)g[i] * (double)g[i];
-            w[i] -= lr * g[i];
+            bad += g[i] * 0;
+            w[i] = CAE_FMA(-lr, g[i], w[i]);
         }
     }
-    return ss;
+    return (double)bad;
 }
 
 static const char *check_config(const cae_train_config *c)
@@ -307,11 +309,13 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
     cae_real *xb = cae_alloc_reals((size_t)(B * dim));
     int32_t *yb = calloc((size_t)B, sizeof *yb);
     cae_tensor **vel = calloc((size_t)np + 1, sizeof *vel), **best = calloc((size_t)np + 1, sizeof *best);
+    cae_real **vdata = calloc((size_t)np + 1, sizeof *vdata);
+    double *grad_check = calloc((size_t)np + 1, sizeof *grad_check);
     cae_tensor *state = NULL, *ranks = NULL;
     cae_status rc = CAE_ERR_NOMEM;
     train_dist dist;
     memset(&dist, 0, sizeof dist);
-    if (!opt || !view || !bt || !xb || !yb || !vel || !best) {
+    if (!opt || !view || !bt || !xb || !yb || !vel || !best || !vdata || !grad_check) {
         cae_error_set(err, CAE_ERR_NOMEM, "train: out of memory");
         goto done;
     }
@@ -399,6 +403,16 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
         cae_batcher_epoch(bt, (uint64_t)e);
         double sum = 0;
         int64_t done_rows = 0, step = 0, rows, m;
+        /* One process: one pass per step, forward, backward and the update
+         * (cae/sgd.h). Copies the step keeps (a transposed W, column norms)
+         * are rebuilt at the start of every epoch: the hooks may have written
+         * the tensors in between (on_batch must not). Data-parallel: the
+         * ranks' gradients are summed between backward and the update, so
+         * the step is cae_task_step and the update a pass of its own. */
+        for (int i = 0; i < np; i++) /* (the store's blocks move as it grows) */
+            vdata[i] = vel[i] ? vel[i]->data : NULL;
+        cae_sgd sgd = {.lr = lr, .momentum = cfg->momentum,
+                       .velocity = cfg->momentum > 0 ? vdata : NULL, .grad_check = grad_check};
         while ((m = cae_batcher_next_part(bt, part, parts, xb, yb, &rows)) > 0) {
             double obj = NAN;
             /* The side input of this part's rows; a failure stops the step
@@ -408,7 +422,10 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
             if (cae_task_aux(t))
                 src = cfg->aux(cfg->aux_ctx, e, cae_batcher_indices(bt), rows, cae_task_aux(t), &aux_err);
             const char *msg = src ? aux_err.msg : NULL;
-            if (!src && (src = cae_task_step(t, xb, yb, rows, &obj))) msg = cae_task_error(t);
+            if (!src && (src = dist.c ? cae_task_step(t, xb, yb, rows, &obj)
+                                      : cae_task_step_sgd(t, xb, yb, rows, &sgd, &obj)))
+                msg = cae_task_error(t);
+            sgd.continues = 1;
             const int code = src ? 2 : !isfinite(obj);
             if (dist.c) { /* a failure travels with the gradients (train_dist_fail) */
                 if ((rc = train_dist_grads(&dist, t, rows, m, code, err))) goto done;
@@ -419,7 +436,7 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
             } else if (src) {
                 rc = cae_error_set(err, src, "train: %s", msg);
                 goto done;
-            } else if (code) {
+            } else if (code) { /* nothing was updated */
                 double v;
                 const cae_tensor *who = blame(t, &v);
                 rc = cae_error_set(err, CAE_ERR_NUMERIC,
@@ -432,18 +449,20 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
             }
             for (int i = 0; i < np; i++) {
                 cae_tensor *p = cae_task_param(t, i);
-                const double ss =
-                    update(p, vel[i] ? vel[i]->data : NULL, lr, (cae_real)cfg->momentum, cae_task_threads(t));
-                if (!isfinite(ss) && dist.c) {
+                const double check =
+                    dist.c ? update(p, vel[i] ? vel[i]->data : NULL, lr, (cae_real)cfg->momentum,
+                                    cae_task_threads(t))
+                           : grad_check[i];
+                if (!isfinite(check) && dist.c) {
                     rc = train_dist_fail(&dist, code, src, msg, p->name, e + 1,
                                          (long long)step + 1, err);
                     goto done;
                 }
-                if (!isfinite(ss)) {
+                if (!isfinite(check)) {
                     rc = cae_error_set(err, CAE_ERR_NUMERIC,
                                        "train: the gradient of '%s' is not finite at epoch %d, "
                                        "step %lld: stopped (lower the learning rate?)",
-                                       p->name, e + 1, (long long)step + 1);
+                                       cae_task_param(t, i)->name, e + 1, (long long)step + 1);
                     goto done;
                 }
             }
@@ -503,6 +522,8 @@ done:
     cae_free(xb);
     free(yb);
     free(vel);
+    free(vdata);
+    free(grad_check);
     free(best);
     cae_params_free(own);
     return rc;

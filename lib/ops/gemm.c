@@ -43,17 +43,23 @@ static int64_t padded_ld(int64_t x)
     return ld;
 }
 
-static void *dispatch(const cae_gemm *p, int64_t rows, int64_t cols)
+/* The kernel of a rows x cols tile of C with row stride ldc_out. */
+static void *dispatch_ldc(const cae_gemm *p, int64_t rows, int64_t cols, int64_t ldc_out)
 {
     const libxsmm_blasint m = (libxsmm_blasint)cols, n = (libxsmm_blasint)rows,
                           k = (libxsmm_blasint)p->k;
     const libxsmm_blasint lda = (libxsmm_blasint)p->ldb, ldb = (libxsmm_blasint)p->lda,
-                          ldc = (libxsmm_blasint)p->ldc;
+                          ldc = (libxsmm_blasint)ldc_out;
     const cae_real alpha = 1, beta = p->accumulate ? 1 : 0;
     const int flags = p->trans_a ? LIBXSMM_GEMM_FLAG_TRANS_B : LIBXSMM_GEMM_FLAG_NONE;
     const int prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
     kern_fn f = DISPATCH(m, n, k, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
     return (void *)f;
+}
+
+static void *dispatch(const cae_gemm *p, int64_t rows, int64_t cols)
+{
+    return dispatch_ldc(p, rows, cols, p->ldc);
 }
 
 /* The heaviest thread's share of the m x n output (in elements) when
@@ -82,7 +88,8 @@ static int64_t max_share(const cae_gemm *p, int col_outer, int threads)
 /* The kernels for C (m x n, ld ldc) = op(A) B with A's rows ld lda (or A
  * read transposed, k x m, with kern_trans_a) and B's rows ld ldb. */
 static int plan_direct(cae_gemm *p, int64_t m, int64_t n, int64_t k, int kern_trans_a,
-                       int64_t lda, int64_t ldb, int64_t ldc, int accumulate)
+                       int64_t lda, int64_t ldb, int64_t ldc, int accumulate, int64_t rows,
+                       int64_t cols)
 {
     p->m = m;
     p->n = n;
@@ -92,7 +99,8 @@ static int plan_direct(cae_gemm *p, int64_t m, int64_t n, int64_t k, int kern_tr
     p->lda = lda;
     p->ldb = ldb;
     p->ldc = ldc;
-    const int64_t tile_rows = n >= WIDE ? 32 : 24, tile_cols = n >= WIDE ? 48 : 64;
+    const int64_t tile_rows = rows > 0 ? rows : n >= WIDE ? 32 : 24,
+                  tile_cols = cols > 0 ? cols : n >= WIDE ? 48 : 64;
     p->mb = m < tile_rows ? m : tile_rows;
     p->nb = n < tile_cols ? n : tile_cols;
     const int64_t mr = m % p->mb, nr = n % p->nb;
@@ -108,6 +116,26 @@ static int plan_direct(cae_gemm *p, int64_t m, int64_t n, int64_t k, int kern_tr
     p->col_outer_mask = 0;
     for (int th = 1; th < MAX_SCHED_THREADS; th++)
         if (max_share(p, 1, th) <= max_share(p, 0, th)) p->col_outer_mask |= 1u << th;
+    return 0;
+}
+
+int cae_gemm_plan_c_scratch(cae_gemm *p, int threads)
+{
+    /* Swapped plans write C in the transpose back, accumulating ones read
+     * it, and the batch-of-one dot products have no tiles: left as they are. */
+    if (p->swap || p->accumulate || (p->n == 1 && !p->trans_a) || threads < 1) return 0;
+    /* The tile's row stride padded off multiples of 512 bytes: a 2 KiB
+     * stride (512 columns) made the kernels 1.5x slower (measured). */
+    const int64_t mr = p->m % p->mb, nr = p->n % p->nb, ld = padded_ld(p->nb);
+    if (!(p->kern_s[0][0] = dispatch_ldc(p, p->mb, p->nb, ld))) return -1;
+    if (nr && !(p->kern_s[0][1] = dispatch_ldc(p, p->mb, nr, ld))) return -1;
+    if (mr && !(p->kern_s[1][0] = dispatch_ldc(p, mr, p->nb, ld))) return -1;
+    if (mr && nr && !(p->kern_s[1][1] = dispatch_ldc(p, mr, nr, ld))) return -1;
+    const size_t line = CAE_ALIGN / sizeof(cae_real);
+    p->scratch_reals -= p->c_scratch_reals;
+    p->c_threads = threads;
+    p->c_scratch_reals = (size_t)threads * cae_round_up((size_t)(p->mb * ld), line);
+    p->scratch_reals += p->c_scratch_reals;
     return 0;
 }
 
@@ -144,8 +172,15 @@ size_t cae_gemm_scratch_bound(int64_t max_m, int64_t n, int64_t k, int trans_a, 
 int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
                   int accumulate)
 {
+    return cae_gemm_plan_tiles(p, m, n, k, trans_a, trans_b, accumulate, 0, 0);
+}
+
+int cae_gemm_plan_tiles(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                        int accumulate, int64_t tile_rows, int64_t tile_cols)
+{
     memset(p, 0, sizeof *p);
-    if (m <= 0 || n <= 0 || k <= 0 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX)
+    if (m <= 0 || n <= 0 || k <= 0 || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX ||
+        tile_rows < 0 || tile_cols < 0)
         return -1;
     p->out_m = m;
     p->out_n = n;
@@ -157,7 +192,7 @@ int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int
          * itself when trans_a (A stored k x m), else A^T transposed into
          * scratch. C^T and A^T rows are ld padded_ld(m). */
         const int64_t ldt = padded_ld(m);
-        if (plan_direct(p, n, m, k, 0, k, trans_a ? m : ldt, ldt, 0)) return -1;
+        if (plan_direct(p, n, m, k, 0, k, trans_a ? m : ldt, ldt, 0, 0, 0)) return -1;
         p->scratch_reals = swap_scratch(m, n, k, trans_a);
         return 0;
     }
@@ -165,7 +200,9 @@ int cae_gemm_plan(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a, int
     p->a_copy = copies_a(n, trans_a);
     const int64_t lda = p->a_copy ? padded_ld(k) : trans_a ? m : k;
     const int64_t ldb = trans_b ? padded_ld(n) : n;
-    if (plan_direct(p, m, n, k, trans_a && !p->a_copy, lda, ldb, n, accumulate)) return -1;
+    if (plan_direct(p, m, n, k, trans_a && !p->a_copy, lda, ldb, n, accumulate, tile_rows,
+                    tile_cols))
+        return -1;
     p->scratch_reals = direct_scratch(m, n, k, trans_a, trans_b);
     return 0;
 }
@@ -216,15 +253,16 @@ static inline void transpose_block(cae_real *out, int64_t ldo, const cae_real *i
  * of out; in TBLOCK x TBLOCK blocks (in registers with AVX-512: 2-3x
  * faster than the scalar loop, which GCC does not vectorize; at B = 256 the
  * transposes around h W^T and the weight gradients took ~100 us a step on
- * 2 threads). Threads split the column blocks of in (rows of out); no
- * collapse(2): that made the loop 7x slower on 2 threads (measured). */
+ * 2 threads). A worksharing loop over the column blocks of in (rows of
+ * out), orphaned: called inside a run's region, the team splits it;
+ * outside any, one thread does it all. No collapse(2): that made the loop
+ * 7x slower on 2 threads (measured). nowait: the caller places barriers. */
 static void transpose_blocked(cae_real *out, int64_t ldo, const cae_real *in, int64_t ldi,
-                              int64_t rows, int64_t cols, int add, const cae_real *bias,
-                              int threads)
+                              int64_t rows, int64_t cols, int add, const cae_real *bias)
 {
     enum { T = TBLOCK };
     const int64_t tr = (rows + T - 1) / T, tc = (cols + T - 1) / T;
-#pragma omp parallel for schedule(static) num_threads(threads) if (rows * cols > 65536)
+#pragma omp for schedule(static) nowait
     for (int64_t bj = 0; bj < tc; bj++)
         for (int64_t bi = 0; bi < tr; bi++) {
             const int64_t i1 = (bi + 1) * T < rows ? (bi + 1) * T : rows;
@@ -244,21 +282,52 @@ static void transpose_blocked(cae_real *out, int64_t ldo, const cae_real *in, in
         }
 }
 
+void cae_transpose_tile(cae_real *out, int64_t ldo, const cae_real *in, int64_t ldi,
+                        int64_t rows, int64_t cols)
+{
+    enum { T = TBLOCK };
+    for (int64_t i0 = 0; i0 < rows; i0 += T)
+        for (int64_t j0 = 0; j0 < cols; j0 += T) {
+            const int64_t i1 = i0 + T < rows ? i0 + T : rows, j1 = j0 + T < cols ? j0 + T : cols;
+#if TBLOCK == 16
+            if (i1 - i0 == T && j1 - j0 == T) {
+                transpose_block(out + j0 * ldo + i0, ldo, in + i0 * ldi + j0, ldi, 0, NULL);
+                continue;
+            }
+#endif
+            for (int64_t j = j0; j < j1; j++)
+                for (int64_t i = i0; i < i1; i++) out[j * ldo + i] = in[i * ldi + j];
+        }
+}
+
 void cae_transpose(cae_real *out, const cae_real *in, int64_t rows, int64_t cols, int threads)
 {
-    transpose_blocked(out, rows, in, cols, rows, cols, 0, NULL,
-                      threads > 0 ? threads : omp_get_max_threads());
+    if (threads <= 0) threads = omp_get_max_threads();
+#pragma omp parallel num_threads(threads) if (threads > 1 && rows * cols > 65536)
+    transpose_blocked(out, rows, in, cols, rows, cols, 0, NULL);
 }
+
+/* One run: the operands, and what the phases of its region do. */
+typedef struct run {
+    const cae_gemm *p;
+    const cae_real *a, *b, *bias;
+    cae_real *c, *scratch;
+    const cae_gemm_epilogue *e;
+    int count; /* stacked: the blocks of A and B along K (0: one, a and b) */
+    const cae_real *const *as, *const *bs;
+    const int64_t *ks;
+    double acc; /* the epilogue's total, added to once by each thread */
+} run;
 
 /* C (m x 1) (+)= A (m x k) b (k): one dot product per row. libxsmm
  * vectorizes along its m, which is 1 here, so we do it ourselves: this is
  * the batch-of-one case (h W^T at B = 1), bound by reading A once. With
  * n = 1 every plan has b and C dense (ld 1: padded_ld leaves 1 alone). */
 static void run_dots(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
-                     const cae_real *bias, int threads)
+                     const cae_real *bias)
 {
     const int64_t m = p->m, k = p->k, lda = p->lda;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && m * k >= 65536)
+#pragma omp for schedule(static)
     for (int64_t i = 0; i < m; i++) {
         const cae_real *ar = a + i * lda;
         cae_real s = 0;
@@ -269,74 +338,199 @@ static void run_dots(const cae_gemm *p, const cae_real *a, const cae_real *b, ca
     }
 }
 
-/* bias (n values, or NULL): added to each row of a tile right after its
- * kernel wrote it, while it is in L1 (plans without accumulate). */
-static void run_direct(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
-                       const cae_real *bias, int threads)
+/* The tiles of C = op(A) B with the kernels (a, b as the kernels read
+ * them), each followed by the bias and the epilogue while it is in L1.
+ * bias (n values, or NULL): plans without accumulate. */
+static void run_tiles(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
+                      const cae_real *bias, const cae_gemm_epilogue *e, int threads,
+                      double *acc, cae_real *tiles)
 {
-    if (p->n == 1 && !p->trans_a) {
-        CAE_ASSERT(p->ldb == 1 && p->ldc == 1, "gemm: a batch-of-one plan with strided b or C");
-        run_dots(p, a, b, c, bias, threads);
-        return;
-    }
-    const int64_t m = p->m, n = p->n, k = p->k, mb = p->mb, nb = p->nb;
+    const int64_t m = p->m, n = p->n, mb = p->mb, nb = p->nb;
+    /* This thread's tile in scratch, when C is not needed after the epilogue. */
+    cae_real *own = NULL;
+    if (tiles && e && e->c_discard && threads <= p->c_threads)
+        own = tiles + (size_t)omp_get_thread_num() * (p->c_scratch_reals / (size_t)p->c_threads);
     const int64_t tiles_r = (m + mb - 1) / mb, tiles_c = (n + nb - 1) / nb;
     const int64_t ntiles = tiles_r * tiles_c;
-    const int parallel = threads > 1 && ntiles > 1 && m * n * k >= 32768;
     const int col_outer = threads >= MAX_SCHED_THREADS || ((p->col_outer_mask >> threads) & 1);
-#pragma omp parallel for schedule(static) num_threads(threads) if (parallel)
+#pragma omp for schedule(static)
     for (int64_t t = 0; t < ntiles; t++) {
         const int64_t tj = col_outer ? t / tiles_r : t % tiles_c;
         const int64_t ti = col_outer ? t % tiles_r : t / tiles_c;
         const int64_t i0 = ti * mb, j0 = tj * nb;
         const int pr = i0 + mb > m, pc = j0 + nb > n;
-        kern_fn f = (kern_fn)p->kern[pr][pc];
+        kern_fn f = (kern_fn)(own ? p->kern_s[pr][pc] : p->kern[pr][pc]);
         const cae_real *lb = p->trans_a ? a + i0 : a + i0 * p->lda;
-        cae_real *ct = c + i0 * p->ldc + j0;
+        cae_real *ct = own ? own : c + i0 * p->ldc + j0;
+        const int64_t ldc = own ? padded_ld(nb) : p->ldc;
         f(b + j0, lb, ct);
-        if (bias) {
-            const int64_t rows = pr ? m - i0 : mb, cols = pc ? n - j0 : nb;
+        const int64_t rows = pr ? m - i0 : mb, cols = pc ? n - j0 : nb;
+        if (bias)
             for (int64_t r = 0; r < rows; r++) {
-                cae_real *cr = ct + r * p->ldc;
+                cae_real *cr = ct + r * ldc;
 #pragma omp simd
                 for (int64_t q = 0; q < cols; q++) cr[q] += bias[j0 + q];
             }
+        if (e) e->tile(e->ctx, ct, ldc, i0, j0, rows, cols, acc);
+    }
+}
+
+/* The epilogue over C (m x n, row stride ldc) in blocks of mb full rows. */
+static void run_epilogue_rows(const cae_gemm_epilogue *e, cae_real *c, int64_t m, int64_t n,
+                              int64_t ldc, int64_t mb, double *acc)
+{
+    const int64_t blocks = (m + mb - 1) / mb;
+#pragma omp for schedule(static)
+    for (int64_t q = 0; q < blocks; q++) {
+        const int64_t i0 = q * mb, rows = i0 + mb < m ? mb : m - i0;
+        e->tile(e->ctx, c + i0 * ldc, ldc, i0, 0, rows, n, acc);
+    }
+}
+
+/* The phases of a run, executed by every thread of its team (or by one
+ * thread outside any region): the copies the kernels need, a barrier, the
+ * tiles, and for a swapped plan the transpose back into C. */
+static void run_body(run *r, int threads)
+{
+    const cae_gemm *p = r->p;
+    const cae_real *a = r->a, *b = r->b;
+    double acc = 0;
+    if (p->swap) { /* C^T = B op(A)^T into scratch, then C (+)= (C^T)^T */
+        cae_real *ct = r->scratch, *at = r->scratch + p->m * p->ldc;
+        const cae_real *second = a;
+        if (p->a_trans_in_swap) { /* A is out_m x k: its transpose, k x out_m */
+            transpose_blocked(at, p->ldb, a, p->k, p->out_m, p->k, 0, NULL);
+            second = at;
+#pragma omp barrier
+        }
+        if (p->n == 1 && !p->trans_a)
+            run_dots(p, b, second, ct, NULL);
+        else
+            run_tiles(p, b, second, ct, NULL, NULL, threads, &acc, NULL);
+        /* the for loops above end with their implicit barrier */
+        transpose_blocked(r->c, p->out_n, ct, p->ldc, p->out_n, p->out_m, p->out_accumulate,
+                          r->bias);
+        if (r->e) {
+#pragma omp barrier
+            run_epilogue_rows(r->e, r->c, p->out_m, p->out_n, p->out_n, CAE_GEMM_EPILOGUE_ROWS,
+                              &acc);
+        }
+    } else {
+        cae_real *s = r->scratch;
+        if (p->trans_b) { /* b is N x K: make the K x N copy the kernels read */
+            transpose_blocked(s, p->ldb, b, p->k, p->n, p->k, 0, NULL);
+            b = s;
+            s += p->k * p->ldb;
+        }
+        cae_real *tiles = r->scratch + (p->scratch_reals - p->c_scratch_reals);
+        if (r->count) { /* stacked: A_q^T into columns of A's copy, B_q into rows */
+            cae_real *acat = s, *bcat = s + (p->a_copy ? p->m * p->lda : p->k * p->m);
+            tiles = bcat + p->k * p->n;
+            int64_t off = 0;
+            for (int q = 0; q < r->count; q++) {
+                const int64_t kq = r->ks[q];
+                if (p->a_copy) /* A_q (kq x M)^T: M x kq at column off */
+                    transpose_blocked(acat + off, p->lda, r->as[q], p->m, kq, p->m, 0, NULL);
+                else { /* the kernels read A^T themselves: stack A_q's rows */
+#pragma omp for schedule(static) nowait
+                    for (int64_t i = 0; i < kq; i++)
+                        memcpy(acat + (off + i) * p->m, r->as[q] + i * p->m,
+                               (size_t)p->m * sizeof(cae_real));
+                }
+#pragma omp for schedule(static) nowait
+                for (int64_t i = 0; i < kq; i++)
+                    memcpy(bcat + (off + i) * p->n, r->bs[q] + i * p->n,
+                           (size_t)p->n * sizeof(cae_real));
+                off += kq;
+            }
+            a = acat;
+            b = bcat;
+        } else if (p->a_copy) { /* a is K x M: make the M x K copy */
+            transpose_blocked(s, p->lda, a, p->m, p->k, p->m, 0, NULL);
+            a = s;
+        }
+        if (p->trans_b || p->a_copy || r->count) {
+#pragma omp barrier
+        }
+        if (p->n == 1 && !p->trans_a) {
+            CAE_ASSERT(p->ldb == 1 && p->ldc == 1, "gemm: a batch-of-one plan with strided b or C");
+            run_dots(p, a, b, r->c, r->bias);
+            if (r->e) {
+#pragma omp barrier
+                run_epilogue_rows(r->e, r->c, p->m, 1, 1, CAE_GEMM_EPILOGUE_ROWS, &acc);
+            }
+        } else {
+            run_tiles(p, a, b, r->c, r->bias, r->e, threads, &acc,
+                      p->c_scratch_reals ? tiles : NULL);
         }
     }
+    if (r->e) {
+#pragma omp atomic
+        r->acc += acc;
+    }
+}
+
+/* Whether a run is worth a team: the kernels' work, or a large copy. */
+static int run_parallel(const cae_gemm *p, int threads)
+{
+    if (threads <= 1) return 0;
+    const int64_t tiles = ((p->m + p->mb - 1) / p->mb) * ((p->n + p->nb - 1) / p->nb);
+    if (p->n == 1 && !p->trans_a) return p->m * p->k >= 65536;
+    return (tiles > 1 && p->m * p->n * p->k >= 32768) || p->out_m * p->out_n > 65536;
+}
+
+static double run_all(run *r, int threads)
+{
+    if (threads <= 0) threads = omp_get_max_threads();
+    const int par = run_parallel(r->p, threads);
+    r->acc = 0;
+#pragma omp parallel num_threads(threads) if (par)
+    run_body(r, par ? omp_get_num_threads() : 1);
+    return r->acc;
 }
 
 void cae_gemm_run(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
                   cae_real *scratch, int threads)
 {
-    cae_gemm_run_bias(p, a, b, c, NULL, scratch, threads);
+    run r = {.p = p, .a = a, .b = b, .c = c, .scratch = scratch};
+    run_all(&r, threads);
 }
 
 void cae_gemm_run_bias(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
                        const cae_real *bias, cae_real *scratch, int threads)
 {
     CAE_ASSERT(!bias || !p->out_accumulate, "gemm: a bias with an accumulating plan");
-    if (threads <= 0) threads = omp_get_max_threads();
-    if (p->swap) { /* C^T = B op(A)^T into scratch, then C (+)= (C^T)^T */
-        cae_real *ct = scratch, *at = scratch + p->m * p->ldc;
-        const cae_real *second = a;
-        if (p->a_trans_in_swap) { /* A is out_m x k: its transpose, k x out_m */
-            transpose_blocked(at, p->ldb, a, p->k, p->out_m, p->k, 0, NULL, threads);
-            second = at;
-        }
-        run_direct(p, b, second, ct, NULL, threads);
-        transpose_blocked(c, p->out_n, ct, p->ldc, p->out_n, p->out_m, p->out_accumulate, bias,
-                          threads);
-        return;
-    }
-    cae_real *s = scratch;
-    if (p->trans_b) { /* b is N x K: make the K x N copy the kernels read */
-        transpose_blocked(s, p->ldb, b, p->k, p->n, p->k, 0, NULL, threads);
-        b = s;
-        s += p->k * p->ldb;
-    }
-    if (p->a_copy) { /* a is K x M: make the M x K copy */
-        transpose_blocked(s, p->lda, a, p->m, p->k, p->m, 0, NULL, threads);
-        a = s;
-    }
-    run_direct(p, a, b, c, bias, threads);
+    run r = {.p = p, .a = a, .b = b, .c = c, .bias = bias, .scratch = scratch};
+    run_all(&r, threads);
+}
+
+double cae_gemm_run_epilogue(const cae_gemm *p, const cae_real *a, const cae_real *b,
+                             cae_real *c, cae_real *scratch, int threads,
+                             const cae_gemm_epilogue *e)
+{
+    run r = {.p = p, .a = a, .b = b, .c = c, .scratch = scratch, .e = e};
+    return run_all(&r, threads);
+}
+
+size_t cae_gemm_stacked_scratch(const cae_gemm *p)
+{
+    return (p->a_copy ? (size_t)(p->m * p->lda) : (size_t)(p->k * p->m)) +
+           (size_t)(p->k * p->n) + p->c_scratch_reals;
+}
+
+double cae_gemm_run_stacked(const cae_gemm *p, int count, const cae_real *const *a,
+                            const cae_real *const *b, const int64_t *k, cae_real *c,
+                            cae_real *scratch, int threads, const cae_gemm_epilogue *e)
+{
+    CAE_ASSERT((p->trans_a || p->a_copy) && !p->trans_b && !p->swap && count >= 1 &&
+                   count <= CAE_GEMM_MAX_STACK,
+               "gemm: a stacked run needs a plan with trans_a only and 1..%d blocks",
+               CAE_GEMM_MAX_STACK);
+    int64_t total = 0;
+    for (int q = 0; q < count; q++) total += k[q];
+    CAE_ASSERT(total == p->k, "gemm: stacked blocks of %lld rows, the plan has K = %lld",
+               (long long)total, (long long)p->k);
+    run r = {.p = p, .c = c, .scratch = scratch, .e = e, .count = count, .as = a, .bs = b,
+             .ks = k};
+    return run_all(&r, threads);
 }

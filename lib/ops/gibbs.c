@@ -15,7 +15,13 @@
  * Persistent mode (PCD): with a chain (B x D) and a step counter (one
  * value), tensors that outlive the graph (a task's buffers), the sampling
  * starts from the chain — from v while the counter is 0 — and each forward
- * writes its sample back into the chain and counts itself. */
+ * writes its sample back into the chain and counts itself.
+ *
+ * cae_gibbs_pre takes a = v W + b (an affine node the model has anyway: the
+ * free energy of the data) instead of v and samples the first hidden layer
+ * from it: one product fewer per step, bit for bit the same sample (the
+ * same kernels, and the bias added by the same one rounding). In a training
+ * step (cae/sgd.h) h W^T runs over the graph's copy of W^T. */
 #include <stdint.h>
 #include <string.h>
 
@@ -26,7 +32,8 @@
 #include "ops/vmath.h"
 
 typedef struct gibbs_plan {
-    cae_gemm up, down;
+    cae_gemm up, down, down_t;
+    int has_down_t;
 } gibbs_plan;
 
 /* iattr: [0] k, [1] the step counter tensor (a pointer, persistent mode
@@ -34,8 +41,10 @@ typedef struct gibbs_plan {
 static cae_tensor *chain_of(const cae_node *n) { return n->pattr; }
 static cae_tensor *steps_of(const cae_node *n) { return (cae_tensor *)(intptr_t)n->iattr[1]; }
 
+/* iattr[2]: input 0 is a = v W + b (B x H), not v. */
+static int pre_of(const cae_node *n) { return n->iattr[2] != 0; }
 static int64_t B_of(const cae_node *n) { return n->in[0]->out.shape[0]; }
-static int64_t D_of(const cae_node *n) { return n->in[0]->out.shape[1]; }
+static int64_t D_of(const cae_node *n) { return n->in[1]->out.shape[0]; }
 static int64_t H_of(const cae_node *n) { return n->in[1]->out.shape[1]; }
 
 static int gibbs_infer(cae_node *n)
@@ -47,18 +56,24 @@ static int gibbs_infer(cae_node *n)
     cae_shape_str(W, sw, sizeof sw);
     cae_shape_str(b, sb, sizeof sb);
     cae_shape_str(c, sc, sizeof sc);
+    const int pre = pre_of(n);
     if (v->rank != 2 || W->rank != 2 || b->rank != 1 || c->rank != 1 ||
-        W->shape[0] != v->shape[1] || b->shape[0] != W->shape[1] || c->shape[0] != v->shape[1])
-        return cae_node_fail(n, "needs v (B x D), W (D x H), b (H), c (D); got v %s, W %s, b %s, "
-                                "c %s", sv, sw, sb, sc);
+        v->shape[1] != (pre ? W->shape[1] : W->shape[0]) || b->shape[0] != W->shape[1] ||
+        c->shape[0] != W->shape[0])
+        return cae_node_fail(n, "needs %s, W (D x H), b (H), c (D); got %s %s, W %s, b %s, c %s",
+                             pre ? "a (B x H)" : "v (B x D)", pre ? "a" : "v", sv, sw, sb, sc);
     if (n->iattr[0] < 1) return cae_node_fail(n, "k = %lld Gibbs steps", (long long)n->iattr[0]);
     const cae_tensor *chain = chain_of(n), *steps = steps_of(n);
     if (!chain != !steps)
         return cae_node_fail(n, "persistent sampling needs both a chain and a step counter");
-    if (chain && (chain->size != v->size || steps->size < 1))
-        return cae_node_fail(n, "the persistent chain has %lld values, v %s",
-                             (long long)chain->size, sv);
-    return cae_node_same_shape(n, 0);
+    if (chain && (chain->size != v->shape[0] * W->shape[0] || steps->size < 1))
+        return cae_node_fail(n, "the persistent chain has %lld values, for %lld x %lld",
+                             (long long)chain->size, (long long)v->shape[0],
+                             (long long)W->shape[0]);
+    n->out.rank = 2;
+    n->out.shape[0] = v->shape[0];
+    n->out.shape[1] = W->shape[0];
+    return 0;
 }
 
 static int gibbs_plan_fn(cae_node *n)
@@ -68,8 +83,14 @@ static int gibbs_plan_fn(cae_node *n)
     const int64_t B = B_of(n), D = D_of(n), H = H_of(n);
     if (cae_gemm_plan(&p->up, B, H, D, 0, 0, 0) || cae_gemm_plan(&p->down, B, D, H, 0, 1, 0))
         return cae_node_fail(n, "libxsmm dispatch failed for %lld rows", (long long)B);
-    const size_t gs = p->up.scratch_reals > p->down.scratch_reals ? p->up.scratch_reals
-                                                                   : p->down.scratch_reals;
+    size_t gs = p->up.scratch_reals > p->down.scratch_reals ? p->up.scratch_reals
+                                                             : p->down.scratch_reals;
+    if (B >= 2 && !cae_node_want_transpose(n, 1)) { /* h W^T over W^T: a direct product */
+        if (cae_gemm_plan(&p->down_t, B, D, H, 0, 0, 0))
+            return cae_node_fail(n, "libxsmm dispatch failed for %lld rows", (long long)B);
+        gs = gs > p->down_t.scratch_reals ? gs : p->down_t.scratch_reals;
+        p->has_down_t = 1;
+    }
     n->scratch_bytes = cae_round_up((size_t)(B * H) * sizeof(cae_real), CAE_ALIGN) +
                        gs * sizeof(cae_real);
     return 0;
@@ -91,6 +112,22 @@ static void sample_layer(cae_real *z, const cae_real *bias, int64_t rows, int64_
     });
 }
 
+/* The same from a pre-activation that holds the bias already, into h. */
+static void sample_pre(cae_real *h, const cae_real *a, int64_t rows, int64_t cols, uint64_t key,
+                       int threads)
+{
+    CAEK_FOR_ROWS(rows, cols, threads, {
+        const cae_real *ar = a + b * cols;
+        cae_real *hr = h + b * cols;
+        const uint64_t base = (uint64_t)(b * cols);
+        _Pragma("omp simd")
+        for (int64_t j = 0; j < cols; j++) {
+            const cae_real pr = cae_vsigmoid(ar[j]);
+            hr[j] = cae_rng_hash_uniform(key, base + (uint64_t)j) < (double)pr ? 1 : 0;
+        }
+    });
+}
+
 static void gibbs_forward(cae_node *n)
 {
     const gibbs_plan *p = n->state;
@@ -101,13 +138,22 @@ static void gibbs_forward(cae_node *n)
     cae_real *gs = (cae_real *)((char *)n->scratch +
                                 cae_round_up((size_t)(B * H) * sizeof(cae_real), CAE_ALIGN));
     cae_tensor *chain = chain_of(n), *steps = steps_of(n);
-    const cae_real *v = n->in[0]->out.data;
-    if (chain && steps->data[0] > 0) v = chain->data;
+    const int pre = pre_of(n), from_chain = chain && steps->data[0] > 0;
+    const cae_real *v = pre ? NULL : n->in[0]->out.data;
+    if (from_chain) v = chain->data;
+    const cae_real *Wt = p->has_down_t ? cae_node_param_transpose(n, 1) : NULL;
     cae_rng *rng = cae_graph_rng(n->graph);
     for (int64_t s = 0; s < n->iattr[0]; s++) {
-        cae_gemm_run(&p->up, v, W, h, gs, th);
-        sample_layer(h, b, B, H, cae_rng_next(rng), th);
-        cae_gemm_run(&p->down, h, W, n->out.data, gs, th);
+        if (v) {
+            cae_gemm_run(&p->up, v, W, h, gs, th);
+            sample_layer(h, b, B, H, cae_rng_next(rng), th);
+        } else { /* the first step from the data: a = v W + b given */
+            sample_pre(h, n->in[0]->out.data, B, H, cae_rng_next(rng), th);
+        }
+        if (Wt)
+            cae_gemm_run(&p->down_t, h, Wt, n->out.data, gs, th);
+        else
+            cae_gemm_run(&p->down, h, W, n->out.data, gs, th);
         sample_layer(n->out.data, c, B, D, cae_rng_next(rng), th);
         v = n->out.data;
     }
@@ -135,4 +181,11 @@ cae_node *cae_gibbs(cae_graph *g, cae_node *v, cae_node *W, cae_node *b, cae_nod
 {
     cae_attr at = {.i = {k, (int64_t)(intptr_t)steps}, .p = chain};
     return cae_node_new_attr(g, &gibbs_op, (cae_node *[]){v, W, b, c}, &at, "gibbs");
+}
+
+cae_node *cae_gibbs_pre(cae_graph *g, cae_node *a, cae_node *W, cae_node *b, cae_node *c, int k,
+                        cae_tensor *chain, cae_tensor *steps)
+{
+    cae_attr at = {.i = {k, (int64_t)(intptr_t)steps, 1}, .p = chain};
+    return cae_node_new_attr(g, &gibbs_op, (cae_node *[]){a, W, b, c}, &at, "gibbs");
 }

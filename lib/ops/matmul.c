@@ -21,10 +21,36 @@
 #include "shared.h"
 #include "ops/ewise.h"
 
+/* Weight gradients over at most this many rows keep their tiles in scratch
+ * in training steps (the gradient is not written out: at K = 2, 1 and 2
+ * threads, the finished product took 10-25% less time). At K = 40 on 2
+ * threads it took 1.4x longer, for reasons not found (measured, not
+ * understood: keep the threshold low). */
+enum { MAX_STACK = CAE_GEMM_MAX_STACK, C_SCRATCH_K = 16 };
+
 typedef struct matmul_plan {
     cae_gemm fwd, da, db, da_store, db_store;
     int has_da, has_db;
+    /* Training steps: the product over B's transpose the graph keeps
+     * (trans_b), and the merged weight gradient this node runs (exec). */
+    cae_gemm fwd_t, merged, merged_store;
+    int has_fwd_t, has_merged;
 } matmul_plan;
+
+/* When dB is a parameter's gradient (cols wide), its product may carry
+ * the parameter's finish: tiles of the finish's row blocks, as wide as
+ * half the row (two threads take one half each; the finish reads the
+ * parameter's rows, which wide tiles let the hardware prefetch: the finish
+ * of a 784 x 1000 W ran 2x faster with 32 x 512 tiles than with 32 x 48,
+ * measured at B = 1 and 20). Else the defaults (0). */
+static void db_tiles(const cae_node *n, int64_t cols, int64_t *tr, int64_t *tc)
+{
+    *tr = *tc = 0;
+    if (!cae_node_param(n->in[1])) return;
+    *tr = CAE_GEMM_EPILOGUE_ROWS;
+    *tc = cols <= 64 ? cols : ((cols + 1) / 2 + 15) / 16 * 16;
+    if (*tc > 512) *tc = 512;
+}
 
 static int matmul_infer(cae_node *n)
 {
@@ -95,10 +121,43 @@ static int matmul_plan_fn(cae_node *n)
      *     trans_b: dB (N x K) += G^T (N x M) op(A) (M x K). */
     for (int acc = 1; p->has_db && acc >= !cae_node_may_store(n, 1); acc--) {
         cae_gemm *q = acc ? &p->db : &p->db_store;
-        int rc = tb ? cae_gemm_plan(q, nn, k, m, 1, ta, acc)
-                    : cae_gemm_plan(q, k, nn, m, !ta, 0, acc);
+        int64_t tr, tc;
+        db_tiles(n, tb ? k : nn, &tr, &tc);
+        int rc = tb ? cae_gemm_plan_tiles(q, nn, k, m, 1, ta, acc, tr, tc)
+                    : cae_gemm_plan_tiles(q, k, nn, m, !ta, 0, acc, tr, tc);
         if (rc) return cae_node_fail(n, "libxsmm dispatch failed (dB)");
+        if (!acc && tr && m <= C_SCRATCH_K &&
+            cae_gemm_plan_c_scratch(q, cae_node_threads(n)))
+            return cae_node_fail(n, "libxsmm dispatch failed (dB, tiles in scratch)");
         scratch = max_sz(scratch, q->scratch_reals);
+    }
+    /* The weight gradients of one parameter from several nodes, as one
+     * product over all their rows: X^T Y stacked along K (lib/shared.h). */
+    int exec = 0;
+    int64_t kt = 0;
+    if (p->has_db && cae_node_merge(n, 1, &exec, &kt) && exec) {
+        const int64_t R = tb ? nn : k, S = tb ? k : nn;
+        for (int acc = 1; acc >= !cae_node_may_store(n, 1); acc--) {
+            cae_gemm *q = acc ? &p->merged : &p->merged_store;
+            int64_t tr, tc;
+            db_tiles(n, S, &tr, &tc);
+            if (cae_gemm_plan_tiles(q, R, S, kt, 1, 0, acc, tr, tc))
+                return cae_node_fail(n, "libxsmm dispatch failed (merged dB, K = %lld)",
+                                     (long long)kt);
+            if (!acc && kt <= C_SCRATCH_K && cae_gemm_plan_c_scratch(q, cae_node_threads(n)))
+                return cae_node_fail(n, "libxsmm dispatch failed (merged dB, tiles in scratch)");
+            scratch = max_sz(scratch, cae_gemm_stacked_scratch(q));
+        }
+        p->has_merged = 1;
+    }
+    /* In training steps, h W^T over the graph's copy of W^T: a direct
+     * product (the swapped one vectorizes along the batch; 1.5-2.5x slower
+     * at B = 2..20 on one thread, measured). */
+    if (tb && m >= 2 && !cae_node_want_transpose(n, 1)) {
+        if (cae_gemm_plan(&p->fwd_t, m, nn, k, ta, 0, 0))
+            return cae_node_fail(n, "libxsmm dispatch failed (over B^T)");
+        scratch = max_sz(scratch, p->fwd_t.scratch_reals);
+        p->has_fwd_t = 1;
     }
     n->scratch_bytes = scratch * sizeof(cae_real);
     return 0;
@@ -108,14 +167,79 @@ static void matmul_forward(cae_node *n)
 {
     const matmul_plan *p = n->state;
     const cae_real *bias = n->n_in == 3 ? n->in[2]->out.data : NULL;
-    cae_gemm_run_bias(&p->fwd, n->in[0]->out.data, n->in[1]->out.data, n->out.data, bias,
-                      n->scratch, cae_node_threads(n));
+    const cae_real *bt = p->has_fwd_t ? cae_node_param_transpose(n, 1) : NULL;
+    cae_gemm_run_bias(bt ? &p->fwd_t : &p->fwd, n->in[0]->out.data, bt ? bt : n->in[1]->out.data,
+                      n->out.data, bias, n->scratch, cae_node_threads(n));
+}
+
+/* The epilogue over all of C (rows x cols), in its row blocks: after a
+ * product that could not take it tile by tile. */
+static double epilogue_all(const cae_gemm_epilogue *e, cae_real *c, int64_t rows, int64_t cols,
+                           int th)
+{
+    const int64_t R = CAE_GEMM_EPILOGUE_ROWS, blocks = (rows + R - 1) / R;
+    double acc = 0;
+#pragma omp parallel for schedule(static) num_threads(th) reduction(+ : acc) \
+    if (th > 1 && rows * cols >= 65536)
+    for (int64_t q = 0; q < blocks; q++) {
+        const int64_t i0 = q * R, nr = i0 + R < rows ? R : rows - i0;
+        e->tile(e->ctx, c + i0 * cols, cols, i0, 0, nr, cols, &acc);
+    }
+    return acc;
+}
+
+/* dB (+)= X^T Y, the node's own weight gradient (X = op(A), Y = G, or with
+ * trans_b X = G, Y = op(A)): alone, or handed to the member of its merge
+ * group that runs last, or run by it for the group; and the parameter's
+ * finish in the same tiles when this node writes its last term. */
+static void matmul_db(cae_node *n, const matmul_plan *p, const cae_real *G, int th)
+{
+    const int tb = (int)n->iattr[1];
+    cae_tensor *a = &n->in[0]->out, *b = &n->in[1]->out;
+    const int store = cae_node_stores(n, 1);
+    int exec = 0;
+    int64_t kt = 0;
+    const int count = cae_node_merge(n, 1, &exec, &kt);
+    const cae_real *x = tb ? G : a->data, *y = tb ? a->data : G;
+    if (count && !exec) {
+        cae_node_merge_put(n, 1, x, y);
+        return;
+    }
+    const cae_gemm_epilogue *e = cae_node_finish(n, 1);
+    double acc = 0;
+    if (count) {
+        const cae_real *xs[MAX_STACK], *ys[MAX_STACK];
+        int64_t ks[MAX_STACK];
+        cae_node *who[MAX_STACK];
+        const int got = cae_node_merge_take(n, 1, xs + 1, ys + 1, ks + 1, who + 1);
+        xs[0] = x;
+        ys[0] = y;
+        ks[0] = n->out.shape[0];
+        if (got == count - 1) {
+            acc = cae_gemm_run_stacked(store ? &p->merged_store : &p->merged, count, xs, ys, ks,
+                                       b->grad, n->scratch, th, e);
+        } else { /* not every member ran (a pass from another node) */
+            cae_gemm_run(store ? &p->db_store : &p->db, x, y, b->grad, n->scratch, th);
+            for (int q = 1; q <= got; q++) /* each member's own plan, in its scratch */
+                cae_gemm_run(&((const matmul_plan *)who[q]->state)->db, xs[q], ys[q], b->grad,
+                             who[q]->scratch, th);
+            if (e) acc = epilogue_all(e, b->grad, b->rank == 2 ? b->shape[0] : 1,
+                                      b->size / (b->rank == 2 ? b->shape[0] : 1), th);
+        }
+    } else {
+        const cae_gemm *q = store ? &p->db_store : &p->db;
+        if (tb) /* dB = G^T op(A) */
+            acc = cae_gemm_run_epilogue(q, G, a->data, b->grad, n->scratch, th, e);
+        else /* dB = op(A)^T G */
+            acc = cae_gemm_run_epilogue(q, a->data, G, b->grad, n->scratch, th, e);
+    }
+    if (e) cae_node_finish_end(n, 1, acc);
 }
 
 static void matmul_backward(cae_node *n)
 {
     const matmul_plan *p = n->state;
-    const int ta = (int)n->iattr[0], tb = (int)n->iattr[1], th = cae_node_threads(n);
+    const int ta = (int)n->iattr[0], th = cae_node_threads(n);
     cae_tensor *a = &n->in[0]->out, *b = &n->in[1]->out;
     const cae_real *G = n->out.grad;
     if (n->n_in == 3 && n->in[2]->out.grad) /* affine: dv (+)= column sums of G */
@@ -128,13 +252,7 @@ static void matmul_backward(cae_node *n)
         else /* dA = G op(B)^T */
             cae_gemm_run(q, G, b->data, a->grad, n->scratch, th);
     }
-    if (p->has_db) {
-        const cae_gemm *q = cae_node_stores(n, 1) ? &p->db_store : &p->db;
-        if (tb) /* dB = G^T op(A) */
-            cae_gemm_run(q, G, a->data, b->grad, n->scratch, th);
-        else /* dB = op(A)^T G */
-            cae_gemm_run(q, a->data, G, b->grad, n->scratch, th);
-    }
+    if (p->has_db) matmul_db(n, p, G, th);
 }
 
 /* Tangent: C' = op(A') op(B) + op(A) op(B') (+ v' on every row for
@@ -176,12 +294,19 @@ cae_node *cae_matmul(cae_graph *g, cae_node *a, cae_node *b, int trans_a, int tr
 {
     cae_node *in[2] = {a, b};
     cae_attr at = {.i = {!!trans_a, !!trans_b}};
-    return cae_node_new_builtin(g, &matmul_op, in, &at, NULL, 3u, 0); /* may store dA, dB */
+    cae_node *n = cae_node_new_builtin(g, &matmul_op, in, &at, NULL, 3u, 0); /* may store dA, dB */
+    /* dB is X^T Y over the rows when A is not transposed (and is not a
+     * parameter, whose values an update could change before the merged
+     * product runs): it may join its parameter's merge group. */
+    if (n && !trans_a && !cae_node_param(a)) cae_node_builtin_bits(n, 2u, 0);
+    return n;
 }
 
 cae_node *cae_affine(cae_graph *g, cae_node *x, cae_node *w, cae_node *v, int trans_w)
 {
     cae_node *in[3] = {x, w, v};
     cae_attr at = {.i = {0, !!trans_w}};
-    return cae_node_new_builtin(g, &affine_op, in, &at, NULL, 7u, 0); /* and dv */
+    cae_node *n = cae_node_new_builtin(g, &affine_op, in, &at, NULL, 7u, 0); /* and dv */
+    if (n && !cae_node_param(x)) cae_node_builtin_bits(n, 2u, 0);
+    return n;
 }

@@ -42,6 +42,23 @@
 
 enum { COLS = 256 }; /* hidden units per parallel chunk */
 
+/* n_j = sum_i W_ij^2 (W: D x H), as the sum in order of partial sums over
+ * blocks of CAE_NORM_ROWS rows, each summed in row order with fused
+ * multiply-adds: bit for bit what the finish of a training step leaves in
+ * the graph's partial norms (lib/shared.h), so the forward gives the same
+ * penalty from either. */
+static void sum_partials(const cae_real *part, int64_t H, int64_t D, cae_real *norms,
+                         int threads)
+{
+    const int64_t blocks = (D + CAE_NORM_ROWS - 1) / CAE_NORM_ROWS;
+#pragma omp parallel for simd schedule(static) num_threads(threads) if (H * blocks >= 65536)
+    for (int64_t j = 0; j < H; j++) {
+        cae_real s = part[j];
+        for (int64_t q = 1; q < blocks; q++) s += part[q * H + j];
+        norms[j] = s;
+    }
+}
+
 static void column_norms(const cae_real *W, int64_t H, int64_t D, cae_wlayout layout,
                          cae_real *norms, int threads)
 {
@@ -50,11 +67,20 @@ static void column_norms(const cae_real *W, int64_t H, int64_t D, cae_wlayout la
 #pragma omp parallel for schedule(static) num_threads(threads) if (H * D >= 65536)
         for (int64_t c = 0; c < chunks; c++) {
             const int64_t j0 = c * COLS, j1 = j0 + COLS < H ? j0 + COLS : H;
-            for (int64_t j = j0; j < j1; j++) norms[j] = 0;
-            for (int64_t i = 0; i < D; i++) {
-                const cae_real *w = W + i * H;
+            cae_real part[COLS];
+            for (int64_t i0 = 0; i0 < D; i0 += CAE_NORM_ROWS) {
+                const int64_t i1 = i0 + CAE_NORM_ROWS < D ? i0 + CAE_NORM_ROWS : D;
+                for (int64_t j = j0; j < j1; j++) part[j - j0] = 0;
+                for (int64_t i = i0; i < i1; i++) {
+                    const cae_real *w = W + i * H;
 #pragma omp simd
-                for (int64_t j = j0; j < j1; j++) norms[j] += w[j] * w[j];
+                    for (int64_t j = j0; j < j1; j++)
+                        part[j - j0] = CAE_FMA(w[j], w[j], part[j - j0]);
+                }
+                if (i0 == 0)
+                    for (int64_t j = j0; j < j1; j++) norms[j] = part[j - j0];
+                else
+                    for (int64_t j = j0; j < j1; j++) norms[j] += part[j - j0];
             }
         }
     } else { /* W: H x D, n_j = sum of row j */
@@ -86,13 +112,18 @@ static void column_norms(const cae_real *W, int64_t H, int64_t D, cae_wlayout la
         }                                                                         \
     }
 
-double caek_contractive_forward(const cae_real *a, const cae_real *h, const cae_real *W,
-                                int64_t B, int64_t H, int64_t D, cae_act act,
-                                cae_wlayout layout, cae_real *norms, cae_real *colsum,
-                                cae_real *q, int threads)
+/* The forward; part: the partial column norms of W when the graph keeps
+ * them (a training step), else NULL (computed here). */
+static double contractive_forward(const cae_real *a, const cae_real *h, const cae_real *W,
+                                  const cae_real *part, int64_t B, int64_t H, int64_t D,
+                                  cae_act act, cae_wlayout layout, cae_real *norms,
+                                  cae_real *colsum, cae_real *q, int threads)
 {
     if (threads <= 0) threads = omp_get_max_threads();
-    column_norms(W, H, D, layout, norms, threads);
+    if (part)
+        sum_partials(part, H, D, norms, threads);
+    else
+        column_norms(W, H, D, layout, norms, threads);
     const int64_t chunks = (H + COLS - 1) / COLS;
     const cae_real two_over_b = (cae_real)2 / (cae_real)B, inv_b = (cae_real)1 / (cae_real)B;
     double total = 0;
@@ -108,14 +139,22 @@ double caek_contractive_forward(const cae_real *a, const cae_real *h, const cae_
         case CAE_ACT_SOFTPLUS: PHI_LOOP(d = (cae_real)(1 / (1 + exp(-av))); e = d * (1 - d)); break;
         case CAE_ACT_LINEAR: PHI_LOOP(d = 1; e = 0); break;
         }
-        double part = 0;
+        double sum = 0;
         for (int64_t j = j0; j < j1; j++) {
             colsum[j] *= inv_b;
-            part += (double)colsum[j] * (double)norms[j];
+            sum += (double)colsum[j] * (double)norms[j];
         }
-        total += part;
+        total += sum;
     }
     return total;
+}
+
+double caek_contractive_forward(const cae_real *a, const cae_real *h, const cae_real *W,
+                                int64_t B, int64_t H, int64_t D, cae_act act,
+                                cae_wlayout layout, cae_real *norms, cae_real *colsum,
+                                cae_real *q, int threads)
+{
+    return contractive_forward(a, h, W, NULL, B, H, D, act, layout, norms, colsum, q, threads);
 }
 
 /* The backward with, per output, store (=) instead of accumulate (+=):
@@ -210,6 +249,9 @@ static int penalty_plan(cae_node *n)
 {
     const int64_t B = n->in[0]->out.shape[0], H = units_of(n);
     const size_t line = CAE_ALIGN;
+    /* Training steps: the column norms from the partial sums the graph
+     * keeps, refreshed by W's update (no pass over W here). */
+    if (n->iattr[1] == CAE_W_IN_UNITS) cae_node_want_norms(n, 2);
     n->scratch_bytes = 2 * cae_round_up((size_t)H * sizeof(cae_real), line) +
                        (size_t)(B * H) * sizeof(cae_real);
     return 0;
@@ -235,20 +277,24 @@ static void penalty_forward(cae_node *n)
 {
     cae_real *norms, *colsum, *q;
     penalty_buffers(n, &norms, &colsum, &q);
-    n->out.data[0] = (cae_real)caek_contractive_forward(
-        n->in[0]->out.data, n->in[1]->out.data, n->in[2]->out.data, n->in[0]->out.shape[0],
-        units_of(n), inputs_of(n), (cae_act)n->iattr[0], (cae_wlayout)n->iattr[1], norms, colsum,
-        q, cae_node_threads(n));
+    n->out.data[0] = (cae_real)contractive_forward(
+        n->in[0]->out.data, n->in[1]->out.data, n->in[2]->out.data, cae_node_param_norms(n, 2),
+        n->in[0]->out.shape[0], units_of(n), inputs_of(n), (cae_act)n->iattr[0],
+        (cae_wlayout)n->iattr[1], norms, colsum, q, cae_node_threads(n));
 }
 
 static void penalty_backward(cae_node *n)
 {
     cae_real *norms, *colsum, *q;
     penalty_buffers(n, &norms, &colsum, &q);
+    /* W's direct term 2 g c_j W_ij, a column-scaled copy of W: handed to
+     * W's finish when the graph takes it (it adds it while W is in cache). */
+    const int defer = cae_node_defers(n, 2);
+    if (defer) cae_node_defer(n, 2, colsum, 2 * n->out.grad[0]);
     contractive_backward(q, colsum, n->in[2]->out.data, n->in[0]->out.shape[0], units_of(n),
                          inputs_of(n), (cae_wlayout)n->iattr[1], n->out.grad[0],
-                         n->in[0]->out.grad, n->in[2]->out.grad, cae_node_stores(n, 0),
-                         cae_node_stores(n, 2), cae_node_threads(n));
+                         n->in[0]->out.grad, defer ? NULL : n->in[2]->out.grad,
+                         cae_node_stores(n, 0), cae_node_stores(n, 2), cae_node_threads(n));
 }
 
 static const cae_op penalty_op = {.name = "contractive_penalty", .n_in = 3,
@@ -260,6 +306,9 @@ cae_node *cae_contractive_penalty(cae_graph *g, cae_node *a, cae_node *h, cae_no
 {
     cae_attr at = {.i = {act, layout}};
     /* May store a's and W's gradients when it writes them first; h gets none. */
-    return cae_node_new_builtin(g, &penalty_op, (cae_node *[]){a, h, W}, &at, NULL,
-                                (1u << 0) | (1u << 2), 1u << 1);
+    cae_node *n = cae_node_new_builtin(g, &penalty_op, (cae_node *[]){a, h, W}, &at, NULL,
+                                       (1u << 0) | (1u << 2), 1u << 1);
+    /* With W's columns the units, W's term is column-scaled: it may defer it. */
+    if (n && layout == CAE_W_IN_UNITS) cae_node_builtin_bits(n, 0, 1u << 2);
+    return n;
 }
