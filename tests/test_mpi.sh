@@ -137,7 +137,7 @@ rank_pid() {
     done
     return 1
 }
-K="--model cae --data mnist --hidden 100 --momentum 0.5 --threads 1 --limit 10000 --epochs 3 --check-every 50"
+K="--model cae --data mnist --hidden 200 --momentum 0.5 --threads 1 --limit 10000 --epochs 8 --check-every 50"
 "${MPIRUN[@]}" -np 2 "$CAE" pretrain $K --out "$T/k.A" >"$T/k.A.log" 2>&1 || bad "kill: the uninterrupted 2-rank run failed" "$T/k.A.log"
 
 # kill_rank NAME STATUS EXTRA_MPIRUN_OPTS... : run B, SIGKILL rank 1 a quarter of
