@@ -52,12 +52,14 @@ def main(path):
     def ratio(a, b):
         return "%7.2f" % (a / b) if a and b else "%7s" % "-"
 
-    print("samples/s (higher is better); ratios = ours-fused / peer; %roof = step time at the "
-          "best GEMM rate of this run / measured time (ours-fused)")
+    print("samples/s (higher is better); torch = PyTorch as configured by default, torch* = "
+          "tuned (OMP_WAIT_POLICY=PASSIVE, malloc keeping memory); ratios = ours-fused / peer, "
+          "/torch against the faster of the two; %roof = step time at the best GEMM rate of this "
+          "run / measured time (ours-fused)")
     for thr in threads:
         print("# best GEMM rate through cae_gemm, %d thread(s): %.1f GFLOP/s" % (thr, best[thr]))
-    hdr = "%-6s %5s %4s | %9s %9s %9s %9s | %7s %7s | %9s %6s %6s" % (
-        "model", "B", "thr", "ours-fus", "ours-comp", "torch", "numpy", "/torch", "/numpy",
+    hdr = "%-6s %5s %4s | %9s %9s %9s %9s %9s | %7s %7s | %9s %6s %6s" % (
+        "model", "B", "thr", "ours-fus", "ours-comp", "torch", "torch*", "numpy", "/torch", "/numpy",
         "roof/s", "%roof", "%roofB")
     print(hdr)
     print("-" * len(hdr))
@@ -69,8 +71,10 @@ def main(path):
                 o = sps.get(("ours", ours, B, thr))
                 oc = sps.get(("ours", comp, B, thr)) if comp else None
                 t = sps.get(("torch", model, B, thr))
+                tt = sps.get(("torch-tuned", model, B, thr))
+                tbest = max(t or 0, tt or 0) or None
                 n = sps.get(("numpy", model, B, thr))
-                if o is None and t is None and n is None:
+                if o is None and t is None and tt is None and n is None:
                     continue
                 roof = pct = pctb = None
                 fl = flops.get((ours, B))
@@ -92,24 +96,26 @@ def main(path):
                         t_b = (2 * one / r("encoder") + one / dec + 2 * one / wg
                                + fl[1] * 1e-9 / bestb)
                         pctb = 100 * o * t_b / B if o else None
-                print("%-6s %5d %4d | %s %s %s %s | %s %s | %s %s %s" % (
-                    model, B, thr, cell(o), cell(oc), cell(t), cell(n), ratio(o, t),
+                print("%-6s %5d %4d | %s %s %s %s %s | %s %s | %s %s %s" % (
+                    model, B, thr, cell(o), cell(oc), cell(t), cell(tt), cell(n), ratio(o, tbest),
                     ratio(o, n), cell(roof), cell(pct, "%5.1f%%"), cell(pctb, "%5.1f%%")))
         print("-" * len(hdr))
 
     if epochs:
         print("\nwhole epoch of CAE pretraining on MNIST (B = 20, lr 0.01, one epoch; "
               "seconds scaled to 50 000 examples when the run was limited)")
-        print("%-6s %4s %8s %9s %11s %10s %12s" % ("peer", "thr", "examples", "seconds",
+        print("%-11s %4s %8s %9s %11s %10s %12s" % ("peer", "thr", "examples", "seconds",
                                                    "50k-epoch s", "samples/s", "peak RSS MiB"))
         for (peer, thr), (n, sec, obj, kb) in sorted(epochs.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ours")):
-            print("%-6s %4d %8d %9.3f %11.2f %10.0f %12.1f" % (
+            print("%-11s %4d %8d %9.3f %11.2f %10.0f %12.1f" % (
                 peer, thr, n, sec, sec * 50000 / n, n / sec, kb / 1024))
         for thr in sorted({k[1] for k in epochs}):
-            a, b = epochs.get(("ours", thr)), epochs.get(("torch", thr))
-            if a and b:
-                print("# %d thread(s): ours is %.2fx torch's speed over the epoch"
-                      % (thr, (a[0] / a[1]) / (b[0] / b[1])))
+            a = epochs.get(("ours", thr))
+            for peer in ("torch", "torch-tuned"):
+                b = epochs.get((peer, thr))
+                if a and b:
+                    print("# %d thread(s): ours is %.2fx %s's speed over the epoch"
+                          % (thr, (a[0] / a[1]) / (b[0] / b[1]), peer))
     if rss:
         print("\npeak RSS of the step processes (max over blocks): " +
               ", ".join("%s %.1f MiB" % (p, kb / 1024) for p, kb in sorted(rss.items())))
