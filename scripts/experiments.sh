@@ -40,6 +40,8 @@ FT_FULL="--epochs 200 --momentum 0.9 --patience 15 --seed 1 --threads $THREADS"
 [ "$SMOKE" = 1 ] && PRE_FULL=$PRE FT_FULL=$FT
 CHAINS="--chains 100 --steps 1000 --every 10"
 [ "$SMOKE" = 1 ] && CHAINS="--chains 5 --steps 20 --every 10"
+FIGURE_CHAINS="--chains 10 --steps 300 --every 15"
+[ "$SMOKE" = 1 ] && FIGURE_CHAINS="--chains 3 --steps 20 --every 10"
 PARZEN_LIMIT=""
 [ "$SMOKE" = 1 ] && PARZEN_LIMIT="--limit 200"
 
@@ -172,15 +174,20 @@ sampling() {
             log "sample + parzen $m"
             local t0=$SECONDS
             "$CAE" sample --model "$d/model.ckpt" $CHAINS --sigma 0.1 \
-                --threads "$THREADS" --out "$d/samples" --plot >"$d/sample.log"
+                --threads "$THREADS" --out "$d/samples" >"$d/sample.log"
             echo $((SECONDS - t0)) >"$d/sample.s"
             "$CAE" parzen --samples "$d/samples/samples.npy" --data mnist --split test $PARZEN_LIMIT --threads "$THREADS" \
                 >"$d/parzen.log"
         fi
     done
+    # The figures: 10 of the chains (the same seed: the same starts and noise as
+    # the first 10 above), 300 steps, a state every 15 (a grid the README can show).
     mkdir -p "$FIGURES"
     for m in cae1 cae2 rbm; do
-        [ -s "$OUT/mnist-$m/samples/chains.png" ] && cp "$OUT/mnist-$m/samples/chains.png" "$FIGURES/chains-$m.png"
+        local d="$OUT/mnist-$m"
+        [ -s "$d/figure/chains.png" ] || "$CAE" sample --model "$d/model.ckpt" $FIGURE_CHAINS --sigma 0.1 \
+            --threads "$THREADS" --out "$d/figure" --plot >"$d/figure.log"
+        cp "$d/figure/chains.png" "$FIGURES/chains-$m.png"
     done
     {
         echo "# Sampling and the Parzen-window log-likelihood (MNIST)"
