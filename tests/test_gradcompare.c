@@ -554,6 +554,32 @@ START_TEST(dircheck_errors)
 }
 END_TEST
 
+/* cae_gradcheck's refusals: a status and a message naming the node. */
+START_TEST(gradcheck_errors)
+{
+    cae_params *p = store_new(7, 6);
+    cae_graph *g = model(p, 5, F_NONE, NULL), *h = model(p, 5, F_NONE, NULL);
+    cae_gradcheck_report r;
+    cae_error e;
+    cae_node *x = input_named(g, "x");
+    expect_err(cae_gradcheck(g, x, 1e-2, 5, 1, 0, NULL, &e), CAE_ERR_ARG, &e, "report");
+    expect_err(cae_gradcheck(g, NULL, 1e-2, 5, 1, 0, &r, &e), CAE_ERR_ARG, &e, "wrt is NULL");
+    expect_err(cae_gradcheck(g, x, 0, 5, 1, 0, &r, &e), CAE_ERR_ARG, &e, "eps 0 for 'x'");
+    expect_err(cae_gradcheck(g, input_named(h, "x"), 1e-2, 5, 1, 0, &r, &e), CAE_ERR_TAPE, &e,
+               "'x' is not on the graph's tape");
+    expect_err(cae_gradcheck(g, input_named(g, "t"), 1e-2, 5, 1, 0, &r, &e), CAE_ERR_NOGRAD, &e,
+               "'t' keeps no gradient");
+    expect_err(cae_gradcheck(NULL, x, 1e-2, 5, 1, 0, &r, &e), CAE_ERR_ARG, &e, "NULL");
+    ck_assert_int_eq(cae_gradcheck(g, x, 1e-2, 5, 1, 0, &r, NULL), CAE_OK); /* err may be NULL */
+    ck_assert_int_eq(r.n_checked, 5);
+    cae_params_add(p, "late", 1, (int64_t[]){3}); /* the store moves */
+    expect_err(cae_gradcheck(g, x, 1e-2, 5, 1, 0, &r, &e), CAE_ERR_COMPILE, &e, "recompile");
+    cae_graph_free(g);
+    cae_graph_free(h);
+    cae_params_free(p);
+}
+END_TEST
+
 /* ------------------------------------------------------ cae/testing.h */
 
 START_TEST(macros_pass)
@@ -675,6 +701,7 @@ int main(void)
     tcase_add_test(tc, dircheck_wrt_and_of);
     tcase_add_test(tc, dircheck_leaves_state);
     tcase_add_test(tc, dircheck_errors);
+    tcase_add_test(tc, gradcheck_errors);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("testing_h");

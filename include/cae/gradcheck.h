@@ -18,10 +18,13 @@
  * before every forward), so a noisy graph is checked as the deterministic
  * function of one draw.
  *
+ *   cae_error e;                    // each returns a cae_status, reason in e
  *   cae_gradcompare_report r;
- *   cae_error e;
  *   if (cae_gradcompare(g_fused, g_composed, NULL, &r, &e)) fail(e.msg);
  *   if (!(r.max_rel_diff <= 1e-4)) ...  // r.diff[r.worst] names where
+ *   cae_gradcheck_report c;         // W: cae_param(g, W) made before compile
+ *   if (cae_gradcheck(g, W, 1e-5, 0, 1, 0, &c, &e)) fail(e.msg);
+ *   if (!(c.max_rel_err <= 1e-5)) ...   // c.worst_index, worst_analytic/_numeric
  */
 #ifndef CAE_GRADCHECK_H
 #define CAE_GRADCHECK_H
@@ -44,14 +47,18 @@ typedef struct cae_gradcheck_report {
 } cae_gradcheck_report;
 
 /* Check d(loss)/d(wrt) for a compiled graph with a scalar loss. wrt is a
- * parameter node or an input marked with cae_input_requires_grad. eps is
- * the finite-difference step; when the tensor has more than max_checks
+ * parameter node or an input marked with cae_input_requires_grad. eps (> 0)
+ * is the finite-difference step; when the tensor has more than max_checks
  * elements, max_checks distinct indices are drawn with `seed` (max_checks
  * <= 0: all). floor is the relative-error denominator's floor (0 picks
- * 1e-7). Returns 0, or -1 if wrt has no gradient or the graph is not
- * compiled. Leaves the node's values as it found them. */
-int cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
-                  uint64_t seed, double floor, cae_gradcheck_report *rep);
+ * 1e-7). Leaves the node's values as it found them. The verdict is the
+ * caller's, from rep (worst index, both values there). Errors: CAE_ERR_ARG
+ * (NULL wrt or report, a bad eps), CAE_ERR_COMPILE, CAE_ERR_MISMATCH (a
+ * non-scalar loss), CAE_ERR_TAPE, CAE_ERR_NOGRAD (wrt keeps no gradient),
+ * CAE_ERR_NOMEM; err's message names the node. */
+cae_status cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
+                         uint64_t seed, double floor, cae_gradcheck_report *rep,
+                         cae_error *err);
 
 /* ------------------------------------------------- one graph vs another */
 

@@ -168,10 +168,10 @@ static inline int cae_ck_gradcheck_run_(cae_graph *g, cae_node *n, double tol, c
                                         size_t len)
 {
     cae_gradcheck_report r;
+    cae_error e;
     const char *name = n ? cae_node_name(n) : "(NULL)";
-    if (cae_gradcheck(g, n, CAE_CK_FD_EPS, CAE_CK_FD_MAX_CHECKS, 1, CAE_CK_FD_FLOOR, &r)) {
-        snprintf(msg, len, "cae_gradcheck refused '%s': not a parameter or input on the tape of "
-                 "a compiled graph with a scalar loss, or keeps no gradient", name);
+    if (cae_gradcheck(g, n, CAE_CK_FD_EPS, CAE_CK_FD_MAX_CHECKS, 1, CAE_CK_FD_FLOOR, &r, &e)) {
+        snprintf(msg, len, "cae_gradcheck failed (%s): %s", cae_status_name(e.status), e.msg);
         return 0;
     }
     if (r.max_rel_err <= tol) return 1;

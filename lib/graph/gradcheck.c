@@ -82,13 +82,26 @@ static double loss_at(cae_graph *g, const cae_rng *frozen)
     return loss_value(g);
 }
 
-int cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
-                  uint64_t seed, double floor, cae_gradcheck_report *rep)
+cae_status cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
+                         uint64_t seed, double floor, cae_gradcheck_report *rep, cae_error *err)
 {
+    static const char who[] = "gradcheck";
+    if (!rep) return cae_error_set(err, CAE_ERR_ARG, "%s: no report (NULL)", who);
     memset(rep, 0, sizeof *rep);
     rep->worst_index = -1;
-    if (graph_ready(g, "gradcheck", NULL) || need_scalar_loss(g, "gradcheck", NULL)) return -1;
-    if (!on_tape(g, wrt) || !cae_needs_grad(wrt)) return -1;
+    cae_status st;
+    if ((st = graph_ready(g, who, err)) || (st = need_scalar_loss(g, who, err))) return st;
+    if (!wrt) return cae_error_set(err, CAE_ERR_ARG, "%s: no node to check (wrt is NULL)", who);
+    if (!(eps > 0) || !isfinite(eps))
+        return cae_error_set(err, CAE_ERR_ARG, "%s: bad step eps %g for '%s' (must be > 0)", who,
+                             eps, cae_node_name(wrt));
+    if (!on_tape(g, wrt))
+        return cae_error_set(err, CAE_ERR_TAPE, "%s: node '%s' is not on the graph's tape", who,
+                             cae_node_name(wrt));
+    if (!cae_needs_grad(wrt))
+        return cae_error_set(err, CAE_ERR_NOGRAD, "%s: node '%s' keeps no gradient (a parameter "
+                             "of a no-grad graph, or an input without cae_input_requires_grad)",
+                             who, cae_node_name(wrt));
     if (floor <= 0) floor = 1e-7;
     cae_tensor *w = cae_node_value(wrt);
     const int64_t n = w->size;
@@ -98,7 +111,8 @@ int cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
     if (!idx || !analytic) {
         free(idx);
         free(analytic);
-        return -1;
+        return cae_error_set(err, CAE_ERR_NOMEM, "%s: out of memory ('%s' has %lld elements)",
+                             who, cae_node_name(wrt), (long long)n);
     }
     for (int64_t i = 0; i < n; i++) idx[i] = i;
     if (m < n) { /* m distinct indices: a partial Fisher-Yates shuffle */
@@ -147,7 +161,7 @@ int cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
     *cae_graph_rng(g) = frozen;
     free(idx);
     free(analytic);
-    return 0;
+    return CAE_OK;
 }
 
 /* ------------------------------------------------ one graph vs another */
