@@ -517,10 +517,8 @@ static double dir_move(slot *s, int ns, const cae_real *x0, double eps, uint64_t
 
 /* Along direction k with step e: forward (f(θ+) - f(θ-)) / 2e and
  * reverse <∇f, θ+ - θ-> / 2e. Leaves θ- in the tensors.
- * The adjoint test is a second way to get the forward side: <v, J u> read
- * from a tangent node (cae_jvp, built before compile) whose input tangent
- * holds u, after one forward; against the same reverse side <J^T v, u>
- * (dir_gradient with `of` gives J^T v). */
+ * (The adjoint mode, adjcheck.c, reads its forward side from a tangent
+ * node instead.) */
 static void dir_central(dir_fn *f, slot *s, int ns, const cae_real *x0, double e, uint64_t seed,
                         int k, double *fw, double *rv)
 {
@@ -541,14 +539,16 @@ cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts, cae_dirchec
     cae_dircheck_opts o = opts ? *opts : (cae_dircheck_opts){0};
     if (!o.directions) o.directions = 4;
     if (o.floor <= 0) o.floor = 0.1;
-    if (o.mode != CAE_DIRCHECK_CENTRAL || o.directions < 0 || o.directions > CAE_DIRCHECK_MAX ||
-        !(o.eps >= 0) || !isfinite(o.eps) || !isfinite(o.floor))
+    if ((o.mode != CAE_DIRCHECK_CENTRAL && o.mode != CAE_DIRCHECK_ADJOINT) || o.directions < 0 ||
+        o.directions > CAE_DIRCHECK_MAX || !(o.eps >= 0) || !isfinite(o.eps) ||
+        !isfinite(o.floor) || isnan(o.tol))
         return cae_error_set(err, CAE_ERR_ARG,
                              "%s: bad options (mode %d, %d directions (at most %d), eps %g, "
-                             "floor %g)", who, (int)o.mode, o.directions, CAE_DIRCHECK_MAX, o.eps,
-                             o.floor);
+                             "floor %g, tol %g)", who, (int)o.mode, o.directions, CAE_DIRCHECK_MAX,
+                             o.eps, o.floor, o.tol);
     cae_status st = graph_ready(g, who, err);
     if (st) return st;
+    if (o.mode == CAE_DIRCHECK_ADJOINT) return dircheck_adjoint(g, &o, rep, err);
     if (o.of && !on_tape(g, o.of))
         return cae_error_set(err, CAE_ERR_TAPE, "%s: node '%s' (of) is not on the graph's tape",
                              who, cae_node_name(o.of));
@@ -688,5 +688,11 @@ cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts, cae_dirchec
     *cae_graph_rng(g) = f.frozen;
     free(buf);
     free(bound);
-    return CAE_OK;
+    if (!(o.tol > 0) || rep->max_rel_diff <= o.tol) return CAE_OK;
+    const int w = rep->worst;
+    return cae_error_set(err, CAE_ERR_MISMATCH,
+                         "%s: along direction %d of %d (%d tensors, %lld elements), central "
+                         "difference %.9g, backward %.9g (rel diff %.3g > tol %g)", who, w + 1,
+                         rep->n_dirs, ns, (long long)n_el, rep->forward[w], rep->reverse[w],
+                         rep->max_rel_diff, o.tol);
 }

@@ -71,4 +71,11 @@ struct cae_graph {
  * (0 when its first writer stores). For tests of the analysis. */
 int cae_graph_grad_zeroed(const cae_node *n);
 
+/* cae_dircheck's adjoint mode (adjcheck.c), for a ready graph and options
+ * with their defaults filled in. */
+struct cae_dircheck_opts;
+struct cae_dircheck_report;
+cae_status dircheck_adjoint(cae_graph *g, const struct cae_dircheck_opts *o,
+                            struct cae_dircheck_report *rep, cae_error *err);
+
 #endif
