@@ -16,6 +16,8 @@
 #include "cae/ops.h"
 #include "cae/penalty.h"
 #include "testutil.h"
+/* after check.h (testutil.h): the Check assertions for users' suites */
+#include "cae/testing.h"
 
 /* ------------------------------------------------ the user's op: a (.) b */
 
@@ -360,6 +362,47 @@ START_TEST(adjoint_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------ cae/testing.h */
+
+START_TEST(macro_passes)
+{
+    fixture f = make(b_stack, NULL, 1, 1);
+    cae_ck_adjoint(f.g, f.wrt, f.t, f.of, f.jt);
+    unmake(&f);
+}
+END_TEST
+
+/* Run by macro_fails_with_message in a forked child. */
+START_TEST(macro_fails)
+{
+    fixture f = make(b_mul2, NULL, 1, 1.01);
+    cae_ck_adjoint(f.g, f.wrt, f.t, f.of, f.jt);
+}
+END_TEST
+
+START_TEST(macro_fails_with_message)
+{
+    Suite *s = suite_create("inner");
+    TCase *tc = tcase_create("macro_fails");
+    tcase_add_test(tc, macro_fails);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run(sr, "inner", "macro_fails", CK_SILENT);
+    ck_assert_int_eq(srunner_ntests_failed(sr), 1);
+    TestResult **tr = srunner_failures(sr);
+    const char *msg = tr_msg(tr[0]);
+    ck_assert_msg(tr_rtype(tr[0]) == CK_FAILURE, "not an assertion failure: %s", msg);
+    const char *parts[] = {"cae_dircheck failed (mismatch): dircheck (adjoint): op 'mul2'",
+                           "<v, J u> = ", " by the tangent rules, <J^T v, u> = ", "> tol "};
+    for (int k = 0; k < 4; k++)
+        ck_assert_msg(strstr(msg, parts[k]) != NULL, "message \"%s\" lacks \"%s\"", msg, parts[k]);
+    printf("macro_fails: %s\n", msg);
+    free(tr);
+    srunner_free(sr);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("adjoint");
@@ -369,6 +412,8 @@ int main(void)
     tcase_add_test(tc, central_tol_verdict);
     tcase_add_test(tc, adjoint_leaves_state);
     tcase_add_test(tc, adjoint_errors);
+    tcase_add_test(tc, macro_passes);
+    tcase_add_test(tc, macro_fails_with_message);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run(s);
