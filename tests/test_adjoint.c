@@ -299,14 +299,6 @@ START_TEST(adjoint_leaves_state)
 }
 END_TEST
 
-static void expect_err(cae_status got, cae_status want, const cae_error *e, const char *part)
-{
-    ck_assert_msg(got == want, "status %s, want %s (%s)", cae_status_name(got),
-                  cae_status_name(want), e->msg);
-    ck_assert_msg(e->status == want && strstr(e->msg, part), "message \"%s\" lacks \"%s\"", e->msg,
-                  part);
-}
-
 START_TEST(adjoint_errors)
 {
     fixture f = make(b_stack, NULL, 1, 1), h = make(b_stack, NULL, 1, 1);
@@ -314,24 +306,24 @@ START_TEST(adjoint_errors)
     cae_error e;
     cae_dircheck_opts o = adjoint(&f);
     o.tangent_in = NULL;
-    expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_ARG, &e, "no tangent_in node");
+    tu_expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_ARG, &e, "no tangent_in node");
     o = adjoint(&f);
     o.of = h.of;
-    expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_ARG, &e, "(of) belongs to another graph");
+    tu_expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_ARG, &e, "(of) belongs to another graph");
     o = adjoint(&f);
     o.tangent_in = o.wrt = pnode(f.g, f.p, "W1");
-    expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_ARG, &e, "is not an input");
+    tu_expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_ARG, &e, "is not an input");
     o = adjoint(&f);
     o.tangent_out = f.of; /* the sizes differ */
     o.tangent_in = f.t;
     o.wrt = f.x;
     o.of = pnode(f.g, f.p, "b2");
-    expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_SHAPE, &e, "one direction");
+    tu_expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_SHAPE, &e, "one direction");
     o = adjoint(&f);
     o.tol = NAN;
-    expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_ARG, &e, "tol nan");
+    tu_expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_ARG, &e, "tol nan");
     o = (cae_dircheck_opts){.mode = 7};
-    expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_ARG, &e, "mode 7");
+    tu_expect_err(cae_dircheck(f.g, &o, &r, &e), CAE_ERR_ARG, &e, "mode 7");
 
     /* A tangent that is not on the tape; a K-direction tangent; an input
      * without a gradient. */
@@ -349,13 +341,13 @@ START_TEST(adjoint_errors)
     ck_assert_int_eq(cae_graph_compile(g, cae_add(g, cae_sum(g, y), cae_sum(g, yz))), 0);
     o = (cae_dircheck_opts){.mode = CAE_DIRCHECK_ADJOINT, .wrt = z, .of = yz, .tangent_in = tz,
                             .tangent_out = jz};
-    expect_err(cae_dircheck(g, &o, &r, &e), CAE_ERR_NOGRAD, &e, "'z' (wrt) keeps no gradient");
+    tu_expect_err(cae_dircheck(g, &o, &r, &e), CAE_ERR_NOGRAD, &e, "'z' (wrt) keeps no gradient");
     o = (cae_dircheck_opts){.mode = CAE_DIRCHECK_ADJOINT, .wrt = x, .of = y, .tangent_in = t,
                             .tangent_out = j1};
-    expect_err(cae_dircheck(g, &o, &r, &e), CAE_ERR_TAPE, &e, "cae_graph_output");
+    tu_expect_err(cae_dircheck(g, &o, &r, &e), CAE_ERR_TAPE, &e, "cae_graph_output");
     o.tangent_in = t3;
     o.tangent_out = j3;
-    expect_err(cae_dircheck(g, &o, &r, &e), CAE_ERR_SHAPE, &e, "one direction");
+    tu_expect_err(cae_dircheck(g, &o, &r, &e), CAE_ERR_SHAPE, &e, "one direction");
     cae_graph_free(g);
     unmake(&f);
     unmake(&h);

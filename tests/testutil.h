@@ -33,6 +33,9 @@
                       "cae_gradcheck (%s): %s", cae_status_name(tu_e_.status), tu_e_.msg); \
     } while (0)
 
+/* got must be want, and so must e->status, with part in e->msg. */
+void tu_expect_err(cae_status got, cae_status want, const cae_error *e, const char *part);
+
 /* Fill x[0..n-1] with U(lo, hi) from a private generator seeded by seed. */
 void tu_fill_uniform(cae_real *x, int64_t n, double lo, double hi, uint64_t seed);
 /* Run a suite (CK_FORK as set in the environment, default fork) and return

@@ -115,17 +115,7 @@ cae_status dircheck_adjoint(cae_graph *g, const struct cae_dircheck_opts *o,
         const double rv = dot(cae_node_value(wrt)->grad, u, n_u, &tr);
         const double scale = fmax(tf, tr);
         rep->eps[k] = 0;
-        rep->forward[k] = fw;
-        rep->reverse[k] = rv;
-        const double ad = fabs(fw - rv);
-        const double den = fmax(fmax(fabs(fw), fabs(rv)), o->floor * scale);
-        const double rel = den > 0 ? ad / den : ad;
-        if (!isnan(rep->max_abs_diff) && (isnan(ad) || ad > rep->max_abs_diff))
-            rep->max_abs_diff = ad;
-        if (k == 0 || (!isnan(rep->max_rel_diff) && (isnan(rel) || rel > rep->max_rel_diff))) {
-            rep->max_rel_diff = rel;
-            rep->worst = k;
-        }
+        dircheck_record(rep, k, fw, rv, o->floor * scale);
         if (k == 0 || scale > rep->scale) rep->scale = scale;
     }
     rep->n_dirs = o->directions;

@@ -530,6 +530,20 @@ static void dir_central(dir_fn *f, slot *s, int ns, const cae_real *x0, double e
     *rv = dot / (2 * e);
 }
 
+void dircheck_record(cae_dircheck_report *rep, int k, double fw, double rv, double floor)
+{
+    rep->forward[k] = fw;
+    rep->reverse[k] = rv;
+    const double ad = fabs(fw - rv);
+    const double den = fmax(fmax(fabs(fw), fabs(rv)), floor);
+    const double rel = den > 0 ? ad / den : ad;
+    if (!isnan(rep->max_abs_diff) && (isnan(ad) || ad > rep->max_abs_diff)) rep->max_abs_diff = ad;
+    if (k == 0 || (!isnan(rep->max_rel_diff) && (isnan(rel) || rel > rep->max_rel_diff))) {
+        rep->max_rel_diff = rel;
+        rep->worst = k;
+    }
+}
+
 cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts, cae_dircheck_report *rep,
                         cae_error *err)
 {
@@ -661,17 +675,7 @@ cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts, cae_dirchec
         double fw, rv;
         dir_central(&f, s, ns, x0, e, o.seed, k, &fw, &rv);
         rep->eps[k] = e;
-        rep->forward[k] = fw;
-        rep->reverse[k] = rv;
-        const double ad = fabs(fw - rv);
-        const double den = fmax(fmax(fabs(fw), fabs(rv)), o.floor * rep->scale);
-        const double rel = den > 0 ? ad / den : ad;
-        if (!isnan(rep->max_abs_diff) && (isnan(ad) || ad > rep->max_abs_diff))
-            rep->max_abs_diff = ad;
-        if (k == 0 || (!isnan(rep->max_rel_diff) && (isnan(rel) || rel > rep->max_rel_diff))) {
-            rep->max_rel_diff = rel;
-            rep->worst = k;
-        }
+        dircheck_record(rep, k, fw, rv, o.floor * rep->scale);
     }
     rep->n_dirs = o.directions;
     rep->n_tensors = ns;

@@ -77,5 +77,8 @@ struct cae_dircheck_opts;
 struct cae_dircheck_report;
 cae_status dircheck_adjoint(cae_graph *g, const struct cae_dircheck_opts *o,
                             struct cae_dircheck_report *rep, cae_error *err);
+/* Record direction k's forward and reverse sides in rep and update its
+ * maxima (rel's denominator at least floor; a NaN is the worst). */
+void dircheck_record(struct cae_dircheck_report *rep, int k, double fw, double rv, double floor);
 
 #endif
