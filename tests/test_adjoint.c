@@ -48,7 +48,8 @@ static cae_node *mul2_tangent(cae_graph *g, cae_node *n, cae_node *const *t)
         ta = cae_mul(g, t[0], cae_tangent_lift(g, n->in[1], cae_tangent_dirs(n->in[0], t[0])));
         if (n->fattr[0] != 1) ta = cae_scale(g, ta, (cae_real)n->fattr[0]);
     }
-    if (t[1]) tb = cae_mul(g, cae_tangent_lift(g, n->in[0], cae_tangent_dirs(n->in[1], t[1])), t[1]);
+    if (t[1])
+        tb = cae_mul(g, cae_tangent_lift(g, n->in[0], cae_tangent_dirs(n->in[1], t[1])), t[1]);
     return cae_tangent_sum(g, n, ta, tb);
 }
 
@@ -328,7 +329,8 @@ START_TEST(adjoint_errors)
     /* A tangent that is not on the tape; a K-direction tangent; an input
      * without a gradient. */
     cae_graph *g = cae_graph_new(f.p, B);
-    cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, D}), *z = cae_input(g, "z", 2, (int64_t[]){B, D});
+    cae_node *x = cae_input(g, "x", 2, (int64_t[]){B, D});
+    cae_node *z = cae_input(g, "z", 2, (int64_t[]){B, D});
     cae_input_requires_grad(x);
     cae_node *y = b_affine(g, f.p, x, 1, 1), *t3 = cae_input(g, "t3", 2, (int64_t[]){3 * B, D});
     cae_node *t = cae_input(g, "t", 2, (int64_t[]){B, D}), *j3, *j1, *jz;

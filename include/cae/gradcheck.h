@@ -221,7 +221,8 @@ typedef struct cae_dircheck_report {
  * the pilot's 2 or 4 when eps is chosen).
  * Leaves the store's values and gradients bit for bit as it found them,
  * every input bound as it was (inputs are perturbed in a private copy) and
- * the RNG state; activations and other gradients hold perturbed passes.
+ * the RNG state (ADJOINT: tangent_in bound as it was too); activations
+ * and other gradients hold perturbed passes (ADJOINT: the last direction's).
  * Errors: CAE_ERR_ARG (bad options, nothing to check, more than 128
  * tensors), CAE_ERR_COMPILE, CAE_ERR_TAPE (a node not on the tape),
  * CAE_ERR_NOGRAD (wrt, or ADJOINT's of, keeps no gradient), CAE_ERR_SHAPE

@@ -80,7 +80,8 @@ cae_status dircheck_adjoint(cae_graph *g, const struct cae_dircheck_opts *o,
         return cae_error_set(err, CAE_ERR_SHAPE,
                              "%s: the tangents must have one direction: tangent_in '%s' is %s for "
                              "wrt '%s' of %lld values, tangent_out '%s' is %s for of '%s' of %lld",
-                             who, cae_node_name(tin), cae_shape_str(cae_node_value(tin), s1, sizeof s1),
+                             who, cae_node_name(tin),
+                             cae_shape_str(cae_node_value(tin), s1, sizeof s1),
                              cae_node_name(wrt), (long long)n_u, cae_node_name(tout),
                              cae_shape_str(cae_node_value(tout), s2, sizeof s2), cae_node_name(of),
                              (long long)n_v);
