@@ -121,8 +121,9 @@ int main(void)
         cae_node *n = cae_graph_tape_at(g, i);
         if (!cae_node_param(n)) continue; /* parameters only */
         cae_gradcheck_report r;
-        if (cae_gradcheck(g, n, eps, 0, 1, floor, &r)) {
-            printf("  %s: checker refused the node\n", cae_node_name(n));
+        cae_error e;
+        if (cae_gradcheck(g, n, eps, 0, 1, floor, &r, &e)) {
+            printf("  %s: checker refused the node: %s\n", cae_node_name(n), e.msg);
             failed = 1;
             continue;
         }

@@ -130,14 +130,18 @@ int main(int argc, char **argv)
         cae_node *n = cae_graph_tape_at(g, i);
         if (!cae_node_param(n)) continue; /* parameters only */
         cae_gradcheck_report r;
-        if (cae_gradcheck(g, n, sizeof(cae_real) == 8 ? 1e-6 : 1e-2, 100, 1, 1e-2, &r)) {
-            printf("gradcheck %-3s: the checker refused the node\n", cae_node_name(n));
+        cae_error e;
+        if (cae_gradcheck(g, n, sizeof(cae_real) == 8 ? 1e-6 : 1e-2, 100, 1, 1e-2, &r, &e)) {
+            printf("gradcheck %-3s: %s (%s)\n", cae_node_name(n), e.msg, cae_status_name(e.status));
             ok = 0;
             continue;
         }
-        printf("gradcheck %-3s: %3lld entries, max rel err %.2e, max abs err %.2e\n",
-               cae_node_name(n), (long long)r.n_checked, r.max_rel_err, r.max_abs_err);
-        ok &= r.max_rel_err < tol;
+        const int good = r.max_rel_err < tol;
+        printf("gradcheck %-3s: %3lld entries, max rel err %.2e, max abs err %.2e, worst [%lld]: "
+               "backward %.6g, numeric %.6g  %s\n", cae_node_name(n), (long long)r.n_checked,
+               r.max_rel_err, r.max_abs_err, (long long)r.worst_index, r.worst_analytic,
+               r.worst_numeric, good ? "ok" : "FAIL");
+        ok &= good;
     }
 
     /* Train: minibatch SGD on the flat parameter block. Inputs are bound to

@@ -366,25 +366,17 @@ START_TEST(compare_unused_parameter)
 }
 END_TEST
 
-static void expect_err(cae_status got, cae_status want, const cae_error *e, const char *part)
-{
-    ck_assert_msg(got == want, "status %s, want %s (%s)", cae_status_name(got),
-                  cae_status_name(want), e->msg);
-    ck_assert_msg(e->status == want && strstr(e->msg, part), "message \"%s\" lacks \"%s\"", e->msg,
-                  part);
-}
-
 START_TEST(compare_errors)
 {
     cae_params *p = store_new(7, 6), *q = store_new(7, 6);
     cae_graph *g = model(p, 5, -1, NULL), *other = model(q, 5, -1, NULL);
     cae_gradcompare_report r;
     cae_error e;
-    expect_err(cae_gradcompare(g, other, NULL, &r, &e), CAE_ERR_MISMATCH, &e, "different parameter stores");
-    expect_err(cae_gradcompare(g, NULL, NULL, &r, &e), CAE_ERR_ARG, &e, "reference graph");
-    expect_err(cae_gradcompare(g, g, NULL, NULL, &e), CAE_ERR_ARG, &e, "report");
+    tu_expect_err(cae_gradcompare(g, other, NULL, &r, &e), CAE_ERR_MISMATCH, &e, "different parameter stores");
+    tu_expect_err(cae_gradcompare(g, NULL, NULL, &r, &e), CAE_ERR_ARG, &e, "reference graph");
+    tu_expect_err(cae_gradcompare(g, g, NULL, NULL, &e), CAE_ERR_ARG, &e, "report");
     cae_gradcompare_opts bad = {.lo = 2, .hi = 1};
-    expect_err(cae_gradcompare(g, g, &bad, &r, &e), CAE_ERR_ARG, &e, "range");
+    tu_expect_err(cae_gradcompare(g, g, &bad, &r, &e), CAE_ERR_ARG, &e, "range");
     /* inputs: a missing name, a shape, a gradient kept by one graph only */
     const char *parts[4] = {"input 'x' of the analytic graph has no input", "is 5x7 in the analytic graph, 5x8",
                             "keeps a gradient in the analytic graph only", "not compiled"};
@@ -398,7 +390,7 @@ START_TEST(compare_errors)
         cae_node *z = cae_matmul(h, x, W, 0, 0);
         if (k == 1) z = cae_matmul(h, z, cae_param(h, cae_params_get(p, "W")), 0, 0);
         if (k < 3) ck_assert_int_eq(cae_graph_compile(h, cae_bce_logits(h, z, t)), 0);
-        expect_err(cae_gradcompare(g, h, NULL, &r, &e), k < 3 ? CAE_ERR_MISMATCH : CAE_ERR_COMPILE,
+        tu_expect_err(cae_gradcompare(g, h, NULL, &r, &e), k < 3 ? CAE_ERR_MISMATCH : CAE_ERR_COMPILE,
                    &e, parts[k]);
         cae_graph_free(h);
     }
@@ -406,10 +398,10 @@ START_TEST(compare_errors)
     cae_graph *h = cae_graph_new(p, 5);
     cae_node *x = cae_input(h, "x", 2, (int64_t[]){5, 7});
     ck_assert_int_eq(cae_graph_compile(h, cae_matmul(h, x, cae_param(h, cae_params_get(p, "W")), 0, 0)), 0);
-    expect_err(cae_gradcompare(h, h, NULL, &r, &e), CAE_ERR_MISMATCH, &e, "5x6");
+    tu_expect_err(cae_gradcompare(h, h, NULL, &r, &e), CAE_ERR_MISMATCH, &e, "5x6");
     /* parameters added after compile */
     cae_params_add(p, "late", 1, (int64_t[]){3});
-    expect_err(cae_gradcompare(g, g, NULL, &r, &e), CAE_ERR_COMPILE, &e, "recompile");
+    tu_expect_err(cae_gradcompare(g, g, NULL, &r, &e), CAE_ERR_COMPILE, &e, "recompile");
     cae_graph_free(h);
     cae_graph_free(g);
     cae_graph_free(other);
@@ -531,23 +523,49 @@ START_TEST(dircheck_errors)
     cae_graph *g = model(p, 5, F_NONE, &z), *h = model(p, 5, F_NONE, NULL);
     cae_dircheck_report r;
     cae_error e;
-    expect_err(cae_dircheck(g, &(cae_dircheck_opts){.directions = CAE_DIRCHECK_MAX + 1}, &r, &e),
+    tu_expect_err(cae_dircheck(g, &(cae_dircheck_opts){.directions = CAE_DIRCHECK_MAX + 1}, &r, &e),
                CAE_ERR_ARG, &e, "directions");
-    expect_err(cae_dircheck(g, &(cae_dircheck_opts){.eps = -1}, &r, &e), CAE_ERR_ARG, &e, "eps");
-    expect_err(cae_dircheck(g, &(cae_dircheck_opts){.wrt = input_named(h, "x")}, &r, &e),
+    tu_expect_err(cae_dircheck(g, &(cae_dircheck_opts){.eps = -1}, &r, &e), CAE_ERR_ARG, &e, "eps");
+    tu_expect_err(cae_dircheck(g, &(cae_dircheck_opts){.wrt = input_named(h, "x")}, &r, &e),
                CAE_ERR_TAPE, &e, "'x' (wrt) is not on the graph's tape");
-    expect_err(cae_dircheck(g, &(cae_dircheck_opts){.wrt = z}, &r, &e), CAE_ERR_ARG, &e,
+    tu_expect_err(cae_dircheck(g, &(cae_dircheck_opts){.wrt = z}, &r, &e), CAE_ERR_ARG, &e,
                "neither a parameter nor an input");
-    expect_err(cae_dircheck(g, &(cae_dircheck_opts){.wrt = input_named(g, "t")}, &r, &e),
+    tu_expect_err(cae_dircheck(g, &(cae_dircheck_opts){.wrt = input_named(g, "t")}, &r, &e),
                CAE_ERR_NOGRAD, &e, "'t' (wrt) keeps no gradient");
-    expect_err(cae_dircheck(g, &(cae_dircheck_opts){.of = input_named(h, "t")}, &r, &e),
+    tu_expect_err(cae_dircheck(g, &(cae_dircheck_opts){.of = input_named(h, "t")}, &r, &e),
                CAE_ERR_TAPE, &e, "(of)");
-    expect_err(cae_dircheck(NULL, NULL, &r, &e), CAE_ERR_ARG, &e, "NULL");
+    tu_expect_err(cae_dircheck(NULL, NULL, &r, &e), CAE_ERR_ARG, &e, "NULL");
     cae_graph *c = cae_graph_new(NULL, 1); /* nothing keeps a gradient */
     cae_node *x = cae_input(c, "x", 1, (int64_t[]){3});
     ck_assert_int_eq(cae_graph_compile(c, cae_sum(c, cae_square(c, x))), 0);
-    expect_err(cae_dircheck(c, NULL, &r, &e), CAE_ERR_ARG, &e, "nothing to check");
+    tu_expect_err(cae_dircheck(c, NULL, &r, &e), CAE_ERR_ARG, &e, "nothing to check");
     cae_graph_free(c);
+    cae_graph_free(g);
+    cae_graph_free(h);
+    cae_params_free(p);
+}
+END_TEST
+
+/* cae_gradcheck's refusals: a status and a message naming the node. */
+START_TEST(gradcheck_errors)
+{
+    cae_params *p = store_new(7, 6);
+    cae_graph *g = model(p, 5, F_NONE, NULL), *h = model(p, 5, F_NONE, NULL);
+    cae_gradcheck_report r;
+    cae_error e;
+    cae_node *x = input_named(g, "x");
+    tu_expect_err(cae_gradcheck(g, x, 1e-2, 5, 1, 0, NULL, &e), CAE_ERR_ARG, &e, "report");
+    tu_expect_err(cae_gradcheck(g, NULL, 1e-2, 5, 1, 0, &r, &e), CAE_ERR_ARG, &e, "wrt is NULL");
+    tu_expect_err(cae_gradcheck(g, x, 0, 5, 1, 0, &r, &e), CAE_ERR_ARG, &e, "eps 0 for 'x'");
+    tu_expect_err(cae_gradcheck(g, input_named(h, "x"), 1e-2, 5, 1, 0, &r, &e), CAE_ERR_TAPE, &e,
+               "'x' is not on the graph's tape");
+    tu_expect_err(cae_gradcheck(g, input_named(g, "t"), 1e-2, 5, 1, 0, &r, &e), CAE_ERR_NOGRAD, &e,
+               "'t' keeps no gradient");
+    tu_expect_err(cae_gradcheck(NULL, x, 1e-2, 5, 1, 0, &r, &e), CAE_ERR_ARG, &e, "NULL");
+    ck_assert_int_eq(cae_gradcheck(g, x, 1e-2, 5, 1, 0, &r, NULL), CAE_OK); /* err may be NULL */
+    ck_assert_int_eq(r.n_checked, 5);
+    cae_params_add(p, "late", 1, (int64_t[]){3}); /* the store moves */
+    tu_expect_err(cae_gradcheck(g, x, 1e-2, 5, 1, 0, &r, &e), CAE_ERR_COMPILE, &e, "recompile");
     cae_graph_free(g);
     cae_graph_free(h);
     cae_params_free(p);
@@ -675,6 +693,7 @@ int main(void)
     tcase_add_test(tc, dircheck_wrt_and_of);
     tcase_add_test(tc, dircheck_leaves_state);
     tcase_add_test(tc, dircheck_errors);
+    tcase_add_test(tc, gradcheck_errors);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("testing_h");

@@ -49,7 +49,7 @@ START_TEST(user_op_gradient_and_checker_can_fail)
         cae_node *loss = cae_sum(g, cube(g, W, wrong ? 1.01 : 1.0));
         ck_assert_msg(!cae_graph_compile(g, loss), "%s", cae_graph_error(g));
         cae_gradcheck_report r;
-        ck_assert_int_eq(cae_gradcheck(g, W, TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+        TU_GRADCHECK(g, W, 0, 1, &r);
         ck_assert_int_eq(r.n_checked, 15);
         if (wrong) /* a 1% error in the backward must be caught */
             ck_assert_msg(r.max_rel_err > 5e-3, "checker missed a 1%% error: %g", r.max_rel_err);
@@ -146,7 +146,7 @@ START_TEST(first_writers_store_and_others_accumulate)
     cae_node *wrt[4] = {W, bn, x, cn};
     for (int k = 0; k < 4; k++) {
         cae_gradcheck_report r;
-        ck_assert_int_eq(cae_gradcheck(g, wrt[k], TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+        TU_GRADCHECK(g, wrt[k], 0, 1, &r);
         ck_assert_msg(r.max_rel_err < TU_FD_TOL, "input %d: rel %g at %lld (%g vs %g)", k,
                       r.max_rel_err, (long long)r.worst_index, r.worst_analytic, r.worst_numeric);
     }
@@ -203,7 +203,7 @@ START_TEST(one_tensor_one_node_and_mixed_writers)
                               (double)w->grad[i * H + j], want);
             }
         cae_gradcheck_report r;
-        ck_assert_int_eq(cae_gradcheck(g, W1, TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+        TU_GRADCHECK(g, W1, 0, 1, &r);
         ck_assert_msg(r.max_rel_err < TU_FD_TOL, "order %d: rel err %g", order, r.max_rel_err);
         cae_graph_free(g);
         cae_params_free(p);

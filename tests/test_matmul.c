@@ -145,7 +145,7 @@ START_TEST(matmul_gradients)
         cae_graph *g = build(shapes[s][0], shapes[s][1], shapes[s][2], ta, tb, &p, &A, &B);
         cae_gradcheck_report r;
         for (int w = 0; w < 2; w++) {
-            ck_assert_int_eq(cae_gradcheck(g, w ? B : A, TU_FD_EPS, 300, 5, TU_FD_FLOOR, &r), 0);
+            TU_GRADCHECK(g, w ? B : A, 300, 5, &r);
             ck_assert_msg(r.max_rel_err < TU_FD_TOL,
                           "matmul ta=%d tb=%d shape %lld,%lld,%lld d/d%s: rel %g at %lld "
                           "(analytic %g numeric %g)",
@@ -261,7 +261,7 @@ START_TEST(affine_gradients)
         cae_graph *g = build_affine_setup(p, shapes[s][0], tb, 1, 0, nd);
         cae_gradcheck_report r;
         for (int w = 0; w < 3; w++) {
-            ck_assert_int_eq(cae_gradcheck(g, nd[w], TU_FD_EPS, 300, 5, TU_FD_FLOOR, &r), 0);
+            TU_GRADCHECK(g, nd[w], 300, 5, &r);
             ck_assert_msg(r.max_rel_err < TU_FD_TOL,
                           "affine tb=%d shape %lld,%lld,%lld d/d%s: rel %g at %lld "
                           "(analytic %g numeric %g)",

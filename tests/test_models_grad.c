@@ -156,7 +156,7 @@ START_TEST(layer_gradcheck)
             cae_node *n = param_node_of(g, ten);
             ck_assert_msg(n != NULL, "%s: L1.%s is not on the tape", k->name, names[t]);
             cae_gradcheck_report r;
-            ck_assert_int_eq(cae_gradcheck(g, n, TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+            TU_GRADCHECK(g, n, 0, 1, &r);
             ck_assert_msg(r.n_checked == ten->size, "%s L1.%s: %lld of %lld checked", k->name,
                           names[t], (long long)r.n_checked, (long long)ten->size);
             ck_assert_msg(r.max_rel_err < TU_FD_TOL,
@@ -196,7 +196,7 @@ START_TEST(mlp_gradcheck)
         cae_node *n = param_node_of(g, t);
         ck_assert_msg(n != NULL, "mlp: %s not on the tape", t->name);
         cae_gradcheck_report r;
-        ck_assert_int_eq(cae_gradcheck(g, n, TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+        TU_GRADCHECK(g, n, 0, 1, &r);
         ck_assert_msg(r.max_rel_err < TU_FD_TOL,
                       "mlp d/d%s: rel err %.3g at %lld: tape %.10g, finite diff %.10g", t->name,
                       r.max_rel_err, (long long)r.worst_index, r.worst_analytic, r.worst_numeric);
@@ -231,7 +231,7 @@ static double check_builder(const char *name, cae_params *p, cae_task_build_fn b
         const cae_tensor *t = cae_node_param(n);
         if (!t) continue;
         cae_gradcheck_report r;
-        ck_assert_int_eq(cae_gradcheck(g, n, TU_FD_EPS, 0, 1, TU_FD_FLOOR, &r), 0);
+        TU_GRADCHECK(g, n, 0, 1, &r);
         ck_assert_msg(r.max_rel_err < TU_FD_TOL,
                       "%s d/d%s: rel err %.3g at %lld: tape %.10g, finite diff %.10g", name,
                       t->name, r.max_rel_err, (long long)r.worst_index, r.worst_analytic,

@@ -62,7 +62,7 @@ static void check_op(const char *op, build_fn build, int n_in, const spec *in)
     for (int i = 0; i < n_in; i++) {
         if (!in[i].grad) continue;
         cae_gradcheck_report rep;
-        ck_assert_int_eq(cae_gradcheck(g, x[i], TU_FD_EPS, 0, 1, TU_FD_FLOOR, &rep), 0);
+        TU_GRADCHECK(g, x[i], 0, 1, &rep);
         ck_assert_int_eq(rep.n_checked, x[i]->out.size);
         ck_assert_msg(rep.max_rel_err <= TU_FD_TOL,
                       "%s: d loss/d input %d [%lld]: analytic %.10g, numeric %.10g (rel err %g)",

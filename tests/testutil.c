@@ -63,3 +63,11 @@ cae_dataset *tu_head(const cae_dataset *d, int64_t n)
                   (long long)d->n);
     return v;
 }
+
+void tu_expect_err(cae_status got, cae_status want, const cae_error *e, const char *part)
+{
+    ck_assert_msg(got == want, "status %s, want %s (%s)", cae_status_name(got),
+                  cae_status_name(want), e->msg);
+    ck_assert_msg(e->status == want && strstr(e->msg, part), "message \"%s\" lacks \"%s\"",
+                  e->msg, part);
+}

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "cae/data.h"
+#include "cae/gradcheck.h"
 #include "cae/graph.h"
 
 /* Tolerances that depend on the real type: tight in the double build. */
@@ -21,6 +22,19 @@
 #define TU_FD_TOL 2e-2
 #define TU_FD_FLOOR 5e-2
 #endif
+
+/* cae_gradcheck of node wrt with TU_FD_EPS and TU_FD_FLOOR into *rep; the
+ * test fails, with the checker's message, if the checker refuses. */
+#define TU_GRADCHECK(g, wrt, max_checks, seed, rep)                                     \
+    do {                                                                                \
+        cae_error tu_e_;                                                                \
+        ck_assert_msg(cae_gradcheck((g), (wrt), TU_FD_EPS, (max_checks), (seed),        \
+                                    TU_FD_FLOOR, (rep), &tu_e_) == CAE_OK,              \
+                      "cae_gradcheck (%s): %s", cae_status_name(tu_e_.status), tu_e_.msg); \
+    } while (0)
+
+/* got must be want, and so must e->status, with part in e->msg. */
+void tu_expect_err(cae_status got, cae_status want, const cae_error *e, const char *part);
 
 /* Fill x[0..n-1] with U(lo, hi) from a private generator seeded by seed. */
 void tu_fill_uniform(cae_real *x, int64_t n, double lo, double hi, uint64_t seed);

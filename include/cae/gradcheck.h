@@ -18,10 +18,13 @@
  * before every forward), so a noisy graph is checked as the deterministic
  * function of one draw.
  *
+ *   cae_error e;                    // each returns a cae_status, reason in e
  *   cae_gradcompare_report r;
- *   cae_error e;
  *   if (cae_gradcompare(g_fused, g_composed, NULL, &r, &e)) fail(e.msg);
  *   if (!(r.max_rel_diff <= 1e-4)) ...  // r.diff[r.worst] names where
+ *   cae_gradcheck_report c;         // W: cae_param(g, W) made before compile
+ *   if (cae_gradcheck(g, W, 1e-5, 0, 1, 0, &c, &e)) fail(e.msg);
+ *   if (!(c.max_rel_err <= 1e-5)) ...   // c.worst_index, worst_analytic/_numeric
  */
 #ifndef CAE_GRADCHECK_H
 #define CAE_GRADCHECK_H
@@ -44,14 +47,18 @@ typedef struct cae_gradcheck_report {
 } cae_gradcheck_report;
 
 /* Check d(loss)/d(wrt) for a compiled graph with a scalar loss. wrt is a
- * parameter node or an input marked with cae_input_requires_grad. eps is
- * the finite-difference step; when the tensor has more than max_checks
+ * parameter node or an input marked with cae_input_requires_grad. eps (> 0)
+ * is the finite-difference step; when the tensor has more than max_checks
  * elements, max_checks distinct indices are drawn with `seed` (max_checks
  * <= 0: all). floor is the relative-error denominator's floor (0 picks
- * 1e-7). Returns 0, or -1 if wrt has no gradient or the graph is not
- * compiled. Leaves the node's values as it found them. */
-int cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
-                  uint64_t seed, double floor, cae_gradcheck_report *rep);
+ * 1e-7). Leaves the node's values as it found them. The verdict is the
+ * caller's, from rep (worst index, both values there). Errors: CAE_ERR_ARG
+ * (NULL wrt or report, a bad eps), CAE_ERR_COMPILE, CAE_ERR_MISMATCH (a
+ * non-scalar loss), CAE_ERR_TAPE, CAE_ERR_NOGRAD (wrt keeps no gradient),
+ * CAE_ERR_NOMEM; err's message names the node. */
+cae_status cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
+                         uint64_t seed, double floor, cae_gradcheck_report *rep,
+                         cae_error *err);
 
 /* ------------------------------------------------- one graph vs another */
 
@@ -130,11 +137,10 @@ cae_status cae_gradcompare(cae_graph *analytic, cae_graph *reference,
 
 /* What the directional check compares along each random direction u:
  *   CAE_DIRCHECK_CENTRAL  (f(θ + εu) - f(θ - εu)) / 2ε   against  <∇f, u>
- * (f is the loss, or <v, n> for a node n and a random v: see `of`). The
- * adjoint test <v, J u> (forward mode) = <J^T v, u> (reverse mode) is the
- * next mode: its forward side reads a tangent node built with cae_jvp
- * (cae/jvp.h) before compile, fed u; directions and reverse side stay. */
-typedef enum cae_dircheck_mode { CAE_DIRCHECK_CENTRAL = 0 } cae_dircheck_mode;
+ *     (f is the loss, or <v, n> for a node n and a random v: see `of`);
+ *   CAE_DIRCHECK_ADJOINT  <v, J u> (forward mode) against <J^T v, u>
+ *     (reverse mode): tangent rules against backwards (below). */
+typedef enum cae_dircheck_mode { CAE_DIRCHECK_CENTRAL = 0, CAE_DIRCHECK_ADJOINT } cae_dircheck_mode;
 
 /* Options of cae_dircheck; NULL or all zero gives the defaults. */
 typedef struct cae_dircheck_opts {
@@ -149,8 +155,27 @@ typedef struct cae_dircheck_opts {
                         cae_graph_backward_from(n, v) */
     double floor;    /* relative-difference floor, as a fraction of scale;
                         <= 0: 0.1 */
+    cae_node *tangent_in;  /* ADJOINT: an input, the tangent of wrt given to cae_jvp */
+    cae_node *tangent_out; /* ADJOINT: cae_jvp's tangent of `of`, on the tape */
+    double tol;      /* > 0: max_rel_diff over tol (or NaN) returns CAE_ERR_MISMATCH,
+                        rep filled; 0: none (CENTRAL), 1e-4 float, 1e-10
+                        double (ADJOINT); < 0: none */
 } cae_dircheck_opts;
 
+/* The adjoint mode, J the Jacobian of `of` w.r.t. `wrt` (an input with
+ * cae_input_requires_grad, a parameter or any node keeping a gradient):
+ *   cae_node *t = cae_input(g, "t", 2, (int64_t[]){B, D}), *Jt; // x's shape
+ *   cae_jvp(g, 1, &h, 1, &x, &t, &Jt);     // before compile; one direction
+ *   cae_graph_output(g, Jt); cae_graph_compile(g, cae_sum(g, h));
+ *   cae_dircheck_opts o = {.mode = CAE_DIRCHECK_ADJOINT, .wrt = x, .of = h,
+ *                          .tangent_in = t, .tangent_out = Jt};
+ * Along direction k, u (wrt's shape) and v (of's) are drawn U(-1, 1);
+ * forward[k] = <v, Jt> after a forward with t bound to u, reverse[k] =
+ * <∇wrt, u> after cae_graph_backward_from(of, v); rel as below, with scale
+ * the larger of sqrt(sum_i (v_i Jt_i)^2) and its reverse twin. One forward
+ * and one backward a direction, no step: the two sides differ by rounding
+ * only, so the default tol catches a 1% error in any term that carries 1%
+ * of the product. The mismatch message names of's op and both values. */
 #define CAE_DIRCHECK_MAX 32
 
 /* Directions: every checked tensor (T of them, tensor t with n_t elements)
@@ -196,11 +221,13 @@ typedef struct cae_dircheck_report {
  * the pilot's 2 or 4 when eps is chosen).
  * Leaves the store's values and gradients bit for bit as it found them,
  * every input bound as it was (inputs are perturbed in a private copy) and
- * the RNG state; activations and other gradients hold perturbed passes.
+ * the RNG state (ADJOINT: tangent_in bound as it was too); activations
+ * and other gradients hold perturbed passes (ADJOINT: the last direction's).
  * Errors: CAE_ERR_ARG (bad options, nothing to check, more than 128
- * tensors), CAE_ERR_COMPILE,
- * CAE_ERR_TAPE (wrt or of not on the tape), CAE_ERR_NOGRAD (wrt keeps no
- * gradient), CAE_ERR_MISMATCH (a non-scalar loss), CAE_ERR_NOMEM. */
+ * tensors), CAE_ERR_COMPILE, CAE_ERR_TAPE (a node not on the tape),
+ * CAE_ERR_NOGRAD (wrt, or ADJOINT's of, keeps no gradient), CAE_ERR_SHAPE
+ * (ADJOINT: a tangent of K > 1 directions), CAE_ERR_MISMATCH (a non-scalar
+ * loss; over tol), CAE_ERR_NOMEM. */
 cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts,
                         cae_dircheck_report *rep, cae_error *err);
 

@@ -82,13 +82,26 @@ static double loss_at(cae_graph *g, const cae_rng *frozen)
     return loss_value(g);
 }
 
-int cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
-                  uint64_t seed, double floor, cae_gradcheck_report *rep)
+cae_status cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
+                         uint64_t seed, double floor, cae_gradcheck_report *rep, cae_error *err)
 {
+    static const char who[] = "gradcheck";
+    if (!rep) return cae_error_set(err, CAE_ERR_ARG, "%s: no report (NULL)", who);
     memset(rep, 0, sizeof *rep);
     rep->worst_index = -1;
-    if (graph_ready(g, "gradcheck", NULL) || need_scalar_loss(g, "gradcheck", NULL)) return -1;
-    if (!on_tape(g, wrt) || !cae_needs_grad(wrt)) return -1;
+    cae_status st;
+    if ((st = graph_ready(g, who, err)) || (st = need_scalar_loss(g, who, err))) return st;
+    if (!wrt) return cae_error_set(err, CAE_ERR_ARG, "%s: no node to check (wrt is NULL)", who);
+    if (!(eps > 0) || !isfinite(eps))
+        return cae_error_set(err, CAE_ERR_ARG, "%s: bad step eps %g for '%s' (must be > 0)", who,
+                             eps, cae_node_name(wrt));
+    if (!on_tape(g, wrt))
+        return cae_error_set(err, CAE_ERR_TAPE, "%s: node '%s' is not on the graph's tape", who,
+                             cae_node_name(wrt));
+    if (!cae_needs_grad(wrt))
+        return cae_error_set(err, CAE_ERR_NOGRAD, "%s: node '%s' keeps no gradient (a parameter "
+                             "of a no-grad graph, or an input without cae_input_requires_grad)",
+                             who, cae_node_name(wrt));
     if (floor <= 0) floor = 1e-7;
     cae_tensor *w = cae_node_value(wrt);
     const int64_t n = w->size;
@@ -98,7 +111,8 @@ int cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
     if (!idx || !analytic) {
         free(idx);
         free(analytic);
-        return -1;
+        return cae_error_set(err, CAE_ERR_NOMEM, "%s: out of memory ('%s' has %lld elements)",
+                             who, cae_node_name(wrt), (long long)n);
     }
     for (int64_t i = 0; i < n; i++) idx[i] = i;
     if (m < n) { /* m distinct indices: a partial Fisher-Yates shuffle */
@@ -147,7 +161,7 @@ int cae_gradcheck(cae_graph *g, cae_node *wrt, double eps, int64_t max_checks,
     *cae_graph_rng(g) = frozen;
     free(idx);
     free(analytic);
-    return 0;
+    return CAE_OK;
 }
 
 /* ------------------------------------------------ one graph vs another */
@@ -503,10 +517,8 @@ static double dir_move(slot *s, int ns, const cae_real *x0, double eps, uint64_t
 
 /* Along direction k with step e: forward (f(θ+) - f(θ-)) / 2e and
  * reverse <∇f, θ+ - θ-> / 2e. Leaves θ- in the tensors.
- * The adjoint test is a second way to get the forward side: <v, J u> read
- * from a tangent node (cae_jvp, built before compile) whose input tangent
- * holds u, after one forward; against the same reverse side <J^T v, u>
- * (dir_gradient with `of` gives J^T v). */
+ * (The adjoint mode, adjcheck.c, reads its forward side from a tangent
+ * node instead.) */
 static void dir_central(dir_fn *f, slot *s, int ns, const cae_real *x0, double e, uint64_t seed,
                         int k, double *fw, double *rv)
 {
@@ -518,6 +530,20 @@ static void dir_central(dir_fn *f, slot *s, int ns, const cae_real *x0, double e
     *rv = dot / (2 * e);
 }
 
+void dircheck_record(cae_dircheck_report *rep, int k, double fw, double rv, double floor)
+{
+    rep->forward[k] = fw;
+    rep->reverse[k] = rv;
+    const double ad = fabs(fw - rv);
+    const double den = fmax(fmax(fabs(fw), fabs(rv)), floor);
+    const double rel = den > 0 ? ad / den : ad;
+    if (!isnan(rep->max_abs_diff) && (isnan(ad) || ad > rep->max_abs_diff)) rep->max_abs_diff = ad;
+    if (k == 0 || (!isnan(rep->max_rel_diff) && (isnan(rel) || rel > rep->max_rel_diff))) {
+        rep->max_rel_diff = rel;
+        rep->worst = k;
+    }
+}
+
 cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts, cae_dircheck_report *rep,
                         cae_error *err)
 {
@@ -527,14 +553,16 @@ cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts, cae_dirchec
     cae_dircheck_opts o = opts ? *opts : (cae_dircheck_opts){0};
     if (!o.directions) o.directions = 4;
     if (o.floor <= 0) o.floor = 0.1;
-    if (o.mode != CAE_DIRCHECK_CENTRAL || o.directions < 0 || o.directions > CAE_DIRCHECK_MAX ||
-        !(o.eps >= 0) || !isfinite(o.eps) || !isfinite(o.floor))
+    if ((o.mode != CAE_DIRCHECK_CENTRAL && o.mode != CAE_DIRCHECK_ADJOINT) || o.directions < 0 ||
+        o.directions > CAE_DIRCHECK_MAX || !(o.eps >= 0) || !isfinite(o.eps) ||
+        !isfinite(o.floor) || isnan(o.tol))
         return cae_error_set(err, CAE_ERR_ARG,
                              "%s: bad options (mode %d, %d directions (at most %d), eps %g, "
-                             "floor %g)", who, (int)o.mode, o.directions, CAE_DIRCHECK_MAX, o.eps,
-                             o.floor);
+                             "floor %g, tol %g)", who, (int)o.mode, o.directions, CAE_DIRCHECK_MAX,
+                             o.eps, o.floor, o.tol);
     cae_status st = graph_ready(g, who, err);
     if (st) return st;
+    if (o.mode == CAE_DIRCHECK_ADJOINT) return dircheck_adjoint(g, &o, rep, err);
     if (o.of && !on_tape(g, o.of))
         return cae_error_set(err, CAE_ERR_TAPE, "%s: node '%s' (of) is not on the graph's tape",
                              who, cae_node_name(o.of));
@@ -647,17 +675,7 @@ cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts, cae_dirchec
         double fw, rv;
         dir_central(&f, s, ns, x0, e, o.seed, k, &fw, &rv);
         rep->eps[k] = e;
-        rep->forward[k] = fw;
-        rep->reverse[k] = rv;
-        const double ad = fabs(fw - rv);
-        const double den = fmax(fmax(fabs(fw), fabs(rv)), o.floor * rep->scale);
-        const double rel = den > 0 ? ad / den : ad;
-        if (!isnan(rep->max_abs_diff) && (isnan(ad) || ad > rep->max_abs_diff))
-            rep->max_abs_diff = ad;
-        if (k == 0 || (!isnan(rep->max_rel_diff) && (isnan(rel) || rel > rep->max_rel_diff))) {
-            rep->max_rel_diff = rel;
-            rep->worst = k;
-        }
+        dircheck_record(rep, k, fw, rv, o.floor * rep->scale);
     }
     rep->n_dirs = o.directions;
     rep->n_tensors = ns;
@@ -674,5 +692,11 @@ cae_status cae_dircheck(cae_graph *g, const cae_dircheck_opts *opts, cae_dirchec
     *cae_graph_rng(g) = f.frozen;
     free(buf);
     free(bound);
-    return CAE_OK;
+    if (!(o.tol > 0) || rep->max_rel_diff <= o.tol) return CAE_OK;
+    const int w = rep->worst;
+    return cae_error_set(err, CAE_ERR_MISMATCH,
+                         "%s: along direction %d of %d (%d tensors, %lld elements), central "
+                         "difference %.9g, backward %.9g (rel diff %.3g > tol %g)", who, w + 1,
+                         rep->n_dirs, ns, (long long)n_el, rep->forward[w], rep->reverse[w],
+                         rep->max_rel_diff, o.tol);
 }

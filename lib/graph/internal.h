@@ -135,5 +135,14 @@ void cae_finish_pass_end(cae_graph *g);
  * count), 0 when none; the node that finishes parameter node p. */
 int cae_graph_merge_count(const cae_node *n, int i);
 const cae_node *cae_graph_finisher(const cae_node *p);
+/* cae_dircheck's adjoint mode (adjcheck.c), for a ready graph and options
+ * with their defaults filled in. */
+struct cae_dircheck_opts;
+struct cae_dircheck_report;
+cae_status dircheck_adjoint(cae_graph *g, const struct cae_dircheck_opts *o,
+                            struct cae_dircheck_report *rep, cae_error *err);
+/* Record direction k's forward and reverse sides in rep and update its
+ * maxima (rel's denominator at least floor; a NaN is the worst). */
+void dircheck_record(struct cae_dircheck_report *rep, int k, double fw, double rv, double floor);
 
 #endif
