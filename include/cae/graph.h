@@ -19,10 +19,7 @@
  * d(loss)/d(loss) = 1, and walks the tape in reverse; every op accumulates
  * (+=) into its inputs' gradients.
  *
- * Errors: see "errors" below (a constructor that fails returns NULL and
- * records the first message, naming the op and the shapes; one given a NULL
- * input returns NULL silently; compile then fails and cae_graph_error()
- * says why).
+ * Errors: see "errors" below.
  *
  *   cae_params *p = cae_params_new();
  *   cae_tensor *W = cae_params_add(p, "W", 2, (int64_t[]){1000, 784});
@@ -47,8 +44,7 @@
 extern "C" {
 #endif
 
-/* The real type. The float build is the product; -DCAE_DOUBLE=ON builds the
- * whole library in double (for tight finite-difference tests). */
+/* The real type: float, or double with -DCAE_DOUBLE=ON (tight tests). */
 #ifdef CAE_REAL_DOUBLE
 typedef double cae_real;
 #else
@@ -69,8 +65,7 @@ typedef float cae_real;
  *  - otherwise (no such object yet: loading a file, creating a task) in
  *    the caller's cae_error, the last argument (may be NULL): its status and
  *    its message.
- * Library bugs (a broken invariant, not bad input) hit an always-on assert
- * that names file:line and aborts. */
+ * Library bugs (broken invariants) hit an always-on assert naming file:line. */
 typedef enum cae_status {
     CAE_OK = 0,
     CAE_ERR_ARG,       /* a bad argument, option or configuration */
