@@ -80,7 +80,7 @@ finetune() {
     shift 2
     local ftargs=${FTARGS:-$FT}
     local d="$OUT/$name"
-    [ -s "$d/ft.done" ] && return 0
+    [ -e "$d/ft.done" ] && return 0
     log "finetune $name $*"
     local t0=$SECONDS
     "$CAE" finetune --init "$d/model.ckpt" --data "$data" $ftargs --lr "$(ft_lr "$data")" "$@" \
