@@ -421,7 +421,8 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
             cae_error aux_err = {0};
             if (cae_task_aux(t))
                 src = cfg->aux(cfg->aux_ctx, e, cae_batcher_indices(bt), rows, cae_task_aux(t), &aux_err);
-            const char *msg = src ? aux_err.msg : NULL;
+            const int aux_failed = src != CAE_OK;
+            const char *msg = aux_failed ? aux_err.msg : NULL;
             if (!src && (src = dist.c ? cae_task_step(t, xb, yb, rows, &obj)
                                       : cae_task_step_sgd(t, xb, yb, rows, &sgd, &obj)))
                 msg = cae_task_error(t);
@@ -429,7 +430,7 @@ cae_status cae_train(cae_task *t, const cae_dataset *train, const cae_dataset *v
             const int code = src ? 2 : !isfinite(obj);
             if (dist.c) { /* a failure travels with the gradients (train_dist_fail) */
                 if ((rc = train_dist_grads(&dist, t, rows, m, code, err))) goto done;
-            } else if (src && msg == aux_err.msg) { /* the callback's own message */
+            } else if (aux_failed) { /* the callback's own message */
                 rc = src;
                 if (err) *err = aux_err;
                 goto done;
