@@ -14,7 +14,8 @@ typedef struct rp_budget {
     int64_t limit;       /* training examples (0 = all) */
     int64_t eval_limit;  /* validation / test examples used (0 = all) */
     int64_t hidden;      /* units per layer */
-    int pre_epochs;      /* pretraining epochs per layer */
+    int pre_epochs;      /* pretraining epochs per layer, at least */
+    int64_t pre_examples;/* ... and at least this many examples seen per layer */
     int ft_epochs;       /* fine-tuning epochs (at most) */
     int patience;        /* early stopping on validation error */
     int grid;            /* grid values tried per model (first ones) */
@@ -24,7 +25,8 @@ typedef struct rp_budget {
     int spectrum;        /* examples behind each spectrum */
     int small_variations;/* Table 2 on the --small generated sets */
     const char *const *table2_sets;
-    double expected_minutes;
+    const double *ft_lrs; /* fine-tuning learning rates: the grid runs at the */
+    int n_ft_lrs;         /* first, the others on the winner (docs/REPRODUCE.md) */
 } rp_budget;
 
 /* One run: an n-layer stack of `kind` layers with hyper-parameter `hyper`
@@ -36,13 +38,14 @@ typedef struct rp_spec {
     double hyper;
     int n_layers;
     int finetune;         /* 0: pretraining (and metrics) only */
+    double ft_lr;         /* fine-tuning learning rate */
 } rp_spec;
 
 typedef struct rp_result {
-    double valid_error, test_error, test_ci;
+    double valid_error, test_error, test_ci; /* test: NaN until rp_test */
     double jac_norm, jac_sqnorm, jac_entry, sat, recon;
-    double seconds;
-    int epochs_ft;
+    double pre_seconds, ft_seconds; /* of the top layer's pretraining; of fine-tuning */
+    int pre_epochs, epochs_ft;
 } rp_result;
 
 typedef struct rp_ctx {
@@ -60,14 +63,28 @@ const char *rp_hyper_name(cae_model_kind kind);
 int rp_grid(cae_model_kind kind, const double **values);
 /* runs/<data>-<kind>[-<hyper>][-L<n>] */
 void rp_run_name(const rp_spec *s, char *buf, size_t len);
-/* Run (or load from the cache) one spec. Returns 0, or 1 after printing
- * the reason. The pretrained checkpoint is OUT/runs/NAME/pretrain.ckpt. */
+/* OUT/runs/NAME/ft-lrX: one fine-tuning of a run. */
+void rp_ft_dir(const rp_ctx *c, const rp_spec *s, char *buf, size_t len);
+/* Pretraining epochs of a layer trained on n_train examples: pre_epochs, or
+ * more when they would show it fewer than pre_examples examples. */
+int rp_pre_epochs(const rp_budget *b, int64_t n_train);
+/* Run (or load from the cache) one spec: pretraining (OUT/runs/NAME/
+ * pretrain.ckpt; a stack of n layers trains only its top layer, on the
+ * cached run of n-1), then, if s->finetune, fine-tuning at s->ft_lr with
+ * early stopping on the validation set. The test set is not read. Returns
+ * 0, or 1 after printing the reason. */
 int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r);
+/* The test error of a fine-tuned run (cached in its ft-lrX/test.txt): read
+ * once per chosen model. 0 or 1. */
+int rp_test(const rp_ctx *c, const rp_spec *s, rp_result *r);
 /* mkdir -p; 0 or -1. */
 int rp_mkdirs(const char *path);
 
 /* The best of a kind's grid (its first `grid` values) on validation error,
- * running what is not cached. Returns 0 or 1. */
+ * fine-tuned at the budget's first learning rate; then the budget's other
+ * fine-tuning rates on the winner's pretrained encoder; the test error of
+ * the (hyper-parameter, rate) with the lowest validation error only.
+ * Runs what is not cached. Returns 0 or 1. */
 int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
                int n_layers, int grid, rp_spec *best, rp_result *bres);
 

@@ -201,7 +201,7 @@ static int fig3(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     printf("figure 3 (a stack of 3 CAEs pretrained on rot):\n");
     const double *vals;
     rp_grid(CAE_MODEL_CAE, &vals);
-    rp_spec s = {"rot", var_root, CAE_MODEL_CAE, vals[0], 3, 0};
+    rp_spec s = {"rot", var_root, CAE_MODEL_CAE, vals[0], 3, 0, 0};
     rp_result r;
     loaded_model m;
     memset(&m, 0, sizeof m);
@@ -238,8 +238,9 @@ static int training_curves(const rp_ctx *c, const char *data_dir)
     rp_spec s;
     rp_result r;
     if (rp_best_of(c, "mnist", data_dir, CAE_MODEL_CAE, 1, c->b->grid, &s, &r)) return 1;
-    char name[256], in[4400], out[4400], vars[9000];
+    char name[256], ftdir[4300], in[4400], out[4400], vars[9000];
     rp_run_name(&s, name, sizeof name);
+    rp_ft_dir(c, &s, ftdir, sizeof ftdir);
     static const struct {
         const char *file, *fig, *title, *ylabel;
     } t[2] = {{"pretrain-L1.dat", "training-pretrain", "CAE pretraining on MNIST (chosen lambda)",
@@ -247,7 +248,10 @@ static int training_curves(const rp_ctx *c, const char *data_dir)
               {"finetune.dat", "training-finetune", "MLP fine-tuning from the CAE on MNIST",
                "objective / validation error rate"}};
     for (int i = 0; i < 2; i++) {
-        snprintf(in, sizeof in, "%s/runs/%s/%s", c->out, name, t[i].file);
+        if (i == 0)
+            snprintf(in, sizeof in, "%s/runs/%s/%s", c->out, name, t[i].file);
+        else
+            snprintf(in, sizeof in, "%s/%s", ftdir, t[i].file);
         snprintf(out, sizeof out, "%s/figures/%s", c->out, t[i].fig);
         snprintf(vars, sizeof vars, "in='%s'; out='%s'; title='%s'; ylabel='%s'", in, out, t[i].title,
                  t[i].ylabel);

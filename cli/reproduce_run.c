@@ -23,7 +23,7 @@ enum { MAX_LOG = 2048 };
 static const double grid_wd[] = {1e-4, 1e-3, 1e-5, 1e-2};
 static const double grid_dae_g[] = {0.3, 0.1, 0.5, 0.05};
 static const double grid_dae_b[] = {0.25, 0.1, 0.5, 0.4};
-static const double grid_cae[] = {0.1, 0.3, 0.03, 1.0};
+static const double grid_cae[] = {0.1, 0.3, 1.0, 0.03};
 static const double grid_none[] = {0};
 
 const char *rp_hyper_name(cae_model_kind kind)
@@ -72,53 +72,61 @@ int rp_mkdirs(const char *path)
 
 /* ---------------------------------------------------------------- cache */
 
-static const char *const result_keys[] = {"valid_error", "test_error", "test_ci", "jac_norm",
-                                          "jac_sqnorm",  "jac_entry",  "sat",     "recon",
-                                          "seconds",     "epochs_ft"};
-enum { N_KEYS = sizeof result_keys / sizeof result_keys[0] };
-
-static double *result_field(rp_result *r, int k)
-{
-    double *f[N_KEYS - 1] = {&r->valid_error, &r->test_error, &r->test_ci, &r->jac_norm,
-                             &r->jac_sqnorm,  &r->jac_entry,  &r->sat,     &r->recon,
-                             &r->seconds};
-    return k < N_KEYS - 1 ? f[k] : NULL;
-}
-
-static int result_load(const char *path, rp_result *r)
+/* A finished step's numbers: "key value" lines, written atomically last, so
+ * a file that loads with every key means the step is done. */
+static int kv_load(const char *path, int n, const char *const *keys, double *vals)
 {
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     char key[64];
     double v;
     int seen = 0;
-    while (fscanf(f, "%63s %lf", key, &v) == 2) {
-        for (int k = 0; k < N_KEYS; k++) {
-            if (strcmp(key, result_keys[k])) continue;
-            if (k == N_KEYS - 1)
-                r->epochs_ft = (int)v;
-            else
-                *result_field(r, k) = v;
-            seen |= 1 << k;
-        }
-    }
+    while (fscanf(f, "%63s %lf", key, &v) == 2)
+        for (int k = 0; k < n; k++)
+            if (!strcmp(key, keys[k])) {
+                vals[k] = v;
+                seen |= 1 << k;
+            }
     fclose(f);
-    return seen == (1 << N_KEYS) - 1 ? 0 : -1;
+    return seen == (1 << n) - 1 ? 0 : -1;
 }
 
-static int result_save(const char *path, rp_result *r)
+static int kv_save(const char *path, int n, const char *const *keys, const double *vals)
 {
     char tmp[4500];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) return -1;
-    for (int k = 0; k < N_KEYS; k++)
-        fprintf(f, "%s %.10g\n", result_keys[k], k == N_KEYS - 1 ? r->epochs_ft : *result_field(r, k));
+    for (int k = 0; k < n; k++) fprintf(f, "%s %.10g\n", keys[k], vals[k]);
     if (fclose(f) || rename(tmp, path)) {
         remove(tmp);
         return -1;
     }
     return 0;
+}
+
+/* NAME/pretrain.txt: the pretrained encoder's measurements. */
+static const char *const pre_keys[] = {"jac_norm", "jac_sqnorm", "jac_entry", "sat", "recon",
+                                       "pretrain_seconds", "pretrain_epochs"};
+enum { N_PRE = 7, N_FT = 3, N_TEST = 2, N_MAX = 7 };
+/* NAME/ft-lrX/result.txt: a fine-tuning (validation only). */
+static const char *const ft_keys[] = {"valid_error", "epochs_ft", "finetune_seconds"};
+/* NAME/ft-lrX/test.txt: the test set, read once, for a chosen model only. */
+static const char *const test_keys[] = {"test_error", "test_ci"};
+
+static void pre_vals(rp_result *r, double *v, int to_r)
+{
+    double *f[N_PRE] = {&r->jac_norm, &r->jac_sqnorm, &r->jac_entry, &r->sat, &r->recon, &r->pre_seconds,
+                        NULL};
+    double ep = r->pre_epochs;
+    for (int k = 0; k < N_PRE; k++) {
+        double *x = f[k] ? f[k] : &ep;
+        if (to_r)
+            *x = v[k];
+        else
+            v[k] = *x;
+    }
+    if (to_r) r->pre_epochs = (int)ep;
 }
 
 /* ------------------------------------------------------------ data cache */
@@ -168,7 +176,7 @@ static int on_epoch(const cae_epoch_report *r, void *vctx)
 static void write_log(const rp_ctx *c, const char *dir, const char *file, const log_ctx *l,
                       const char *valid_name)
 {
-    char path[4300];
+    char path[4500];
     cae_error err;
     snprintf(path, sizeof path, "%s/%.64s", dir, file);
     const char *names[3] = {"epoch", "objective", valid_name};
@@ -188,91 +196,117 @@ static void layer_config(const rp_ctx *c, const rp_spec *s, int64_t n_in, cae_la
     }
 }
 
-int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
+int rp_pre_epochs(const rp_budget *b, int64_t n_train)
 {
-    char name[256], dir[4200], path[4400];
-    cae_error err;
+    int64_t e = b->pre_epochs;
+    if (n_train > 0 && b->pre_examples > e * n_train) e = (b->pre_examples + n_train - 1) / n_train;
+    return e > 100000 ? 100000 : (int)e;
+}
+
+void rp_ft_dir(const rp_ctx *c, const rp_spec *s, char *buf, size_t len)
+{
+    char name[256];
     rp_run_name(s, name, sizeof name);
-    snprintf(dir, sizeof dir, "%s/runs/%s", c->out, name);
-    snprintf(path, sizeof path, "%s/result.txt", dir);
-    memset(r, 0, sizeof *r);
-    if (!result_load(path, r)) {
-        printf("  %-28s cached\n", name);
-        return 0;
-    }
-    if (rp_mkdirs(dir)) {
-        fprintf(stderr, "%s: cannot create %s: %s\n", c->who, dir, strerror(errno));
-        return 1;
-    }
-    cae_splits *sp = splits_for(c, s);
-    if (!sp) return 1;
-    const double t0 = cli_now();
+    snprintf(buf, len, "%s/runs/%s/ft-lr%g", c->out, name, s->ft_lr);
+}
+
+/* Views of the validation and test sets as the budget evaluates them. */
+static int eval_views(const rp_ctx *c, cae_splits *sp, cae_dataset **valid, cae_dataset **test)
+{
+    const int64_t lim = c->b->eval_limit;
+    *valid = cae_dataset_view(sp->valid, 0, lim && lim < sp->valid->n ? lim : sp->valid->n);
+    *test = cae_dataset_view(sp->test, 0, lim && lim < sp->test->n ? lim : sp->test->n);
+    if (*valid && *test) return 0;
+    fprintf(stderr, "%s: out of memory\n", c->who);
+    cae_dataset_free(*valid);
+    cae_dataset_free(*test);
+    *valid = *test = NULL;
+    return 1;
+}
+
+/* Pretrain layer n of s on top of the cached n-1 layers below it (a stack
+ * of n layers reuses the (n-1)-layer run of the same kind, hyper-parameter,
+ * data and seed), measure the encoder, save NAME/pretrain.ckpt and
+ * NAME/pretrain.txt. */
+static int pretrain(const rp_ctx *c, const rp_spec *s, const char *name, const char *dir, rp_result *r)
+{
+    char path[4400];
+    cae_error err;
     const rp_budget *b = c->b;
-    const int64_t nv = b->eval_limit && b->eval_limit < sp->valid->n ? b->eval_limit : sp->valid->n;
-    const int64_t nt = b->eval_limit && b->eval_limit < sp->test->n ? b->eval_limit : sp->test->n;
-    cae_dataset *valid = cae_dataset_view(sp->valid, 0, nv), *test = cae_dataset_view(sp->test, 0, nt);
-    cae_params *p = cae_params_new();
+    cae_params *p = NULL;
     cae_model_info info;
     memset(&info, 0, sizeof info);
-    cae_dataset *codes[2] = {NULL, NULL};
+    cae_dataset *valid = NULL, *test = NULL, *codes[2] = {NULL, NULL};
     cae_task *task = NULL;
     log_ctx *lg = calloc(1, sizeof *lg);
     int rc = 1;
-    if (!valid || !test || !p || !lg) {
+    const int k = s->n_layers;
+    if (k > 1) { /* the layers below, trained (or cached) as their own run */
+        rp_spec below = *s;
+        below.n_layers = k - 1;
+        below.finetune = 0;
+        rp_result rb;
+        char bname[256];
+        rp_run_name(&below, bname, sizeof bname);
+        snprintf(path, sizeof path, "%s/runs/%s/pretrain.ckpt", c->out, bname);
+        if (rp_run(c, &below, &rb) || cli_load_checkpoint(c->who, "--out", path, &info, &p)) goto done;
+        if (info.n_layers != k - 1) {
+            fprintf(stderr, "%s: %s has %d layers, expected %d\n", c->who, path, info.n_layers, k - 1);
+            goto done;
+        }
+    } else if (!(p = cae_params_new())) {
         fprintf(stderr, "%s: out of memory\n", c->who);
         goto done;
     }
+    cae_splits *sp = splits_for(c, s);
+    if (!sp || !lg || eval_views(c, sp, &valid, &test)) goto done;
     lg->verbose = c->verbose;
-    printf("  %-28s", name);
-    fflush(stdout);
-    if (c->verbose) printf("\n");
-    for (int k = 1; k <= s->n_layers; k++) {
-        const cae_dataset *tr = k == 1 ? sp->train : codes[0], *va = k == 1 ? valid : codes[1];
-        cae_layer_config lc;
-        layer_config(c, s, tr->dim, &lc);
-        task = NULL;
-        if (cae_stack_push(p, &info, &lc, c->seed, &err) ||
-            !(task = cae_task_pretrain(p, k, &lc, 20, c->seed + (uint64_t)k, c->threads, &err))) {
-            fprintf(stderr, "%s: %s layer %d: %s\n", c->who, name, k, err.msg);
+    const cae_dataset *tr = sp->train, *va = valid;
+    if (k > 1) { /* the codes of the layers below are this layer's data */
+        if (cae_encode_dataset(p, k - 1, info.layer, sp->train, b->limit, c->threads, &codes[0], &err) ||
+            cae_encode_dataset(p, k - 1, info.layer, valid, 0, c->threads, &codes[1], &err)) {
+            fprintf(stderr, "%s: %s codes: %s\n", c->who, name, err.msg);
             goto done;
         }
-        cae_train_config tc;
-        cae_train_config_default(&tc);
-        tc.epochs = b->pre_epochs;
-        tc.lr = s->kind == CAE_MODEL_RBM ? 0.05 : 0.01;
-        tc.limit = k == 1 ? b->limit : 0;
-        tc.seed = c->seed + (uint64_t)k;
-        lg->n = 0;
-        lg->what = "pretrain";
-        cae_train_hooks hooks = {.on_epoch = on_epoch, .ctx = lg};
-        cae_train_result tr_res;
-        if (cae_train(task, tr, va, &tc, &hooks, &tr_res, &err)) {
-            fprintf(stderr, "%s: %s layer %d: %s\n", c->who, name, k, err.msg);
-            goto done;
-        }
-        char file[64];
-        snprintf(file, sizeof file, "pretrain-L%d.dat", k);
-        write_log(c, dir, file, lg, s->kind == CAE_MODEL_RBM ? "valid_recon_meanfield" : "valid_recon");
-        cae_task_free(task);
-        task = NULL;
-        if (k < s->n_layers) { /* the next layer trains on these codes */
-            cae_dataset_free(codes[0]);
-            cae_dataset_free(codes[1]);
-            codes[0] = codes[1] = NULL;
-            if (cae_encode_dataset(p, k, info.layer, sp->train, b->limit, c->threads, &codes[0], &err) ||
-                cae_encode_dataset(p, k, info.layer, valid, 0, c->threads, &codes[1], &err)) {
-                fprintf(stderr, "%s: %s codes: %s\n", c->who, name, err.msg);
-                goto done;
-            }
-        }
+        tr = codes[0];
+        va = codes[1];
     }
+    const int64_t n_train = k == 1 && b->limit && b->limit < tr->n ? b->limit : tr->n;
+    const int epochs = rp_pre_epochs(b, n_train);
+    printf("  %-28s pretrain layer %d: %d epochs of %lld examples%s", name, k, epochs, (long long)n_train,
+           c->verbose ? "\n" : "");
+    fflush(stdout);
+    cae_layer_config lc;
+    layer_config(c, s, tr->dim, &lc);
+    const double t0 = cli_now();
+    if (cae_stack_push(p, &info, &lc, c->seed, &err) ||
+        !(task = cae_task_pretrain(p, k, &lc, 20, c->seed + (uint64_t)k, c->threads, &err))) {
+        fprintf(stderr, "%s: %s layer %d: %s\n", c->who, name, k, err.msg);
+        goto done;
+    }
+    cae_train_config tc;
+    cae_train_config_default(&tc);
+    tc.epochs = epochs;
+    tc.lr = s->kind == CAE_MODEL_RBM ? 0.05 : 0.01;
+    tc.limit = k == 1 ? b->limit : 0;
+    tc.seed = c->seed + (uint64_t)k;
+    lg->what = "pretrain";
+    cae_train_hooks hooks = {.on_epoch = on_epoch, .ctx = lg};
+    cae_train_result tr_res;
+    if (cae_train(task, tr, va, &tc, &hooks, &tr_res, &err)) {
+        fprintf(stderr, "%s: %s layer %d: %s\n", c->who, name, k, err.msg);
+        goto done;
+    }
+    char file[64];
+    snprintf(file, sizeof file, "pretrain-L%d.dat", k);
+    write_log(c, dir, file, lg, s->kind == CAE_MODEL_RBM ? "valid_recon_meanfield" : "valid_recon");
     /* The pretrained encoder's measurements (before any fine-tuning). */
     cae_metrics m;
     cae_metrics_config mc;
     cae_metrics_config_default(&mc);
     mc.threads = c->threads;
-    mc.max_examples = s->n_layers > 1 ? 200 : 0;
-    if (cae_metrics_compute(p, s->n_layers, info.layer, valid, &mc, &m, &err)) {
+    mc.max_examples = k > 1 ? 200 : 0;
+    if (cae_metrics_compute(p, k, info.layer, valid, &mc, &m, &err)) {
         fprintf(stderr, "%s: %s metrics: %s\n", c->who, name, err.msg);
         goto done;
     }
@@ -281,67 +315,27 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
     r->jac_entry = m.jac_per_entry;
     r->sat = m.sat;
     r->recon = m.recon;
+    r->pre_epochs = epochs;
     info.kind = s->kind;
     snprintf(info.data, sizeof info.data, "%s", s->data);
     info.seed = c->seed;
     info.batch = 20;
-    info.epochs_done = b->pre_epochs;
+    info.epochs_done = epochs;
     snprintf(path, sizeof path, "%s/pretrain.ckpt", dir);
     if (cae_checkpoint_save(path, &info, p, NULL, &err) != CAE_OK) {
         fprintf(stderr, "%s: %s\n", c->who, err.msg);
         goto done;
     }
-    r->valid_error = r->test_error = r->test_ci = NAN;
-    if (s->finetune) {
-        cae_model_info ci = info;
-        ci.n_classes = sp->train->n_classes > 1 ? sp->train->n_classes : 2;
-        cae_mlp_config mlp;
-        cae_model_info_mlp(&ci, &mlp);
-        if (cae_mlp_params(p, &mlp, c->seed, &err) ||
-            !(task = cae_task_finetune(p, &mlp, 20, c->seed + 99, c->threads, &err))) {
-            fprintf(stderr, "%s: %s fine-tuning: %s\n", c->who, name, err.msg);
-            goto done;
-        }
-        cae_train_config tc;
-        cae_train_config_default(&tc);
-        tc.epochs = b->ft_epochs;
-        tc.lr = 0.1;
-        tc.momentum = 0.9; /* plain SGD at 0.1 is far from converged in a short budget */
-        tc.limit = b->limit;
-        tc.seed = c->seed + 99;
-        tc.patience = b->patience;
-        lg->n = 0;
-        lg->what = "finetune";
-        cae_train_hooks hooks = {.on_epoch = on_epoch, .ctx = lg};
-        cae_train_result tr_res;
-        if (cae_train(task, sp->train, valid, &tc, &hooks, &tr_res, &err)) {
-            fprintf(stderr, "%s: %s fine-tuning: %s\n", c->who, name, err.msg);
-            goto done;
-        }
-        write_log(c, dir, "finetune.dat", lg, "valid_error");
-        r->valid_error = tr_res.best_valid_metric;
-        r->epochs_ft = tr_res.epochs_run;
-        if (b->patience == 0 || tr_res.best_epoch == 0) { /* no early stopping: the last epoch */
-            double loss;
-            cae_task_evaluate(task, valid, &loss, &r->valid_error);
-        }
-        if (cae_classify_error(task, test, &r->test_error, &r->test_ci)) {
-            fprintf(stderr, "%s: %s test: %s\n", c->who, name, cae_task_error(task));
-            goto done;
-        }
-    }
-    r->seconds = cli_now() - t0;
-    snprintf(path, sizeof path, "%s/result.txt", dir);
-    if (result_save(path, r)) {
+    r->pre_seconds = cli_now() - t0;
+    double v[N_PRE];
+    pre_vals(r, v, 0);
+    snprintf(path, sizeof path, "%s/pretrain.txt", dir);
+    if (kv_save(path, N_PRE, pre_keys, v)) {
         fprintf(stderr, "%s: cannot write %s\n", c->who, path);
         goto done;
     }
     if (c->verbose) printf("  %-28s", name);
-    if (s->finetune)
-        printf(" |J| %8.4f  SAT %5.1f%%  valid %6.2f%%  test %6.2f%% +- %.2f  (%.0f s)\n", r->jac_norm,
-               100 * r->sat, 100 * r->valid_error, 100 * r->test_error, 100 * r->test_ci, r->seconds);
-    else
-        printf(" |J| %8.4f  SAT %5.1f%%  (%.0f s)\n", r->jac_norm, 100 * r->sat, r->seconds);
+    printf(" |J| %8.4f  SAT %5.1f%%  (%.0f s)\n", r->jac_norm, 100 * r->sat, r->pre_seconds);
     fflush(stdout);
     rc = 0;
 done:
@@ -352,5 +346,176 @@ done:
     cae_dataset_free(test);
     cae_params_free(p);
     free(lg);
+    return rc;
+}
+
+/* Fine-tune NAME/pretrain.ckpt at s->ft_lr with early stopping on the
+ * validation set: NAME/ft-lrX/{mlp.ckpt, finetune.dat, result.txt}. */
+static int finetune(const rp_ctx *c, const rp_spec *s, const char *name, const char *dir,
+                    const char *ftdir, rp_result *r)
+{
+    char path[4400];
+    cae_error err;
+    const rp_budget *b = c->b;
+    cae_params *p = NULL;
+    cae_model_info info;
+    cae_dataset *valid = NULL, *test = NULL;
+    cae_task *task = NULL;
+    log_ctx *lg = calloc(1, sizeof *lg);
+    int rc = 1;
+    snprintf(path, sizeof path, "%s/pretrain.ckpt", dir);
+    if (!lg || cli_load_checkpoint(c->who, "--out", path, &info, &p)) goto done;
+    cae_splits *sp = splits_for(c, s);
+    if (!sp || eval_views(c, sp, &valid, &test)) goto done;
+    if (rp_mkdirs(ftdir)) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", c->who, ftdir, strerror(errno));
+        goto done;
+    }
+    lg->verbose = c->verbose;
+    printf("  %-28s fine-tune at lr %-5g%s", name, s->ft_lr, c->verbose ? "\n" : "");
+    fflush(stdout);
+    const double t0 = cli_now();
+    info.n_classes = sp->train->n_classes > 1 ? sp->train->n_classes : 2;
+    cae_mlp_config mlp;
+    cae_model_info_mlp(&info, &mlp);
+    if (cae_mlp_params(p, &mlp, c->seed, &err) ||
+        !(task = cae_task_finetune(p, &mlp, 20, c->seed + 99, c->threads, &err))) {
+        fprintf(stderr, "%s: %s fine-tuning: %s\n", c->who, name, err.msg);
+        goto done;
+    }
+    cae_train_config tc;
+    cae_train_config_default(&tc);
+    tc.epochs = b->ft_epochs;
+    tc.lr = s->ft_lr;
+    tc.momentum = 0.9; /* plain SGD at 0.1 is far from converged in a short budget */
+    tc.limit = b->limit;
+    tc.seed = c->seed + 99;
+    tc.patience = b->patience;
+    lg->what = "finetune";
+    cae_train_hooks hooks = {.on_epoch = on_epoch, .ctx = lg};
+    cae_train_result tr_res;
+    if (cae_train(task, sp->train, valid, &tc, &hooks, &tr_res, &err)) {
+        fprintf(stderr, "%s: %s fine-tuning: %s\n", c->who, name, err.msg);
+        goto done;
+    }
+    write_log(c, ftdir, "finetune.dat", lg, "valid_error");
+    r->valid_error = tr_res.best_valid_metric;
+    r->epochs_ft = tr_res.epochs_run;
+    if (b->patience == 0 || tr_res.best_epoch == 0) { /* no early stopping: the last epoch */
+        double loss;
+        cae_task_evaluate(task, valid, &loss, &r->valid_error);
+    }
+    info.kind = CAE_MODEL_MLP;
+    info.lr = tc.lr;
+    info.momentum = tc.momentum;
+    info.epochs_done = tr_res.epochs_run;
+    snprintf(path, sizeof path, "%s/mlp.ckpt", ftdir);
+    if (cae_checkpoint_save(path, &info, p, NULL, &err) != CAE_OK) {
+        fprintf(stderr, "%s: %s\n", c->who, err.msg);
+        goto done;
+    }
+    r->ft_seconds = cli_now() - t0;
+    const double v[N_FT] = {r->valid_error, r->epochs_ft, r->ft_seconds};
+    snprintf(path, sizeof path, "%s/result.txt", ftdir);
+    if (kv_save(path, N_FT, ft_keys, v)) {
+        fprintf(stderr, "%s: cannot write %s\n", c->who, path);
+        goto done;
+    }
+    if (c->verbose) printf("  %-28s lr %-5g", name, s->ft_lr);
+    printf(" valid %6.2f%%  (%d epochs, %.0f s)\n", 100 * r->valid_error, r->epochs_ft, r->ft_seconds);
+    fflush(stdout);
+    rc = 0;
+done:
+    cae_task_free(task);
+    cae_dataset_free(valid);
+    cae_dataset_free(test);
+    cae_params_free(p);
+    free(lg);
+    return rc;
+}
+
+int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
+{
+    char name[256], dir[4200], ftdir[4300], path[4400];
+    rp_run_name(s, name, sizeof name);
+    snprintf(dir, sizeof dir, "%s/runs/%s", c->out, name);
+    memset(r, 0, sizeof *r);
+    r->valid_error = r->test_error = r->test_ci = NAN;
+    double v[N_MAX] = {0};
+    snprintf(path, sizeof path, "%s/pretrain.txt", dir);
+    const int pre_cached = !kv_load(path, N_PRE, pre_keys, v);
+    if (pre_cached) {
+        pre_vals(r, v, 1);
+    } else {
+        if (rp_mkdirs(dir)) {
+            fprintf(stderr, "%s: cannot create %s: %s\n", c->who, dir, strerror(errno));
+            return 1;
+        }
+        if (pretrain(c, s, name, dir, r)) return 1;
+    }
+    if (!s->finetune) {
+        if (pre_cached) printf("  %-28s cached\n", name);
+        return 0;
+    }
+    rp_ft_dir(c, s, ftdir, sizeof ftdir);
+    snprintf(path, sizeof path, "%s/result.txt", ftdir);
+    if (!kv_load(path, N_FT, ft_keys, v)) {
+        r->valid_error = v[0];
+        r->epochs_ft = (int)v[1];
+        r->ft_seconds = v[2];
+        printf("  %-28s lr %-5g cached\n", name, s->ft_lr);
+        return 0;
+    }
+    return finetune(c, s, name, dir, ftdir, r);
+}
+
+int rp_test(const rp_ctx *c, const rp_spec *s, rp_result *r)
+{
+    char name[256], ftdir[4300], path[4400];
+    cae_error err;
+    rp_run_name(s, name, sizeof name);
+    rp_ft_dir(c, s, ftdir, sizeof ftdir);
+    snprintf(path, sizeof path, "%s/test.txt", ftdir);
+    double v[N_TEST] = {0};
+    if (!kv_load(path, N_TEST, test_keys, v)) {
+        r->test_error = v[0];
+        r->test_ci = v[1];
+        return 0;
+    }
+    cae_params *p = NULL;
+    cae_model_info info;
+    cae_dataset *valid = NULL, *test = NULL;
+    cae_task *task = NULL;
+    int rc = 1;
+    snprintf(path, sizeof path, "%s/mlp.ckpt", ftdir);
+    if (cli_load_checkpoint(c->who, "--out", path, &info, &p)) goto done;
+    cae_splits *sp = splits_for(c, s);
+    if (!sp || eval_views(c, sp, &valid, &test)) goto done;
+    cae_mlp_config mlp;
+    cae_model_info_mlp(&info, &mlp);
+    if (!(task = cae_task_finetune(p, &mlp, 20, 0, c->threads, &err))) {
+        fprintf(stderr, "%s: %s: %s\n", c->who, path, err.msg);
+        goto done;
+    }
+    if (cae_classify_error(task, test, &r->test_error, &r->test_ci)) {
+        fprintf(stderr, "%s: %s test: %s\n", c->who, name, cae_task_error(task));
+        goto done;
+    }
+    v[0] = r->test_error;
+    v[1] = r->test_ci;
+    snprintf(path, sizeof path, "%s/test.txt", ftdir);
+    if (kv_save(path, N_TEST, test_keys, v)) {
+        fprintf(stderr, "%s: cannot write %s\n", c->who, path);
+        goto done;
+    }
+    printf("  %-28s lr %-5g chosen on validation: test %6.2f%% +- %.2f\n", name, s->ft_lr,
+           100 * r->test_error, 100 * r->test_ci);
+    fflush(stdout);
+    rc = 0;
+done:
+    cae_task_free(task);
+    cae_dataset_free(valid);
+    cae_dataset_free(test);
+    cae_params_free(p);
     return rc;
 }

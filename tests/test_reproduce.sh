@@ -47,10 +47,41 @@ check "fig1 has the six models" \
     test "$(grep -v '^#' "$out/figures/fig1-contraction.dat" | head -1 | wc -w)" -eq 13
 check "training curves drawn" test -s "$out/figures/training-pretrain.png"
 
+# The protocol. Pretraining counts examples: the smoke budget's 3 000 are 3
+# epochs of the 1 000 MNIST examples (one row per epoch in the log).
+check "pretraining ran 3 epochs of 1000 examples" \
+    test "$(grep -v '^#' "$out/runs/mnist-ae/pretrain-L1.dat" | tail -n +2 | wc -l)" -eq 3
+# Fine-tuning: each model's grid at lr 0.1, then lr 0.01 on the winner's
+# encoder: 12 models x 2 rates in Table 1, (CAE-1 + CAE-2) x 2 rates x 2 sets
+# in Table 2; each fine-tuning keeps its classifier.
+check "32 fine-tunings" test "$(find "$out/runs" -path '*/ft-lr*/result.txt' | wc -l)" -eq 32
+check "every fine-tuning kept its classifier" test "$(find "$out/runs" -path '*/ft-lr*/mlp.ckpt' | wc -l)" -eq 32
+check "both rates fine-tuned the MNIST CAE" test -s "$out/runs/mnist-cae-0.1/ft-lr0.01/finetune.dat"
+check "the two rates trained differently" \
+    test "$(cmp -s "$out/runs/mnist-cae-0.1/ft-lr0.1/finetune.dat" "$out/runs/mnist-cae-0.1/ft-lr0.01/finetune.dat"; echo $?)" = 1
+# The test set is read once per chosen model: 12 in Table 1, 4 in Table 2.
+check "16 test errors, one per chosen model" test "$(find "$out/runs" -name test.txt | wc -l)" -eq 16
+check "the table's chosen rate is a fine-tuned one" \
+    test "$(awk -F'\t' 'NR > 1 && $3 !~ /lr=0.1$|lr=0.01$/' "$out/table1.tsv" | wc -l)" -eq 0
+# CAE-2 trains only its second layer, on CAE-1's cached first.
+check "CAE-2 pretrained layer 1 once" test "$(grep -c 'basic-cae-0.1  *pretrain layer 1' "$out/log1")" -eq 1
+check "CAE-2 pretrained layer 2" test "$(grep -c 'basic-cae-0.1-L2  *pretrain layer 2' "$out/log1")" -eq 1
+check "CAE-2's run has no layer-1 log of its own" test ! -e "$out/runs/basic-cae-0.1-L2/pretrain-L1.dat"
+check "table2.tsv rows have 11 tab-separated fields" \
+    test "$(awk -F'\t' 'NF != 11' "$out/table2.tsv" | wc -l)" -eq 0
+check "the plan is printed first" grep -q '^budget smoke: [0-9]* pretrainings' "$out/log1"
+
 # A second run trains nothing: every run is cached.
 "$cae" reproduce table1 --budget smoke --out "$out" >"$out/log2" 2>&1
 check "rerun exits 0" test $? -eq 0
-check "rerun uses the cache" test "$(grep -c cached "$out/log2")" -eq 12
+check "rerun uses the cache" test "$(grep -c cached "$out/log2")" -eq 24
+check "rerun trains nothing" test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log2")" -eq 0
+# An interrupted fine-tuning (its result missing) is redone, nothing else.
+rm "$out/runs/mnist-cae-0.1/ft-lr0.01/result.txt"
+"$cae" reproduce table1 --budget smoke --out "$out" >"$out/log3" 2>&1
+check "resume exits 0" test $? -eq 0
+check "resume redoes the one fine-tuning" test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log3")" -eq 1
+check "resume redoes it at lr 0.01" grep -q 'mnist-cae-0.1 .*fine-tune at lr 0.01' "$out/log3"
 
 # Usage errors.
 "$cae" reproduce table9 --budget smoke --out "$out" 2>"$out/err"
