@@ -217,7 +217,15 @@ int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_
     cae_error err;
     snprintf(vdir, sizeof vdir, "%s/variations", var_root);
     snprintf(manifest, sizeof manifest, "%s/MANIFEST.txt", vdir);
-    if (!access(manifest, R_OK)) return 0;
+    /* Every set the budget uses, not just a manifest: a generation of some
+     * sets (cae data make-variations --only) leaves one too. */
+    int missing = access(manifest, R_OK) != 0;
+    for (int i = 0; !missing && c->b->table2_sets[i]; i++) {
+        char f[4600];
+        snprintf(f, sizeof f, "%s/%s/test-labels-idx1-ubyte", vdir, c->b->table2_sets[i]);
+        missing = access(f, R_OK) != 0;
+    }
+    if (!missing) return 0;
     printf("generating the variations benchmark%s into %s\n", c->b->small_variations ? " (small)" : "",
            vdir);
     fflush(stdout);

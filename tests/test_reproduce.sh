@@ -83,6 +83,16 @@ check "resume exits 0" test $? -eq 0
 check "resume redoes the one fine-tuning" test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log3")" -eq 1
 check "resume redoes it at lr 0.01" grep -q 'mnist-cae-0.1 .*fine-tune at lr 0.01' "$out/log3"
 
+# Variations generated in part (a manifest, but not every set Table 2 needs)
+# are completed, not trusted.
+out2="$out/partial"
+mkdir -p "$out2/small-data"
+"$cae" data make-variations --small --only basic --out "$out2/small-data/variations" >/dev/null 2>&1
+check "a partial generation has no rect" test ! -e "$out2/small-data/variations/rect"
+"$cae" reproduce table2 --budget smoke --out "$out2" >"$out/log4" 2>&1
+check "table2 over a partial generation exits 0" test $? -eq 0
+check "the missing sets were generated" test -s "$out2/small-data/variations/rect/test-labels-idx1-ubyte"
+
 # Usage errors.
 "$cae" reproduce table9 --budget smoke --out "$out" 2>"$out/err"
 check "unknown target is a usage error" test $? -eq 2
