@@ -220,12 +220,25 @@ int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_
     /* Every set the budget uses, not just a manifest: a generation of some
      * sets (cae data make-variations --only) leaves one too. */
     int missing = access(manifest, R_OK) != 0;
-    for (int i = 0; !missing && c->b->table2_sets[i]; i++) {
-        char f[4600];
-        snprintf(f, sizeof f, "%s/%s/test-labels-idx1-ubyte", vdir, c->b->table2_sets[i]);
+    for (int i = -1; !missing && (i < 0 || c->b->table2_sets[i]); i++) {
+        char f[4600]; /* the last file a set's generation writes; rot for Fig. 3 */
+        snprintf(f, sizeof f, "%s/%s/test-labels-idx1-ubyte", vdir, i < 0 ? "rot" : c->b->table2_sets[i]);
         missing = access(f, R_OK) != 0;
     }
     if (!missing) return 0;
+    FILE *mf = fopen(manifest, "r");
+    if (mf) { /* completing the sets rewrites them all at seed 1: never over another seed's */
+        char line[256];
+        unsigned long long seed = 1;
+        while (fgets(line, sizeof line, mf))
+            if (sscanf(line, "seed %llu", &seed) == 1) break;
+        fclose(mf);
+        if (seed != 1) {
+            fprintf(stderr, "%s: %s: sets are missing and the others were made with seed %llu; cae "
+                            "reproduce uses seed 1: pass another --data-dir\n", c->who, manifest, seed);
+            return 1;
+        }
+    }
     printf("generating the variations benchmark%s into %s\n", c->b->small_variations ? " (small)" : "",
            vdir);
     fflush(stdout);
@@ -300,8 +313,10 @@ static void plan_print(const rp_budget *b, int do1, int do2, int dof, const char
     const double pre_rate = 30e3, ft_rate = 45e3; /* 784-1000 layer, batch 20, 2 threads */
     double pre = 0, ft = 0;                        /* examples x (cost relative to 784-1000) */
     int n_pre = 0, n_ft = 0;
+    /* early stopping: the best epoch is typically 15-25 epochs in, then patience */
     const int ft_ep = b->patience && b->patience + 25 < b->ft_epochs ? b->patience + 25 : b->ft_epochs;
-    if (do1 || dof) {
+    const int n1 = do1 ? 2 : dof ? 1 : 0; /* data sets of Table 1 (the figures: MNIST only) */
+    if (n1) {
         const double n = b->limit ? (double)b->limit : 50000;
         int runs = 0;
         for (int m = 0; m < RP_N_MODELS; m++) {
@@ -309,26 +324,32 @@ static void plan_print(const rp_budget *b, int do1, int do2, int dof, const char
             int g = rp_grid(rp_paper1[m].kind, &v);
             runs += g < b->grid ? g : b->grid;
         }
-        n_pre += 2 * runs;
-        n_ft += 2 * (runs + RP_N_MODELS * (b->n_ft_lrs - 1));
-        pre += 2 * runs * rp_pre_epochs(b, (int64_t)n) * n;
-        ft += 2 * (runs + RP_N_MODELS * (b->n_ft_lrs - 1)) * ft_ep * n;
+        n_pre += n1 * runs;
+        n_ft += n1 * (runs + RP_N_MODELS * (b->n_ft_lrs - 1));
+        pre += n1 * runs * rp_pre_epochs(b, (int64_t)n) * n;
+        ft += n1 * (runs + RP_N_MODELS * (b->n_ft_lrs - 1)) * ft_ep * n;
     }
-    if (do2 || dof) {
-        for (int i = 0; b->table2_sets[i]; i++) {
-            const double n = b->small_variations ? 1000 : !strcmp(b->table2_sets[i], "rect") ? 1000 : 10000;
-            const double layer = rp_pre_epochs(b, (int64_t)n) * n;
-            n_pre += 2 * b->grid2;
-            pre += b->grid2 * layer * (1 + 1.3); /* layer 2: 1000 inputs */
-            n_ft += 2 * (b->grid2 + b->n_ft_lrs - 1);
-            ft += 2 * (b->grid2 + b->n_ft_lrs - 1) * ft_ep * n * 1.15;
-        }
+    int rot_layers = 0; /* layers of the rot stack already counted */
+    for (int i = 0; do2 && b->table2_sets[i]; i++) {
+        const int rect = !strcmp(b->table2_sets[i], "rect");
+        const double n = b->small_variations ? (rect ? 20 : 200) : rect ? 1000 : 10000;
+        const double layer = rp_pre_epochs(b, (int64_t)n) * n;
+        const int fts = b->grid2 + b->n_ft_lrs - 1;
+        n_pre += 2 * b->grid2;
+        pre += b->grid2 * layer * (1 + 1.3); /* layer 2 has 1000 inputs */
+        n_ft += 2 * fts;
+        ft += fts * ft_ep * n * (1 + 2.26); /* CAE-2's classifier: 784-1000-1000-10 */
+        if (!strcmp(b->table2_sets[i], "rot")) rot_layers = 2;
+    }
+    if (dof) { /* Fig. 3: a stack of 3 on rot, on top of what Table 2 trained */
+        const double n = b->small_variations ? 200 : 10000;
+        for (int l = rot_layers + 1; l <= 3; l++, n_pre++) pre += (l == 1 ? 1 : 1.3) * rp_pre_epochs(b, (int64_t)n) * n;
     }
     const double secs = pre / pre_rate + ft / ft_rate + (dof ? b->points * 0.2 + b->spectrum * 0.5 : 0);
-    printf("budget %s: %d pretrainings (%.1f M examples), %d fine-tunings (at most ~%.1f M examples);\n"
+    printf("budget %s: %d pretrainings (%.1f M examples), %d fine-tunings (about %.1f M examples);\n"
            "about %.0f minutes on 2 quiet cores. Every run is kept in %s/runs: an interrupted\n"
            "reproduction resumes where it stopped.\n",
-           b->name, n_pre, pre / 1e6, n_ft, ft / 1e6, secs / 60 + 0.5, out);
+           b->name, n_pre, pre / 1e6, n_ft, ft / 1e6, secs / 60, out);
 }
 
 typedef struct rp_opts {

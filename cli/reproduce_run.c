@@ -1,8 +1,9 @@
-/* One experiment run of `cae reproduce`: greedy pretraining of a stack,
- * the encoder's measurements on the validation set, fine-tuning with early
- * stopping, the test error. Everything a run produces lives in
- * OUT/runs/NAME/; result.txt is written last (atomically), so a run with a
- * result is finished and is never retrained. */
+/* One experiment run of `cae reproduce`: greedy pretraining of a stack
+ * (OUT/runs/NAME/), the encoder's measurements on the validation set,
+ * fine-tuning with early stopping (OUT/runs/NAME/ft-lrX/), and, for a chosen
+ * model only, the test error. Each step writes its numbers last
+ * (atomically): a step with its numbers is finished and never redone; a
+ * step that is redone removes the numbers of the steps built on it. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -210,17 +211,21 @@ void rp_ft_dir(const rp_ctx *c, const rp_spec *s, char *buf, size_t len)
     snprintf(buf, len, "%s/runs/%s/ft-lr%g", c->out, name, s->ft_lr);
 }
 
-/* Views of the validation and test sets as the budget evaluates them. */
+/* Views of the validation and (when test is non-NULL) test sets as the
+ * budget evaluates them. */
 static int eval_views(const rp_ctx *c, cae_splits *sp, cae_dataset **valid, cae_dataset **test)
 {
     const int64_t lim = c->b->eval_limit;
     *valid = cae_dataset_view(sp->valid, 0, lim && lim < sp->valid->n ? lim : sp->valid->n);
-    *test = cae_dataset_view(sp->test, 0, lim && lim < sp->test->n ? lim : sp->test->n);
-    if (*valid && *test) return 0;
+    if (test) *test = cae_dataset_view(sp->test, 0, lim && lim < sp->test->n ? lim : sp->test->n);
+    if (*valid && (!test || *test)) return 0;
     fprintf(stderr, "%s: out of memory\n", c->who);
     cae_dataset_free(*valid);
-    cae_dataset_free(*test);
-    *valid = *test = NULL;
+    *valid = NULL;
+    if (test) {
+        cae_dataset_free(*test);
+        *test = NULL;
+    }
     return 1;
 }
 
@@ -236,7 +241,7 @@ static int pretrain(const rp_ctx *c, const rp_spec *s, const char *name, const c
     cae_params *p = NULL;
     cae_model_info info;
     memset(&info, 0, sizeof info);
-    cae_dataset *valid = NULL, *test = NULL, *codes[2] = {NULL, NULL};
+    cae_dataset *valid = NULL, *codes[2] = {NULL, NULL};
     cae_task *task = NULL;
     log_ctx *lg = calloc(1, sizeof *lg);
     int rc = 1;
@@ -259,7 +264,7 @@ static int pretrain(const rp_ctx *c, const rp_spec *s, const char *name, const c
         goto done;
     }
     cae_splits *sp = splits_for(c, s);
-    if (!sp || !lg || eval_views(c, sp, &valid, &test)) goto done;
+    if (!sp || !lg || eval_views(c, sp, &valid, NULL)) goto done;
     lg->verbose = c->verbose;
     const cae_dataset *tr = sp->train, *va = valid;
     if (k > 1) { /* the codes of the layers below are this layer's data */
@@ -343,7 +348,6 @@ done:
     cae_dataset_free(codes[0]);
     cae_dataset_free(codes[1]);
     cae_dataset_free(valid);
-    cae_dataset_free(test);
     cae_params_free(p);
     free(lg);
     return rc;
@@ -359,18 +363,20 @@ static int finetune(const rp_ctx *c, const rp_spec *s, const char *name, const c
     const rp_budget *b = c->b;
     cae_params *p = NULL;
     cae_model_info info;
-    cae_dataset *valid = NULL, *test = NULL;
+    cae_dataset *valid = NULL;
     cae_task *task = NULL;
     log_ctx *lg = calloc(1, sizeof *lg);
     int rc = 1;
     snprintf(path, sizeof path, "%s/pretrain.ckpt", dir);
     if (!lg || cli_load_checkpoint(c->who, "--out", path, &info, &p)) goto done;
     cae_splits *sp = splits_for(c, s);
-    if (!sp || eval_views(c, sp, &valid, &test)) goto done;
+    if (!sp || eval_views(c, sp, &valid, NULL)) goto done;
     if (rp_mkdirs(ftdir)) {
         fprintf(stderr, "%s: cannot create %s: %s\n", c->who, ftdir, strerror(errno));
         goto done;
     }
+    snprintf(path, sizeof path, "%s/test.txt", ftdir); /* of a classifier this replaces */
+    remove(path);
     lg->verbose = c->verbose;
     printf("  %-28s fine-tune at lr %-5g%s", name, s->ft_lr, c->verbose ? "\n" : "");
     fflush(stdout);
@@ -428,7 +434,6 @@ static int finetune(const rp_ctx *c, const rp_spec *s, const char *name, const c
 done:
     cae_task_free(task);
     cae_dataset_free(valid);
-    cae_dataset_free(test);
     cae_params_free(p);
     free(lg);
     return rc;
@@ -450,6 +455,25 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
         if (rp_mkdirs(dir)) {
             fprintf(stderr, "%s: cannot create %s: %s\n", c->who, dir, strerror(errno));
             return 1;
+        }
+        /* What was built on an encoder this replaces is stale: its
+         * fine-tunings and the next layer's pretraining. */
+        for (int j = 0; j < c->b->n_ft_lrs; j++) {
+            rp_spec f = *s;
+            f.ft_lr = c->b->ft_lrs[j];
+            rp_ft_dir(c, &f, ftdir, sizeof ftdir);
+            snprintf(path, sizeof path, "%s/result.txt", ftdir);
+            remove(path);
+            snprintf(path, sizeof path, "%s/test.txt", ftdir);
+            remove(path);
+        }
+        if (s->n_layers < CAE_MAX_LAYERS) {
+            rp_spec above = *s;
+            above.n_layers++;
+            char aname[256];
+            rp_run_name(&above, aname, sizeof aname);
+            snprintf(path, sizeof path, "%s/runs/%s/pretrain.txt", c->out, aname);
+            remove(path);
         }
         if (pretrain(c, s, name, dir, r)) return 1;
     }

@@ -64,30 +64,42 @@ check "16 test errors, one per chosen model" test "$(find "$out/runs" -name test
 check "the table's chosen rate is a fine-tuned one" \
     test "$(awk -F'\t' 'NR > 1 && $3 !~ /lr=0.1$|lr=0.01$/' "$out/table1.tsv" | wc -l)" -eq 0
 # CAE-2 trains only its second layer, on CAE-1's cached first.
-check "CAE-2 pretrained layer 1 once" test "$(grep -c 'basic-cae-0.1  *pretrain layer 1' "$out/log1")" -eq 1
+check "CAE-2 pretrained layer 1 once" test "$(grep -c 'basic-cae-0.1[-L0-9]*  *pretrain layer 1' "$out/log1")" -eq 1
 check "CAE-2 pretrained layer 2" test "$(grep -c 'basic-cae-0.1-L2  *pretrain layer 2' "$out/log1")" -eq 1
 check "CAE-2's run has no layer-1 log of its own" test ! -e "$out/runs/basic-cae-0.1-L2/pretrain-L1.dat"
 check "table2.tsv rows have 11 tab-separated fields" \
     test "$(awk -F'\t' 'NF != 11' "$out/table2.tsv" | wc -l)" -eq 0
-check "the plan is printed first" grep -q '^budget smoke: [0-9]* pretrainings' "$out/log1"
+check "the plan is printed first" test "$(head -1 "$out/log1" | grep -c '^budget smoke: [0-9]* pretrainings')" -eq 1
 
 # A second run trains nothing: every run is cached.
 "$cae" reproduce table1 --budget smoke --out "$out" >"$out/log2" 2>&1
 check "rerun exits 0" test $? -eq 0
 check "rerun uses the cache" test "$(grep -c cached "$out/log2")" -eq 24
 check "rerun trains nothing" test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log2")" -eq 0
-# An interrupted fine-tuning (its result missing) is redone, nothing else.
-rm "$out/runs/mnist-cae-0.1/ft-lr0.01/result.txt"
+# An interrupted fine-tuning (its result missing) is redone, nothing else,
+# to the same validation error.
+ft="$out/runs/mnist-cae-0.1/ft-lr0.01"
+grep valid_error "$ft/result.txt" >"$out/valid-before"
+rm "$ft/result.txt"
 "$cae" reproduce table1 --budget smoke --out "$out" >"$out/log3" 2>&1
 check "resume exits 0" test $? -eq 0
 check "resume redoes the one fine-tuning" test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log3")" -eq 1
 check "resume redoes it at lr 0.01" grep -q 'mnist-cae-0.1 .*fine-tune at lr 0.01' "$out/log3"
+check "the redone fine-tuning has the same validation error" \
+    test "$(grep valid_error "$ft/result.txt")" = "$(cat "$out/valid-before")"
+# A redone pretraining redoes what was built on it: both fine-tunings.
+rm "$out/runs/mnist-ae/pretrain.txt"
+"$cae" reproduce table1 --budget smoke --out "$out" >"$out/log5" 2>&1
+check "a redone pretraining exits 0" test $? -eq 0
+check "a redone pretraining redoes its fine-tunings" \
+    test "$(grep -c -E 'mnist-ae  *(pretrain layer|fine-tune at)' "$out/log5")" -eq 3
 
 # Variations generated in part (a manifest, but not every set Table 2 needs)
 # are completed, not trusted.
 out2="$out/partial"
 mkdir -p "$out2/small-data"
 "$cae" data make-variations --small --only basic --out "$out2/small-data/variations" >/dev/null 2>&1
+check "a partial generation left a manifest" test -s "$out2/small-data/variations/MANIFEST.txt"
 check "a partial generation has no rect" test ! -e "$out2/small-data/variations/rect"
 "$cae" reproduce table2 --budget smoke --out "$out2" >"$out/log4" 2>&1
 check "table2 over a partial generation exits 0" test $? -eq 0
