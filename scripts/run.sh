@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian 12 machine and run the main job: install the
 # dependencies, build, fetch the data, then reproduce the paper's Table 1,
-# Table 2 and Figures 1-3 at the quick budget (about 15 minutes on 2 cores).
+# Table 2 and Figures 1-3 at the quick budget (its plan and expected time are
+# printed first).
 # Results go to $CAE_OUT (default out/): table1.md, table2.md, claims-all.md,
 # figures/*.png. Runs are cached there: a second run only redraws.
 #   scripts/run.sh                      # the quick budget
-#   CAE_BUDGET=full scripts/run.sh      # the paper's scale (prints its expected time)
+#   CAE_BUDGET=full scripts/run.sh      # the paper's scale
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
