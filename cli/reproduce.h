@@ -55,6 +55,8 @@ typedef struct rp_ctx {
     uint64_t seed;
     int threads;
     int verbose;
+    int jobs;             /* worker processes that fill the cache first (1: none) */
+    int quiet;            /* no "cached" lines (looking up finished runs) */
 } rp_ctx;
 
 /* The name of a hyper-parameter of a kind ("lambda", "noise", "wd", "-"). */
@@ -107,6 +109,14 @@ void rp_claim(rp_claims *cl, int ok, const char *fmt, ...) __attribute__((format
  * for the small sets), and generating them there when missing (0 or 1). */
 void rp_variations_root(const rp_ctx *c, const char *data_dir, char *buf, size_t len);
 int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_root);
+
+/* With c->jobs > 1: train every run the targets need with c->jobs worker
+ * processes (fork) taking runs from a shared queue, in three waves (1-layer
+ * runs at the first fine-tuning rate; 2-layer runs; the other rates on
+ * each winner), so that the tables and figures then find them cached. Each
+ * run is deterministic for a given --threads, so the output is the same as
+ * without workers. Returns 0 or 1. */
+int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof);
 
 /* Fig. 1-3 and the training curves into OUT/figures. Returns 0 or 1. */
 int rp_figures(const rp_ctx *c, const char *data_dir, rp_claims *cl);

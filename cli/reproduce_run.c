@@ -279,7 +279,7 @@ static int pretrain(const rp_ctx *c, const rp_spec *s, const char *name, const c
     const int64_t n_train = k == 1 && b->limit && b->limit < tr->n ? b->limit : tr->n;
     const int epochs = rp_pre_epochs(b, n_train);
     printf("  %-28s pretrain layer %d: %d epochs of %lld examples%s", name, k, epochs, (long long)n_train,
-           c->verbose ? "\n" : "");
+           c->verbose || c->jobs > 1 ? "\n" : "");
     fflush(stdout);
     cae_layer_config lc;
     layer_config(c, s, tr->dim, &lc);
@@ -339,7 +339,7 @@ static int pretrain(const rp_ctx *c, const rp_spec *s, const char *name, const c
         fprintf(stderr, "%s: cannot write %s\n", c->who, path);
         goto done;
     }
-    if (c->verbose) printf("  %-28s", name);
+    if (c->verbose || c->jobs > 1) printf("  %-28s", name);
     printf(" |J| %8.4f  SAT %5.1f%%  (%.0f s)\n", r->jac_norm, 100 * r->sat, r->pre_seconds);
     fflush(stdout);
     rc = 0;
@@ -378,7 +378,7 @@ static int finetune(const rp_ctx *c, const rp_spec *s, const char *name, const c
     snprintf(path, sizeof path, "%s/test.txt", ftdir); /* of a classifier this replaces */
     remove(path);
     lg->verbose = c->verbose;
-    printf("  %-28s fine-tune at lr %-5g%s", name, s->ft_lr, c->verbose ? "\n" : "");
+    printf("  %-28s fine-tune at lr %-5g%s", name, s->ft_lr, c->verbose || c->jobs > 1 ? "\n" : "");
     fflush(stdout);
     const double t0 = cli_now();
     info.n_classes = sp->train->n_classes > 1 ? sp->train->n_classes : 2;
@@ -427,7 +427,7 @@ static int finetune(const rp_ctx *c, const rp_spec *s, const char *name, const c
         fprintf(stderr, "%s: cannot write %s\n", c->who, path);
         goto done;
     }
-    if (c->verbose) printf("  %-28s lr %-5g", name, s->ft_lr);
+    if (c->verbose || c->jobs > 1) printf("  %-28s lr %-5g", name, s->ft_lr);
     printf(" valid %6.2f%%  (%d epochs, %.0f s)\n", 100 * r->valid_error, r->epochs_ft, r->ft_seconds);
     fflush(stdout);
     rc = 0;
@@ -478,7 +478,7 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
         if (pretrain(c, s, name, dir, r)) return 1;
     }
     if (!s->finetune) {
-        if (pre_cached) printf("  %-28s cached\n", name);
+        if (pre_cached && !c->quiet) printf("  %-28s cached\n", name);
         return 0;
     }
     rp_ft_dir(c, s, ftdir, sizeof ftdir);
@@ -487,7 +487,7 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
         r->valid_error = v[0];
         r->epochs_ft = (int)v[1];
         r->ft_seconds = v[2];
-        printf("  %-28s lr %-5g cached\n", name, s->ft_lr);
+        if (!c->quiet) printf("  %-28s lr %-5g cached\n", name, s->ft_lr);
         return 0;
     }
     return finetune(c, s, name, dir, ftdir, r);

@@ -105,6 +105,22 @@ check "a partial generation has no rect" test ! -e "$out2/small-data/variations/
 check "table2 over a partial generation exits 0" test $? -eq 0
 check "the missing sets were generated" test -s "$out2/small-data/variations/rect/test-labels-idx1-ubyte"
 
+# Worker processes fill the same cache: the same tables and checkpoints,
+# bit for bit (same thread count), and a plan that names them.
+out3="$out/jobs"
+"$cae" reproduce all --budget smoke --jobs 2 --out "$out3" >"$out/log6" 2>&1
+check "--jobs 2 exits 0" test $? -eq 0
+check "--jobs 2 used workers" grep -q '^2 worker processes: ' "$out/log6"
+check "--jobs 2: the same table1.md" cmp -s "$out/table1.md" "$out3/table1.md"
+check "--jobs 2: the same table2.md" cmp -s "$out/table2.md" "$out3/table2.md"
+ndiff=0
+for f in $(cd "$out3" && find runs -name '*.ckpt'); do cmp -s "$out3/$f" "$out/$f" || ndiff=$((ndiff + 1)); done
+check "--jobs 2: every checkpoint identical ($ndiff differ)" test "$ndiff" -eq 0
+check "--jobs 2: as many checkpoints" \
+    test "$(cd "$out3" && find runs -name '*.ckpt' | wc -l)" -eq "$(cd "$out" && find runs -name '*.ckpt' | wc -l)"
+"$cae" reproduce table1 --budget smoke --jobs 0 --out "$out3" 2>"$out/err"
+check "--jobs 0 is a usage error" test $? -eq 2
+
 # Usage errors.
 "$cae" reproduce table9 --budget smoke --out "$out" 2>"$out/err"
 check "unknown target is a usage error" test $? -eq 2
