@@ -16,5 +16,5 @@ cmake --build build -j "${CAE_JOBS:-2}"
 data=${CAE_DATA_DIR:-$root/data}
 bash scripts/fetch-data.sh "$data"
 out=${CAE_OUT:-$root/out}
-./build/cae reproduce all --budget "${CAE_BUDGET:-quick}" --data-dir "$data" --out "$out"
+./build/cae reproduce all --budget "${CAE_BUDGET:-quick}" --jobs 2 --threads 1 --data-dir "$data" --out "$out"
 echo "results: $out/table1.md $out/table2.md $out/claims-all.md $out/figures/"
