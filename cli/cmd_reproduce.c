@@ -315,8 +315,8 @@ static int table2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
 static void plan_print(const rp_budget *b, int do1, int do2, int dof, int jobs, const char *out)
 {
     /* A 784-1000 layer at batch 20, validation included, per process, measured
-     * here (2026-12-05): one thread or two make little difference at this
-     * batch; processes add up to the number of cores. */
+     * here (2026-12-05, OMP_WAIT_POLICY=PASSIVE): one thread or two make
+     * little difference at this batch; processes add up to the cores. */
     const double par = jobs < 2 ? 1 : 2, pre_rate = 16e3 * par, ft_rate = 30e3 * par;
     double pre = 0, ft = 0;                        /* examples x (cost relative to 784-1000) */
     int n_pre = 0, n_ft = 0;

@@ -2,8 +2,8 @@
  * the tables and figures read it.
  *
  * Why processes: at the paper's batch of 20 a training step is too small
- * for two OpenMP threads to pay (a 784-1000 step runs about as fast on two
- * threads as on one here), while two independent runs on one thread each
+ * for two OpenMP threads to pay (a 784-1000 step ran about as fast on two
+ * sleeping-when-idle threads as on one here), while two runs on one thread each
  * do twice the work. The runs of a reproduction are independent until a
  * choice is made on their validation errors, so they are trained in waves:
  *   1. every 1-layer run at the first fine-tuning rate (Table 1's grids, the
