@@ -91,15 +91,14 @@ void rp_claim(rp_claims *cl, int ok, const char *fmt, ...)
     ok ? cl->pass++ : cl->fail++;
 }
 
-int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
-               int n_layers, int grid, rp_spec *best, rp_result *bres)
+int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
+                   int n_layers, int grid, rp_spec *best, rp_result *bres)
 {
     const double *vals;
     int n = rp_grid(kind, &vals);
     if (grid < n) n = grid;
-    const rp_budget *b = c->b;
     for (int i = 0; i < n; i++) {
-        rp_spec s = {data, data_dir, kind, vals[i], n_layers, 1, b->ft_lrs[0]};
+        rp_spec s = {data, data_dir, kind, vals[i], n_layers, 1, c->b->ft_lrs[0]};
         rp_result r;
         if (rp_run(c, &s, &r)) return 1;
         if (!i || r.valid_error < bres->valid_error) {
@@ -107,6 +106,14 @@ int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_mode
             *bres = r;
         }
     }
+    return 0;
+}
+
+int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
+               int n_layers, int grid, rp_spec *best, rp_result *bres)
+{
+    const rp_budget *b = c->b;
+    if (rp_grid_winner(c, data, data_dir, kind, n_layers, grid, best, bres)) return 1;
     const rp_spec winner = *best;
     for (int j = 1; j < b->n_ft_lrs; j++) {
         rp_spec s = winner;

@@ -83,6 +83,11 @@ int rp_test(const rp_ctx *c, const rp_spec *s, rp_result *r);
 int rp_mkdirs(const char *path);
 
 /* The best of a kind's grid (its first `grid` values) on validation error,
+ * each fine-tuned at the budget's first learning rate (running what is not
+ * cached). Returns 0 or 1. */
+int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
+                   int n_layers, int grid, rp_spec *best, rp_result *bres);
+/* The best of a kind's grid (its first `grid` values) on validation error,
  * fine-tuned at the budget's first learning rate; then the budget's other
  * fine-tuning rates on the winner's pretrained encoder; the test error of
  * the (hyper-parameter, rate) with the lowest validation error only.

@@ -100,26 +100,6 @@ static int run_wave(const rp_ctx *c, const queue *q, const char *what)
     return rc;
 }
 
-/* The winner of a grid on validation error at the first rate, all cached. */
-static int winner(const rp_ctx *c, const char *data, const char *dir, cae_model_kind kind, int layers,
-                  int grid, rp_spec *best)
-{
-    const double *vals;
-    int n = rp_grid(kind, &vals);
-    if (grid < n) n = grid;
-    double bv = 0;
-    for (int i = 0; i < n; i++) {
-        rp_spec s = {data, dir, kind, vals[i], layers, 1, c->b->ft_lrs[0]};
-        rp_result r;
-        if (rp_run(c, &s, &r)) return 1;
-        if (!i || r.valid_error < bv) {
-            *best = s;
-            bv = r.valid_error;
-        }
-    }
-    return 0;
-}
-
 int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof)
 {
     static const char *const datas[2] = {"mnist", "fashion"};
@@ -171,7 +151,8 @@ int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof
     for (int d = 0; d < n1; d++)
         for (int m = 0; m < RP_N_MODELS; m++) {
             rp_spec w;
-            if (winner(&quiet, datas[d], data_dir, rp_paper1[m].kind, 1, b->grid, &w)) goto done;
+            rp_result wr;
+            if (rp_grid_winner(&quiet, datas[d], data_dir, rp_paper1[m].kind, 1, b->grid, &w, &wr)) goto done;
             for (int j = 1; j < b->n_ft_lrs; j++) {
                 w.ft_lr = b->ft_lrs[j];
                 if (push(&q, &w)) goto oom;
@@ -180,7 +161,9 @@ int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof
     for (int t = 0; do2 && b->table2_sets[t]; t++)
         for (int layers = 1; layers <= 2; layers++) {
             rp_spec w;
-            if (winner(&quiet, b->table2_sets[t], var_root, CAE_MODEL_CAE, layers, b->grid2, &w)) goto done;
+            rp_result wr;
+            if (rp_grid_winner(&quiet, b->table2_sets[t], var_root, CAE_MODEL_CAE, layers, b->grid2, &w, &wr))
+                goto done;
             for (int j = 1; j < b->n_ft_lrs; j++) {
                 w.ft_lr = b->ft_lrs[j];
                 if (push(&q, &w)) goto oom;
