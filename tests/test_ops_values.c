@@ -3,7 +3,8 @@
  * caek_ kernels without a graph (backward accumulates, NULL gradients are
  * skipped, results identical with 1 and 2 threads on the parallel path),
  * and the noise ops (mask fraction, gradient through exactly the mask,
- * same seed same draw, fresh draws, thread-count independence). */
+ * same seed same draw, fresh draws, thread-count independence, and the
+ * distribution of the Gaussian draws). */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "cae/kernels.h"
 #include "cae/ops.h"
 #include "ops/vmath.h"
+#include "ops/vnormal.h"
 #include "testutil.h"
 /* after check.h (testutil.h) */
 #include "cae/testing.h"
@@ -462,6 +464,51 @@ START_TEST(gaussian_stats_and_grad)
 }
 END_TEST
 
+/* The Gaussian draws of lib/ops/vnormal.h: the quarter-turn cosine against
+ * libm; the draws equal the public cae_rng_hash_normal, are floats, are
+ * bounded by 5.77; their CDF, kurtosis and the angle of each (cos, sin)
+ * pair are those of a standard normal within 5 standard errors. */
+START_TEST(normal_draws_distribution)
+{
+    double worst = 0;
+    for (int k = 0; k <= 1250000; k++) {
+        const float t = -0.25f + (float)k * 1e-6f;
+        const double e = fabs((double)cae_vcos_turns(t) - cos(2 * M_PI * (double)t));
+        if (e > worst) worst = e;
+    }
+    ck_assert_msg(worst < 3e-7, "cos(2 pi t): worst absolute error %.3g", worst);
+    enum { N = 1 << 18, NQ = 7 };
+    const double zq[NQ] = {-2.5, -1.5, -0.5, 0, 0.5, 1.5, 2.5};
+    int64_t below[NQ] = {0}, oct[8] = {0};
+    double m2 = 0, m4 = 0;
+    const uint64_t key = 0x5eed;
+    for (int64_t i = 0; i < N; i += 2) {
+        double z[2];
+        for (int h = 0; h < 2; h++) {
+            const float v = cae_vnormal(key, (uint64_t)(i + h));
+            z[h] = cae_rng_hash_normal(key, (uint64_t)(i + h));
+            ck_assert_msg(z[h] == (double)v, "draw %lld: %.9g inline, %.9g public", (long long)(i + h),
+                          (double)v, z[h]);
+            ck_assert_msg(fabs(z[h]) <= 5.78, "draw %lld = %g", (long long)(i + h), z[h]);
+            for (int q = 0; q < NQ; q++) below[q] += z[h] < zq[q];
+            m2 += z[h] * z[h], m4 += z[h] * z[h] * z[h] * z[h];
+        }
+        const double a = atan2(z[1], z[0]) + M_PI; /* [0, 2 pi] */
+        oct[(int)(a / (M_PI / 4)) & 7]++;
+    }
+    for (int q = 0; q < NQ; q++) {
+        const double p = 0.5 * erfc(-zq[q] / sqrt(2.0)), f = (double)below[q] / N;
+        ck_assert_msg(fabs(f - p) < 5 * sqrt(p * (1 - p) / N), "P(z < %g) = %.5f, want %.5f", zq[q], f, p);
+    }
+    m2 /= N, m4 /= N;
+    ck_assert_msg(fabs(m4 / (m2 * m2) - 3) < 0.1, "kurtosis %.4f, want 3", m4 / (m2 * m2));
+    for (int k = 0; k < 8; k++) {
+        const double f = (double)oct[k] / (N / 2);
+        ck_assert_msg(fabs(f - 0.125) < 5 * sqrt(0.125 * 0.875 / (N / 2)), "pair angle in octant %d: %.5f", k, f);
+    }
+}
+END_TEST
+
 /* Same seed: same draw; another seed or the next forward: another draw;
  * 1 or 2 threads: the same bits. _i: 0 mask, 1 gaussian. */
 START_TEST(noise_draws)
@@ -519,6 +566,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, mask_fraction_and_grad);
     tcase_add_test(tc, gaussian_stats_and_grad);
+    tcase_add_test(tc, normal_draws_distribution);
     tcase_add_loop_test(tc, noise_draws, 0, 2);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -50,6 +50,11 @@ static inline double cae_rng_hash_uniform(uint64_t key, uint64_t i)
     return (double)(z >> 11) * 0x1.0p-53;
 }
 
+/* Counter-based standard normal: elements 2j and 2j+1 are the cosine and
+ * sine halves of one Box-Muller pair drawn from one hash of (key, j), in
+ * float arithmetic (24-bit uniforms, so |z| <= 5.77), the same bits in the
+ * float and the double build. The element-wise noise ops draw the same
+ * values inline. */
 double cae_rng_hash_normal(uint64_t key, uint64_t i);
 
 #ifdef __cplusplus

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "cae/rng.h"
+#include "ops/vnormal.h"
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -72,9 +73,4 @@ void cae_rng_shuffle(cae_rng *r, int64_t *idx, int64_t n)
     }
 }
 
-double cae_rng_hash_normal(uint64_t key, uint64_t i)
-{
-    double u1 = 1.0 - cae_rng_hash_uniform(key, 2 * i);
-    double u2 = cae_rng_hash_uniform(key, 2 * i + 1);
-    return box_muller(u1, u2);
-}
+double cae_rng_hash_normal(uint64_t key, uint64_t i) { return (double)cae_vnormal(key, i); }

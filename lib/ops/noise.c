@@ -9,6 +9,7 @@
 #include "cae/ops.h"
 #include "cae/rng.h"
 #include "ops/ewise.h"
+#include "ops/vnormal.h"
 
 /* ------------------------------------------------------------ kernels */
 
@@ -16,7 +17,7 @@ void caek_gaussian_noise_forward(cae_real *out, const cae_real *x,
                                  cae_real sigma, uint64_t key, int64_t n,
                                  int nt)
 {   /* out, x: n */
-    CAEK_FOR(n, nt, out[i] = x[i] + sigma * (cae_real)cae_rng_hash_normal(key, (uint64_t)i));
+    CAEK_FOR(n, nt, out[i] = x[i] + sigma * (cae_real)cae_vnormal(key, (uint64_t)i));
 }
 
 void caek_mask_noise_forward(cae_real *out, cae_real *mask, const cae_real *x,
@@ -163,7 +164,7 @@ static void probes_fwd(cae_node *n)
     const uint64_t key = cae_rng_next(cae_graph_rng(n->graph));
     cae_real *out = n->out.data;
     if (n->iattr[1] == CAE_PROBE_GAUSSIAN)
-        CAEK_FOR(n->out.size, NT(n), out[i] = (cae_real)cae_rng_hash_normal(key, (uint64_t)i));
+        CAEK_FOR(n->out.size, NT(n), out[i] = (cae_real)cae_vnormal(key, (uint64_t)i));
     else
         CAEK_FOR(n->out.size, NT(n),
                  out[i] = cae_rng_hash_uniform(key, (uint64_t)i) < 0.5 ? (cae_real)-1 : (cae_real)1);

@@ -17,15 +17,8 @@
 
 #include "cae/graph.h"
 
-#ifdef CAE_REAL_DOUBLE
-
-static inline double cae_vexp(double x) { return exp(x); }
-static inline double cae_vlog(double x) { return log(x); }
-static inline double cae_vlog1p(double x) { return log1p(x); }
-static inline double cae_vlog1p01(double x) { return log1p(x); }
-
-#else
-
+/* Float arithmetic on the bits, in both builds (the double build uses it
+ * for draws that must be the same bits in both: lib/ops/vnormal.h). */
 /* Type punning through a union (defined in C; memcpy here defeats GCC's
  * vectorizer). */
 typedef union cae_fbits {
@@ -43,33 +36,6 @@ static inline uint32_t cae_float_to_bits(float f)
 {
     cae_fbits b = {.f = f};
     return b.u;
-}
-
-/* e^x: x = n ln2 + r, |r| <= ln2/2; e^r by a degree-6 polynomial; 2^n from
- * the exponent bits. Below -87.3 the result flushes to 0, above 88.7 +inf. */
-static inline float cae_vexp(float x)
-{
-    const float hi = 88.7228394f, lo = -87.3365479f;
-    const int over = x > hi, under = x < lo;
-    float xc = x > hi ? hi : (x < lo ? lo : x);
-    xc = x != x ? 0.0f : xc; /* NaN: converting it to int below is undefined */
-    /* Round to nearest by the 1.5 * 2^23 trick (floorf does not vectorize). */
-    const float fn = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = xc - fn * 0.693359375f;
-    r = r + fn * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    const int32_t n = (int32_t)fn;
-    const float scale = cae_bits_to_float((uint32_t)(n + 127) << 23);
-    float y = p * scale;
-    y = over ? INFINITY : y;
-    y = under ? 0.0f : y;
-    return x != x ? x : y;
 }
 
 /* log(v 2^-scale), v the positive normal float with bits u: v = 2^e m
@@ -99,6 +65,42 @@ static inline float cae_vlog_bits(uint32_t u, int32_t scale)
     float r = m + y;
     r += fe * 0.693359375f;
     return r;
+}
+
+#ifdef CAE_REAL_DOUBLE
+
+static inline double cae_vexp(double x) { return exp(x); }
+static inline double cae_vlog(double x) { return log(x); }
+static inline double cae_vlog1p(double x) { return log1p(x); }
+static inline double cae_vlog1p01(double x) { return log1p(x); }
+
+#else
+
+/* e^x: x = n ln2 + r, |r| <= ln2/2; e^r by a degree-6 polynomial; 2^n from
+ * the exponent bits. Below -87.3 the result flushes to 0, above 88.7 +inf. */
+static inline float cae_vexp(float x)
+{
+    const float hi = 88.7228394f, lo = -87.3365479f;
+    const int over = x > hi, under = x < lo;
+    float xc = x > hi ? hi : (x < lo ? lo : x);
+    xc = x != x ? 0.0f : xc; /* NaN: converting it to int below is undefined */
+    /* Round to nearest by the 1.5 * 2^23 trick (floorf does not vectorize). */
+    const float fn = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = xc - fn * 0.693359375f;
+    r = r + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const int32_t n = (int32_t)fn;
+    const float scale = cae_bits_to_float((uint32_t)(n + 127) << 23);
+    float y = p * scale;
+    y = over ? INFINITY : y;
+    y = under ? 0.0f : y;
+    return x != x ? x : y;
 }
 
 /* log(x), x > 0 finite (subnormals scaled into range first); x <= 0 gives
