@@ -19,7 +19,8 @@ typedef struct rp_budget {
     int ft_epochs;       /* fine-tuning epochs (at most) */
     int patience;        /* early stopping on validation error */
     int grid;            /* grid values tried per model (first ones) */
-    int grid2;           /* ... for Table 2 */
+    int grid2;           /* ... for Table 2's first layer */
+    int grid_up;         /* ... for CAE-2's second layer (rp_grid_upper) */
     int points;          /* contraction-curve points */
     int n_radii;         /* radii 1..40 spread over this many values */
     int spectrum;        /* examples behind each spectrum */
@@ -39,6 +40,7 @@ typedef struct rp_spec {
     int n_layers;
     int finetune;         /* 0: pretraining (and metrics) only */
     double ft_lr;         /* fine-tuning learning rate */
+    double upper;         /* the hyper-parameter of layers 2..n (0: hyper) */
 } rp_spec;
 
 typedef struct rp_result {
@@ -63,7 +65,12 @@ typedef struct rp_ctx {
 const char *rp_hyper_name(cae_model_kind kind);
 /* The grid of a kind (values in trial order); returns the count. */
 int rp_grid(cae_model_kind kind, const double **values);
-/* runs/<data>-<kind>[-<hyper>][-L<n>] */
+/* CAE-2's second-layer lambdas, tried in this order on the first layer
+ * chosen for CAE-1 (greedy, layer by layer); returns the count. */
+int rp_grid_upper(const double **values);
+/* The hyper-parameter of layer k (1-based) of s. */
+double rp_layer_hyper(const rp_spec *s, int k);
+/* runs/<data>-<kind>[-<hyper>][-L<n>[-<upper>]] (upper when it differs) */
 void rp_run_name(const rp_spec *s, char *buf, size_t len);
 /* OUT/runs/NAME/ft-lrX: one fine-tuning of a run. */
 void rp_ft_dir(const rp_ctx *c, const rp_spec *s, char *buf, size_t len);
@@ -87,6 +94,13 @@ int rp_mkdirs(const char *path);
  * cached). Returns 0 or 1. */
 int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
                    int n_layers, int grid, rp_spec *best, rp_result *bres);
+/* CAE-2: the best second-layer value of rp_grid_upper (its first `grid`)
+ * on top of l1's first layer, at the budget's first learning rate. 0 or 1. */
+int rp_upper_winner(const rp_ctx *c, const rp_spec *l1, int grid, rp_spec *best, rp_result *bres);
+/* From a grid winner: the budget's other fine-tuning rates on its
+ * pretrained encoder, then the test error of the (hyper-parameter, rate)
+ * with the lowest validation error only. 0 or 1. */
+int rp_rates_and_test(const rp_ctx *c, rp_spec *best, rp_result *bres);
 /* The best of a kind's grid (its first `grid` values) on validation error,
  * fine-tuned at the budget's first learning rate; then the budget's other
  * fine-tuning rates on the winner's pretrained encoder; the test error of

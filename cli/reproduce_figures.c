@@ -201,7 +201,7 @@ static int fig3(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     printf("figure 3 (a stack of 3 CAEs pretrained on rot):\n");
     const double *vals;
     rp_grid(CAE_MODEL_CAE, &vals);
-    rp_spec s = {"rot", var_root, CAE_MODEL_CAE, vals[0], 3, 0, 0};
+    rp_spec s = {"rot", var_root, CAE_MODEL_CAE, vals[0], 3, 0, 0, 0};
     rp_result r;
     loaded_model m;
     memset(&m, 0, sizeof m);

@@ -8,8 +8,10 @@
  * choice is made on their validation errors, so they are trained in waves:
  *   1. every 1-layer run at the first fine-tuning rate (Table 1's grids, the
  *      CAE-1 grid of each Table 2 set, Fig. 3's first layer);
- *   2. every 2-layer run (CAE-2 and Fig. 3's second layer) on those;
- *   3. the other fine-tuning rates on each winner's encoder.
+ *   2. every 2-layer run on those (CAE-2's second-layer grid on each CAE-1
+ *      grid winner, and Fig. 3's second layer);
+ *   3. the other fine-tuning rates on each winner's encoder, and Fig. 3's
+ *      third layer.
  * Workers take runs from a queue (a pipe of indices, largest first) and
  * write them to OUT/runs as a sequential run would; each run is
  * deterministic for a given --threads, so the tables come out the same. */
@@ -120,29 +122,37 @@ int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof
             const double *v;
             int g = rp_grid(rp_paper1[m].kind, &v);
             for (int i = 0; i < g && i < b->grid; i++) {
-                rp_spec s = {datas[d], data_dir, rp_paper1[m].kind, v[i], 1, 1, b->ft_lrs[0]};
+                rp_spec s = {datas[d], data_dir, rp_paper1[m].kind, v[i], 1, 1, b->ft_lrs[0], 0};
                 if (push(&q, &s)) goto oom;
             }
         }
     for (int t = 0; do2 && b->table2_sets[t]; t++)
         for (int i = 0; i < b->grid2; i++) {
-            rp_spec s = {b->table2_sets[t], var_root, CAE_MODEL_CAE, cae_vals[i], 1, 1, b->ft_lrs[0]};
+            rp_spec s = {b->table2_sets[t], var_root, CAE_MODEL_CAE, cae_vals[i], 1, 1, b->ft_lrs[0], 0};
             if (push(&q, &s)) goto oom;
         }
     if (dof) { /* Fig. 3's first layer (no fine-tuning) */
-        rp_spec s = {"rot", var_root, CAE_MODEL_CAE, cae_vals[0], 1, 0, 0};
+        rp_spec s = {"rot", var_root, CAE_MODEL_CAE, cae_vals[0], 1, 0, 0, 0};
         if (push(&q, &s)) goto oom;
     }
     if (run_wave(c, &q, "1-layer runs at the first fine-tuning rate")) goto done;
     /* Wave 2: the 2-layer runs on the cached first layers. */
     q.n = 0;
-    for (int t = 0; do2 && b->table2_sets[t]; t++)
-        for (int i = 0; i < b->grid2; i++) {
-            rp_spec s = {b->table2_sets[t], var_root, CAE_MODEL_CAE, cae_vals[i], 2, 1, b->ft_lrs[0]};
+    const double *up;
+    const int n_up = rp_grid_upper(&up);
+    for (int t = 0; do2 && b->table2_sets[t]; t++) {
+        rp_spec w;
+        rp_result wr;
+        if (rp_grid_winner(&quiet, b->table2_sets[t], var_root, CAE_MODEL_CAE, 1, b->grid2, &w, &wr)) goto done;
+        for (int i = 0; i < b->grid_up && i < n_up; i++) {
+            rp_spec s = w;
+            s.n_layers = 2;
+            s.upper = up[i];
             if (push(&q, &s)) goto oom;
         }
+    }
     if (dof) {
-        rp_spec s = {"rot", var_root, CAE_MODEL_CAE, cae_vals[0], 2, 0, 0};
+        rp_spec s = {"rot", var_root, CAE_MODEL_CAE, cae_vals[0], 2, 0, 0, 0};
         if (push(&q, &s)) goto oom;
     }
     if (run_wave(c, &q, "2-layer runs")) goto done;
@@ -158,18 +168,22 @@ int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof
                 if (push(&q, &w)) goto oom;
             }
         }
-    for (int t = 0; do2 && b->table2_sets[t]; t++)
-        for (int layers = 1; layers <= 2; layers++) {
-            rp_spec w;
-            rp_result wr;
-            if (rp_grid_winner(&quiet, b->table2_sets[t], var_root, CAE_MODEL_CAE, layers, b->grid2, &w, &wr))
-                goto done;
-            for (int j = 1; j < b->n_ft_lrs; j++) {
-                w.ft_lr = b->ft_lrs[j];
-                if (push(&q, &w)) goto oom;
-            }
+    for (int t = 0; do2 && b->table2_sets[t]; t++) {
+        rp_spec w1, w2;
+        rp_result wr1, wr2;
+        if (rp_grid_winner(&quiet, b->table2_sets[t], var_root, CAE_MODEL_CAE, 1, b->grid2, &w1, &wr1) ||
+            rp_upper_winner(&quiet, &w1, b->grid_up, &w2, &wr2))
+            goto done;
+        for (int j = 1; j < b->n_ft_lrs; j++) {
+            w1.ft_lr = w2.ft_lr = b->ft_lrs[j];
+            if (push(&q, &w1) || push(&q, &w2)) goto oom;
         }
-    if (run_wave(c, &q, "the other fine-tuning rates on each winner")) goto done;
+    }
+    if (dof) {
+        rp_spec s = {"rot", var_root, CAE_MODEL_CAE, cae_vals[0], 3, 0, 0, 0};
+        if (push(&q, &s)) goto oom;
+    }
+    if (run_wave(c, &q, "the other fine-tuning rates on each winner, Fig. 3's third layer")) goto done;
     rc = 0;
     goto done;
 oom:

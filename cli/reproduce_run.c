@@ -26,6 +26,18 @@ static const double grid_dae_g[] = {0.3, 0.1, 0.5, 0.05};
 static const double grid_dae_b[] = {0.25, 0.1, 0.5, 0.4};
 static const double grid_cae[] = {0.1, 0.3, 1.0, 0.03};
 static const double grid_none[] = {0};
+/* CAE-2's second layer: smaller than the first layer's (phase 3 of
+ * docs/REPRODUCE.md: on basic, rot and bg-rand the second layer did best
+ * at a third to a tenth of the first's lambda). */
+static const double grid_upper[] = {0.1, 0.03, 0.01};
+
+int rp_grid_upper(const double **values)
+{
+    *values = grid_upper;
+    return 3;
+}
+
+double rp_layer_hyper(const rp_spec *s, int k) { return k > 1 && s->upper > 0 ? s->upper : s->hyper; }
 
 const char *rp_hyper_name(cae_model_kind kind)
 {
@@ -55,7 +67,9 @@ void rp_run_name(const rp_spec *s, char *buf, size_t len)
     if (strcmp(rp_hyper_name(s->kind), "-") && n > 0 && (size_t)n < len)
         n += snprintf(buf + n, len - (size_t)n, "-%g", s->hyper);
     if (s->n_layers > 1 && n > 0 && (size_t)n < len)
-        snprintf(buf + n, len - (size_t)n, "-L%d", s->n_layers);
+        n += snprintf(buf + n, len - (size_t)n, "-L%d", s->n_layers);
+    if (s->n_layers > 1 && s->upper > 0 && s->upper != s->hyper && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "-%g", s->upper);
 }
 
 int rp_mkdirs(const char *path)
@@ -185,14 +199,15 @@ static void write_log(const rp_ctx *c, const char *dir, const char *file, const 
         fprintf(stderr, "%s: %s\n", c->who, err.msg);
 }
 
-static void layer_config(const rp_ctx *c, const rp_spec *s, int64_t n_in, cae_layer_config *lc)
+static void layer_config(const rp_ctx *c, const rp_spec *s, int k, int64_t n_in, cae_layer_config *lc)
 {
     cae_layer_config_default(lc, s->kind, n_in, c->b->hidden);
+    const double h = rp_layer_hyper(s, k);
     switch (s->kind) {
-    case CAE_MODEL_AE_WD: lc->wd = s->hyper; break;
+    case CAE_MODEL_AE_WD: lc->wd = h; break;
     case CAE_MODEL_DAE_G:
-    case CAE_MODEL_DAE_B: lc->noise = s->hyper; break;
-    case CAE_MODEL_CAE: lc->lambda = s->hyper; break;
+    case CAE_MODEL_DAE_B: lc->noise = h; break;
+    case CAE_MODEL_CAE: lc->lambda = h; break;
     default: break;
     }
 }
@@ -230,7 +245,7 @@ static int eval_views(const rp_ctx *c, cae_splits *sp, cae_dataset **valid, cae_
 }
 
 /* Pretrain layer n of s on top of the cached n-1 layers below it (a stack
- * of n layers reuses the (n-1)-layer run of the same kind, hyper-parameter,
+ * of n layers reuses the (n-1)-layer run of the same kind, hyper-parameters,
  * data and seed), measure the encoder, save NAME/pretrain.ckpt and
  * NAME/pretrain.txt. */
 static int pretrain(const rp_ctx *c, const rp_spec *s, const char *name, const char *dir, rp_result *r)
@@ -282,7 +297,7 @@ static int pretrain(const rp_ctx *c, const rp_spec *s, const char *name, const c
            c->verbose || c->jobs > 1 ? "\n" : "");
     fflush(stdout);
     cae_layer_config lc;
-    layer_config(c, s, tr->dim, &lc);
+    layer_config(c, s, k, tr->dim, &lc);
     const double t0 = cli_now();
     if (cae_stack_push(p, &info, &lc, c->seed, &err) ||
         !(task = cae_task_pretrain(p, k, &lc, 20, c->seed + (uint64_t)k, c->threads, &err))) {
@@ -467,13 +482,18 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
             snprintf(path, sizeof path, "%s/test.txt", ftdir);
             remove(path);
         }
-        if (s->n_layers < CAE_MAX_LAYERS) {
-            rp_spec above = *s;
-            above.n_layers++;
-            char aname[256];
-            rp_run_name(&above, aname, sizeof aname);
-            snprintf(path, sizeof path, "%s/runs/%s/pretrain.txt", c->out, aname);
-            remove(path);
+        if (s->n_layers < CAE_MAX_LAYERS) { /* at every upper value built on it */
+            const double *up;
+            const int n_up = s->n_layers == 1 ? rp_grid_upper(&up) : 0;
+            for (int j = -1; j < n_up; j++) {
+                rp_spec above = *s;
+                above.n_layers++;
+                if (j >= 0) above.upper = up[j];
+                char aname[256];
+                rp_run_name(&above, aname, sizeof aname);
+                snprintf(path, sizeof path, "%s/runs/%s/pretrain.txt", c->out, aname);
+                remove(path);
+            }
         }
         if (pretrain(c, s, name, dir, r)) return 1;
     }

@@ -170,6 +170,7 @@ JVP_TEST(bias_add, cae_bias_add(g, x[0], x[1]), M57(-1, 1, UNIFORM, BATCH), V7(S
 JVP_TEST(mul_row, cae_mul_row(g, x[0], x[1]), M57(-1, 1, UNIFORM, BATCH), V7(SHARED))
 JVP_TEST(mul_col, cae_mul_col(g, x[0], x[1]), M57(-1, 1, UNIFORM, BATCH), V5(BATCH))
 JVP_TEST(sum, cae_sum(g, x[0]), T3(-1, 1, UNIFORM, BATCH))
+JVP_TEST(sum_squares, cae_sum_squares(g, x[0]), T3(-1, 1, UNIFORM, BATCH))
 JVP_TEST(mean, cae_mean(g, x[0]), T3(-1, 1, UNIFORM, BATCH))
 JVP_TEST(sum_rows, cae_sum_rows(g, x[0]), M57(-1, 1, UNIFORM, BATCH))
 JVP_TEST(sum_cols, cae_sum_cols(g, x[0]), M57(-1, 1, UNIFORM, BATCH))
@@ -285,7 +286,7 @@ int main(void)
     Suite *s = suite_create("jvp");
     ADD(s, add), ADD(s, sub), ADD(s, mul), ADD(s, scale), ADD(s, add_scalar), ADD(s, square);
     ADD(s, bias_add), ADD(s, mul_row), ADD(s, mul_col);
-    ADD(s, sum), ADD(s, mean), ADD(s, sum_rows), ADD(s, sum_cols);
+    ADD(s, sum), ADD(s, sum_squares), ADD(s, mean), ADD(s, sum_rows), ADD(s, sum_cols);
     ADD(s, sigmoid), ADD(s, tanh), ADD(s, relu), ADD(s, softplus), ADD(s, exp), ADD(s, log);
     ADD(s, step), ADD(s, softmax), ADD(s, bce_logits), ADD(s, softmax_xent), ADD(s, sq_error);
     ADD(s, gaussian_noise), ADD(s, mask_noise);

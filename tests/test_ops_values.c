@@ -134,7 +134,7 @@ START_TEST(unary_values)
 }
 END_TEST
 
-/* add, sub, mul, bias_add, mul_row and the reductions on 5 x 7. */
+/* add, sub, mul, bias_add, mul_row and the reductions (sum_squares too) on 5 x 7. */
 START_TEST(binary_and_reduce_values)
 {
     enum { B = 5, N = 7 };
@@ -142,10 +142,11 @@ START_TEST(binary_and_reduce_values)
     cae_node *a = cae_input(g, "a", 2, (int64_t[]){B, N});
     cae_node *b = cae_input(g, "b", 2, (int64_t[]){B, N});
     cae_node *v = cae_input(g, "v", 1, (int64_t[]){N});
-    cae_node *out[9] = {cae_add(g, a, b),       cae_sub(g, a, b),      cae_mul(g, a, b),
-                        cae_bias_add(g, a, v),  cae_mul_row(g, a, v),  cae_sum(g, a),
-                        cae_mean(g, a),         cae_sum_rows(g, a),    cae_sum_cols(g, a)};
-    for (int k = 0; k < 9; k++) cae_graph_output(g, out[k]);
+    cae_node *out[10] = {cae_add(g, a, b),       cae_sub(g, a, b),      cae_mul(g, a, b),
+                         cae_bias_add(g, a, v),  cae_mul_row(g, a, v),  cae_sum(g, a),
+                         cae_mean(g, a),         cae_sum_rows(g, a),    cae_sum_cols(g, a),
+                         cae_sum_squares(g, a)};
+    for (int k = 0; k < 10; k++) cae_graph_output(g, out[k]);
     ck_assert_int_eq(cae_graph_compile(g, out[5]), 0);
     cae_real *av = cae_node_value(a)->data, *bv = cae_node_value(b)->data;
     cae_real *vv = cae_node_value(v)->data;
@@ -153,7 +154,7 @@ START_TEST(binary_and_reduce_values)
     tu_fill_uniform(bv, B * N, -2, 2, 2);
     tu_fill_uniform(vv, N, -2, 2, 3);
     cae_graph_forward(g);
-    long double total = 0, rows[B] = {0}, cols[N] = {0};
+    long double total = 0, total2 = 0, rows[B] = {0}, cols[N] = {0};
     for (int i = 0; i < B; i++)
         for (int j = 0; j < N; j++) {
             const int k = i * N + j;
@@ -163,9 +164,11 @@ START_TEST(binary_and_reduce_values)
             expect_close("bias_add", k, cae_node_value(out[3])->data[k], (long double)av[k] + vv[j], REL);
             expect_close("mul_row", k, cae_node_value(out[4])->data[k], (long double)av[k] * vv[j], REL);
             total += av[k], rows[i] += av[k], cols[j] += av[k];
+            total2 += (long double)av[k] * av[k];
         }
     expect_close("sum", 0, cae_node_value(out[5])->data[0], total, REL);
     expect_close("mean", 0, cae_node_value(out[6])->data[0], total / (B * N), REL);
+    expect_close("sum_squares", 0, cae_node_value(out[9])->data[0], total2, REL);
     for (int i = 0; i < B; i++) expect_close("sum_rows", i, cae_node_value(out[7])->data[i], rows[i], 8 * REL);
     for (int j = 0; j < N; j++) expect_close("sum_cols", j, cae_node_value(out[8])->data[j], cols[j], 8 * REL);
     cae_graph_free(g);

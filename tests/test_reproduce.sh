@@ -52,10 +52,11 @@ check "training curves drawn" test -s "$out/figures/training-pretrain.png"
 check "pretraining ran 3 epochs of 1000 examples" \
     test "$(grep -v '^#' "$out/runs/mnist-ae/pretrain-L1.dat" | tail -n +2 | wc -l)" -eq 3
 # Fine-tuning: each model's grid at lr 0.1, then lr 0.01 on the winner's
-# encoder: 12 models x 2 rates in Table 1, (CAE-1 + CAE-2) x 2 rates x 2 sets
-# in Table 2; each fine-tuning keeps its classifier.
-check "32 fine-tunings" test "$(find "$out/runs" -path '*/ft-lr*/result.txt' | wc -l)" -eq 32
-check "every fine-tuning kept its classifier" test "$(find "$out/runs" -path '*/ft-lr*/mlp.ckpt' | wc -l)" -eq 32
+# encoder: 12 models x 2 rates in Table 1; in Table 2, per set, CAE-1 at 2
+# rates and CAE-2's two second-layer lambdas at lr 0.1 plus lr 0.01 on the
+# winner; each fine-tuning keeps its classifier.
+check "34 fine-tunings" test "$(find "$out/runs" -path '*/ft-lr*/result.txt' | wc -l)" -eq 34
+check "every fine-tuning kept its classifier" test "$(find "$out/runs" -path '*/ft-lr*/mlp.ckpt' | wc -l)" -eq 34
 check "both rates fine-tuned the MNIST CAE" test -s "$out/runs/mnist-cae-0.1/ft-lr0.01/finetune.dat"
 check "the two rates trained differently" \
     test "$(cmp -s "$out/runs/mnist-cae-0.1/ft-lr0.1/finetune.dat" "$out/runs/mnist-cae-0.1/ft-lr0.01/finetune.dat"; echo $?)" = 1
@@ -67,8 +68,19 @@ check "the table's chosen rate is a fine-tuned one" \
 check "CAE-2 pretrained layer 1 once" test "$(grep -c 'basic-cae-0.1[-L0-9]*  *pretrain layer 1' "$out/log1")" -eq 1
 check "CAE-2 pretrained layer 2" test "$(grep -c 'basic-cae-0.1-L2  *pretrain layer 2' "$out/log1")" -eq 1
 check "CAE-2's run has no layer-1 log of its own" test ! -e "$out/runs/basic-cae-0.1-L2/pretrain-L1.dat"
-check "table2.tsv rows have 11 tab-separated fields" \
-    test "$(awk -F'\t' 'NF != 11' "$out/table2.tsv" | wc -l)" -eq 0
+# CAE-2's second layer has a lambda of its own, searched on CAE-1's layer 1.
+check "CAE-2 pretrained layer 2 at lambda 0.03" \
+    test "$(grep -c 'basic-cae-0.1-L2-0.03  *pretrain layer 2' "$out/log1")" -eq 1
+check "CAE-2 at lambda 0.03 has no layer-1 log of its own" test ! -e "$out/runs/basic-cae-0.1-L2-0.03/pretrain-L1.dat"
+"$cae" export --model "$out/runs/basic-cae-0.1-L2/pretrain.ckpt" --npy "$out/npy-a" >/dev/null 2>&1
+"$cae" export --model "$out/runs/basic-cae-0.1-L2-0.03/pretrain.ckpt" --npy "$out/npy-b" >/dev/null 2>&1
+check "both CAE-2 runs share CAE-1's layer 1" cmp -s "$out/npy-a/L1.W.npy" "$out/npy-b/L1.W.npy"
+check "the second layer's lambda changed the second layer" \
+    test "$(cmp -s "$out/npy-a/L2.W.npy" "$out/npy-b/L2.W.npy"; echo $?)" = 1
+check "table2.tsv rows have 12 tab-separated fields" \
+    test "$(awk -F'\t' 'NF != 12' "$out/table2.tsv" | wc -l)" -eq 0
+check "table2.tsv names CAE-2's chosen second-layer lambda" \
+    test "$(awk -F'\t' 'NR > 1 && $12 != "0.1" && $12 != "0.03"' "$out/table2.tsv" | wc -l)" -eq 0
 check "the plan is printed first" test "$(head -1 "$out/log1" | grep -c '^budget smoke: [0-9]* pretrainings')" -eq 1
 
 # A second run trains nothing: every run is cached.

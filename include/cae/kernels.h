@@ -81,6 +81,11 @@ int64_t caek_sum_parts(int64_t n);
 void caek_sum_forward(cae_real *out, const cae_real *x, int64_t n,
                       double *part, int nt);
 void caek_sum_backward(cae_real *dx, cae_real g, int64_t n, int nt);
+/* out[0] = sum of x_i^2 (n); part as caek_sum_forward.  dx += 2 g x (n) */
+void caek_sum_squares_forward(cae_real *out, const cae_real *x, int64_t n,
+                              double *part, int nt);
+void caek_sum_squares_backward(cae_real *dx, const cae_real *x, cae_real g,
+                               int64_t n, int nt);
 /* out[b] = sum_j x[b,j]: x B x N, out B.  dx[b,j] += dout[b] */
 void caek_sum_rows_forward(cae_real *out, const cae_real *x, int64_t B,
                            int64_t N, int nt);

@@ -47,6 +47,9 @@ cae_node *cae_mul_col(cae_graph *g, cae_node *x, cae_node *c);  /* row b times c
 /* ---- reductions */
 cae_node *cae_sum(cae_graph *g, cae_node *x);  /* all elements -> scalar */
 cae_node *cae_mean(cae_graph *g, cae_node *x); /* all elements -> scalar */
+/* sum of x_i^2 -> scalar, in one pass each way (weight decay: what
+ * cae_sum(cae_square(x)) computes, without the squared copy). */
+cae_node *cae_sum_squares(cae_graph *g, cae_node *x);
 /* x rank 2, B x N. sum_rows: each row summed -> B values (rank 1).
  * sum_cols: each column summed -> N values (rank 1). */
 cae_node *cae_sum_rows(cae_graph *g, cae_node *x);

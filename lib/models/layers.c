@@ -169,7 +169,7 @@ cae_node *cae_encoder(cae_graph *g, cae_params *p, int layer, cae_act act, cae_n
 
 cae_node *cae_weight_decay(cae_graph *g, cae_node *W, double wd)
 {
-    return cae_scale(g, cae_sum(g, cae_square(g, W)), (cae_real)wd);
+    return cae_scale(g, cae_sum_squares(g, W), (cae_real)wd);
 }
 
 /* The RBM's free energy summed over the batch, from v and its hidden

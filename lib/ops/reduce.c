@@ -1,6 +1,6 @@
-/* Reductions: sum and mean of every element (to a scalar), sum_rows and
- * sum_cols of a B x N matrix. Sums never depend on the thread count: sum
- * and mean add fixed chunks of CAEK_CHUNK elements in double into scratch,
+/* Reductions: sum, mean and sum of squares of every element (to a scalar),
+ * sum_rows and sum_cols of a B x N matrix. Sums never depend on the thread
+ * count: sum, mean and sum_squares add fixed chunks of CAEK_CHUNK elements in double into scratch,
  * then add the chunks in order; each row or column sum is one thread's. */
 #include "cae/kernels.h"
 #include "cae/op.h"
@@ -34,6 +34,30 @@ void caek_sum_forward(cae_real *out, const cae_real *x, int64_t n,
 void caek_sum_backward(cae_real *dx, cae_real g, int64_t n, int nt)
 {   /* dx: n */
     CAEK_FOR(n, nt, dx[i] += g);
+}
+
+void caek_sum_squares_forward(cae_real *out, const cae_real *x, int64_t n,
+                              double *part, int nt)
+{   /* out: 1; x: n; part: caek_sum_parts(n) */
+    const int64_t np = caek_sum_parts(n);
+    CAEK_FOR_ROWS(np, CAEK_CHUNK, nt, {
+        const int64_t i0 = b * CAEK_CHUNK;
+        const int64_t i1 = i0 + CAEK_CHUNK < n ? i0 + CAEK_CHUNK : n;
+        double s = 0;
+        _Pragma("omp simd reduction(+ : s)")
+        for (int64_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
+        part[b] = s;
+    });
+    double s = 0;
+    for (int64_t p = 0; p < np; p++) s += part[p];
+    out[0] = (cae_real)s;
+}
+
+void caek_sum_squares_backward(cae_real *dx, const cae_real *x, cae_real g,
+                               int64_t n, int nt)
+{   /* dx, x: n */
+    const cae_real g2 = 2 * g;
+    CAEK_FOR(n, nt, dx[i] += g2 * x[i]);
 }
 
 void caek_sum_rows_forward(cae_real *out, const cae_real *x, int64_t B,
@@ -107,6 +131,16 @@ static void mean_bwd(cae_node *n)
     const int64_t size = IN(n, 0)->size;
     if (cae_needs_grad(n->in[0]) && size > 0)
         caek_sum_backward(IN(n, 0)->grad, n->out.grad[0] / (cae_real)size, size, NT(n));
+}
+
+static void sumsq_fwd(cae_node *n)
+{
+    caek_sum_squares_forward(n->out.data, IN(n, 0)->data, IN(n, 0)->size, n->scratch, NT(n));
+}
+static void sumsq_bwd(cae_node *n)
+{
+    if (cae_needs_grad(n->in[0]))
+        caek_sum_squares_backward(IN(n, 0)->grad, IN(n, 0)->data, n->out.grad[0], IN(n, 0)->size, NT(n));
 }
 
 /* sum_rows: B x N -> B; sum_cols: B x N -> N. */
@@ -184,6 +218,11 @@ static cae_node *mean_tan(cae_graph *g, cae_node *n, cae_node *const *t)
     const int64_t size = IN(n, 0)->size;
     return cae_scale(g, cae_ops_dir_sum(g, t[0], DIRS(0)), (cae_real)(size > 0 ? 1.0 / (double)size : 0));
 }
+static cae_node *sumsq_tan(cae_graph *g, cae_node *n, cae_node *const *t)
+{   /* each direction's sum of 2 x x' */
+    const int64_t K = DIRS(0);
+    return cae_ops_dir_sum(g, cae_mul(g, cae_tangent_lift(g, cae_scale(g, n->in[0], 2), K), t[0]), K);
+}
 static cae_node *sum_rows_tan(cae_graph *g, cae_node *n, cae_node *const *t)
 {   /* K blocks of B rows -> K blocks of B values */
     (void)n;
@@ -202,6 +241,8 @@ static const cae_op sum_op = {.name = "sum", .n_in = 1, .infer = sum_infer, .pla
                               .forward = sum_fwd, .backward = sum_bwd, .tangent = sum_tan};
 static const cae_op mean_op = {.name = "mean", .n_in = 1, .infer = sum_infer, .plan = sum_plan,
                                .forward = mean_fwd, .backward = mean_bwd, .tangent = mean_tan};
+static const cae_op sumsq_op = {.name = "sum_squares", .n_in = 1, .infer = sum_infer, .plan = sum_plan,
+                                .forward = sumsq_fwd, .backward = sumsq_bwd, .tangent = sumsq_tan};
 static const cae_op sum_rows_op = {.name = "sum_rows", .n_in = 1, .infer = sum_rows_infer,
                                    .forward = sum_rows_fwd, .backward = sum_rows_bwd,
                                    .tangent = sum_rows_tan};
@@ -218,5 +259,6 @@ static cae_node *unary(cae_graph *g, const cae_op *op, cae_node *x)
 
 cae_node *cae_sum(cae_graph *g, cae_node *x) { return unary(g, &sum_op, x); }
 cae_node *cae_mean(cae_graph *g, cae_node *x) { return unary(g, &mean_op, x); }
+cae_node *cae_sum_squares(cae_graph *g, cae_node *x) { return unary(g, &sumsq_op, x); }
 cae_node *cae_sum_rows(cae_graph *g, cae_node *x) { return unary(g, &sum_rows_op, x); }
 cae_node *cae_sum_cols(cae_graph *g, cae_node *x) { return unary(g, &sum_cols_op, x); }
