@@ -482,19 +482,20 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
             snprintf(path, sizeof path, "%s/test.txt", ftdir);
             remove(path);
         }
-        if (s->n_layers < CAE_MAX_LAYERS) { /* at every upper value built on it */
-            const double *up;
-            const int n_up = s->n_layers == 1 ? rp_grid_upper(&up) : 0;
+        /* Every deeper stack built on it, at every upper value: a cached
+         * deeper layer is used without looking at the layers below. */
+        const double *up;
+        const int n_up = s->n_layers == 1 ? rp_grid_upper(&up) : 0;
+        for (int k = s->n_layers + 1; k <= CAE_MAX_LAYERS; k++)
             for (int j = -1; j < n_up; j++) {
                 rp_spec above = *s;
-                above.n_layers++;
+                above.n_layers = k;
                 if (j >= 0) above.upper = up[j];
                 char aname[256];
                 rp_run_name(&above, aname, sizeof aname);
                 snprintf(path, sizeof path, "%s/runs/%s/pretrain.txt", c->out, aname);
                 remove(path);
             }
-        }
         if (pretrain(c, s, name, dir, r)) return 1;
     }
     if (!s->finetune) {

@@ -81,6 +81,12 @@ check "table2.tsv rows have 12 tab-separated fields" \
     test "$(awk -F'\t' 'NF != 12' "$out/table2.tsv" | wc -l)" -eq 0
 check "table2.tsv names CAE-2's chosen second-layer lambda" \
     test "$(awk -F'\t' 'NR > 1 && $12 != "0.1" && $12 != "0.03"' "$out/table2.tsv" | wc -l)" -eq 0
+# ... the one with the lower validation error at lr 0.1 (the first on a tie).
+va=$(awk '$1 == "valid_error" {print $2}' "$out/runs/basic-cae-0.1-L2/ft-lr0.1/result.txt")
+vb=$(awk '$1 == "valid_error" {print $2}' "$out/runs/basic-cae-0.1-L2-0.03/ft-lr0.1/result.txt")
+want=$(awk -v a="$va" -v b="$vb" 'BEGIN {print (b < a) ? "0.03" : "0.1"}')
+check "basic's CAE-2 chose lambda 2 = $want on validation ($va vs $vb)" \
+    test "$(awk -F'\t' '$1 == "basic" {print $12}' "$out/table2.tsv")" = "$want"
 check "the plan is printed first" test "$(head -1 "$out/log1" | grep -c '^budget smoke: [0-9]* pretrainings')" -eq 1
 
 # A second run trains nothing: every run is cached.
@@ -123,6 +129,8 @@ out3="$out/jobs"
 "$cae" reproduce all --budget smoke --jobs 2 --out "$out3" >"$out/log6" 2>&1
 check "--jobs 2 exits 0" test $? -eq 0
 check "--jobs 2 used workers" grep -q '^2 worker processes: ' "$out/log6"
+check "--jobs 2: the workers trained everything the tables and figures use" \
+    test "$(awk '/^table1 on /{t = 1} t && /pretrain layer|fine-tune at/' "$out/log6" | wc -l)" -eq 0
 check "--jobs 2: the same table1.md" cmp -s "$out/table1.md" "$out3/table1.md"
 check "--jobs 2: the same table2.md" cmp -s "$out/table2.md" "$out3/table2.md"
 ndiff=0

@@ -14,21 +14,33 @@ int64_t caek_sum_parts(int64_t n)
     return n <= CAEK_CHUNK ? 1 : (n + CAEK_CHUNK - 1) / CAEK_CHUNK;
 }
 
-void caek_sum_forward(cae_real *out, const cae_real *x, int64_t n,
-                      double *part, int nt)
+/* out[0] = the sum of x_i (square 0) or of x_i^2 (square 1): each fixed
+ * chunk summed in double by one thread, then the chunks in order. */
+static void sum_chunks(cae_real *out, const cae_real *x, int64_t n, double *part, int nt, int square)
 {   /* out: 1; x: n; part: caek_sum_parts(n) */
     const int64_t np = caek_sum_parts(n);
     CAEK_FOR_ROWS(np, CAEK_CHUNK, nt, {
         const int64_t i0 = b * CAEK_CHUNK;
         const int64_t i1 = i0 + CAEK_CHUNK < n ? i0 + CAEK_CHUNK : n;
         double s = 0;
-        _Pragma("omp simd reduction(+ : s)")
-        for (int64_t i = i0; i < i1; i++) s += x[i];
+        if (square) {
+            _Pragma("omp simd reduction(+ : s)")
+            for (int64_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
+        } else {
+            _Pragma("omp simd reduction(+ : s)")
+            for (int64_t i = i0; i < i1; i++) s += x[i];
+        }
         part[b] = s;
     });
     double s = 0;
     for (int64_t p = 0; p < np; p++) s += part[p];
     out[0] = (cae_real)s;
+}
+
+void caek_sum_forward(cae_real *out, const cae_real *x, int64_t n,
+                      double *part, int nt)
+{
+    sum_chunks(out, x, n, part, nt, 0);
 }
 
 void caek_sum_backward(cae_real *dx, cae_real g, int64_t n, int nt)
@@ -38,19 +50,8 @@ void caek_sum_backward(cae_real *dx, cae_real g, int64_t n, int nt)
 
 void caek_sum_squares_forward(cae_real *out, const cae_real *x, int64_t n,
                               double *part, int nt)
-{   /* out: 1; x: n; part: caek_sum_parts(n) */
-    const int64_t np = caek_sum_parts(n);
-    CAEK_FOR_ROWS(np, CAEK_CHUNK, nt, {
-        const int64_t i0 = b * CAEK_CHUNK;
-        const int64_t i1 = i0 + CAEK_CHUNK < n ? i0 + CAEK_CHUNK : n;
-        double s = 0;
-        _Pragma("omp simd reduction(+ : s)")
-        for (int64_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
-        part[b] = s;
-    });
-    double s = 0;
-    for (int64_t p = 0; p < np; p++) s += part[p];
-    out[0] = (cae_real)s;
+{
+    sum_chunks(out, x, n, part, nt, 1);
 }
 
 void caek_sum_squares_backward(cae_real *dx, const cae_real *x, cae_real g,
