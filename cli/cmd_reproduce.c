@@ -109,17 +109,23 @@ int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_
     return 0;
 }
 
+rp_spec rp_upper_spec(const rp_ctx *c, const rp_spec *l1, double upper)
+{
+    rp_spec s = *l1;
+    s.n_layers = 2;
+    s.finetune = 1;
+    s.ft_lr = c->b->ft_lrs[0];
+    s.upper = upper;
+    return s;
+}
+
 int rp_upper_winner(const rp_ctx *c, const rp_spec *l1, int grid, rp_spec *best, rp_result *bres)
 {
     const double *up;
     int n = rp_grid_upper(&up);
     if (grid < n) n = grid;
     for (int i = 0; i < n; i++) {
-        rp_spec s = *l1;
-        s.n_layers = 2;
-        s.finetune = 1;
-        s.ft_lr = c->b->ft_lrs[0];
-        s.upper = up[i];
+        const rp_spec s = rp_upper_spec(c, l1, up[i]);
         rp_result r;
         if (rp_run(c, &s, &r)) return 1;
         if (!i || r.valid_error < bres->valid_error) {
@@ -379,7 +385,7 @@ static void plan_print(const rp_budget *b, int do1, int do2, int dof, int jobs, 
         const double n = b->small_variations ? (rect ? 20 : 200) : rect ? 1000 : 10000;
         const double layer = rp_pre_epochs(b, (int64_t)n) * n;
         const double *up;
-        const int n_up = rp_grid_upper(&up) < b->grid_up ? rp_grid_upper(&up) : b->grid_up;
+        const int n_grid_up = rp_grid_upper(&up), n_up = n_grid_up < b->grid_up ? n_grid_up : b->grid_up;
         const int fts1 = b->grid2 + b->n_ft_lrs - 1, fts2 = n_up + b->n_ft_lrs - 1;
         n_pre += b->grid2 + n_up;
         pre += (b->grid2 + 1.3 * n_up) * layer; /* layer 2 has 1000 inputs */

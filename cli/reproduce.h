@@ -94,6 +94,9 @@ int rp_mkdirs(const char *path);
  * cached). Returns 0 or 1. */
 int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
                    int n_layers, int grid, rp_spec *best, rp_result *bres);
+/* The 2-layer run on l1's first layer with second-layer value `upper`,
+ * fine-tuned at the budget's first learning rate. */
+rp_spec rp_upper_spec(const rp_ctx *c, const rp_spec *l1, double upper);
 /* CAE-2: the best second-layer value of rp_grid_upper (its first `grid`)
  * on top of l1's first layer, at the budget's first learning rate. 0 or 1. */
 int rp_upper_winner(const rp_ctx *c, const rp_spec *l1, int grid, rp_spec *best, rp_result *bres);

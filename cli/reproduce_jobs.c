@@ -145,9 +145,7 @@ int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof
         rp_result wr;
         if (rp_grid_winner(&quiet, b->table2_sets[t], var_root, CAE_MODEL_CAE, 1, b->grid2, &w, &wr)) goto done;
         for (int i = 0; i < b->grid_up && i < n_up; i++) {
-            rp_spec s = w;
-            s.n_layers = 2;
-            s.upper = up[i];
+            const rp_spec s = rp_upper_spec(c, &w, up[i]);
             if (push(&q, &s)) goto oom;
         }
     }

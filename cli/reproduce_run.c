@@ -34,7 +34,7 @@ static const double grid_upper[] = {0.1, 0.03, 0.01};
 int rp_grid_upper(const double **values)
 {
     *values = grid_upper;
-    return 3;
+    return (int)(sizeof grid_upper / sizeof grid_upper[0]);
 }
 
 double rp_layer_hyper(const rp_spec *s, int k) { return k > 1 && s->upper > 0 ? s->upper : s->hyper; }
