@@ -88,7 +88,10 @@ static void on_term(int sig)
         put(sig_who);
         put(": stopped by signal ");
         put_long(sig);
-        if (sig_epoch > 0) {
+        if (sig_epoch > 0 && sig_saved >= sig_epoch) {
+            put(" after epoch "); /* between a save and the next epoch's first step */
+            put_long(sig_epoch);
+        } else if (sig_epoch > 0) {
             put(" in epoch ");
             put_long(sig_epoch);
             put(" (");

@@ -189,11 +189,12 @@ kill_rank() {
 if kill_rank launcher nonzero; then
     B=$T/k.launcher
     # Rank 1 dies a quarter-epoch after the 2nd checkpoint, in epoch 3 unless the
-    # machine is loaded enough to delay the kill past an epoch's end: the epoch
-    # the message names is read from it, and must be after the 2nd and before the last.
+    # machine is loaded enough to delay the kill past an epoch's end (or lands it
+    # between a save and the next step: "after epoch N"): the epoch the message
+    # names is read from it, and must be after the 2nd and before the last.
     held=$(sed -n "s/.*; .* holds epoch \([0-9]*\) (--resume continues from it)$/\1/p" "$B.log" | tail -n 1)
     if [ -n "$held" ] && [ "$held" -ge 2 ] && [ "$held" -lt 8 ] &&
-        grep -q "cae pretrain: stopped by signal 15 in epoch $((held + 1)) (.* examples done): the MPI launcher ends every rank when one fails or is interrupted; $B holds epoch $held (--resume continues from it)" "$B.log"; then
+        grep -q -E "cae pretrain: stopped by signal 15 (in epoch $((held + 1)) \(.* examples done\)|after epoch $held): the MPI launcher ends every rank when one fails or is interrupted; $B holds epoch $held \(--resume continues from it\)" "$B.log"; then
         ok "kill (launcher): rank 0 says where it stood and that $B holds epoch $held"
     else
         bad "kill (launcher): no message from rank 0" "$B.log"
