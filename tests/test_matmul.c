@@ -77,6 +77,106 @@ START_TEST(gemm_vs_naive)
 }
 END_TEST
 
+/* cae_gemm_plan_ksplit: against the reference, with and without accumulate
+ * and bias, and bit for bit the same at 1, 2 and 3 threads (each block's
+ * tiles have one writer, and the blocks are summed in one order). */
+START_TEST(gemm_ksplit_vs_naive)
+{
+    static const int64_t shapes[][4] = {{1, 1000, 784, 384}, {20, 784, 1000, 384},
+                                        {20, 1000, 784, 384}, {7, 65, 130, 64},
+                                        {33, 300, 200, 96},  {2, 5, 3, 1}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++)
+        for (int mode = 0; mode < 3; mode++) { /* plain, accumulate, bias */
+            const int64_t m = shapes[t][0], n = shapes[t][1], k = shapes[t][2], k0 = shapes[t][3];
+            const int acc = mode == 1;
+            cae_real *a = cae_alloc_reals((size_t)(m * k)), *b = cae_alloc_reals((size_t)(k * n));
+            cae_real *c0 = cae_alloc_reals((size_t)(m * n)), *bias = cae_alloc_reals((size_t)n);
+            cae_real *c[3];
+            double *ref = malloc((size_t)(m * n) * sizeof *ref);
+            tu_fill_uniform(a, m * k, -1, 1, 11 + (uint64_t)t);
+            tu_fill_uniform(b, k * n, -1, 1, 12 + (uint64_t)t);
+            tu_fill_uniform(c0, m * n, -1, 1, 13);
+            tu_fill_uniform(bias, n, -1, 1, 14);
+            naive(a, b, ref, m, n, k, 0, 0);
+            for (int64_t i = 0; i < m * n; i++)
+                ref[i] += (acc ? c0[i] : 0) + (mode == 2 ? bias[i % n] : 0);
+            cae_gemm p;
+            ck_assert_int_eq(cae_gemm_plan_ksplit(&p, m, n, k, k0, acc), 0);
+            ck_assert_int_eq((int)p.k_split, (int)k0);
+            cae_real *s = cae_alloc_reals(p.scratch_reals);
+            for (int th = 1; th <= 3; th++) {
+                c[th - 1] = cae_alloc_reals((size_t)(m * n));
+                memcpy(c[th - 1], c0, (size_t)(m * n) * sizeof(cae_real));
+                cae_gemm_run_bias(&p, a, b, c[th - 1], mode == 2 ? bias : NULL, s, th);
+                for (int64_t i = 0; i < m * n; i++)
+                    ck_assert_msg(fabs(c[th - 1][i] - ref[i]) <= REF_TOL * (1 + sqrt((double)k)),
+                                  "ksplit %lldx%lldx%lld at %lld, mode %d, %d thread(s): C[%lld] = "
+                                  "%g, want %g",
+                                  (long long)m, (long long)n, (long long)k, (long long)k0, mode, th,
+                                  (long long)i, (double)c[th - 1][i], ref[i]);
+            }
+            for (int th = 2; th <= 3; th++)
+                ck_assert_msg(!memcmp(c[0], c[th - 1], (size_t)(m * n) * sizeof(cae_real)),
+                              "ksplit %lldx%lldx%lld, mode %d: %d threads differ from 1",
+                              (long long)m, (long long)n, (long long)k, mode, th);
+            for (int th = 0; th < 3; th++) cae_free(c[th]);
+            cae_free(a);
+            cae_free(b);
+            cae_free(c0);
+            cae_free(bias);
+            cae_free(s);
+            free(ref);
+        }
+    cae_gemm p;
+    ck_assert_int_eq(cae_gemm_plan_ksplit(&p, 4, 4, 8, 0, 0), -1);
+    ck_assert_int_eq(cae_gemm_plan_ksplit(&p, 4, 4, 8, 8, 0), -1);
+}
+END_TEST
+
+/* cae_gemm_own changes which thread computes a tile (or a row of the
+ * batch-of-one dot products), never a value: 2 threads with it give the
+ * plain plan's bits; it refuses a split off the tile grid or outside. */
+START_TEST(gemm_own_changes_no_bit)
+{
+    /* m, n, k, ta, tb, dim, at: tiles of 32 x 48 (wide), of 24 x 64, the
+     * swapped h W^T over W's rows, and the dot products (B = 1). */
+    static const int64_t cases[][7] = {{784, 1000, 20, 0, 0, 0, 384}, {20, 784, 1000, 0, 0, 1, 384},
+                                       {100, 300, 50, 0, 0, 1, 128},  {20, 784, 1000, 0, 1, 0, 384},
+                                       {1, 784, 1000, 0, 1, 0, 384}};
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int64_t m = cases[t][0], n = cases[t][1], k = cases[t][2], at = cases[t][6];
+        const int ta = (int)cases[t][3], tb = (int)cases[t][4], dim = (int)cases[t][5];
+        cae_real *a = cae_alloc_reals((size_t)(m * k)), *b = cae_alloc_reals((size_t)(k * n));
+        cae_real *c1 = cae_alloc_reals((size_t)(m * n)), *c2 = cae_alloc_reals((size_t)(m * n));
+        tu_fill_uniform(a, m * k, -1, 1, 21 + (uint64_t)t);
+        tu_fill_uniform(b, k * n, -1, 1, 22 + (uint64_t)t);
+        cae_gemm p, q;
+        ck_assert_int_eq(cae_gemm_plan(&p, m, n, k, ta, tb, 0), 0);
+        q = p;
+        ck_assert_msg(cae_gemm_own(&q, dim, at) == 0, "case %zu: own refused", t);
+        ck_assert_int_eq(cae_gemm_own(&q, dim, (dim ? q.n : q.m)), -1);
+        cae_real *s = p.scratch_reals ? cae_alloc_reals(p.scratch_reals) : NULL;
+        cae_gemm_run(&p, a, b, c1, s, 2);
+        cae_gemm_run(&q, a, b, c2, s, 2);
+        ck_assert_msg(!memcmp(c1, c2, (size_t)(m * n) * sizeof(cae_real)),
+                      "case %zu: the owned schedule changed the product", t);
+        cae_free(a);
+        cae_free(b);
+        cae_free(c1);
+        cae_free(c2);
+        cae_free(s);
+    }
+    cae_gemm p;
+    ck_assert_int_eq(cae_gemm_plan(&p, 784, 1000, 20, 0, 0, 0), 0);
+    ck_assert_int_eq(cae_gemm_own(&p, 0, 40), -1); /* not a multiple of the 32-row tiles */
+    ck_assert_int_eq(cae_gemm_own(&p, 1, 100), -1);
+    ck_assert_int_eq(cae_gemm_own(&p, 2, 32), -1);
+    ck_assert_int_eq((int)cae_gemm_owner_split(784), 384);
+    ck_assert_int_eq((int)cae_gemm_owner_split(32), 0); /* one tile of rows */
+    ck_assert_int_eq((int)cae_gemm_owner_split(200), 96);
+}
+END_TEST
+
 /* cae_transpose: whole register blocks, ragged edges, and shapes large
  * enough for the threaded loop, against the definition. */
 START_TEST(transpose_vs_definition)
@@ -341,6 +441,8 @@ int main(void)
     TCase *t = tcase_create("gemm");
     tcase_add_loop_test(t, gemm_vs_naive, 0, 4);
     tcase_add_test(t, gemm_rejects_bad_sizes);
+    tcase_add_test(t, gemm_ksplit_vs_naive);
+    tcase_add_test(t, gemm_own_changes_no_bit);
     tcase_add_test(t, transpose_vs_definition);
     tcase_set_timeout(t, 120);
     suite_add_tcase(s, t);

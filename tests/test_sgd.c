@@ -77,25 +77,31 @@ static void fill_batch(cae_real *x, int32_t *y, int step)
     for (int i = 0; i < B; i++) y[i] = (step + i) % 3;
 }
 
-/* A task of kind m on a fresh store from the seed. */
-static cae_task *make_task(int m, cae_params *p, int fresh, int threads)
+/* A task of kind m (d inputs, h units, batch b) on a fresh store from the seed. */
+static cae_task *make_task_of(int m, cae_params *p, int fresh, int threads, int64_t d, int64_t h,
+                              int64_t b)
 {
     cae_error err;
     cae_task *t;
     if (m == CAE_MODEL_MLP) {
-        cae_mlp_config c = {.n_layers = 1, .sizes = {D, H}, .act = {CAE_ACT_SIGMOID},
+        cae_mlp_config c = {.n_layers = 1, .sizes = {d, h}, .act = {CAE_ACT_SIGMOID},
                             .n_classes = 3, .wd = 1e-3};
         ck_assert_msg(!fresh || !cae_mlp_params(p, &c, 5, &err), "%s", err.msg);
-        t = cae_task_finetune(p, &c, B, 5, threads, &err);
+        t = cae_task_finetune(p, &c, b, 5, threads, &err);
     } else {
         cae_layer_config c;
-        cae_layer_config_default(&c, m < 0 ? CAE_MODEL_CAE : (cae_model_kind)m, D, H);
+        cae_layer_config_default(&c, m < 0 ? CAE_MODEL_CAE : (cae_model_kind)m, d, h);
         c.composed = m < 0;
         ck_assert_msg(!fresh || !cae_layer_params(p, 1, &c, 5, &err), "%s", err.msg);
-        t = cae_task_pretrain(p, 1, &c, B, 5, threads, &err);
+        t = cae_task_pretrain(p, 1, &c, b, 5, threads, &err);
     }
     ck_assert_msg(t != NULL, "%s", err.msg);
     return t;
+}
+
+static cae_task *make_task(int m, cae_params *p, int fresh, int threads)
+{
+    return make_task_of(m, p, fresh, threads, D, H, B);
 }
 
 static const int kinds[] = {CAE_MODEL_CAE, -1 /* composed */, CAE_MODEL_AE, CAE_MODEL_DAE_B,
@@ -251,6 +257,50 @@ START_TEST(continues_and_threads_change_nothing)
         cae_task_free(t[k]);
         cae_params_free(p[k]);
     }
+}
+END_TEST
+
+/* Weights large enough for the step's split between 2 threads (cae/gemm.h
+ * cae_gemm_owner_split: 200 rows split at 96; x W cut along K there, the
+ * finish and h W^T over W^T on either side of it, and for B = 1 the dot
+ * products over W's rows): 1, 2 and 3 threads give the same parameters,
+ * bit for bit, at B = 20 and B = 1, with momentum. */
+enum { LD = 200, LH = 400 };
+START_TEST(threads_agree_on_split_weights)
+{
+    const int m = kinds[_i / 2];
+    const int64_t b = _i % 2 ? 1 : 20;
+    cae_params *p[3];
+    cae_task *t[3];
+    cae_real *vel[3][8] = {{0}};
+    cae_sgd s[3];
+    p[0] = cae_params_new();
+    for (int k = 0; k < 3; k++) {
+        if (k) p[k] = clone_store(p[0]);
+        t[k] = make_task_of(m, p[k], k == 0, k + 1, LD, LH, b);
+        for (int i = 0; i < cae_task_n_params(t[k]); i++)
+            vel[k][i] = cae_alloc_reals((size_t)cae_task_param(t[k], i)->size);
+        s[k] = (cae_sgd){.lr = 0.05, .momentum = 0.5, .velocity = vel[k]};
+    }
+    cae_real *x = cae_alloc_reals((size_t)(b * LD));
+    int32_t y[20];
+    for (int step = 0; step < STEPS; step++) {
+        tu_fill_uniform(x, b * LD, 0, 1, 300 + (uint64_t)step);
+        for (int i = 0; i < b; i++) y[i] = (step + i) % 3;
+        for (int k = 0; k < 3; k++) {
+            double o;
+            s[k].continues = step > 0;
+            ck_assert_int_eq(cae_task_step_sgd(t[k], x, y, b, &s[k], &o), CAE_OK);
+        }
+    }
+    same_stores("1 thread vs 2, split weights", p[0], p[1], 0);
+    same_stores("1 thread vs 3, split weights", p[0], p[2], 0);
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < 8; i++) cae_free(vel[k][i]);
+        cae_task_free(t[k]);
+        cae_params_free(p[k]);
+    }
+    cae_free(x);
 }
 END_TEST
 
@@ -551,6 +601,7 @@ int main(void)
     const int nk = (int)(sizeof kinds / sizeof kinds[0]);
     tcase_add_loop_test(tc, step_is_backward_then_update, 0, 2 * nk);
     tcase_add_loop_test(tc, continues_and_threads_change_nothing, 0, nk);
+    tcase_add_loop_test(tc, threads_agree_on_split_weights, 0, 2 * nk);
     tcase_add_loop_test(tc, users_ops_finish_as_well, 0, 4);
     tcase_add_test(tc, merge_groups_and_finishers);
     tcase_add_test(tc, gibbs_from_the_affine_node);

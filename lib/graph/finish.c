@@ -434,20 +434,34 @@ static int fin_work(const param_fin *f)
     return f->got || f->store_now || (f->param->graph->sgd && f->upd >= 0);
 }
 
-/* The finish as one pass over the gradient, in blocks of CAE_NORM_ROWS rows. */
+/* Row block q of the finish as one pass over the gradient. */
+static void fin_block(param_fin *f, int64_t q, double *bad)
+{
+    const cae_tensor *P = &f->param->out;
+    const int64_t R = rows_of(P), S = cols_of(P), r0 = q * CAE_NORM_ROWS;
+    const int64_t nr = r0 + CAE_NORM_ROWS < R ? CAE_NORM_ROWS : R - r0;
+    fin_tile(f, P->grad + r0 * S, S, r0, 0, nr, S, bad);
+}
+
+/* The finish as one pass over the gradient, in blocks of CAE_NORM_ROWS
+ * rows; 2 threads take the blocks on either side of the owner split, as
+ * the weight gradient's tiles do (cae/gemm.h cae_gemm_owner_split). */
 static void fin_pass(param_fin *f)
 {
     const cae_tensor *P = &f->param->out;
-    const int64_t R = rows_of(P), S = cols_of(P);
-    const int64_t blocks = (R + CAE_NORM_ROWS - 1) / CAE_NORM_ROWS;
+    const int64_t R = rows_of(P), blocks = (R + CAE_NORM_ROWS - 1) / CAE_NORM_ROWS;
     const int threads = cae_node_threads(f->param);
+    const int64_t own = P->rank == 2 ? cae_gemm_owner_split(R) / CAE_NORM_ROWS : 0;
     double bad = 0;
-#pragma omp parallel for schedule(static) num_threads(threads) reduction(+ : bad) \
-    if (threads > 1 && P->size >= 65536)
-    for (int64_t q = 0; q < blocks; q++) {
-        const int64_t r0 = q * CAE_NORM_ROWS;
-        const int64_t nr = r0 + CAE_NORM_ROWS < R ? CAE_NORM_ROWS : R - r0;
-        fin_tile(f, P->grad + r0 * S, S, r0, 0, nr, S, &bad);
+#pragma omp parallel num_threads(threads) reduction(+ : bad) if (threads > 1 && P->size >= 65536)
+    {
+        if (own && omp_get_num_threads() == 2) {
+            const int side = omp_get_thread_num();
+            for (int64_t q = side ? own : 0; q < (side ? blocks : own); q++) fin_block(f, q, &bad);
+        } else {
+#pragma omp for schedule(static)
+            for (int64_t q = 0; q < blocks; q++) fin_block(f, q, &bad);
+        }
     }
     f->check = bad;
 }

@@ -43,18 +43,26 @@ static int64_t padded_ld(int64_t x)
     return ld;
 }
 
-/* The kernel of a rows x cols tile of C with row stride ldc_out. */
-static void *dispatch_ldc(const cae_gemm *p, int64_t rows, int64_t cols, int64_t ldc_out)
+/* The kernel of a rows x cols tile of C with row stride ldc_out, over K =
+ * kk, adding to C (beta 1) or not. */
+static void *dispatch_k(const cae_gemm *p, int64_t rows, int64_t cols, int64_t ldc_out,
+                        int64_t kk, int add)
 {
     const libxsmm_blasint m = (libxsmm_blasint)cols, n = (libxsmm_blasint)rows,
-                          k = (libxsmm_blasint)p->k;
+                          k = (libxsmm_blasint)kk;
     const libxsmm_blasint lda = (libxsmm_blasint)p->ldb, ldb = (libxsmm_blasint)p->lda,
                           ldc = (libxsmm_blasint)ldc_out;
-    const cae_real alpha = 1, beta = p->accumulate ? 1 : 0;
+    const cae_real alpha = 1, beta = add ? 1 : 0;
     const int flags = p->trans_a ? LIBXSMM_GEMM_FLAG_TRANS_B : LIBXSMM_GEMM_FLAG_NONE;
     const int prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
     kern_fn f = DISPATCH(m, n, k, &lda, &ldb, &ldc, &alpha, &beta, &flags, &prefetch);
     return (void *)f;
+}
+
+/* The kernel of a rows x cols tile of C with row stride ldc_out. */
+static void *dispatch_ldc(const cae_gemm *p, int64_t rows, int64_t cols, int64_t ldc_out)
+{
+    return dispatch_k(p, rows, cols, ldc_out, p->k, p->accumulate);
 }
 
 static void *dispatch(const cae_gemm *p, int64_t rows, int64_t cols)
@@ -207,6 +215,43 @@ int cae_gemm_plan_tiles(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_
     return 0;
 }
 
+int64_t cae_gemm_owner_split(int64_t rows)
+{
+    const int64_t tiles = (rows + CAE_GEMM_EPILOGUE_ROWS - 1) / CAE_GEMM_EPILOGUE_ROWS;
+    return tiles >= 2 ? tiles / 2 * CAE_GEMM_EPILOGUE_ROWS : 0;
+}
+
+int cae_gemm_plan_ksplit(cae_gemm *p, int64_t m, int64_t n, int64_t k, int64_t k0,
+                         int accumulate)
+{
+    if (k0 <= 0 || k0 >= k || cae_gemm_plan_tiles(p, m, n, k, 0, 0, accumulate, 0, 0) ||
+        p->swap)
+        return -1;
+    p->k_split = k0;
+    const int64_t mr = p->m % p->mb, nr = p->n % p->nb;
+    for (int q = 0; q < 2; q++)
+        for (int pr = 0; pr <= (mr > 0); pr++)
+            for (int pc = 0; pc <= (nr > 0); pc++)
+                if (!(p->kern_k[q][pr][pc] = dispatch_k(p, pr ? mr : p->mb, pc ? nr : p->nb,
+                                                        p->ldc, q ? k - k0 : k0,
+                                                        q == 0 && accumulate)))
+                    return -1;
+    p->scratch_reals = (size_t)(m * n); /* block 1's product, row stride n */
+    return 0;
+}
+
+int cae_gemm_own(cae_gemm *p, int dim, int64_t at)
+{
+    const int64_t size = dim ? p->n : p->m, tile = dim ? p->nb : p->mb;
+    const int dots = p->n == 1 && !p->trans_a; /* run_dots: one row at a time */
+    if (dim < 0 || dim > 1 || at <= 0 || at >= size || p->k_split || (dots && dim) ||
+        (!dots && at % tile))
+        return -1;
+    p->own_at = at;
+    p->own_dim = dim;
+    return 0;
+}
+
 #if defined(__AVX512F__) && !defined(CAE_REAL_DOUBLE)
 #include <immintrin.h>
 #define TBLOCK 16
@@ -323,55 +368,86 @@ typedef struct run {
  * vectorizes along its m, which is 1 here, so we do it ourselves: this is
  * the batch-of-one case (h W^T at B = 1), bound by reading A once. With
  * n = 1 every plan has b and C dense (ld 1: padded_ld leaves 1 alone). */
-static void run_dots(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
-                     const cae_real *bias)
+static inline void dot_row(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
+                           const cae_real *bias, int64_t i)
 {
-    const int64_t m = p->m, k = p->k, lda = p->lda;
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < m; i++) {
-        const cae_real *ar = a + i * lda;
-        cae_real s = 0;
+    const int64_t k = p->k;
+    const cae_real *ar = a + i * p->lda;
+    cae_real s = 0;
 #pragma omp simd reduction(+ : s)
-        for (int64_t q = 0; q < k; q++) s += ar[q] * b[q];
-        c[i] = p->accumulate ? c[i] + s : s;
-        if (bias) c[i] += bias[0];
+    for (int64_t q = 0; q < k; q++) s += ar[q] * b[q];
+    c[i] = p->accumulate ? c[i] + s : s;
+    if (bias) c[i] += bias[0];
+}
+
+static void run_dots(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
+                     const cae_real *bias, int threads)
+{
+    const int64_t m = p->m;
+    if (threads == 2 && p->own_at) { /* cae_gemm_own */
+        const int me = omp_get_thread_num();
+        for (int64_t i = me ? p->own_at : 0, e = me ? m : p->own_at; i < e; i++)
+            dot_row(p, a, b, c, bias, i);
+#pragma omp barrier
+        return;
     }
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < m; i++) dot_row(p, a, b, c, bias, i);
 }
 
 /* The tiles of C = op(A) B with the kernels (a, b as the kernels read
  * them), each followed by the bias and the epilogue while it is in L1.
  * bias (n values, or NULL): plans without accumulate. */
+static inline void run_tile(const cae_gemm *p, const cae_real *a, const cae_real *b,
+                            cae_real *c, const cae_real *bias, const cae_gemm_epilogue *e,
+                            double *acc, cae_real *mine, int64_t ti, int64_t tj)
+{
+    const int64_t m = p->m, n = p->n, mb = p->mb, nb = p->nb;
+    const int64_t i0 = ti * mb, j0 = tj * nb;
+    const int pr = i0 + mb > m, pc = j0 + nb > n;
+    kern_fn f = (kern_fn)(mine ? p->kern_s[pr][pc] : p->kern[pr][pc]);
+    const cae_real *lb = p->trans_a ? a + i0 : a + i0 * p->lda;
+    cae_real *ct = mine ? mine : c + i0 * p->ldc + j0;
+    const int64_t ldc = mine ? padded_ld(nb) : p->ldc;
+    f(b + j0, lb, ct);
+    const int64_t rows = pr ? m - i0 : mb, cols = pc ? n - j0 : nb;
+    if (bias)
+        for (int64_t r = 0; r < rows; r++) {
+            cae_real *cr = ct + r * ldc;
+#pragma omp simd
+            for (int64_t q = 0; q < cols; q++) cr[q] += bias[j0 + q];
+        }
+    if (e) e->tile(e->ctx, ct, ldc, i0, j0, rows, cols, acc);
+}
+
 static void run_tiles(const cae_gemm *p, const cae_real *a, const cae_real *b, cae_real *c,
                       const cae_real *bias, const cae_gemm_epilogue *e, int threads,
                       double *acc, cae_real *tiles)
 {
-    const int64_t m = p->m, n = p->n, mb = p->mb, nb = p->nb;
     /* This thread's tile in scratch, when C is not needed after the epilogue. */
-    cae_real *own = NULL;
+    cae_real *mine = NULL;
     if (tiles && e && e->c_discard && threads <= p->c_threads)
-        own = tiles + (size_t)omp_get_thread_num() * (p->c_scratch_reals / (size_t)p->c_threads);
-    const int64_t tiles_r = (m + mb - 1) / mb, tiles_c = (n + nb - 1) / nb;
+        mine = tiles + (size_t)omp_get_thread_num() * (p->c_scratch_reals / (size_t)p->c_threads);
+    const int64_t tiles_r = (p->m + p->mb - 1) / p->mb, tiles_c = (p->n + p->nb - 1) / p->nb;
     const int64_t ntiles = tiles_r * tiles_c;
     const int col_outer = threads >= MAX_SCHED_THREADS || ((p->col_outer_mask >> threads) & 1);
+    if (threads == 2 && p->own_at) { /* cae_gemm_own: each thread its side */
+        const int64_t first = p->own_at / (p->own_dim ? p->nb : p->mb);
+        const int side = omp_get_thread_num();
+        for (int64_t t = 0; t < ntiles; t++) {
+            const int64_t tj = col_outer ? t / tiles_r : t % tiles_c;
+            const int64_t ti = col_outer ? t % tiles_r : t / tiles_c;
+            if (((p->own_dim ? tj : ti) >= first) == side)
+                run_tile(p, a, b, c, bias, e, acc, mine, ti, tj);
+        }
+#pragma omp barrier
+        return;
+    }
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < ntiles; t++) {
         const int64_t tj = col_outer ? t / tiles_r : t % tiles_c;
         const int64_t ti = col_outer ? t % tiles_r : t / tiles_c;
-        const int64_t i0 = ti * mb, j0 = tj * nb;
-        const int pr = i0 + mb > m, pc = j0 + nb > n;
-        kern_fn f = (kern_fn)(own ? p->kern_s[pr][pc] : p->kern[pr][pc]);
-        const cae_real *lb = p->trans_a ? a + i0 : a + i0 * p->lda;
-        cae_real *ct = own ? own : c + i0 * p->ldc + j0;
-        const int64_t ldc = own ? padded_ld(nb) : p->ldc;
-        f(b + j0, lb, ct);
-        const int64_t rows = pr ? m - i0 : mb, cols = pc ? n - j0 : nb;
-        if (bias)
-            for (int64_t r = 0; r < rows; r++) {
-                cae_real *cr = ct + r * ldc;
-#pragma omp simd
-                for (int64_t q = 0; q < cols; q++) cr[q] += bias[j0 + q];
-            }
-        if (e) e->tile(e->ctx, ct, ldc, i0, j0, rows, cols, acc);
+        run_tile(p, a, b, c, bias, e, acc, mine, ti, tj);
     }
 }
 
@@ -387,6 +463,52 @@ static void run_epilogue_rows(const cae_gemm_epilogue *e, cae_real *c, int64_t m
     }
 }
 
+/* A K-split plan (cae_gemm_plan_ksplit): block q's product, every tile,
+ * by the threads of parity q (contiguous shares of the tiles), block 1's
+ * into scratch; then C = (C +) P0 + P1 (+ bias), shared by the team in
+ * pieces of one row and up to KS_COLS columns. */
+enum { KS_COLS = 256 };
+static void run_ksplit(const run *r, int threads)
+{
+    const cae_gemm *p = r->p;
+    const int64_t m = p->m, n = p->n, mb = p->mb, nb = p->nb, k0 = p->k_split;
+    const int64_t tiles_c = (n + nb - 1) / nb, ntiles = (m + mb - 1) / mb * tiles_c;
+    cae_real *part = r->scratch;
+    const int me = threads > 1 ? omp_get_thread_num() : 0;
+    for (int q = 0; q < 2; q++) {
+        /* block q's threads: q, q + 2, ...; one thread does both blocks */
+        const int nq = threads > 1 ? (threads - q + 1) / 2 : 1;
+        if (threads > 1 && me % 2 != q) continue;
+        const int64_t idx = threads > 1 ? me / 2 : 0;
+        const int64_t t0 = ntiles * idx / nq, t1 = ntiles * (idx + 1) / nq;
+        const cae_real *a = r->a + (q ? k0 : 0), *b = r->b + (q ? k0 * p->ldb : 0);
+        cae_real *c = q ? part : r->c;
+        for (int64_t t = t0; t < t1; t++) {
+            const int64_t i0 = t / tiles_c * mb, j0 = t % tiles_c * nb;
+            kern_fn f = (kern_fn)p->kern_k[q][i0 + mb > m][j0 + nb > n];
+            f(b + j0, a + i0 * p->lda, c + i0 * p->ldc + j0);
+        }
+    }
+    if (threads > 1) {
+#pragma omp barrier
+    }
+    const int64_t cb = (n + KS_COLS - 1) / KS_COLS;
+    const cae_real *bias = r->bias;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < m * cb; t++) {
+        const int64_t i = t / cb, j0 = t % cb * KS_COLS, j1 = j0 + KS_COLS < n ? j0 + KS_COLS : n;
+        cae_real *cr = r->c + i * p->ldc;
+        const cae_real *pr = part + i * n;
+        if (bias) {
+#pragma omp simd
+            for (int64_t j = j0; j < j1; j++) cr[j] = (cr[j] + pr[j]) + bias[j];
+        } else {
+#pragma omp simd
+            for (int64_t j = j0; j < j1; j++) cr[j] += pr[j];
+        }
+    }
+}
+
 /* The phases of a run, executed by every thread of its team (or by one
  * thread outside any region): the copies the kernels need, a barrier, the
  * tiles, and for a swapped plan the transpose back into C. */
@@ -395,6 +517,11 @@ static void run_body(run *r, int threads)
     const cae_gemm *p = r->p;
     const cae_real *a = r->a, *b = r->b;
     double acc = 0;
+    if (p->k_split) {
+        CAE_ASSERT(!r->e && !r->count, "gemm: a K-split plan with an epilogue or stacked blocks");
+        run_ksplit(r, threads);
+        return;
+    }
     if (p->swap) { /* C^T = B op(A)^T into scratch, then C (+)= (C^T)^T */
         cae_real *ct = r->scratch, *at = r->scratch + p->m * p->ldc;
         const cae_real *second = a;
@@ -404,7 +531,7 @@ static void run_body(run *r, int threads)
 #pragma omp barrier
         }
         if (p->n == 1 && !p->trans_a)
-            run_dots(p, b, second, ct, NULL);
+            run_dots(p, b, second, ct, NULL, threads);
         else
             run_tiles(p, b, second, ct, NULL, NULL, threads, &acc, NULL);
         /* the for loops above end with their implicit barrier */
@@ -454,7 +581,7 @@ static void run_body(run *r, int threads)
         }
         if (p->n == 1 && !p->trans_a) {
             CAE_ASSERT(p->ldb == 1 && p->ldc == 1, "gemm: a batch-of-one plan with strided b or C");
-            run_dots(p, a, b, r->c, r->bias);
+            run_dots(p, a, b, r->c, r->bias, threads);
             if (r->e) {
 #pragma omp barrier
                 run_epilogue_rows(r->e, r->c, p->m, 1, 1, CAE_GEMM_EPILOGUE_ROWS, &acc);

@@ -81,12 +81,20 @@ static int gibbs_plan_fn(cae_node *n)
     gibbs_plan *p = cae_node_state(n, sizeof *p);
     if (!p) return -1;
     const int64_t B = B_of(n), D = D_of(n), H = H_of(n);
-    if (cae_gemm_plan(&p->up, B, H, D, 0, 0, 0) || cae_gemm_plan(&p->down, B, D, H, 0, 1, 0))
+    /* W's rows as 2 threads split them in a training step (cae/gemm.h) */
+    const int64_t own = D * H >= 65536 ? cae_gemm_owner_split(D) : 0;
+    if ((own ? cae_gemm_plan_ksplit(&p->up, B, H, D, own, 0)
+             : cae_gemm_plan(&p->up, B, H, D, 0, 0, 0)) ||
+        cae_gemm_plan(&p->down, B, D, H, 0, 1, 0))
         return cae_node_fail(n, "libxsmm dispatch failed for %lld rows", (long long)B);
+    if (own && p->down.swap) (void)cae_gemm_own(&p->down, 0, own);
     size_t gs = p->up.scratch_reals > p->down.scratch_reals ? p->up.scratch_reals
                                                              : p->down.scratch_reals;
     if (B >= 2 && !cae_node_want_transpose(n, 1)) { /* h W^T over W^T: a direct product */
-        if (cae_gemm_plan(&p->down_t, B, D, H, 0, 0, 0))
+        if (cae_gemm_plan(&p->down_t, B, D, H, 0, 0, 0) ||
+            (own && cae_gemm_own(&p->down_t, 1, own) &&
+             (cae_gemm_plan_tiles(&p->down_t, B, D, H, 0, 0, 0, 0, 32) ||
+              cae_gemm_own(&p->down_t, 1, own))))
             return cae_node_fail(n, "libxsmm dispatch failed for %lld rows", (long long)B);
         gs = gs > p->down_t.scratch_reals ? gs : p->down_t.scratch_reals;
         p->has_down_t = 1;

@@ -92,15 +92,39 @@ static int affine_infer(cae_node *n)
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
+/* Where 2 threads split the rows of input i in a training step, when it is
+ * a weight matrix large enough to be split (cae_gemm_owner_split), else 0:
+ * every product over it is planned to read each thread's rows only. */
+static int64_t owner_rows(const cae_node *n, int i)
+{
+    const cae_tensor *w = cae_node_param(n->in[i]);
+    if (!w || w->rank != 2 || w->size < 65536) return 0;
+    return cae_gemm_owner_split(w->shape[0]);
+}
+
+/* cae_gemm_own for a plan whose kernels' rows are W's rows (a weight
+ * gradient, or a product swapped to run over W): a plan that cannot take
+ * it keeps the static schedule. */
+static void own_rows(cae_gemm *q, int64_t at)
+{
+    if (at && (!q->swap || q->n == 1)) (void)cae_gemm_own(q, 0, at);
+}
+
 static int matmul_plan_fn(cae_node *n)
 {
     matmul_plan *p = cae_node_state(n, sizeof *p);
     if (!p) return -1;
     const int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     const int64_t m = n->out.shape[0], nn = n->out.shape[1], k = n->iattr[2];
-    if (cae_gemm_plan(&p->fwd, m, nn, k, ta, tb, 0))
+    /* A weight matrix B's rows split between 2 threads (owner_rows): x W
+     * cut along K there; h W^T, swapped, over W's rows (below: over the
+     * copy W^T in training steps, by its columns). */
+    const int64_t own = owner_rows(n, 1);
+    if (own && !ta && !tb ? cae_gemm_plan_ksplit(&p->fwd, m, nn, k, own, 0)
+                          : cae_gemm_plan(&p->fwd, m, nn, k, ta, tb, 0))
         return cae_node_fail(n, "libxsmm dispatch failed for %lldx%lldx%lld", (long long)m,
                              (long long)nn, (long long)k);
+    if (tb && p->fwd.swap) own_rows(&p->fwd, own);
     size_t scratch = p->fwd.scratch_reals;
     if (cae_needs_grad(n)) {
         p->has_da = cae_needs_grad(n->in[0]);
@@ -112,9 +136,13 @@ static int matmul_plan_fn(cae_node *n)
      *     scratch transpose; op(B) is B, or B^T read with trans_a. */
     for (int acc = 1; p->has_da && acc >= !cae_node_may_store(n, 0); acc--) {
         cae_gemm *q = acc ? &p->da : &p->da_store;
-        int rc = ta ? cae_gemm_plan(q, k, m, nn, tb, 1, acc)
-                    : cae_gemm_plan(q, m, k, nn, 0, !tb, acc);
+        /* dz W over a weight matrix W (tb: G W, K = W's rows) cut at its
+         * owner split; G W^T swapped over W's rows */
+        int rc = ta             ? cae_gemm_plan(q, k, m, nn, tb, 1, acc)
+                 : own && tb    ? cae_gemm_plan_ksplit(q, m, k, nn, own, acc)
+                                : cae_gemm_plan(q, m, k, nn, 0, !tb, acc);
         if (rc) return cae_node_fail(n, "libxsmm dispatch failed (dA)");
+        if (!ta && !tb && q->swap) own_rows(q, own);
         scratch = max_sz(scratch, q->scratch_reals);
     }
     /* dB: not trans_b: dB (K x N) += op(A)^T (K x M) G (M x N).
@@ -126,6 +154,7 @@ static int matmul_plan_fn(cae_node *n)
         int rc = tb ? cae_gemm_plan_tiles(q, nn, k, m, 1, ta, acc, tr, tc)
                     : cae_gemm_plan_tiles(q, k, nn, m, !ta, 0, acc, tr, tc);
         if (rc) return cae_node_fail(n, "libxsmm dispatch failed (dB)");
+        if (!q->swap) own_rows(q, own); /* the finish updates W by these rows */
         if (!acc && tr && m <= C_SCRATCH_K &&
             cae_gemm_plan_c_scratch(q, cae_node_threads(n)))
             return cae_node_fail(n, "libxsmm dispatch failed (dB, tiles in scratch)");
@@ -144,6 +173,7 @@ static int matmul_plan_fn(cae_node *n)
             if (cae_gemm_plan_tiles(q, R, S, kt, 1, 0, acc, tr, tc))
                 return cae_node_fail(n, "libxsmm dispatch failed (merged dB, K = %lld)",
                                      (long long)kt);
+            own_rows(q, own);
             if (!acc && kt <= C_SCRATCH_K && cae_gemm_plan_c_scratch(q, cae_node_threads(n)))
                 return cae_node_fail(n, "libxsmm dispatch failed (merged dB, tiles in scratch)");
             scratch = max_sz(scratch, cae_gemm_stacked_scratch(q));
@@ -156,6 +186,12 @@ static int matmul_plan_fn(cae_node *n)
     if (tb && m >= 2 && !cae_node_want_transpose(n, 1)) {
         if (cae_gemm_plan(&p->fwd_t, m, nn, k, ta, 0, 0))
             return cae_node_fail(n, "libxsmm dispatch failed (over B^T)");
+        /* the finish writes W^T's columns by W's rows: split there, in
+         * column tiles of 32 when the default ones do not end there */
+        if (own && cae_gemm_own(&p->fwd_t, 1, own) &&
+            (cae_gemm_plan_tiles(&p->fwd_t, m, nn, k, ta, 0, 0, 0, 32) ||
+             cae_gemm_own(&p->fwd_t, 1, own)))
+            return cae_node_fail(n, "libxsmm dispatch failed (over B^T, tiles of 32 columns)");
         scratch = max_sz(scratch, p->fwd_t.scratch_reals);
         p->has_fwd_t = 1;
     }
