@@ -76,6 +76,12 @@ int cae_node_merge_take(const cae_node *n, int i, const cae_real **x, const cae_
 int cae_node_defers(const cae_node *n, int i);
 void cae_node_defer(cae_node *n, int i, const cae_real *col, cae_real scale);
 
+/* Where 2 threads split the rows of input i of n in a training step, when
+ * it is a weight matrix (a 2-D parameter of at least 65 536 values, with 2
+ * tiles of rows or more: cae_gemm_owner_split), else 0. Every product over
+ * it is planned to read each thread's rows only (lib/ops/matmul.c). */
+int64_t cae_node_owner_rows(const cae_node *n, int i);
+
 /* Copies the graph keeps of a parameter input's values for training steps
  * (cae_graph_step_sgd), refreshed by the finish of its update: in plan,
  * ask for them (0 when granted); in forward, they are non-NULL during a

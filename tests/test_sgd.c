@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "cae/op.h"
 #include "cae/ops.h"
 #include "cae/penalty.h"
@@ -270,6 +272,12 @@ START_TEST(threads_agree_on_split_weights)
 {
     const int m = kinds[_i / 2];
     const int64_t b = _i % 2 ? 1 : 20;
+    int team = 0;
+#pragma omp parallel num_threads(3)
+#pragma omp single
+    team = omp_get_num_threads();
+    ck_assert_msg(team == 3, "OpenMP gave a team of %d threads for 3: nothing would be compared",
+                  team);
     cae_params *p[3];
     cae_task *t[3];
     cae_real *vel[3][8] = {{0}};
@@ -380,14 +388,16 @@ static cae_graph *user_graph(cae_params *p, int low, int asks, cae_node **xn)
     return g;
 }
 
-static cae_params *user_store(void)
+static cae_params *user_store_of(int64_t d, int64_t h)
 {
     cae_params *p = cae_params_new();
-    tu_fill_uniform(cae_params_add(p, "W", 2, (int64_t[]){D, H})->data, D * H, -0.3, 0.3, 7);
-    tu_fill_uniform(cae_params_add(p, "b", 1, (int64_t[]){H})->data, H, -0.1, 0.1, 8);
-    tu_fill_uniform(cae_params_add(p, "c", 1, (int64_t[]){D})->data, D, -0.1, 0.1, 9);
+    tu_fill_uniform(cae_params_add(p, "W", 2, (int64_t[]){d, h})->data, d * h, -0.3, 0.3, 7);
+    tu_fill_uniform(cae_params_add(p, "b", 1, (int64_t[]){h})->data, h, -0.1, 0.1, 8);
+    tu_fill_uniform(cae_params_add(p, "c", 1, (int64_t[]){d})->data, d, -0.1, 0.1, 9);
     return p;
 }
+
+static cae_params *user_store(void) { return user_store_of(D, H); }
 
 /* Whoever finishes W — the graph after a user's op, a user's op that asks,
  * or the built-in product — a step is backward + update; and the users'
@@ -471,37 +481,40 @@ START_TEST(merge_groups_and_finishers)
 END_TEST
 
 /* cae_gibbs_pre samples what cae_gibbs samples, bit for bit, from the data
- * and from a persistent chain. */
+ * and from a persistent chain: on a small W, and on one whose products are
+ * cut along K (cae_node_owner_rows) in both nodes, on 2 threads. */
 START_TEST(gibbs_from_the_affine_node)
 {
-    cae_params *p = user_store();
+    const int64_t d = _i ? 200 : 37, h = _i ? 400 : 29, bs = _i ? 20 : 6;
+    cae_params *p = user_store_of(d, h);
     cae_params *bufs = cae_params_new();
     cae_tensor *chain[2], *steps[2];
     for (int k = 0; k < 2; k++) {
         char nm[16];
         snprintf(nm, sizeof nm, "chain%d", k);
-        chain[k] = cae_params_add(bufs, nm, 2, (int64_t[]){B, D});
+        chain[k] = cae_params_add(bufs, nm, 2, (int64_t[]){bs, d});
         snprintf(nm, sizeof nm, "steps%d", k);
         steps[k] = cae_params_add(bufs, nm, 1, (int64_t[]){1});
     }
     cae_graph *g[2];
     cae_node *vk[2], *x[2];
     for (int k = 0; k < 2; k++) {
-        g[k] = cae_graph_new(p, B);
-        x[k] = cae_input(g[k], "x", 2, (int64_t[]){B, D});
+        g[k] = cae_graph_new(p, bs);
+        cae_graph_set_threads(g[k], 2);
+        x[k] = cae_input(g[k], "x", 2, (int64_t[]){bs, d});
         cae_node *W = cae_param(g[k], cae_params_get(p, "W"));
         cae_node *b = cae_param(g[k], cae_params_get(p, "b"));
         cae_node *c = cae_param(g[k], cae_params_get(p, "c"));
         vk[k] = k ? cae_gibbs_pre(g[k], cae_affine(g[k], x[k], W, b, 0), W, b, c, 2, chain[k], steps[k])
                   : cae_gibbs(g[k], x[k], W, b, c, 2, chain[k], steps[k]);
         ck_assert_msg(!cae_graph_compile(g[k], cae_sum(g[k], vk[k])), "%s", cae_graph_error(g[k]));
-        tu_fill_uniform(cae_node_value(x[k])->data, B * D, 0, 1, 77);
+        tu_fill_uniform(cae_node_value(x[k])->data, bs * d, 0, 1, 77);
         cae_graph_seed(g[k], 9);
     }
     for (int pass = 0; pass < 3; pass++) { /* the data, then the chain */
         for (int k = 0; k < 2; k++) cae_graph_forward(g[k]);
         ck_assert(!memcmp(cae_node_value(vk[0])->data, cae_node_value(vk[1])->data,
-                          B * D * sizeof(cae_real)));
+                          bs * d * sizeof(cae_real)));
     }
     for (int k = 0; k < 2; k++) cae_graph_free(g[k]);
     cae_params_free(bufs);
@@ -604,7 +617,7 @@ int main(void)
     tcase_add_loop_test(tc, threads_agree_on_split_weights, 0, 2 * nk);
     tcase_add_loop_test(tc, users_ops_finish_as_well, 0, 4);
     tcase_add_test(tc, merge_groups_and_finishers);
-    tcase_add_test(tc, gibbs_from_the_affine_node);
+    tcase_add_loop_test(tc, gibbs_from_the_affine_node, 0, 2);
     tcase_add_test(tc, tiles_in_scratch_on_two_threads);
     tcase_add_test(tc, one_column_weight);
     tcase_add_loop_test(tc, infinite_gradient_is_reported, 0, 2);

@@ -82,7 +82,7 @@ static int gibbs_plan_fn(cae_node *n)
     if (!p) return -1;
     const int64_t B = B_of(n), D = D_of(n), H = H_of(n);
     /* W's rows as 2 threads split them in a training step (cae/gemm.h) */
-    const int64_t own = D * H >= 65536 ? cae_gemm_owner_split(D) : 0;
+    const int64_t own = cae_node_owner_rows(n, 1); /* as the affine node's x W */
     if ((own ? cae_gemm_plan_ksplit(&p->up, B, H, D, own, 0)
              : cae_gemm_plan(&p->up, B, H, D, 0, 0, 0)) ||
         cae_gemm_plan(&p->down, B, D, H, 0, 1, 0))

@@ -92,10 +92,7 @@ static int affine_infer(cae_node *n)
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-/* Where 2 threads split the rows of input i in a training step, when it is
- * a weight matrix large enough to be split (cae_gemm_owner_split), else 0:
- * every product over it is planned to read each thread's rows only. */
-static int64_t owner_rows(const cae_node *n, int i)
+int64_t cae_node_owner_rows(const cae_node *n, int i)
 {
     const cae_tensor *w = cae_node_param(n->in[i]);
     if (!w || w->rank != 2 || w->size < 65536) return 0;
@@ -104,10 +101,10 @@ static int64_t owner_rows(const cae_node *n, int i)
 
 /* cae_gemm_own for a plan whose kernels' rows are W's rows (a weight
  * gradient, or a product swapped to run over W): a plan that cannot take
- * it keeps the static schedule. */
+ * it (the split off its tile grid) keeps the static schedule. */
 static void own_rows(cae_gemm *q, int64_t at)
 {
-    if (at && (!q->swap || q->n == 1)) (void)cae_gemm_own(q, 0, at);
+    if (at) (void)cae_gemm_own(q, 0, at);
 }
 
 static int matmul_plan_fn(cae_node *n)
@@ -116,10 +113,10 @@ static int matmul_plan_fn(cae_node *n)
     if (!p) return -1;
     const int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     const int64_t m = n->out.shape[0], nn = n->out.shape[1], k = n->iattr[2];
-    /* A weight matrix B's rows split between 2 threads (owner_rows): x W
+    /* A weight matrix B's rows split between 2 threads (cae_node_owner_rows): x W
      * cut along K there; h W^T, swapped, over W's rows (below: over the
      * copy W^T in training steps, by its columns). */
-    const int64_t own = owner_rows(n, 1);
+    const int64_t own = cae_node_owner_rows(n, 1);
     if (own && !ta && !tb ? cae_gemm_plan_ksplit(&p->fwd, m, nn, k, own, 0)
                           : cae_gemm_plan(&p->fwd, m, nn, k, ta, tb, 0))
         return cae_node_fail(n, "libxsmm dispatch failed for %lldx%lldx%lld", (long long)m,
