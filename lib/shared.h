@@ -81,6 +81,12 @@ void cae_node_defer(cae_node *n, int i, const cae_real *col, cae_real scale);
  * tiles of rows or more: cae_gemm_owner_split), else 0. Every product over
  * it is planned to read each thread's rows only (lib/ops/matmul.c). */
 int64_t cae_node_owner_rows(const cae_node *n, int i);
+/* Plan C (m x n) = op(A) W^T over the step's copy W^T (k x n, n = W's
+ * rows), its tiles split at column `own` (cae_node_owner_rows; 0: not
+ * split), in column tiles of 32 when the default tiles do not end there.
+ * 0, or -1 when a kernel cannot be dispatched. */
+int cae_plan_over_transpose(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a,
+                            int64_t own);
 
 /* Copies the graph keeps of a parameter input's values for training steps
  * (cae_graph_step_sgd), refreshed by the finish of its update: in plan,

@@ -521,7 +521,8 @@ START_TEST(normal_draws_distribution)
                           "kernel draw %lld (%d threads): %a, scalar %a", (long long)i, nt, (double)o[i],
                           cae_rng_hash_normal(key, (uint64_t)i));
     }
-    cae_free(zero), cae_free(o);
+    cae_free(zero);
+    cae_free(o);
     m2 /= N, m4 /= N;
     ck_assert_msg(fabs(m4 / (m2 * m2) - 3) < 0.1, "kurtosis %.4f, want 3", m4 / (m2 * m2));
     for (int k = 0; k < 8; k++) {

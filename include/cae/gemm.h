@@ -74,10 +74,10 @@ int cae_gemm_plan_tiles(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_
  * the rest by the second; every product that reads W (or the copy W^T the
  * finish writes) is planned so that each thread reads only those rows: a
  * line one core wrote and the other reads must cross between their caches,
- * and crosses back when the writer writes it again. Measured on 2 threads
- * at B = 20, the MLP step took 0.71 ms with x W split by W's columns and
- * 0.45-0.50 ms split along K at W's row split. Returns 0 when W is too
- * small to split (fewer than 2 tiles of rows). */
+ * and crosses back when the writer writes it again (bench/ownership; on 2
+ * threads at B = 20 the CAE step went from 35.5% to 48.1% of the GEMM
+ * roofline, the MLP step from 24.1% to 33.9%: bench/peers, README). Returns
+ * 0 when W is too small to split (fewer than 2 tiles of rows). */
 int64_t cae_gemm_owner_split(int64_t rows);
 /* C (M x N) (+)= A (M x K) B (K x N), row-major, no transposes, with K cut
  * at k0 (0 < k0 < K) into two blocks: block q's product over its part of

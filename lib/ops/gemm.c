@@ -43,6 +43,9 @@ static int64_t padded_ld(int64_t x)
     return ld;
 }
 
+/* Whether a plan runs as dot products (run_dots): a batch of one. */
+static int is_dots(const cae_gemm *p) { return p->n == 1 && !p->trans_a; }
+
 /* The kernel of a rows x cols tile of C with row stride ldc_out, over K =
  * kk, adding to C (beta 1) or not. */
 static void *dispatch_k(const cae_gemm *p, int64_t rows, int64_t cols, int64_t ldc_out,
@@ -131,7 +134,7 @@ int cae_gemm_plan_c_scratch(cae_gemm *p, int threads)
 {
     /* Swapped plans write C in the transpose back, accumulating ones read
      * it, and the batch-of-one dot products have no tiles: left as they are. */
-    if (p->swap || p->accumulate || (p->n == 1 && !p->trans_a) || threads < 1) return 0;
+    if (p->swap || p->accumulate || is_dots(p) || threads < 1) return 0;
     /* The tile's row stride padded off multiples of 512 bytes: a 2 KiB
      * stride (512 columns) made the kernels 1.5x slower (measured). */
     const int64_t mr = p->m % p->mb, nr = p->n % p->nb, ld = padded_ld(p->nb);
@@ -243,7 +246,7 @@ int cae_gemm_plan_ksplit(cae_gemm *p, int64_t m, int64_t n, int64_t k, int64_t k
 int cae_gemm_own(cae_gemm *p, int dim, int64_t at)
 {
     const int64_t size = dim ? p->n : p->m, tile = dim ? p->nb : p->mb;
-    const int dots = p->n == 1 && !p->trans_a; /* run_dots: one row at a time */
+    const int dots = is_dots(p); /* one row at a time */
     if (dim < 0 || dim > 1 || at <= 0 || at >= size || p->k_split || (dots && dim) ||
         (!dots && at % tile))
         return -1;
@@ -530,7 +533,7 @@ static void run_body(run *r, int threads)
             second = at;
 #pragma omp barrier
         }
-        if (p->n == 1 && !p->trans_a)
+        if (is_dots(p))
             run_dots(p, b, second, ct, NULL, threads);
         else
             run_tiles(p, b, second, ct, NULL, NULL, threads, &acc, NULL);
@@ -579,7 +582,7 @@ static void run_body(run *r, int threads)
         if (p->trans_b || p->a_copy || r->count) {
 #pragma omp barrier
         }
-        if (p->n == 1 && !p->trans_a) {
+        if (is_dots(p)) {
             CAE_ASSERT(p->ldb == 1 && p->ldc == 1, "gemm: a batch-of-one plan with strided b or C");
             run_dots(p, a, b, r->c, r->bias, threads);
             if (r->e) {
@@ -602,7 +605,7 @@ static int run_parallel(const cae_gemm *p, int threads)
 {
     if (threads <= 1) return 0;
     const int64_t tiles = ((p->m + p->mb - 1) / p->mb) * ((p->n + p->nb - 1) / p->nb);
-    if (p->n == 1 && !p->trans_a) return p->m * p->k >= 65536;
+    if (is_dots(p)) return p->m * p->k >= 65536;
     return (tiles > 1 && p->m * p->n * p->k >= 32768) || p->out_m * p->out_n > 65536;
 }
 

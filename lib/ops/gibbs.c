@@ -91,10 +91,7 @@ static int gibbs_plan_fn(cae_node *n)
     size_t gs = p->up.scratch_reals > p->down.scratch_reals ? p->up.scratch_reals
                                                              : p->down.scratch_reals;
     if (B >= 2 && !cae_node_want_transpose(n, 1)) { /* h W^T over W^T: a direct product */
-        if (cae_gemm_plan(&p->down_t, B, D, H, 0, 0, 0) ||
-            (own && cae_gemm_own(&p->down_t, 1, own) &&
-             (cae_gemm_plan_tiles(&p->down_t, B, D, H, 0, 0, 0, 0, 32) ||
-              cae_gemm_own(&p->down_t, 1, own))))
+        if (cae_plan_over_transpose(&p->down_t, B, D, H, 0, own))
             return cae_node_fail(n, "libxsmm dispatch failed for %lld rows", (long long)B);
         gs = gs > p->down_t.scratch_reals ? gs : p->down_t.scratch_reals;
         p->has_down_t = 1;

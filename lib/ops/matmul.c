@@ -99,6 +99,15 @@ int64_t cae_node_owner_rows(const cae_node *n, int i)
     return cae_gemm_owner_split(w->shape[0]);
 }
 
+int cae_plan_over_transpose(cae_gemm *p, int64_t m, int64_t n, int64_t k, int trans_a,
+                            int64_t own)
+{
+    if (cae_gemm_plan(p, m, n, k, trans_a, 0, 0)) return -1;
+    if (!own || !cae_gemm_own(p, 1, own)) return 0;
+    if (cae_gemm_plan_tiles(p, m, n, k, trans_a, 0, 0, 0, 32)) return -1;
+    return cae_gemm_own(p, 1, own);
+}
+
 /* cae_gemm_own for a plan whose kernels' rows are W's rows (a weight
  * gradient, or a product swapped to run over W): a plan that cannot take
  * it (the split off its tile grid) keeps the static schedule. */
@@ -181,14 +190,9 @@ static int matmul_plan_fn(cae_node *n)
      * product (the swapped one vectorizes along the batch; 1.5-2.5x slower
      * at B = 2..20 on one thread, measured). */
     if (tb && m >= 2 && !cae_node_want_transpose(n, 1)) {
-        if (cae_gemm_plan(&p->fwd_t, m, nn, k, ta, 0, 0))
+        /* the finish writes W^T's columns by W's rows: split there */
+        if (cae_plan_over_transpose(&p->fwd_t, m, nn, k, ta, own))
             return cae_node_fail(n, "libxsmm dispatch failed (over B^T)");
-        /* the finish writes W^T's columns by W's rows: split there, in
-         * column tiles of 32 when the default ones do not end there */
-        if (own && cae_gemm_own(&p->fwd_t, 1, own) &&
-            (cae_gemm_plan_tiles(&p->fwd_t, m, nn, k, ta, 0, 0, 0, 32) ||
-             cae_gemm_own(&p->fwd_t, 1, own)))
-            return cae_node_fail(n, "libxsmm dispatch failed (over B^T, tiles of 32 columns)");
         scratch = max_sz(scratch, p->fwd_t.scratch_reals);
         p->has_fwd_t = 1;
     }
