@@ -143,6 +143,14 @@ START_TEST(decodes_every_form)
     ck_assert_msg(!decode(&b, &a, &e), "%s", e.msg);
     ck_assert(a.rank == 2 && a.size == 0 && a.data != NULL);
     cae_npy_release(&a);
+    /* Empty, in Fortran order, with other dimensions whose product
+     * overflows int64 (a fuzzer's find: the strides overflowed). */
+    b_header(&b, 1,
+             "{'descr': '<f4', 'fortran_order': True, 'shape': (0, 9000000000000000000, 3, "
+             "9000000000000000000), }");
+    ck_assert_msg(!decode(&b, &a, &e), "%s", e.msg);
+    ck_assert(a.rank == 4 && a.size == 0 && a.shape[1] == 9000000000000000000LL);
+    cae_npy_release(&a);
     cae_npy_release(&a); /* twice is fine */
 }
 END_TEST

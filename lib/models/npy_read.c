@@ -282,11 +282,15 @@ static double get_elem(const uint8_t *p, int bytes)
  * (i0, .., ir-1) is at i0 + s0 (i1 + s1 (i2 + ...)) in the file. */
 static cae_status convert(const uint8_t *src, const char *name, cae_npy *a, cae_error *err)
 {
+    /* An empty array has nothing to convert, and its other dimensions may
+     * be anything up to 2^63 - 1: their product would overflow. Otherwise
+     * every dimension is >= 1 and every partial product divides size. */
+    if (a->size == 0) return CAE_OK;
     int64_t fstride[CAE_MAX_RANK], idx[CAE_MAX_RANK] = {0};
     int64_t st = 1;
     for (int k = 0; k < a->rank; k++) {
         fstride[k] = st;
-        st *= a->shape[k] ? a->shape[k] : 1;
+        st *= a->shape[k];
     }
     int64_t off = 0; /* the file element of C element i */
     for (int64_t i = 0; i < a->size; i++) {

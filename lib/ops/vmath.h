@@ -113,7 +113,7 @@ static inline float cae_vlog(float x)
     /* Special cases: zero, negative, subnormal-free inputs are what we see;
      * keep libm's answers for the rest. */
     r = x == 0.0f ? -INFINITY : r;
-    r = (x < 0.0f) | (x != x) ? NAN : r; /* '|': no branch */
+    r = ((x < 0.0f) | (x != x)) ? NAN : r; /* '|': no branch */
     r = x == INFINITY ? INFINITY : r;
     return r;
 }
