@@ -120,21 +120,22 @@ static int kv_save(const char *path, int n, const char *const *keys, const doubl
     return 0;
 }
 
-/* NAME/pretrain.txt: the pretrained encoder's measurements. */
-static const char *const pre_keys[] = {"jac_norm", "jac_sqnorm", "jac_entry", "sat", "recon",
-                                       "pretrain_seconds", "pretrain_epochs"};
-enum { N_PRE = 7, N_FT = 3, N_TEST = 2, N_MAX = 7 };
-/* NAME/ft-lrX/result.txt: a fine-tuning (validation only). */
-static const char *const ft_keys[] = {"valid_error", "epochs_ft", "finetune_seconds"};
+/* NAME/pretrain.txt: the pretrained encoder's measurements, and the
+ * recipe (below) they were made by. */
+static const char *const pre_keys[] = {"jac_norm", "jac_sqnorm",       "jac_entry",       "sat",
+                                       "recon",    "pretrain_seconds", "pretrain_epochs", "recipe"};
+enum { N_PRE = 8, N_FT = 4, N_TEST = 2, N_MAX = 8 };
+/* NAME/ft-lrX/result.txt: a fine-tuning (validation only), and its recipe. */
+static const char *const ft_keys[] = {"valid_error", "epochs_ft", "finetune_seconds", "recipe"};
 /* NAME/ft-lrX/test.txt: the test set, read once, for a chosen model only. */
 static const char *const test_keys[] = {"test_error", "test_ci"};
 
 static void pre_vals(rp_result *r, double *v, int to_r)
 {
-    double *f[N_PRE] = {&r->jac_norm, &r->jac_sqnorm, &r->jac_entry, &r->sat, &r->recon, &r->pre_seconds,
-                        NULL};
+    double *f[N_PRE - 1] = {&r->jac_norm, &r->jac_sqnorm, &r->jac_entry, &r->sat, &r->recon,
+                            &r->pre_seconds, NULL};
     double ep = r->pre_epochs;
-    for (int k = 0; k < N_PRE; k++) {
+    for (int k = 0; k < N_PRE - 1; k++) {
         double *x = f[k] ? f[k] : &ep;
         if (to_r)
             *x = v[k];
@@ -142,6 +143,63 @@ static void pre_vals(rp_result *r, double *v, int to_r)
             v[k] = *x;
     }
     if (to_r) r->pre_epochs = (int)ep;
+}
+
+/* The recipe of a cached step: a 32-bit hash (exact in the files' %.10g)
+ * of everything its numbers depend on besides the run's name (data set,
+ * kind, hyper-parameters, layers: the directory) and the thread count
+ * (which moves only last bits, docs/DETERMINISM.md): the budget's fields
+ * that reach it, the seed, and RP_PROTOCOL, raised when a constant of the
+ * protocol written in the code below changes. A step whose file holds
+ * another recipe, or none, is redone: an --out directory reused with
+ * another budget or seed retrains instead of reporting the old numbers. */
+enum { RP_PROTOCOL = 1 };
+
+static double hash32(const char *txt)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *q = (const unsigned char *)txt; *q; q++) h = (h ^ *q) * 1099511628211ull;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull; /* a finalizer: every input bit moves the top 32 */
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    return (double)(uint32_t)(h >> 32);
+}
+
+static double recipe_pre(const rp_ctx *c, const rp_spec *s)
+{
+    const rp_budget *b = c->b;
+    char txt[512];
+    snprintf(txt, sizeof txt, "pre %d|limit %lld|eval %lld|hidden %lld|epochs %d|examples %lld|seed %llu",
+             (int)RP_PROTOCOL, (long long)b->limit, (long long)b->eval_limit, (long long)b->hidden,
+             b->pre_epochs, (long long)b->pre_examples, (unsigned long long)c->seed);
+    (void)s; /* its name is the directory */
+    return hash32(txt);
+}
+
+static double recipe_ft(const rp_ctx *c, const rp_spec *s)
+{
+    const rp_budget *b = c->b;
+    char txt[600];
+    snprintf(txt, sizeof txt, "%.10g|ft|lr %.17g|epochs %d|patience %d", recipe_pre(c, s), s->ft_lr,
+             b->ft_epochs, b->patience);
+    return hash32(txt);
+}
+
+/* Whether path loads with every key and the recipe want (the last key);
+ * prints why a file that loads is not used. */
+static int cached(const rp_ctx *c, const char *path, int n, const char *const *keys, double *v,
+                  double want)
+{
+    if (kv_load(path, n, keys, v)) {
+        if (!c->quiet && !kv_load(path, n - 1, keys, v))
+            printf("  %s: has no recipe (an older cae's): redone\n", path);
+        return 0;
+    }
+    if (v[n - 1] == want) return 1;
+    if (!c->quiet)
+        printf("  %s: made by another budget, seed or protocol (recipe %.0f, this run's %.0f): "
+               "redone\n",
+               path, v[n - 1], want);
+    return 0;
 }
 
 /* ------------------------------------------------------------ data cache */
@@ -349,6 +407,7 @@ static int pretrain(const rp_ctx *c, const rp_spec *s, const char *name, const c
     r->pre_seconds = cli_now() - t0;
     double v[N_PRE];
     pre_vals(r, v, 0);
+    v[N_PRE - 1] = recipe_pre(c, s);
     snprintf(path, sizeof path, "%s/pretrain.txt", dir);
     if (kv_save(path, N_PRE, pre_keys, v)) {
         fprintf(stderr, "%s: cannot write %s\n", c->who, path);
@@ -436,7 +495,7 @@ static int finetune(const rp_ctx *c, const rp_spec *s, const char *name, const c
         goto done;
     }
     r->ft_seconds = cli_now() - t0;
-    const double v[N_FT] = {r->valid_error, r->epochs_ft, r->ft_seconds};
+    const double v[N_FT] = {r->valid_error, r->epochs_ft, r->ft_seconds, recipe_ft(c, s)};
     snprintf(path, sizeof path, "%s/result.txt", ftdir);
     if (kv_save(path, N_FT, ft_keys, v)) {
         fprintf(stderr, "%s: cannot write %s\n", c->who, path);
@@ -463,7 +522,7 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
     r->valid_error = r->test_error = r->test_ci = NAN;
     double v[N_MAX] = {0};
     snprintf(path, sizeof path, "%s/pretrain.txt", dir);
-    const int pre_cached = !kv_load(path, N_PRE, pre_keys, v);
+    const int pre_cached = cached(c, path, N_PRE, pre_keys, v, recipe_pre(c, s));
     if (pre_cached) {
         pre_vals(r, v, 1);
     } else {
@@ -504,7 +563,7 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
     }
     rp_ft_dir(c, s, ftdir, sizeof ftdir);
     snprintf(path, sizeof path, "%s/result.txt", ftdir);
-    if (!kv_load(path, N_FT, ft_keys, v)) {
+    if (cached(c, path, N_FT, ft_keys, v, recipe_ft(c, s))) {
         r->valid_error = v[0];
         r->epochs_ft = (int)v[1];
         r->ft_seconds = v[2];

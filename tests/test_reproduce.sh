@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `cae reproduce all --budget smoke`: runs end to end, writes well-formed
-# tables, data files and charts, and a second run resumes from the cache.
+# tables, data files and charts; a second run resumes from the cache, and
+# only from a cache made by the same budget, seed and protocol.
 # Usage: test_reproduce.sh CAE_BINARY    (CAE_DATA_DIR must hold the data)
 set -u
 cae=${1:?usage: test_reproduce.sh CAE_BINARY}
@@ -150,6 +151,30 @@ check "bad budget is a usage error" test $? -eq 2
 check "bad budget is named" grep -q "huge" "$out/err"
 "$cae" reproduce table1 --out "$out" 2>"$out/err"
 check "missing budget is a usage error" test $? -eq 2
+
+# A directory made with another seed (or budget) is not reused: every step
+# is redone, with a line naming why, and the numbers follow the new seed.
+cp -r "$out/runs/mnist-ae" "$out/mnist-ae-seed1"
+"$cae" reproduce table1 --budget smoke --seed 2 --out "$out" >"$out/log7" 2>&1
+check "another seed exits 0" test $? -eq 0
+check "another seed uses no cached step" test "$(grep -c cached "$out/log7")" -eq 0
+check "another seed redoes the 12 pretrainings" test "$(grep -c 'pretrain layer' "$out/log7")" -eq 12
+check "another seed redoes the 24 fine-tunings" test "$(grep -c 'fine-tune at' "$out/log7")" -eq 24
+check "another seed says why" \
+    test "$(grep -c 'runs/mnist-ae/pretrain.txt: made by another budget, seed or protocol' "$out/log7")" -eq 1
+check "another seed trained another encoder" \
+    test "$(cmp -s "$out/runs/mnist-ae/pretrain.ckpt" "$out/mnist-ae-seed1/pretrain.ckpt"; echo $?)" = 1
+# A fine-tuning whose recipe was changed (as by another patience) is redone
+# alone, on the cached encoder; a file without a recipe is not trusted.
+ft="$out/runs/mnist-ae/ft-lr0.1"
+sed -i 's/^recipe .*/recipe 12345/' "$ft/result.txt"
+sed -i '/^recipe /d' "$out/runs/mnist-rbm/pretrain.txt"
+"$cae" reproduce table1 --budget smoke --seed 2 --out "$out" >"$out/log8" 2>&1
+check "a changed recipe exits 0" test $? -eq 0
+check "a changed recipe redoes that fine-tuning, and the recipe-less pretraining with its 2" \
+    test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log8")" -eq 4
+check "the redone fine-tuning is mnist-ae's at lr 0.1" grep -q 'mnist-ae .*fine-tune at lr 0.1' "$out/log8"
+check "a file without a recipe is named" grep -q 'runs/mnist-rbm/pretrain.txt: has no recipe' "$out/log8"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
