@@ -6,10 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "cae/gradcheck.h"
 #include "cae/op.h"
 #include "cae/ops.h"
 #include "cae/penalty.h"
+#include "cae/profile.h"
+#include "cae/sgd.h"
 #include "graph/internal.h" /* cae_graph_grad_zeroed: the store analysis */
 #include "testutil.h"
 
@@ -313,6 +317,81 @@ START_TEST(backward_from_and_outputs)
 }
 END_TEST
 
+/* An op that takes at least fattr[0] seconds forward and fattr[1]
+ * backward (y = x): to see the node timer attribute time to its node. */
+static void spin_for(double sec)
+{
+    const double t0 = omp_get_wtime();
+    while (omp_get_wtime() - t0 < sec) {
+    }
+}
+static void slow_forward(cae_node *n)
+{
+    spin_for(n->fattr[0]);
+    memcpy(n->out.data, n->in[0]->out.data, (size_t)n->out.size * sizeof(cae_real));
+}
+static void slow_backward(cae_node *n)
+{
+    spin_for(n->fattr[1]);
+    cae_tensor *x = &n->in[0]->out;
+    for (int64_t i = 0; x->grad && i < n->out.size; i++) x->grad[i] += n->out.grad[i];
+}
+static const cae_op slow_op = {.name = "slow", .n_in = 1, .infer = cube_infer,
+                               .forward = slow_forward, .backward = slow_backward};
+
+START_TEST(node_timer_covers_the_passes)
+{
+    /* loss = sum(slow(x W)); slow takes >= 2 ms forward, >= 1 ms backward. */
+    cae_params *p = cae_params_new();
+    cae_tensor *w = cae_params_add(p, "W", 2, (int64_t[]){3, 2});
+    for (int i = 0; i < 6; i++) w->data[i] = (cae_real)(i + 1) / 8;
+    cae_graph *g = cae_graph_new(p, 2);
+    cae_node *x = cae_input(g, "x", 2, (int64_t[]){2, 3});
+    cae_node *h = cae_matmul(g, x, cae_param(g, w), 0, 0);
+    cae_attr a = {.f = {2e-3, 1e-3}};
+    cae_node *s = cae_node_new_attr(g, &slow_op, (cae_node *[]){h}, &a, "slow");
+    cae_node *loss = cae_sum(g, s);
+    ck_assert(!cae_graph_compile(g, loss));
+    const int n = cae_graph_tape_length(g);
+    int at_slow = -1, at_mm = -1;
+    for (int i = 0; i < n; i++) {
+        if (cae_graph_tape_at(g, i) == s) at_slow = i;
+        if (cae_graph_tape_at(g, i) == h) at_mm = i;
+    }
+    ck_assert(at_slow >= 0 && at_mm >= 0);
+    double f[16] = {0}, b[16] = {0};
+    ck_assert_int_le(n, 16);
+    cae_graph_time_nodes(g, f, b);
+    for (int k = 0; k < 3; k++) { /* three forward, two backward, one step */
+        cae_graph_forward(g);
+        if (k < 2) cae_graph_backward(g);
+    }
+    cae_sgd sgd = {.lr = 0.1, .n = 1, .tensors = (cae_tensor *[]){w}};
+    ck_assert(!cae_graph_step_sgd(g, &sgd));
+    cae_graph_time_nodes(g, NULL, NULL);
+    ck_assert_msg(f[at_slow] >= 4 * 2e-3 && b[at_slow] >= 3 * 1e-3, "slow: %g s forward, %g s backward",
+                  f[at_slow], b[at_slow]);
+    ck_assert(f[at_mm] > 0 && b[at_mm] > 0); /* the product's backward finishes W */
+    for (int i = 0; i < n; i++) {
+        cae_node *nd = cae_graph_tape_at(g, i);
+        if (nd == x || cae_node_param(nd)) ck_assert(f[i] == 0 && b[i] == 0); /* leaves */
+        else ck_assert_msg(f[i] > 0, "tape node %d (%s) got no forward time", i, cae_node_op_name(nd));
+    }
+    /* Stopped: nothing more is added; forward only: the backward is not timed. */
+    const double f_slow = f[at_slow], b_slow = b[at_slow];
+    cae_graph_forward(g);
+    cae_graph_backward(g);
+    ck_assert(f[at_slow] == f_slow && b[at_slow] == b_slow);
+    cae_graph_time_nodes(g, f, NULL);
+    cae_graph_forward(g);
+    cae_graph_backward(g);
+    cae_graph_time_nodes(g, NULL, NULL);
+    ck_assert(f[at_slow] >= f_slow + 2e-3 && b[at_slow] == b_slow);
+    cae_graph_free(g);
+    cae_params_free(p);
+}
+END_TEST
+
 START_TEST(rng_streams)
 {
     cae_rng a, b, c;
@@ -359,6 +438,7 @@ int main(void)
     tcase_add_test(t, params_shared_between_graphs);
     tcase_add_test(t, compile_errors_are_clean);
     tcase_add_test(t, backward_from_and_outputs);
+    tcase_add_test(t, node_timer_covers_the_passes);
     tcase_add_test(t, rng_streams);
     tcase_add_test_raise_signal(t, forward_uncompiled_aborts, SIGABRT);
     tcase_add_test_raise_signal(t, params_moved_after_compile_aborts, SIGABRT);

@@ -11,6 +11,7 @@
 
 #include <omp.h>
 
+#include "cae/profile.h"
 #include "graph/internal.h"
 
 void cae_graph_fail(cae_graph *g, const char *fmt, ...)
@@ -498,12 +499,23 @@ static void check_runnable(const cae_graph *g)
                "parameters were added after compile: recompile the graph");
 }
 
+void cae_graph_time_nodes(cae_graph *g, double *fwd, double *bwd)
+{
+    if (!g) return;
+    g->time_fwd = fwd;
+    g->time_bwd = bwd;
+}
+
 void cae_graph_forward(cae_graph *g)
 {
     check_runnable(g);
+    double *t = g->time_fwd;
     for (int i = 0; i < g->n_tape; i++) {
         cae_node *n = g->tape[i];
-        if (node_of(n)->kind == NODE_OP) n->op->forward(n);
+        if (node_of(n)->kind != NODE_OP) continue;
+        const double t0 = t ? omp_get_wtime() : 0;
+        n->op->forward(n);
+        if (t) t[i] += omp_get_wtime() - t0;
     }
 }
 
@@ -550,8 +562,10 @@ static void run_backward(cae_graph *g, cae_node *from)
     for (int i = start; i >= 0; i--) {
         cae_node *n = g->tape[i];
         if (node_of(n)->kind == NODE_OP && n->out.grad && n->op->backward) {
+            const double t0 = g->time_bwd ? omp_get_wtime() : 0;
             n->op->backward(n);
             if (g->n_fins) cae_finish_after(g, n);
+            if (g->time_bwd) g->time_bwd[i] += omp_get_wtime() - t0;
         }
     }
 }

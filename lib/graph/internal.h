@@ -114,6 +114,7 @@ struct cae_graph {
     cae_real *derived;  /* the derived copies of parameters (norms, transposes) */
     int derived_ok;     /* they hold the parameters' values as they are */
     const struct cae_sgd *sgd; /* the update of this pass (a training step), else NULL */
+    double *time_fwd, *time_bwd; /* cae/profile.h: per tape node, seconds added, or NULL */
     int from_loss;      /* this backward pass started at the loss */
     char err[CAE_ERR_LEN];
 };
