@@ -45,6 +45,10 @@ int main(int argc, char **argv)
         }
     }
     const int kind = cae_model_kind_parse(model);
+    if (kind == CAE_MODEL_MLP && composed) {
+        fprintf(stderr, "profile: --composed is the CAE's penalty; the mlp has none\n");
+        return 2;
+    }
     if (kind < 0 || B < 1 || hidden < 1 || reps < 1 || reps > 100000) {
         fprintf(stderr, "profile: bad --model, --batch, --hidden or --reps\n");
         return 2;
@@ -96,7 +100,10 @@ int main(int argc, char **argv)
         if (t && cae_node_receives_grad(cae_graph_tape_at(g, i))) upd[nu++] = t;
     }
     for (int i = 0; mlp && i < nu; i++)
-        if (!(vel[i] = cae_alloc_reals((size_t)upd[i]->size))) return 1;
+        if (!(vel[i] = cae_alloc_reals((size_t)upd[i]->size))) {
+            fprintf(stderr, "profile: out of memory\n");
+            return 1;
+        }
     cae_sgd sgd = {.lr = mlp ? 0.01 : 1e-4, .momentum = mlp ? 0.9 : 0, .n = nu, .tensors = upd,
                    .velocity = mlp ? vel : NULL};
     for (int rep = -5; rep < reps; rep++) {
@@ -121,22 +128,26 @@ int main(int argc, char **argv)
         }
         if (rep >= 0) step[rep] = s1 - s0;
         const double s2 = bench_now();
-        cae_graph_step_sgd(g, &sgd);
+        int bad = cae_graph_step_sgd(g, &sgd);
         sgd.continues = 1;
         if (rep >= 0) train[rep] = bench_now() - s2;
         memset(one_f, 0, (size_t)n * sizeof *one_f); /* the same step, timed node by node */
         memset(one_b, 0, (size_t)n * sizeof *one_b);
         cae_graph_time_nodes(g, one_f, one_b);
-        cae_graph_step_sgd(g, &sgd);
+        bad |= cae_graph_step_sgd(g, &sgd);
         cae_graph_time_nodes(g, NULL, NULL);
+        if (bad) { /* the loss went non-finite: no backward, the columns would lie */
+            fprintf(stderr, "profile: the loss is not finite after %d steps\n", 2 * (rep + 5) + 2);
+            return 1;
+        }
         for (int i = 0; i < n && rep >= 0; i++) {
             sf[i * reps + rep] = one_f[i];
             sb[i * reps + rep] = one_b[i];
         }
     }
-    printf("# cae bench/profile: %s%s 784 -> %lld, batch %lld, %s threads, median of %d, microseconds\n",
-           model, composed ? " (composed penalty)" : "", (long long)hidden, (long long)B,
-           threads ? "set" : "default", reps);
+    printf("# cae bench/profile: %s%s 784 -> %lld%s, batch %lld, %s threads, median of %d, microseconds\n",
+           model, composed ? " (composed penalty)" : "", (long long)hidden, mlp ? " -> 10" : "",
+           (long long)B, threads ? "set" : "default", reps);
     if (threads) printf("# threads: %d\n", threads);
     printf("%-4s %-22s %-14s %10s %10s   %10s %10s\n", "", "", "", "alone", "", "in step", "");
     printf("%-4s %-22s %-14s %10s %10s   %10s %10s\n", "node", "op", "shape", "forward", "backward",

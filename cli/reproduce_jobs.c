@@ -32,8 +32,21 @@ typedef struct queue {
     int n, cap;
 } queue;
 
+/* Queue s unless a run it is part of is queued already (the same run,
+ * fine-tuned at the same rate, or fine-tuned at all when s is pretraining
+ * only: Fig. 3's stacks on rot are also Table 2's): two workers must not
+ * train one directory at once. */
 static int push(queue *q, const rp_spec *s)
 {
+    char name[256], other[256];
+    rp_run_name(s, name, sizeof name);
+    for (int i = 0; i < q->n; i++) {
+        const rp_spec *o = &q->s[i];
+        rp_run_name(o, other, sizeof other);
+        if (!strcmp(name, other) && !strcmp(o->data_dir, s->data_dir) &&
+            (s->finetune ? o->finetune && o->ft_lr == s->ft_lr : 1))
+            return 0;
+    }
     if (q->n == q->cap) {
         int cap = q->cap ? 2 * q->cap : 64;
         rp_spec *t = realloc(q->s, (size_t)cap * sizeof *t);

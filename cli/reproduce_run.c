@@ -2,8 +2,9 @@
  * (OUT/runs/NAME/), the encoder's measurements on the validation set,
  * fine-tuning with early stopping (OUT/runs/NAME/ft-lrX/), and, for a chosen
  * model only, the test error. Each step writes its numbers last
- * (atomically): a step with its numbers is finished and never redone; a
- * step that is redone removes the numbers of the steps built on it. */
+ * (atomically), with its recipe: a step with its numbers and this run's
+ * recipe is finished and not redone; a step that is redone removes the
+ * numbers of the steps built on it. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -149,10 +150,13 @@ static void pre_vals(rp_result *r, double *v, int to_r)
  * of everything its numbers depend on besides the run's name (data set,
  * kind, hyper-parameters, layers: the directory) and the thread count
  * (which moves only last bits, docs/DETERMINISM.md): the budget's fields
- * that reach it, the seed, and RP_PROTOCOL, raised when a constant of the
- * protocol written in the code below changes. A step whose file holds
- * another recipe, or none, is redone: an --out directory reused with
- * another budget or seed retrains instead of reporting the old numbers. */
+ * that reach it, where its variations come from (--small sets or the
+ * data directory's), the seed, and RP_PROTOCOL, raised when a constant of
+ * the protocol changes, written below or a library default it relies on
+ * (cae_train_config_default, cae_layer_config_default, initialisations,
+ * metrics). A step whose file holds another recipe, or none, is redone:
+ * an --out directory reused with another budget or seed retrains instead
+ * of reporting the old numbers. */
 enum { RP_PROTOCOL = 1 };
 
 static double hash32(const char *txt)
@@ -168,9 +172,11 @@ static double recipe_pre(const rp_ctx *c, const rp_spec *s)
 {
     const rp_budget *b = c->b;
     char txt[512];
-    snprintf(txt, sizeof txt, "pre %d|limit %lld|eval %lld|hidden %lld|epochs %d|examples %lld|seed %llu",
+    snprintf(txt, sizeof txt,
+             "pre %d|limit %lld|eval %lld|hidden %lld|epochs %d|examples %lld|small %d|seed %llu",
              (int)RP_PROTOCOL, (long long)b->limit, (long long)b->eval_limit, (long long)b->hidden,
-             b->pre_epochs, (long long)b->pre_examples, (unsigned long long)c->seed);
+             b->pre_epochs, (long long)b->pre_examples, b->small_variations,
+             (unsigned long long)c->seed);
     (void)s; /* its name is the directory */
     return hash32(txt);
 }
@@ -184,14 +190,18 @@ static double recipe_ft(const rp_ctx *c, const rp_spec *s)
     return hash32(txt);
 }
 
-/* Whether path loads with every key and the recipe want (the last key);
- * prints why a file that loads is not used. */
+/* Whether path loads with every key and the recipe want (the last key).
+ * A file that loads but is not used says why and is removed at once: the
+ * redo overwrites the checkpoint and logs it describes before writing its
+ * own numbers, so an interrupted redo must not leave it matching them. */
 static int cached(const rp_ctx *c, const char *path, int n, const char *const *keys, double *v,
                   double want)
 {
     if (kv_load(path, n, keys, v)) {
-        if (!c->quiet && !kv_load(path, n - 1, keys, v))
-            printf("  %s: has no recipe (an older cae's): redone\n", path);
+        if (!kv_load(path, n - 1, keys, v)) {
+            if (!c->quiet) printf("  %s: has no recipe (an older cae's): redone\n", path);
+            remove(path);
+        }
         return 0;
     }
     if (v[n - 1] == want) return 1;
@@ -199,6 +209,7 @@ static int cached(const rp_ctx *c, const char *path, int n, const char *const *k
         printf("  %s: made by another budget, seed or protocol (recipe %.0f, this run's %.0f): "
                "redone\n",
                path, v[n - 1], want);
+    remove(path);
     return 0;
 }
 

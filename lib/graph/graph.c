@@ -70,6 +70,7 @@ static void graph_release_blocks(cae_graph *g)
     g->tape = NULL;
     g->n_tape = 0;
     g->compiled = 0;
+    g->time_fwd = g->time_bwd = NULL; /* sized for the old tape (cae/profile.h) */
 }
 
 void cae_graph_free(cae_graph *g)
