@@ -168,7 +168,7 @@ static double hash32(const char *txt)
     return (double)(uint32_t)(h >> 32);
 }
 
-static double recipe_pre(const rp_ctx *c, const rp_spec *s)
+static double recipe_pre(const rp_ctx *c)
 {
     const rp_budget *b = c->b;
     char txt[512];
@@ -177,7 +177,6 @@ static double recipe_pre(const rp_ctx *c, const rp_spec *s)
              (int)RP_PROTOCOL, (long long)b->limit, (long long)b->eval_limit, (long long)b->hidden,
              b->pre_epochs, (long long)b->pre_examples, b->small_variations,
              (unsigned long long)c->seed);
-    (void)s; /* its name is the directory */
     return hash32(txt);
 }
 
@@ -185,7 +184,7 @@ static double recipe_ft(const rp_ctx *c, const rp_spec *s)
 {
     const rp_budget *b = c->b;
     char txt[600];
-    snprintf(txt, sizeof txt, "%.10g|ft|lr %.17g|epochs %d|patience %d", recipe_pre(c, s), s->ft_lr,
+    snprintf(txt, sizeof txt, "%.10g|ft|lr %.17g|epochs %d|patience %d", recipe_pre(c), s->ft_lr,
              b->ft_epochs, b->patience);
     return hash32(txt);
 }
@@ -418,7 +417,7 @@ static int pretrain(const rp_ctx *c, const rp_spec *s, const char *name, const c
     r->pre_seconds = cli_now() - t0;
     double v[N_PRE];
     pre_vals(r, v, 0);
-    v[N_PRE - 1] = recipe_pre(c, s);
+    v[N_PRE - 1] = recipe_pre(c);
     snprintf(path, sizeof path, "%s/pretrain.txt", dir);
     if (kv_save(path, N_PRE, pre_keys, v)) {
         fprintf(stderr, "%s: cannot write %s\n", c->who, path);
@@ -533,7 +532,7 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
     r->valid_error = r->test_error = r->test_ci = NAN;
     double v[N_MAX] = {0};
     snprintf(path, sizeof path, "%s/pretrain.txt", dir);
-    const int pre_cached = cached(c, path, N_PRE, pre_keys, v, recipe_pre(c, s));
+    const int pre_cached = cached(c, path, N_PRE, pre_keys, v, recipe_pre(c));
     if (pre_cached) {
         pre_vals(r, v, 1);
     } else {
