@@ -21,12 +21,18 @@
 #include "shared.h"
 #include "ops/ewise.h"
 
-/* Weight gradients over at most this many rows keep their tiles in scratch
- * in training steps (the gradient is not written out: at K = 2, 1 and 2
- * threads, the finished product took 10-25% less time). At K = 40 on 2
- * threads it took 1.4x longer, for reasons not found (measured, not
- * understood: keep the threshold low). */
+/* Weight gradients keep their tiles in scratch in training steps (the
+ * gradient is not written out) over at most C_SCRATCH_K rows, or over any
+ * number on one thread. At K = 2, 1 and 2 threads, the finished product
+ * took 10-25% less time; at K = 20 and 40 on one thread 5-15% less (the
+ * MLP's first layer with momentum, the CAE's merged product: bench/profile,
+ * interleaved, best of 6). On 2 threads at K = 40 it took as long or
+ * longer (once 1.4x, for reasons not found). */
 enum { MAX_STACK = CAE_GEMM_MAX_STACK, C_SCRATCH_K = 16 };
+static int tiles_in_scratch(const cae_node *n, int64_t k)
+{
+    return k <= C_SCRATCH_K || cae_node_threads(n) == 1;
+}
 
 typedef struct matmul_plan {
     cae_gemm fwd, da, db, da_store, db_store;
@@ -161,7 +167,7 @@ static int matmul_plan_fn(cae_node *n)
                     : cae_gemm_plan_tiles(q, k, nn, m, !ta, 0, acc, tr, tc);
         if (rc) return cae_node_fail(n, "libxsmm dispatch failed (dB)");
         if (!q->swap) own_rows(q, own); /* the finish updates W by these rows */
-        if (!acc && tr && m <= C_SCRATCH_K &&
+        if (!acc && tr && tiles_in_scratch(n, m) &&
             cae_gemm_plan_c_scratch(q, cae_node_threads(n)))
             return cae_node_fail(n, "libxsmm dispatch failed (dB, tiles in scratch)");
         scratch = max_sz(scratch, q->scratch_reals);
@@ -180,7 +186,7 @@ static int matmul_plan_fn(cae_node *n)
                 return cae_node_fail(n, "libxsmm dispatch failed (merged dB, K = %lld)",
                                      (long long)kt);
             own_rows(q, own);
-            if (!acc && kt <= C_SCRATCH_K && cae_gemm_plan_c_scratch(q, cae_node_threads(n)))
+            if (!acc && tiles_in_scratch(n, kt) && cae_gemm_plan_c_scratch(q, cae_node_threads(n)))
                 return cae_node_fail(n, "libxsmm dispatch failed (merged dB, tiles in scratch)");
             scratch = max_sz(scratch, cae_gemm_stacked_scratch(q));
         }
