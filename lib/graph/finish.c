@@ -457,12 +457,12 @@ fin_row(const cae_real *restrict gr, cae_real *restrict w, cae_real *restrict v,
     return bad;
 }
 
-/* The finish of a tile (see fin_tile_loops). An update with at most one
- * handed-over term and a gradient given by the tile (the common cases: the
- * CAE's W, with its penalty's term and norms; the MLP's W, with momentum)
- * runs one loop per row: three loops over each row took 1.8x as long (at
- * B = 1 the finish is bound by its instructions, W staying in L3), and the
- * term's column scale is multiplied once per tile, not once per row. The
+/* The finish of a tile (see fin_tile_loops). An update with one handed-over
+ * term or the norms or both, and a gradient given by the tile (the CAE's W,
+ * with its penalty's term and norms; a W with weight decay), runs one loop
+ * per row: three loops over each row took 1.8x as long (at B = 1 the
+ * finish is bound by its instructions, W staying in L3), and the term's
+ * column scale is multiplied once per tile, not once per row. The
  * same operations per element in the same order: bit for bit the loops'.
  * The gradient is left unwritten (cae/sgd.h: undefined after an update). */
 enum { FIN_COLS = 512 };
@@ -472,7 +472,7 @@ static void fin_tile(void *ctx, cae_real *c, int64_t ldc, int64_t i0, int64_t j0
     param_fin *f = ctx;
     const cae_graph *g = f->param->graph;
     const cae_sgd *u = g->sgd && f->upd >= 0 ? g->sgd : NULL;
-    if (!u || f->got > 1 || f->store_now) {
+    if (!u || f->got > 1 || f->store_now || (!f->got && !f->norm_part)) {
         fin_tile_loops(ctx, c, ldc, i0, j0, rows, cols, acc);
         return;
     }
@@ -502,10 +502,8 @@ static void fin_tile(void *ctx, cae_real *c, int64_t ldc, int64_t i0, int64_t j0
             cae_real *w = P->data + (i0 + r) * S + j0 + b0;
             cae_real *v = vel ? vel + (i0 + r) * S + j0 + b0 : NULL;
 #define FIN_ROW(T, M, N) fin_row(gr, w, v, pb, cs, bn, lr, mom, T, M, N)
-            switch (term << 2 | momentum << 1 | norms) {
-            case 0: bad += FIN_ROW(0, 0, 0); break;
+            switch (term << 2 | momentum << 1 | norms) { /* term or norms */
             case 1: bad += FIN_ROW(0, 0, 1); break;
-            case 2: bad += FIN_ROW(0, 1, 0); break;
             case 3: bad += FIN_ROW(0, 1, 1); break;
             case 4: bad += FIN_ROW(1, 0, 0); break;
             case 5: bad += FIN_ROW(1, 0, 1); break;
