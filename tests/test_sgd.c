@@ -161,35 +161,40 @@ END_TEST
 /* A weight gradient big enough for a team of 2 threads, at K = B: the
  * finishing product keeps its tiles in per-thread scratch (the gradient is
  * never written out); still backward + update, bit for bit (the MLP's
- * forward is the same products in both). */
-START_TEST(tiles_in_scratch_on_two_threads)
+ * forward is the same products in both). On one thread the tiles stay in
+ * scratch at any K: the second case has K = 24, above the two-thread
+ * threshold of 16 (lib/ops/matmul.c). */
+START_TEST(tiles_in_scratch)
 {
-    enum { DW = 300, HW = 200 };
+    enum { DW = 300, HW = 200, BMAX = 24 };
+    const int threads = _i ? 1 : 2, bb = _i ? BMAX : B;
     const cae_mlp_config c = {.n_layers = 1, .sizes = {DW, HW}, .act = {CAE_ACT_SIGMOID},
                               .n_classes = 3};
     cae_error err;
     cae_params *p = cae_params_new();
     ck_assert_msg(!cae_mlp_params(p, &c, 5, &err), "%s", err.msg);
     cae_params *q = clone_store(p);
-    cae_task *t = cae_task_finetune(p, &c, B, 5, 2, &err);
+    cae_task *t = cae_task_finetune(p, &c, bb, 5, threads, &err);
     ck_assert_msg(t != NULL, "%s", err.msg);
-    cae_task *u = cae_task_finetune(q, &c, B, 5, 2, &err);
+    cae_task *u = cae_task_finetune(q, &c, bb, 5, threads, &err);
     ck_assert_msg(u != NULL, "%s", err.msg);
-    cae_real *x = cae_alloc_reals((size_t)B * DW);
-    int32_t y[B];
+    cae_real *x = cae_alloc_reals((size_t)BMAX * DW);
+    int32_t y[BMAX];
     cae_sgd s = {.lr = 0.05};
     for (int step = 0; step < STEPS; step++) {
-        tu_fill_uniform(x, B * DW, 0, 1, 200 + (uint64_t)step);
-        for (int i = 0; i < B; i++) y[i] = (step + i) % 3;
+        tu_fill_uniform(x, bb * DW, 0, 1, 200 + (uint64_t)step);
+        for (int i = 0; i < bb; i++) y[i] = (step + i) % 3;
         double o1, o2;
-        ck_assert_int_eq(cae_task_step_sgd(t, x, y, B, &s, &o1), CAE_OK);
+        ck_assert_int_eq(cae_task_step_sgd(t, x, y, bb, &s, &o1), CAE_OK);
         s.continues = 1;
-        ck_assert_int_eq(cae_task_step(u, x, y, B, &o2), CAE_OK);
+        ck_assert_int_eq(cae_task_step(u, x, y, bb, &o2), CAE_OK);
         for (int i = 0; i < cae_task_n_params(u); i++)
             update(cae_task_param(u, i), NULL, (cae_real)s.lr, 0);
         ck_assert(o1 == o2);
     }
-    same_stores("step vs backward + update, 2 threads", p, q, 0);
+    same_stores(_i ? "step vs backward + update, 1 thread, K = 24"
+                   : "step vs backward + update, 2 threads",
+                p, q, 0);
     cae_free(x);
     cae_task_free(t);
     cae_task_free(u);
@@ -618,7 +623,7 @@ int main(void)
     tcase_add_loop_test(tc, users_ops_finish_as_well, 0, 4);
     tcase_add_test(tc, merge_groups_and_finishers);
     tcase_add_loop_test(tc, gibbs_from_the_affine_node, 0, 2);
-    tcase_add_test(tc, tiles_in_scratch_on_two_threads);
+    tcase_add_loop_test(tc, tiles_in_scratch, 0, 2);
     tcase_add_test(tc, one_column_weight);
     tcase_add_loop_test(tc, infinite_gradient_is_reported, 0, 2);
     tcase_add_test(tc, split_task_refuses_one_pass);
