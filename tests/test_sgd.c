@@ -203,6 +203,40 @@ START_TEST(tiles_in_scratch)
 }
 END_TEST
 
+/* The CAE at B = 1, where the step reads no transposed copy (h W^T is the
+ * same dot products over W in both): a step is backward + update bit for
+ * bit, so the one-loop finish of W (the penalty's handed-over term, the
+ * update and the column norms the next step's penalty reads) rounds as the
+ * three loops over the gradient do. On 1 and 2 threads, W big enough for a
+ * team and the owner split. */
+START_TEST(cae_step_at_batch_one)
+{
+    enum { DC = 400, HC = 200 };
+    const int threads = _i + 1;
+    const cae_real lr = (cae_real)0.05;
+    cae_params *p = cae_params_new();
+    cae_task *t = make_task_of(CAE_MODEL_CAE, p, 1, threads, DC, HC, 1);
+    cae_params *q = clone_store(p);
+    cae_task *u = make_task_of(CAE_MODEL_CAE, q, 0, threads, DC, HC, 1);
+    cae_real x[DC];
+    cae_sgd s = {.lr = lr};
+    for (int step = 0; step < 4; step++) {
+        tu_fill_uniform(x, DC, 0, 1, 300 + (uint64_t)step);
+        double o1, o2;
+        ck_assert_int_eq(cae_task_step_sgd(t, x, NULL, 1, &s, &o1), CAE_OK);
+        s.continues = 1;
+        ck_assert_int_eq(cae_task_step(u, x, NULL, 1, &o2), CAE_OK);
+        for (int i = 0; i < cae_task_n_params(u); i++) update(cae_task_param(u, i), NULL, lr, 0);
+        ck_assert_msg(o1 == o2, "step %d: objective %.17g vs %.17g", step, o1, o2);
+    }
+    same_stores("CAE step at B = 1 vs backward + update", p, q, 0);
+    cae_task_free(t);
+    cae_task_free(u);
+    cae_params_free(p);
+    cae_params_free(q);
+}
+END_TEST
+
 /* A one-column weight under a transposed operand: its gradient is a
  * batch-of-one product (dot products, no tiles), which keeps nothing in
  * scratch; the graph compiles and a step is backward + update. */
@@ -624,6 +658,7 @@ int main(void)
     tcase_add_test(tc, merge_groups_and_finishers);
     tcase_add_loop_test(tc, gibbs_from_the_affine_node, 0, 2);
     tcase_add_loop_test(tc, tiles_in_scratch, 0, 2);
+    tcase_add_loop_test(tc, cae_step_at_batch_one, 0, 2);
     tcase_add_test(tc, one_column_weight);
     tcase_add_loop_test(tc, infinite_gradient_is_reported, 0, 2);
     tcase_add_test(tc, split_task_refuses_one_pass);

@@ -459,13 +459,15 @@ fin_row(const cae_real *restrict gr, cae_real *restrict w, cae_real *restrict v,
 
 /* The finish of a tile (see fin_tile_loops). An update with one handed-over
  * term or the norms or both, and a gradient given by the tile (the CAE's W,
- * with its penalty's term and norms; a W with weight decay), runs one loop
- * per row instead of three (the CAE's B = 1 encoder backward with its
- * update: 214 -> 152 us on one thread, 218 -> 146 on two, bench/profile;
- * W stays in L3 and the loops, not its traffic, set the time), and the
- * term's column scale is multiplied once per tile, not once per row. The
- * same operations per element in the same order: bit for bit the loops'.
- * The gradient is left unwritten (cae/sgd.h: undefined after an update). */
+ * with the fused penalty's term and norms; an op that defers a
+ * column-scaled term, cae/op.h), runs one loop per row instead of three
+ * (the CAE's B = 1 encoder backward with its update: 214 -> 152 us on one
+ * thread, 218 -> 146 on two, bench/profile; W stays in L3 and the loops,
+ * not its traffic, set the time), and the term's column scale is
+ * multiplied once per tile, not once per row. The same operations per
+ * element in the same order: bit for bit the loops' (test_sgd's
+ * cae_step_at_batch_one compares the step with backward + update). The
+ * gradient is left unwritten (cae/sgd.h: undefined after an update). */
 enum { FIN_COLS = 512 };
 static void fin_tile(void *ctx, cae_real *c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows,
                      int64_t cols, double *acc)
