@@ -43,10 +43,9 @@ static double iterate(float *w, int threads, int read_cols)
         }
 #pragma omp barrier
         float s = 0;
-        const int64_t q0 = read_cols > 0 ? 0 : r0, q1 = read_cols > 0 ? R : read_cols ? r0 : r1;
-        for (int64_t r = q0; r < q1; r++) {
+        for (int64_t r = read_cols ? 0 : r0; read_cols >= 0 && r < (read_cols ? R : r1); r++) {
             const float *row = w + r * C;
-            const int64_t a = read_cols > 0 ? c0 : 0, b = read_cols > 0 ? c1 : C;
+            const int64_t a = read_cols ? c0 : 0, b = read_cols ? c1 : C;
 #pragma omp simd reduction(+ : s)
             for (int64_t c = a; c < b; c++) s += row[c];
         }

@@ -365,74 +365,10 @@ void cae_colnorm_partials(const cae_real *x, int64_t rows, int64_t cols, cae_rea
     }
 }
 
-/* The finish of rows i0.. (rows of them) x cols j0.. of parameter f's
- * gradient, given at c (row stride ldc), in loops over each row: the
- * terms, then the update, then the norms. See the file's comment. */
-static void fin_tile_loops(void *ctx, cae_real *c, int64_t ldc, int64_t i0, int64_t j0,
-                           int64_t rows, int64_t cols, double *acc)
-{
-    param_fin *f = ctx;
-    const cae_graph *g = f->param->graph;
-    const cae_tensor *P = &f->param->out;
-    const int64_t S = cols_of(P), R = rows_of(P);
-    const cae_sgd *u = g->sgd && f->upd >= 0 ? g->sgd : NULL;
-    const cae_real lr = u ? (cae_real)u->lr : 0, mom = u ? (cae_real)u->momentum : 0;
-    cae_real *vel = u && u->velocity ? u->velocity[f->upd] : NULL;
-    const int norms = u && f->norm_part, trans = u && f->wt;
-    const int nt = f->got, store = f->store_now;
-    cae_real bad = 0; /* g * 0: NaN for an infinite or NaN gradient, else 0 */
-    if (norms)
-        CAE_ASSERT(i0 % CAE_NORM_ROWS == 0 && rows <= CAE_NORM_ROWS,
-                   "finish: a tile of %lld rows at row %lld", (long long)rows, (long long)i0);
-    cae_real *part = norms ? f->norm_part + (i0 / CAE_NORM_ROWS) * S + j0 : NULL;
-    if (norms)
-        for (int64_t j = 0; j < cols; j++) part[j] = 0;
-    for (int64_t r = 0; r < rows; r++) {
-        cae_real *gr = c + r * ldc, *w = P->data + (i0 + r) * S + j0;
-        if (nt || store) {
-            const cae_real *c0 = nt ? f->col[0] + j0 : NULL;
-            const cae_real s0 = nt ? f->scale[0] : 0;
-#pragma omp simd
-            for (int64_t j = 0; j < cols; j++) {
-                cae_real v = store ? 0 : gr[j];
-                if (c0) v = store ? s0 * c0[j] * w[j] : CAE_FMA(s0 * c0[j], w[j], v);
-                gr[j] = v;
-            }
-            for (int t = 1; t < nt; t++) {
-                const cae_real *ct = f->col[t] + j0, st = f->scale[t];
-#pragma omp simd
-                for (int64_t j = 0; j < cols; j++) gr[j] = CAE_FMA(st * ct[j], w[j], gr[j]);
-            }
-        }
-        if (!u) continue;
-        if (vel) {
-            cae_real *v = vel + (i0 + r) * S + j0;
-#pragma omp simd reduction(+ : bad)
-            for (int64_t j = 0; j < cols; j++) {
-                bad += gr[j] * 0;
-                v[j] = CAE_FMA(mom, v[j], -(lr * gr[j]));
-                w[j] += v[j];
-            }
-        } else {
-#pragma omp simd reduction(+ : bad)
-            for (int64_t j = 0; j < cols; j++) {
-                bad += gr[j] * 0;
-                w[j] = CAE_FMA(-lr, gr[j], w[j]);
-            }
-        }
-        if (norms) {
-#pragma omp simd
-            for (int64_t j = 0; j < cols; j++) part[j] = CAE_FMA(w[j], w[j], part[j]);
-        }
-    }
-    if (trans) cae_transpose_tile(f->wt + j0 * R + i0, R, P->data + i0 * S + j0, S, rows, cols);
-    *acc += (double)bad;
-}
-
 /* One row of an update in one loop: the gradient's element (the tile's,
- * plus nt <= 1 handed-over term), the update (with momentum or not) and the
- * partial column norm, while it is in registers. Inlined with constant
- * flags, each combination is its own vectorized loop. */
+ * plus at most one handed-over term), the update (with momentum or not)
+ * and the partial column norm, while it is in registers. Inlined with
+ * constant flags, each combination is its own vectorized loop. */
 static inline __attribute__((always_inline)) cae_real
 fin_row(const cae_real *restrict gr, cae_real *restrict w, cae_real *restrict v,
         cae_real *restrict pb, const cae_real *restrict cs, int64_t n, cae_real lr,
@@ -457,66 +393,125 @@ fin_row(const cae_real *restrict gr, cae_real *restrict w, cae_real *restrict v,
     return bad;
 }
 
-/* The finish of a tile (see fin_tile_loops). An update with one handed-over
- * term or the norms or both, and a gradient given by the tile (the CAE's W,
+/* The stages of fin_tile one loop each over every row: the terms (or the
+ * stored gradient), then, when upd, the update and the partial norms
+ * (part: NULL for none, else zeroed). */
+static void fin_stages(const param_fin *f, cae_real *c, int64_t ldc, int64_t i0, int64_t j0,
+                       int64_t rows, int64_t cols, int upd, cae_real *vel, cae_real lr,
+                       cae_real mom, cae_real *part, cae_real *bad)
+{
+    const cae_tensor *P = &f->param->out;
+    const int64_t S = cols_of(P);
+    const int nt = f->got, store = f->store_now;
+    cae_real b = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        cae_real *gr = c + r * ldc, *w = P->data + (i0 + r) * S + j0;
+        if (nt || store) {
+            const cae_real *c0 = nt ? f->col[0] + j0 : NULL;
+            const cae_real s0 = nt ? f->scale[0] : 0;
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) {
+                cae_real v = store ? 0 : gr[j];
+                if (c0) v = store ? s0 * c0[j] * w[j] : CAE_FMA(s0 * c0[j], w[j], v);
+                gr[j] = v;
+            }
+            for (int t = 1; t < nt; t++) {
+                const cae_real *ct = f->col[t] + j0, st = f->scale[t];
+#pragma omp simd
+                for (int64_t j = 0; j < cols; j++) gr[j] = CAE_FMA(st * ct[j], w[j], gr[j]);
+            }
+        }
+        if (!upd) continue;
+        if (vel) {
+            cae_real *v = vel + (i0 + r) * S + j0;
+#pragma omp simd reduction(+ : b)
+            for (int64_t j = 0; j < cols; j++) {
+                b += gr[j] * 0;
+                v[j] = CAE_FMA(mom, v[j], -(lr * gr[j]));
+                w[j] += v[j];
+            }
+        } else {
+#pragma omp simd reduction(+ : b)
+            for (int64_t j = 0; j < cols; j++) {
+                b += gr[j] * 0;
+                w[j] = CAE_FMA(-lr, gr[j], w[j]);
+            }
+        }
+        if (part) {
+#pragma omp simd
+            for (int64_t j = 0; j < cols; j++) part[j] = CAE_FMA(w[j], w[j], part[j]);
+        }
+    }
+    *bad += b;
+}
+
+/* The finish of rows i0.. (rows of them) x cols j0.. of parameter f's
+ * gradient, given at c (row stride ldc). See the file's comment.
+ *
+ * An update with one handed-over term or the norms or both (the CAE's W,
  * with the fused penalty's term and norms; an op that defers a
- * column-scaled term, cae/op.h), runs one loop per row instead of three
- * (the CAE's B = 1 encoder backward with its update: 214 -> 152 us on one
- * thread, 218 -> 146 on two, bench/profile; W stays in L3 and the loops,
- * not its traffic, set the time), and the term's column scale is
- * multiplied once per tile, not once per row. The same operations per
- * element in the same order: bit for bit the loops' (test_sgd's
- * cae_step_at_batch_one compares the step with backward + update). The
- * gradient is left unwritten (cae/sgd.h: undefined after an update). */
+ * column-scaled term, cae/op.h) runs fin_row, one loop per row, instead of
+ * a loop per stage (the CAE's B = 1 encoder backward with its update:
+ * 214 -> 152 us on one thread, 218 -> 146 on two, bench/profile; W stays in
+ * L3 and the loops, not its traffic, set the time), with the term's column
+ * scale multiplied once per block of FIN_COLS columns, not once per row.
+ * The same operations per element in the same order: bit for bit the
+ * stages' (test_sgd's cae_step_at_batch_one compares the step with
+ * backward + update), and the gradient is left unwritten (cae/sgd.h:
+ * undefined after an update). A plain update (the MLP's W, the RBM's) keeps
+ * its one stage, which ran 7-12% faster at B = 1 than fin_row. */
 enum { FIN_COLS = 512 };
 static void fin_tile(void *ctx, cae_real *c, int64_t ldc, int64_t i0, int64_t j0, int64_t rows,
                      int64_t cols, double *acc)
 {
     param_fin *f = ctx;
     const cae_graph *g = f->param->graph;
-    const cae_sgd *u = g->sgd && f->upd >= 0 ? g->sgd : NULL;
-    if (!u || f->got > 1 || f->store_now || (!f->got && !f->norm_part)) {
-        fin_tile_loops(ctx, c, ldc, i0, j0, rows, cols, acc);
-        return;
-    }
     const cae_tensor *P = &f->param->out;
     const int64_t S = cols_of(P), R = rows_of(P);
-    const cae_real lr = (cae_real)u->lr, mom = (cae_real)u->momentum;
-    cae_real *vel = u->velocity ? u->velocity[f->upd] : NULL;
-    const int term = f->got == 1, momentum = vel != NULL, norms = f->norm_part != NULL;
+    const cae_sgd *u = g->sgd && f->upd >= 0 ? g->sgd : NULL;
+    const cae_real lr = u ? (cae_real)u->lr : 0, mom = u ? (cae_real)u->momentum : 0;
+    cae_real *vel = u && u->velocity ? u->velocity[f->upd] : NULL;
+    const int norms = u && f->norm_part, trans = u && f->wt;
+    const int nt = f->got, store = f->store_now;
+    cae_real bad = 0; /* g * 0: NaN for an infinite or NaN gradient, else 0 */
     if (norms)
         CAE_ASSERT(i0 % CAE_NORM_ROWS == 0 && rows <= CAE_NORM_ROWS,
                    "finish: a tile of %lld rows at row %lld", (long long)rows, (long long)i0);
     cae_real *part = norms ? f->norm_part + (i0 / CAE_NORM_ROWS) * S + j0 : NULL;
-    cae_real cs[FIN_COLS] __attribute__((aligned(64)));
-    cae_real bad = 0;
-    for (int64_t b0 = 0; b0 < cols; b0 += FIN_COLS) {
-        const int64_t bn = b0 + FIN_COLS < cols ? FIN_COLS : cols - b0;
-        if (term) {
-            const cae_real *ct = f->col[0] + j0 + b0, st = f->scale[0];
+    if (u && nt <= 1 && !store && (nt || norms)) { /* one loop per row */
+        cae_real cs[FIN_COLS] __attribute__((aligned(64)));
+        for (int64_t b0 = 0; b0 < cols; b0 += FIN_COLS) {
+            const int64_t bn = b0 + FIN_COLS < cols ? FIN_COLS : cols - b0;
+            if (nt) {
+                const cae_real *ct = f->col[0] + j0 + b0, st = f->scale[0];
 #pragma omp simd
-            for (int64_t j = 0; j < bn; j++) cs[j] = st * ct[j];
-        }
-        cae_real *pb = part ? part + b0 : NULL;
-        if (pb)
-            for (int64_t j = 0; j < bn; j++) pb[j] = 0;
-        for (int64_t r = 0; r < rows; r++) {
-            const cae_real *gr = c + r * ldc + b0;
-            cae_real *w = P->data + (i0 + r) * S + j0 + b0;
-            cae_real *v = vel ? vel + (i0 + r) * S + j0 + b0 : NULL;
-#define FIN_ROW(T, M, N) fin_row(gr, w, v, pb, cs, bn, lr, mom, T, M, N)
-            switch (term << 2 | momentum << 1 | norms) { /* term or norms */
-            case 1: bad += FIN_ROW(0, 0, 1); break;
-            case 3: bad += FIN_ROW(0, 1, 1); break;
-            case 4: bad += FIN_ROW(1, 0, 0); break;
-            case 5: bad += FIN_ROW(1, 0, 1); break;
-            case 6: bad += FIN_ROW(1, 1, 0); break;
-            default: bad += FIN_ROW(1, 1, 1); break;
+                for (int64_t j = 0; j < bn; j++) cs[j] = st * ct[j];
             }
+            cae_real *pb = part ? part + b0 : NULL;
+            if (pb)
+                for (int64_t j = 0; j < bn; j++) pb[j] = 0;
+            for (int64_t r = 0; r < rows; r++) {
+                const cae_real *gr = c + r * ldc + b0;
+                cae_real *w = P->data + (i0 + r) * S + j0 + b0;
+                cae_real *v = vel ? vel + (i0 + r) * S + j0 + b0 : NULL;
+#define FIN_ROW(T, M, N) fin_row(gr, w, v, pb, cs, bn, lr, mom, T, M, N)
+                switch (nt << 2 | (vel != NULL) << 1 | norms) { /* a term or norms */
+                case 1: bad += FIN_ROW(0, 0, 1); break;
+                case 3: bad += FIN_ROW(0, 1, 1); break;
+                case 4: bad += FIN_ROW(1, 0, 0); break;
+                case 5: bad += FIN_ROW(1, 0, 1); break;
+                case 6: bad += FIN_ROW(1, 1, 0); break;
+                default: bad += FIN_ROW(1, 1, 1); break;
+                }
 #undef FIN_ROW
+            }
         }
+    } else { /* a loop per stage */
+        if (norms)
+            for (int64_t j = 0; j < cols; j++) part[j] = 0;
+        fin_stages(f, c, ldc, i0, j0, rows, cols, u != NULL, vel, lr, mom, part, &bad);
     }
-    if (f->wt) cae_transpose_tile(f->wt + j0 * R + i0, R, P->data + i0 * S + j0, S, rows, cols);
+    if (trans) cae_transpose_tile(f->wt + j0 * R + i0, R, P->data + i0 * S + j0, S, rows, cols);
     *acc += (double)bad;
 }
 
