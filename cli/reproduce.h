@@ -133,11 +133,10 @@ void rp_variations_root(const rp_ctx *c, const char *data_dir, char *buf, size_t
 int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_root);
 
 /* With c->jobs > 1: train every run the targets need with c->jobs worker
- * processes (fork) taking runs from a shared queue, in three waves (1-layer
- * runs at the first fine-tuning rate; 2-layer runs; the other rates on
- * each winner), so that the tables and figures then find them cached. Each
- * run is deterministic for a given --threads, so the output is the same as
- * without workers. Returns 0 or 1. */
+ * processes (fork), each run queued as soon as the runs it depends on have
+ * ended (a grid's winner, the layer below; reproduce_jobs.c), so that the
+ * tables and figures then find them cached. Each run is deterministic for a given --threads, so the
+ * output is the same as without workers. Returns 0 or 1. */
 int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof);
 
 /* Fig. 1-3 and the training curves into OUT/figures. Returns 0 or 1. */

@@ -4,18 +4,33 @@
  * Why processes: at the paper's batch of 20 a training step is too small
  * for two OpenMP threads to pay (a 784-1000 step ran about as fast on two
  * sleeping-when-idle threads as on one here), while two runs on one thread each
- * do twice the work. The runs of a reproduction are independent until a
- * choice is made on their validation errors, so they are trained in waves:
- *   1. every 1-layer run at the first fine-tuning rate (Table 1's grids, the
- *      CAE-1 grid of each Table 2 set, Fig. 3's first layer);
- *   2. every 2-layer run on those (CAE-2's second-layer grid on each CAE-1
- *      grid winner, and Fig. 3's second layer);
- *   3. the other fine-tuning rates on each winner's encoder, and Fig. 3's
- *      third layer.
- * Workers take runs from a queue (a pipe of indices, largest first) and
- * write them to OUT/runs as a sequential run would; each run is
- * deterministic for a given --threads, so the tables come out the same. */
+ * do twice the work.
+ *
+ * What runs when. A run is queued as soon as the choices it depends on are
+ * made, and no sooner:
+ *   - at once, every 1-layer run at the first fine-tuning rate (Table 1's
+ *     grids, the CAE-1 grid of each Table 2 set) and Fig. 3's first layer
+ *     (pretraining only);
+ *   - when a grid is complete, its winner on validation error is chosen and
+ *     the other fine-tuning rates on the winner's encoder are queued; for a
+ *     Table 2 set also CAE-2's second-layer grid on it, and when that grid
+ *     is complete the other rates on its winner;
+ *   - Fig. 3's layer k + 1 when the run that trains its layer k has ended.
+ * A free worker takes the queued run at the head of the longest chain of
+ * runs still to come (its own estimated time plus that of the runs that
+ * wait for it: Table 2's CAE-1 runs start early, as CAE-2 waits for them),
+ * but never one whose directory another worker is training (unless both
+ * only fine-tune a finished encoder, at different rates). No worker waits
+ * for a whole stage to end while there is a run it could train.
+ *
+ * The parent hands each worker one run at a time over the worker's own pipe
+ * (the rp_spec by value: its strings are the budget's constants or buffers
+ * filled before the fork, so the pointers mean the same in the child) and
+ * reads the result from another; an end of file there means the worker
+ * died. Each run is deterministic for a given --threads and reads only runs
+ * that are complete, so the tables come out the same as without workers. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,183 +38,411 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_common.h"
 #include "reproduce.h"
 
 enum { MAX_WORKERS = 64 };
+enum { T_QUEUED, T_RUNNING, T_DONE, T_FAILED };
 
-typedef struct queue {
-    rp_spec *s;
+typedef struct task {
+    rp_spec s;
+    double prio;    /* estimated seconds of its chain: the order of dispatch */
+    int pretrained; /* its encoder was complete when it was queued */
+    int state;
+    double t0;      /* when it was handed to a worker */
+} task;
+
+typedef struct sched {
+    const rp_ctx *c;
+    rp_ctx quiet; /* for looking up finished runs */
+    task *t;
     int n, cap;
-} queue;
+    int failed;
+    double busy; /* seconds of the workers spent on runs */
+} sched;
 
-/* Queue s unless a run it is part of is queued already (the same run,
- * fine-tuned at the same rate, or fine-tuned at all when s is pretraining
- * only: Fig. 3's stacks on rot are also Table 2's): two workers must not
- * train one directory at once. */
-static int push(queue *q, const rp_spec *s)
+static int same_dir(const rp_spec *a, const rp_spec *b)
 {
-    char name[256], other[256];
-    rp_run_name(s, name, sizeof name);
-    for (int i = 0; i < q->n; i++) {
-        const rp_spec *o = &q->s[i];
-        rp_run_name(o, other, sizeof other);
-        if (!strcmp(name, other) && !strcmp(o->data_dir, s->data_dir) &&
-            (s->finetune ? o->finetune && o->ft_lr == s->ft_lr : 1))
-            return 0;
+    char na[256], nb[256];
+    rp_run_name(a, na, sizeof na);
+    rp_run_name(b, nb, sizeof nb);
+    return !strcmp(na, nb) && !strcmp(a->data_dir, b->data_dir);
+}
+
+/* Whether task o covers s: the same run, fine-tuned at the same rate, or
+ * at all when s is pretraining only (Fig. 3's stacks on rot are also
+ * Table 2's). */
+static int covers(const rp_spec *o, const rp_spec *s)
+{
+    return same_dir(o, s) && (s->finetune ? o->finetune && o->ft_lr == s->ft_lr : 1);
+}
+
+/* Seconds a run is expected to take on one worker: only its order among
+ * the queued runs depends on it. `pretrained`: its encoder is complete
+ * already (another fine-tuning rate on a winner). The rates are a
+ * 784-1000 layer's at batch 20 (16 000 examples/s pretraining, 30 000
+ * fine-tuning); a quick run at 4ed54c3 measured the stacks against it: on
+ * rot, layer 2's pretraining 2.1x layer 1's, layer 3's 2.6x (taken as
+ * 1 + 0.8 per layer above the first), a 2-layer fine-tuning 3.6x a 1-layer
+ * one per epoch. */
+static double est_cost(const rp_budget *b, const rp_spec *s, int pretrained)
+{
+    const int t1 = !strcmp(s->data, "mnist") || !strcmp(s->data, "fashion");
+    const int rect = !strcmp(s->data, "rect");
+    const double n = t1 ? (b->limit ? (double)b->limit : 50000)
+                        : b->small_variations ? (rect ? 20 : 200) : rect ? 1000 : 10000;
+    const double above = s->n_layers - 1;
+    const int ft_ep = b->patience && b->patience + 25 < b->ft_epochs ? b->patience + 25 : b->ft_epochs;
+    const double pre = pretrained ? 0 : (1 + 0.8 * above) * rp_pre_epochs(b, (int64_t)n) * n / 16e3;
+    const double ft = s->finetune ? (1 + 2.6 * above) * ft_ep * n / 30e3 : 0;
+    return pre + ft;
+}
+
+/* The estimated seconds of s and of the longest chain of runs that will
+ * wait for it: the other rates on its encoder; for a Table 2 set's CAE-1
+ * run, CAE-2 on it and the rates on that. */
+static double chain_cost(const rp_budget *b, const rp_spec *s, int pretrained)
+{
+    const double own = est_cost(b, s, pretrained);
+    if (pretrained || !s->finetune) return own;
+    const double rates = b->n_ft_lrs > 1 ? est_cost(b, s, 1) : 0;
+    const int t1 = !strcmp(s->data, "mnist") || !strcmp(s->data, "fashion");
+    if (t1 || s->n_layers > 1) return own + rates;
+    rp_spec up = *s;
+    up.n_layers = 2;
+    const double cae2 = chain_cost(b, &up, 0);
+    return own + (cae2 > rates ? cae2 : rates);
+}
+
+/* Queue s unless a task covers it already. 0, or 1 when out of memory. */
+static int push(sched *S, const rp_spec *s, int pretrained)
+{
+    for (int i = 0; i < S->n; i++)
+        if (covers(&S->t[i].s, s)) return 0;
+    if (S->n == S->cap) {
+        int cap = S->cap ? 2 * S->cap : 64;
+        task *t = realloc(S->t, (size_t)cap * sizeof *t);
+        if (!t) {
+            fprintf(stderr, "%s: out of memory\n", S->c->who);
+            return 1;
+        }
+        S->t = t;
+        S->cap = cap;
     }
-    if (q->n == q->cap) {
-        int cap = q->cap ? 2 * q->cap : 64;
-        rp_spec *t = realloc(q->s, (size_t)cap * sizeof *t);
-        if (!t) return 1;
-        q->s = t;
-        q->cap = cap;
-    }
-    q->s[q->n++] = *s;
+    S->t[S->n++] = (task){*s, chain_cost(S->c->b, s, pretrained), pretrained, T_QUEUED, 0};
     return 0;
 }
 
-/* Run every spec of q with c->jobs workers. 0, or 1 if any run failed. */
-static int run_wave(const rp_ctx *c, const queue *q, const char *what)
+/* Whether a task that covers s has ended. */
+static int done(const sched *S, const rp_spec *s)
 {
-    if (!q->n) return 0;
-    printf("%d worker processes: %d runs (%s)\n", c->jobs, q->n, what);
-    fflush(stdout);
-    fflush(stderr);
-    int fd[2];
-    if (pipe(fd)) {
-        fprintf(stderr, "%s: pipe: %s\n", c->who, strerror(errno));
-        return 1;
+    for (int i = 0; i < S->n; i++)
+        if (S->t[i].state == T_DONE && covers(&S->t[i].s, s)) return 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the plan */
+
+enum { MAX_SETS = 32 };
+
+typedef struct plan {
+    const char *data_dir, *var_root;
+    int n1, do2, dof;
+    int t1[2][RP_N_MODELS]; /* Table 1: 1 once the rates on the grid winner are queued */
+    int t2[MAX_SETS];       /* Table 2: 0 CAE-1's grid runs, 1 CAE-2's, 2 all queued */
+    rp_spec w1[MAX_SETS];   /* ... CAE-1's winner */
+    int fig;                /* Fig. 3: the layers of the rot stack queued */
+} plan;
+
+static const char *const t1_data[2] = {"mnist", "fashion"};
+
+static rp_spec grid_spec(const rp_budget *b, const char *data, const char *dir, cae_model_kind kind,
+                         double v)
+{
+    return (rp_spec){data, dir, kind, v, 1, 1, b->ft_lrs[0], 0};
+}
+
+static rp_spec fig_spec(const plan *P, int layers)
+{
+    const double *cae_vals;
+    rp_grid(CAE_MODEL_CAE, &cae_vals);
+    return (rp_spec){"rot", P->var_root, CAE_MODEL_CAE, cae_vals[0], layers, 0, 0, 0};
+}
+
+/* Queue (queue = 1) or test for completion (queue = 0) the first `grid`
+ * values of a kind's grid at the first fine-tuning rate. 0 or 1. */
+static int grid_runs(sched *S, const char *data, const char *dir, cae_model_kind kind, int grid,
+                     int queue)
+{
+    const double *v;
+    const int g = rp_grid(kind, &v);
+    for (int i = 0; i < g && i < grid; i++) {
+        const rp_spec s = grid_spec(S->c->b, data, dir, kind, v[i]);
+        if (queue ? push(S, &s, 0) : !done(S, &s)) return 1;
     }
-    /* The queue: indices 0..n-1 in order (the callers put the long runs
-     * first). A 4-byte read from a pipe is atomic, so each index goes to
-     * exactly one worker; the pipe holds 64 KiB, far more than needed. */
-    for (int i = 0; i < q->n; i++)
-        if (write(fd[1], &i, sizeof i) != (ssize_t)sizeof i) {
-            fprintf(stderr, "%s: queue: %s\n", c->who, strerror(errno));
-            close(fd[0]);
-            close(fd[1]);
+    return 0;
+}
+
+/* CAE-2's second-layer grid on w1: queued, or tested as grid_runs. */
+static int upper_runs(sched *S, const rp_spec *w1, int queue)
+{
+    const double *up;
+    const int n_up = rp_grid_upper(&up);
+    for (int i = 0; i < S->c->b->grid_up && i < n_up; i++) {
+        const rp_spec s = rp_upper_spec(S->c, w1, up[i]);
+        if (queue ? push(S, &s, 0) : !done(S, &s)) return 1;
+    }
+    return 0;
+}
+
+/* The budget's other fine-tuning rates on a winner's encoder. 0 or 1. */
+static int rate_runs(sched *S, rp_spec w)
+{
+    for (int j = 1; j < S->c->b->n_ft_lrs; j++) {
+        w.ft_lr = S->c->b->ft_lrs[j];
+        if (push(S, &w, 1)) return 1;
+    }
+    return 0;
+}
+
+/* The runs every stage starts with. 0 or 1. */
+static int plan_start(sched *S, plan *P)
+{
+    const rp_budget *b = S->c->b;
+    for (int d = 0; d < P->n1; d++)
+        for (int m = 0; m < RP_N_MODELS; m++)
+            if (grid_runs(S, t1_data[d], P->data_dir, rp_paper1[m].kind, b->grid, 1)) return 1;
+    for (int t = 0; P->do2 && b->table2_sets[t]; t++)
+        if (grid_runs(S, b->table2_sets[t], P->var_root, CAE_MODEL_CAE, b->grid2, 1)) return 1;
+    if (P->dof) {
+        const rp_spec s = fig_spec(P, 1);
+        if (push(S, &s, 0)) return 1;
+        P->fig = 1;
+    }
+    return 0;
+}
+
+/* Queue what the runs ended so far make possible. 0 or 1. */
+static int plan_expand(sched *S, plan *P)
+{
+    const rp_budget *b = S->c->b;
+    rp_result r;
+    for (int d = 0; d < P->n1; d++)
+        for (int m = 0; m < RP_N_MODELS; m++) {
+            const cae_model_kind kind = rp_paper1[m].kind;
+            if (P->t1[d][m] || grid_runs(S, t1_data[d], P->data_dir, kind, b->grid, 0)) continue;
+            rp_spec w;
+            if (rp_grid_winner(&S->quiet, t1_data[d], P->data_dir, kind, 1, b->grid, &w, &r) ||
+                rate_runs(S, w))
+                return 1;
+            P->t1[d][m] = 1;
+        }
+    for (int t = 0; P->do2 && b->table2_sets[t]; t++) {
+        const char *set = b->table2_sets[t];
+        if (P->t2[t] == 0 && !grid_runs(S, set, P->var_root, CAE_MODEL_CAE, b->grid2, 0)) {
+            if (rp_grid_winner(&S->quiet, set, P->var_root, CAE_MODEL_CAE, 1, b->grid2, &P->w1[t], &r) ||
+                upper_runs(S, &P->w1[t], 1) || rate_runs(S, P->w1[t]))
+                return 1;
+            P->t2[t] = 1;
+        }
+        if (P->t2[t] == 1 && !upper_runs(S, &P->w1[t], 0)) {
+            rp_spec w2;
+            if (rp_upper_winner(&S->quiet, &P->w1[t], b->grid_up, &w2, &r) || rate_runs(S, w2)) return 1;
+            P->t2[t] = 2;
+        }
+    }
+    while (P->dof && P->fig < 3) {
+        const rp_spec below = fig_spec(P, P->fig), s = fig_spec(P, P->fig + 1);
+        if (!done(S, &below)) break;
+        if (push(S, &s, 0)) return 1;
+        P->fig++;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- the workers */
+
+/* Whether a queued task must wait: another worker trains its directory
+ * (two fine-tunings of one finished encoder may run side by side). */
+static int blocked(const sched *S, int i)
+{
+    for (int j = 0; j < S->n; j++)
+        if (S->t[j].state == T_RUNNING && same_dir(&S->t[j].s, &S->t[i].s) &&
+            !(S->t[j].pretrained && S->t[i].pretrained))
             return 1;
-        }
-    close(fd[1]);
-    pid_t pid[MAX_WORKERS];
-    int started = 0, rc = 0;
-    for (int w = 0; w < c->jobs && w < q->n; w++) {
-        pid[w] = fork();
-        if (pid[w] < 0) {
-            fprintf(stderr, "%s: fork: %s\n", c->who, strerror(errno));
-            rc = 1;
-            break;
-        }
-        if (pid[w] == 0) {
-            int i, bad = 0;
-            while (!bad && read(fd[0], &i, sizeof i) == (ssize_t)sizeof i) {
-                rp_result r;
-                bad = rp_run(c, &q->s[i], &r);
-            }
-            fflush(stdout);
-            fflush(stderr);
-            _exit(bad);
-        }
-        started++;
+    return 0;
+}
+
+/* The queued task a free worker takes: the longest chain not blocked. */
+static int pick(const sched *S)
+{
+    int best = -1;
+    for (int i = 0; i < S->n; i++)
+        if (S->t[i].state == T_QUEUED && !blocked(S, i) && (best < 0 || S->t[i].prio > S->t[best].prio))
+            best = i;
+    return best;
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        const ssize_t k = read(fd, (char *)buf + got, len - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        got += (size_t)k;
     }
-    close(fd[0]);
-    for (int w = 0; w < started; w++) {
-        int st;
-        while (waitpid(pid[w], &st, 0) < 0 && errno == EINTR) {}
-        if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-            if (WIFSIGNALED(st))
-                fprintf(stderr, "%s: worker %d ended by signal %d\n", c->who, w + 1, WTERMSIG(st));
-            rc = 1;
-        }
+    return 0;
+}
+
+/* A worker: one run per rp_spec read from `cmd`, its status (0 or 1)
+ * written to `res`, until `cmd` ends. */
+static void worker(const rp_ctx *c, int cmd, int res)
+{
+    rp_spec s;
+    int bad = 0;
+    while (!read_full(cmd, &s, sizeof s)) {
+        rp_result r;
+        const int st = rp_run(c, &s, &r);
+        fflush(stdout);
+        fflush(stderr);
+        bad |= st;
+        if (write(res, &st, sizeof st) != (ssize_t)sizeof st) break;
     }
-    return rc;
+    _exit(bad);
 }
 
 int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof)
 {
-    static const char *const datas[2] = {"mnist", "fashion"};
     const rp_budget *b = c->b;
     char var_root[4200];
     rp_variations_root(c, data_dir, var_root, sizeof var_root);
     if ((do2 || dof) && rp_ensure_variations(c, data_dir, var_root)) return 1;
-    const double *cae_vals;
-    rp_grid(CAE_MODEL_CAE, &cae_vals);
-    const int n1 = do1 ? 2 : dof ? 1 : 0; /* Table 1's data sets; the figures use MNIST's */
-    queue q = {0};
-    int rc = 1;
-    rp_ctx quiet = *c;
-    quiet.quiet = 1;
-    /* Wave 1: the 1-layer runs, Table 1's (50 000 examples) first. */
-    for (int d = 0; d < n1; d++)
-        for (int m = 0; m < RP_N_MODELS; m++) {
-            const double *v;
-            int g = rp_grid(rp_paper1[m].kind, &v);
-            for (int i = 0; i < g && i < b->grid; i++) {
-                rp_spec s = {datas[d], data_dir, rp_paper1[m].kind, v[i], 1, 1, b->ft_lrs[0], 0};
-                if (push(&q, &s)) goto oom;
+    int n_sets = 0;
+    while (do2 && b->table2_sets[n_sets]) n_sets++;
+    if (n_sets > MAX_SETS) {
+        fprintf(stderr, "%s: more than %d Table 2 sets\n", c->who, MAX_SETS);
+        return 1;
+    }
+    sched S = {.c = c, .quiet = *c};
+    S.quiet.quiet = 1;
+    plan P = {.data_dir = data_dir, .var_root = var_root, .do2 = do2, .dof = dof};
+    P.n1 = do1 ? 2 : dof ? 1 : 0; /* Table 1's data sets; the figures use MNIST's */
+    const int bad_start = plan_start(&S, &P);
+    if (bad_start || !S.n) {
+        free(S.t);
+        return bad_start;
+    }
+    int jobs = c->jobs < MAX_WORKERS ? c->jobs : MAX_WORKERS;
+    if (jobs > S.n) jobs = S.n;
+    printf("%d worker processes: %d runs to start with, the rest queued as the choices they wait for "
+           "are made\n",
+           jobs, S.n);
+    fflush(stdout);
+    fflush(stderr);
+    int cmd[MAX_WORKERS], res[MAX_WORKERS], cur[MAX_WORKERS], nw = 0;
+    pid_t pid[MAX_WORKERS];
+    void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN); /* a dead worker is seen on its result pipe */
+    for (; nw < jobs; nw++) {
+        int a[2], r[2];
+        if (pipe(a)) {
+            fprintf(stderr, "%s: pipe: %s\n", c->who, strerror(errno));
+            S.failed = 1;
+            break;
+        }
+        if (pipe(r)) {
+            fprintf(stderr, "%s: pipe: %s\n", c->who, strerror(errno));
+            close(a[0]);
+            close(a[1]);
+            S.failed = 1;
+            break;
+        }
+        pid[nw] = fork();
+        if (pid[nw] < 0) {
+            fprintf(stderr, "%s: fork: %s\n", c->who, strerror(errno));
+            close(a[0]), close(a[1]), close(r[0]), close(r[1]);
+            S.failed = 1;
+            break;
+        }
+        if (pid[nw] == 0) { /* the parent's ends of every pipe closed: EOF works both ways */
+            for (int k = 0; k < nw; k++) close(cmd[k]), close(res[k]);
+            close(a[1]);
+            close(r[0]);
+            signal(SIGPIPE, old_pipe);
+            worker(c, a[0], r[1]);
+        }
+        close(a[0]);
+        close(r[1]);
+        cmd[nw] = a[1];
+        res[nw] = r[0];
+        cur[nw] = -1;
+    }
+    const double t_start = cli_now();
+    for (;;) {
+        for (int w = 0; w < nw && !S.failed; w++) {
+            if (cur[w] != -1) continue;
+            const int i = pick(&S);
+            if (i < 0) break;
+            if (write(cmd[w], &S.t[i].s, sizeof S.t[i].s) != (ssize_t)sizeof S.t[i].s) {
+                fprintf(stderr, "%s: worker %d: %s\n", c->who, w + 1, strerror(errno));
+                cur[w] = -2;
+                S.failed = 1;
+                break;
             }
+            S.t[i].state = T_RUNNING;
+            S.t[i].t0 = cli_now();
+            cur[w] = i;
         }
-    for (int t = 0; do2 && b->table2_sets[t]; t++)
-        for (int i = 0; i < b->grid2; i++) {
-            rp_spec s = {b->table2_sets[t], var_root, CAE_MODEL_CAE, cae_vals[i], 1, 1, b->ft_lrs[0], 0};
-            if (push(&q, &s)) goto oom;
+        struct pollfd pf[MAX_WORKERS];
+        int wk[MAX_WORKERS], np = 0;
+        for (int w = 0; w < nw; w++)
+            if (cur[w] >= 0) pf[np] = (struct pollfd){res[w], POLLIN, 0}, wk[np++] = w;
+        if (!np) break;
+        if (poll(pf, (nfds_t)np, -1) < 0) {
+            if (errno == EINTR) continue;
+            fprintf(stderr, "%s: poll: %s\n", c->who, strerror(errno));
+            for (int w = 0; w < nw; w++) /* their runs cannot be waited for */
+                if (cur[w] >= 0) kill(pid[w], SIGTERM);
+            S.failed = 1;
+            break;
         }
-    if (dof) { /* Fig. 3's first layer (no fine-tuning) */
-        rp_spec s = {"rot", var_root, CAE_MODEL_CAE, cae_vals[0], 1, 0, 0, 0};
-        if (push(&q, &s)) goto oom;
-    }
-    if (run_wave(c, &q, "1-layer runs at the first fine-tuning rate")) goto done;
-    /* Wave 2: the 2-layer runs on the cached first layers. */
-    q.n = 0;
-    const double *up;
-    const int n_up = rp_grid_upper(&up);
-    for (int t = 0; do2 && b->table2_sets[t]; t++) {
-        rp_spec w;
-        rp_result wr;
-        if (rp_grid_winner(&quiet, b->table2_sets[t], var_root, CAE_MODEL_CAE, 1, b->grid2, &w, &wr)) goto done;
-        for (int i = 0; i < b->grid_up && i < n_up; i++) {
-            const rp_spec s = rp_upper_spec(c, &w, up[i]);
-            if (push(&q, &s)) goto oom;
-        }
-    }
-    if (dof) {
-        rp_spec s = {"rot", var_root, CAE_MODEL_CAE, cae_vals[0], 2, 0, 0, 0};
-        if (push(&q, &s)) goto oom;
-    }
-    if (run_wave(c, &q, "2-layer runs")) goto done;
-    /* Wave 3: the other fine-tuning rates on each winner's encoder. */
-    q.n = 0;
-    for (int d = 0; d < n1; d++)
-        for (int m = 0; m < RP_N_MODELS; m++) {
-            rp_spec w;
-            rp_result wr;
-            if (rp_grid_winner(&quiet, datas[d], data_dir, rp_paper1[m].kind, 1, b->grid, &w, &wr)) goto done;
-            for (int j = 1; j < b->n_ft_lrs; j++) {
-                w.ft_lr = b->ft_lrs[j];
-                if (push(&q, &w)) goto oom;
+        for (int k = 0; k < np; k++) {
+            if (!pf[k].revents) continue;
+            const int w = wk[k], i = cur[w];
+            int st;
+            if (read_full(res[w], &st, sizeof st)) { /* it died: its run is not complete */
+                fprintf(stderr, "%s: worker %d ended during a run\n", c->who, w + 1);
+                cur[w] = -2;
+                S.failed = 1;
+                continue;
             }
+            S.t[i].state = st ? T_FAILED : T_DONE;
+            S.busy += cli_now() - S.t[i].t0;
+            cur[w] = -1;
+            if (st) S.failed = 1;
         }
-    for (int t = 0; do2 && b->table2_sets[t]; t++) {
-        rp_spec w1, w2;
-        rp_result wr1, wr2;
-        if (rp_grid_winner(&quiet, b->table2_sets[t], var_root, CAE_MODEL_CAE, 1, b->grid2, &w1, &wr1) ||
-            rp_upper_winner(&quiet, &w1, b->grid_up, &w2, &wr2))
-            goto done;
-        for (int j = 1; j < b->n_ft_lrs; j++) {
-            w1.ft_lr = w2.ft_lr = b->ft_lrs[j];
-            if (push(&q, &w1) || push(&q, &w2)) goto oom;
+        if (!S.failed && plan_expand(&S, &P)) S.failed = 1;
+    }
+    const double wall = cli_now() - t_start;
+    for (int w = 0; w < nw; w++) close(cmd[w]), close(res[w]);
+    for (int w = 0; w < nw; w++) {
+        int st = 0;
+        while (waitpid(pid[w], &st, 0) < 0 && errno == EINTR) {}
+        if (WIFSIGNALED(st)) {
+            fprintf(stderr, "%s: worker %d ended by signal %d\n", c->who, w + 1, WTERMSIG(st));
+            S.failed = 1;
         }
     }
-    if (dof) {
-        rp_spec s = {"rot", var_root, CAE_MODEL_CAE, cae_vals[0], 3, 0, 0, 0};
-        if (push(&q, &s)) goto oom;
-    }
-    if (run_wave(c, &q, "the other fine-tuning rates on each winner, Fig. 3's third layer")) goto done;
-    rc = 0;
-    goto done;
-oom:
-    fprintf(stderr, "%s: out of memory\n", c->who);
-done:
-    free(q.s);
-    return rc;
+    signal(SIGPIPE, old_pipe);
+    int ran = 0;
+    for (int i = 0; i < S.n; i++) ran += S.t[i].state == T_DONE;
+    if (S.failed)
+        fprintf(stderr, "%s: the workers stopped (above: why); the %d runs that ended are kept in %s/runs\n",
+                c->who, ran, c->out);
+    else if (nw)
+        printf("%d worker processes: %d runs in %.1f min, the workers busy %.0f%% of it\n", nw, ran,
+               wall / 60, wall > 0 ? 100 * S.busy / (nw * wall) : 100);
+    fflush(stdout);
+    free(S.t);
+    return S.failed;
 }

@@ -139,6 +139,19 @@ for f in $(cd "$out3" && find runs -name '*.ckpt'); do cmp -s "$out3/$f" "$out/$
 check "--jobs 2: every checkpoint identical ($ndiff differ)" test "$ndiff" -eq 0
 check "--jobs 2: as many checkpoints" \
     test "$(cd "$out3" && find runs -name '*.ckpt' | wc -l)" -eq "$(cd "$out" && find runs -name '*.ckpt' | wc -l)"
+# A run that fails in a worker stops the others from taking new runs and the
+# reproduction with a message naming it, a non-zero exit and no table;
+# nothing hangs.
+out4="$out/jobs-fail"
+mkdir -p "$out4/runs"
+: >"$out4/runs/mnist-rbm" # a file where the run's directory must go
+timeout 600 "$cae" reproduce table1 --budget smoke --jobs 2 --out "$out4" >"$out/log7" 2>&1
+rc=$?
+check "--jobs 2 with a failing run exits 1 (rc $rc)" test $rc -eq 1
+check "--jobs 2: the failing run is named" grep -q 'runs/mnist-rbm' "$out/log7"
+check "--jobs 2: no table after a failed run" test ! -e "$out4/table1.md"
+check "--jobs 2: no worker is left behind" \
+    test "$(pgrep -f -- "--out $out4" | wc -l)" -eq 0
 "$cae" reproduce table1 --budget smoke --jobs 0 --out "$out3" 2>"$out/err"
 check "--jobs 0 is a usage error" test $? -eq 2
 
