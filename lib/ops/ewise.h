@@ -2,8 +2,15 @@
  *
  * CAEK_FOR(n, nt, body...) runs body for int64_t i in [0, n): an OpenMP
  * `parallel for simd` over nt threads (0 = OpenMP default) when n is at
- * least CAEK_PAR_MIN, a serial `omp simd` loop otherwise, so small tensors
- * never pay for a thread team. Iterations must be independent.
+ * least CAEK_PAR_MIN and there is more than one thread, a serial `omp simd`
+ * loop otherwise, so small tensors never pay for a thread team, nor one
+ * thread for a region. Iterations must be independent. CAEK_PAR_MIN is
+ * 4096: at B = 20 on 2 threads the CAE's 20 x 1000 element-wise nodes ran
+ * 1.5-1.8x faster split than on one thread, which also read the other
+ * thread's half of the product before them from its cache (bench/profile,
+ * 2026-12-06: sigmoid 11-12 -> 7 us, bce_logits 18-20 -> 11); a team costs
+ * a few us. The results do not depend on the split (reductions go through
+ * fixed CAEK_CHUNK partial sums).
  * CAEK_FOR_ROWS(B, width, nt, body...) does the same for int64_t b over B
  * rows of `width` elements each (no simd: the body loops over its row).
  *
@@ -20,7 +27,7 @@
 #include "cae/ops.h"
 #include "shared.h"
 
-#define CAEK_PAR_MIN 32768
+#define CAEK_PAR_MIN 4096
 /* Elements per partial sum of the deterministic reductions. */
 #define CAEK_CHUNK 4096
 /* Columns per thread task in column reductions. */
@@ -31,8 +38,8 @@ static inline int caek_nt(int nt) { return nt > 0 ? nt : omp_get_max_threads(); 
 #define CAEK_FOR(n, nt, ...)                                                \
     do {                                                                    \
         const int64_t caek_n_ = (n);                                        \
-        if (caek_n_ >= CAEK_PAR_MIN) {                                      \
-            const int caek_nt_ = caek_nt(nt);                               \
+        const int caek_nt_ = caek_n_ >= CAEK_PAR_MIN ? caek_nt(nt) : 1;     \
+        if (caek_nt_ > 1) {                                                 \
             _Pragma("omp parallel for simd schedule(static) num_threads(caek_nt_)") \
             for (int64_t i = 0; i < caek_n_; i++) { __VA_ARGS__; }          \
         } else {                                                            \
@@ -44,8 +51,9 @@ static inline int caek_nt(int nt) { return nt > 0 ? nt : omp_get_max_threads(); 
 #define CAEK_FOR_ROWS(B, width, nt, ...)                                    \
     do {                                                                    \
         const int64_t caek_b_ = (B);                                        \
-        if (caek_b_ > 1 && caek_b_ * (int64_t)(width) >= CAEK_PAR_MIN) {    \
-            const int caek_nt_ = caek_nt(nt);                               \
+        const int caek_nt_ = caek_b_ > 1 && caek_b_ * (int64_t)(width) >= CAEK_PAR_MIN \
+                                 ? caek_nt(nt) : 1;                         \
+        if (caek_nt_ > 1) {                                                 \
             _Pragma("omp parallel for schedule(static) num_threads(caek_nt_)") \
             for (int64_t b = 0; b < caek_b_; b++) { __VA_ARGS__; }          \
         } else {                                                            \
