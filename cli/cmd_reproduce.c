@@ -138,7 +138,7 @@ int rp_upper_winner(const rp_ctx *c, const rp_spec *l1, int grid, rp_spec *best,
     return 0;
 }
 
-int rp_rates_and_test(const rp_ctx *c, rp_spec *best, rp_result *bres)
+int rp_best_rate(const rp_ctx *c, rp_spec *best, rp_result *bres)
 {
     const rp_spec winner = *best;
     for (int j = 1; j < c->b->n_ft_lrs; j++) {
@@ -151,7 +151,12 @@ int rp_rates_and_test(const rp_ctx *c, rp_spec *best, rp_result *bres)
             *bres = r;
         }
     }
-    return rp_test(c, best, bres);
+    return 0;
+}
+
+int rp_rates_and_test(const rp_ctx *c, rp_spec *best, rp_result *bres)
+{
+    return rp_best_rate(c, best, bres) || rp_test(c, best, bres);
 }
 
 int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,

@@ -104,6 +104,9 @@ int rp_upper_winner(const rp_ctx *c, const rp_spec *l1, int grid, rp_spec *best,
  * pretrained encoder, then the test error of the (hyper-parameter, rate)
  * with the lowest validation error only. 0 or 1. */
 int rp_rates_and_test(const rp_ctx *c, rp_spec *best, rp_result *bres);
+/* The same choice without the test: best becomes the (hyper-parameter,
+ * rate) with the lowest validation error. 0 or 1. */
+int rp_best_rate(const rp_ctx *c, rp_spec *best, rp_result *bres);
 /* The best of a kind's grid (its first `grid` values) on validation error,
  * fine-tuned at the budget's first learning rate; then the budget's other
  * fine-tuning rates on the winner's pretrained encoder; the test error of

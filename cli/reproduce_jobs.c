@@ -15,7 +15,10 @@
  *     the other fine-tuning rates on the winner's encoder are queued; for a
  *     Table 2 set also CAE-2's second-layer grid on it, and when that grid
  *     is complete the other rates on its winner;
- *   - Fig. 3's layer k + 1 when the run that trains its layer k has ended.
+ *   - Fig. 3's layer k + 1 when the run that trains its layer k has ended;
+ *   - when every rate on a winner has ended, the test error of the row the
+ *     tables will choose on validation (rp_best_rate): the test set is still
+ *     read once per chosen row, and the tables find it cached.
  * A free worker takes the queued run at the head of the longest chain of
  * runs still to come (its own estimated time plus that of the runs that
  * wait for it: Table 2's CAE-1 runs start early, as CAE-2 waits for them),
@@ -23,8 +26,8 @@
  * only fine-tune a finished encoder, at different rates). No worker waits
  * for a whole stage to end while there is a run it could train.
  *
- * The parent hands each worker one run at a time over the worker's own pipe
- * (the rp_spec by value: its strings are the budget's constants or buffers
+ * The parent hands each worker one job at a time, a run or a test, over the
+ * worker's own pipe (the rp_spec by value: its strings are the budget's constants or buffers
  * filled before the fork, so the pointers mean the same in the child) and
  * reads the result from another; an end of file there means the worker
  * died. Each run is deterministic for a given --threads and reads only runs
@@ -48,6 +51,7 @@ typedef struct task {
     rp_spec s;
     double prio;    /* estimated seconds of its chain: the order of dispatch */
     int pretrained; /* its encoder was complete when it was queued */
+    int test;       /* the test error of a chosen row (rp_test), not a run */
     int state;
     double t0;      /* when it was handed to a worker */
 } task;
@@ -114,11 +118,22 @@ static double chain_cost(const rp_budget *b, const rp_spec *s, int pretrained)
     return own + (cae2 > rates ? cae2 : rates);
 }
 
-/* Queue s unless a task covers it already. 0, or 1 when out of memory. */
-static int push(sched *S, const rp_spec *s, int pretrained)
+/* Seconds the test error of a chosen row takes (its test set classified). */
+static double test_cost(const rp_budget *b, const rp_spec *s)
+{
+    const int t1 = !strcmp(s->data, "mnist") || !strcmp(s->data, "fashion");
+    const double n = t1 ? 10000 : b->small_variations ? 200 : 50000;
+    return (1 + 2.6 * (s->n_layers - 1)) * n / 100e3;
+}
+
+/* Queue s (test: its test error) unless a task covers it already. 0, or 1
+ * when out of memory. */
+static int push_task(sched *S, const rp_spec *s, int pretrained, int test)
 {
     for (int i = 0; i < S->n; i++)
-        if (covers(&S->t[i].s, s)) return 0;
+        if (S->t[i].test == test &&
+            (test ? same_dir(&S->t[i].s, s) && S->t[i].s.ft_lr == s->ft_lr : covers(&S->t[i].s, s)))
+            return 0;
     if (S->n == S->cap) {
         int cap = S->cap ? 2 * S->cap : 64;
         task *t = realloc(S->t, (size_t)cap * sizeof *t);
@@ -129,15 +144,18 @@ static int push(sched *S, const rp_spec *s, int pretrained)
         S->t = t;
         S->cap = cap;
     }
-    S->t[S->n++] = (task){*s, chain_cost(S->c->b, s, pretrained), pretrained, T_QUEUED, 0};
+    const double prio = test ? test_cost(S->c->b, s) : chain_cost(S->c->b, s, pretrained);
+    S->t[S->n++] = (task){*s, prio, pretrained, test, T_QUEUED, 0};
     return 0;
 }
+
+static int push(sched *S, const rp_spec *s, int pretrained) { return push_task(S, s, pretrained, 0); }
 
 /* Whether a task that covers s has ended. */
 static int done(const sched *S, const rp_spec *s)
 {
     for (int i = 0; i < S->n; i++)
-        if (S->t[i].state == T_DONE && covers(&S->t[i].s, s)) return 1;
+        if (S->t[i].state == T_DONE && !S->t[i].test && covers(&S->t[i].s, s)) return 1;
     return 0;
 }
 
@@ -148,9 +166,13 @@ enum { MAX_SETS = 32 };
 typedef struct plan {
     const char *data_dir, *var_root;
     int n1, do2, dof;
-    int t1[2][RP_N_MODELS]; /* Table 1: 1 once the rates on the grid winner are queued */
-    int t2[MAX_SETS];       /* Table 2: 0 CAE-1's grid runs, 1 CAE-2's, 2 all queued */
-    rp_spec w1[MAX_SETS];   /* ... CAE-1's winner */
+    int t1[2][RP_N_MODELS];  /* Table 1: 1 the rates on the grid winner queued, 2 the test */
+    rp_spec t1w[2][RP_N_MODELS];    /* ... the grid winner */
+    rp_result t1r[2][RP_N_MODELS];  /* ... its result */
+    int t2[MAX_SETS];        /* Table 2: 0 CAE-1's grid runs, 1 CAE-2's, 2 all queued */
+    int t2_test[MAX_SETS][2]; /* ... CAE-1's and CAE-2's test queued */
+    rp_spec w1[MAX_SETS], w2[MAX_SETS];   /* ... CAE-1's and CAE-2's winners */
+    rp_result r1[MAX_SETS], r2[MAX_SETS]; /* ... their results */
     int fig;                /* Fig. 3: the layers of the rot stack queued */
 } plan;
 
@@ -222,34 +244,56 @@ static int plan_start(sched *S, plan *P)
     return 0;
 }
 
+/* When every rate on a grid winner w (result wr) has ended: the test of
+ * the (hyper-parameter, rate) the tables will choose (rp_best_rate, as
+ * rp_rates_and_test), queued once (*queued). 0 or 1. */
+static int test_when_rated(sched *S, rp_spec w, rp_result wr, int *queued)
+{
+    if (*queued) return 0;
+    for (int j = 1; j < S->c->b->n_ft_lrs; j++) {
+        rp_spec s = w;
+        s.ft_lr = S->c->b->ft_lrs[j];
+        if (!done(S, &s)) return 0;
+    }
+    *queued = 1;
+    return rp_best_rate(&S->quiet, &w, &wr) || push_task(S, &w, 1, 1);
+}
+
 /* Queue what the runs ended so far make possible. 0 or 1. */
 static int plan_expand(sched *S, plan *P)
 {
     const rp_budget *b = S->c->b;
-    rp_result r;
     for (int d = 0; d < P->n1; d++)
         for (int m = 0; m < RP_N_MODELS; m++) {
             const cae_model_kind kind = rp_paper1[m].kind;
-            if (P->t1[d][m] || grid_runs(S, t1_data[d], P->data_dir, kind, b->grid, 0)) continue;
-            rp_spec w;
-            if (rp_grid_winner(&S->quiet, t1_data[d], P->data_dir, kind, 1, b->grid, &w, &r) ||
-                rate_runs(S, w))
-                return 1;
-            P->t1[d][m] = 1;
+            if (!P->t1[d][m] && !grid_runs(S, t1_data[d], P->data_dir, kind, b->grid, 0)) {
+                if (rp_grid_winner(&S->quiet, t1_data[d], P->data_dir, kind, 1, b->grid, &P->t1w[d][m],
+                                   &P->t1r[d][m]) ||
+                    rate_runs(S, P->t1w[d][m]))
+                    return 1;
+                P->t1[d][m] = 1;
+            }
+            int tested = P->t1[d][m] == 2;
+            if (P->t1[d][m] && test_when_rated(S, P->t1w[d][m], P->t1r[d][m], &tested)) return 1;
+            if (tested) P->t1[d][m] = 2;
         }
     for (int t = 0; P->do2 && b->table2_sets[t]; t++) {
         const char *set = b->table2_sets[t];
         if (P->t2[t] == 0 && !grid_runs(S, set, P->var_root, CAE_MODEL_CAE, b->grid2, 0)) {
-            if (rp_grid_winner(&S->quiet, set, P->var_root, CAE_MODEL_CAE, 1, b->grid2, &P->w1[t], &r) ||
+            if (rp_grid_winner(&S->quiet, set, P->var_root, CAE_MODEL_CAE, 1, b->grid2, &P->w1[t], &P->r1[t]) ||
                 upper_runs(S, &P->w1[t], 1) || rate_runs(S, P->w1[t]))
                 return 1;
             P->t2[t] = 1;
         }
         if (P->t2[t] == 1 && !upper_runs(S, &P->w1[t], 0)) {
-            rp_spec w2;
-            if (rp_upper_winner(&S->quiet, &P->w1[t], b->grid_up, &w2, &r) || rate_runs(S, w2)) return 1;
+            if (rp_upper_winner(&S->quiet, &P->w1[t], b->grid_up, &P->w2[t], &P->r2[t]) ||
+                rate_runs(S, P->w2[t]))
+                return 1;
             P->t2[t] = 2;
         }
+        if ((P->t2[t] >= 1 && test_when_rated(S, P->w1[t], P->r1[t], &P->t2_test[t][0])) ||
+            (P->t2[t] == 2 && test_when_rated(S, P->w2[t], P->r2[t], &P->t2_test[t][1])))
+            return 1;
     }
     while (P->dof && P->fig < 3) {
         const rp_spec below = fig_spec(P, P->fig), s = fig_spec(P, P->fig + 1);
@@ -266,8 +310,9 @@ static int plan_expand(sched *S, plan *P)
  * (two fine-tunings of one finished encoder may run side by side). */
 static int blocked(const sched *S, int i)
 {
+    if (S->t[i].test) return 0; /* it reads a finished fine-tuning: nobody writes it */
     for (int j = 0; j < S->n; j++)
-        if (S->t[j].state == T_RUNNING && same_dir(&S->t[j].s, &S->t[i].s) &&
+        if (S->t[j].state == T_RUNNING && !S->t[j].test && same_dir(&S->t[j].s, &S->t[i].s) &&
             !(S->t[j].pretrained && S->t[i].pretrained))
             return 1;
     return 0;
@@ -295,15 +340,21 @@ static int read_full(int fd, void *buf, size_t len)
     return 0;
 }
 
-/* A worker: one run per rp_spec read from `cmd`, its status (0 or 1)
- * written to `res`, until `cmd` ends. */
+/* What the parent sends a worker: a run, or the test error of a chosen row. */
+typedef struct job {
+    rp_spec s;
+    int test;
+} job;
+
+/* A worker: one job per job read from `cmd`, its status (0 or 1) written
+ * to `res`, until `cmd` ends. */
 static void worker(const rp_ctx *c, int cmd, int res)
 {
-    rp_spec s;
+    job j;
     int bad = 0;
-    while (!read_full(cmd, &s, sizeof s)) {
+    while (!read_full(cmd, &j, sizeof j)) {
         rp_result r;
-        const int st = rp_run(c, &s, &r);
+        const int st = j.test ? rp_test(c, &j.s, &r) : rp_run(c, &j.s, &r);
         fflush(stdout);
         fflush(stderr);
         bad |= st;
@@ -383,7 +434,8 @@ int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof
             if (cur[w] != -1) continue;
             const int i = pick(&S);
             if (i < 0) break;
-            if (write(cmd[w], &S.t[i].s, sizeof S.t[i].s) != (ssize_t)sizeof S.t[i].s) {
+            const job j = {S.t[i].s, S.t[i].test};
+            if (write(cmd[w], &j, sizeof j) != (ssize_t)sizeof j) {
                 fprintf(stderr, "%s: worker %d: %s\n", c->who, w + 1, strerror(errno));
                 cur[w] = -2;
                 S.failed = 1;
@@ -434,14 +486,18 @@ int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof
         }
     }
     signal(SIGPIPE, old_pipe);
-    int ran = 0;
-    for (int i = 0; i < S.n; i++) ran += S.t[i].state == T_DONE;
+    int ran = 0, tested = 0;
+    for (int i = 0; i < S.n; i++) {
+        ran += S.t[i].state == T_DONE && !S.t[i].test;
+        tested += S.t[i].state == T_DONE && S.t[i].test;
+    }
     if (S.failed)
         fprintf(stderr, "%s: the workers stopped (above: why); the %d runs that ended are kept in %s/runs\n",
                 c->who, ran, c->out);
     else if (nw)
-        printf("%d worker processes: %d runs in %.1f min, the workers busy %.0f%% of it\n", nw, ran,
-               wall / 60, wall > 0 ? 100 * S.busy / (nw * wall) : 100);
+        printf("%d worker processes: %d runs and %d test errors in %.1f min, the workers busy %.0f%% "
+               "of it\n",
+               nw, ran, tested, wall / 60, wall > 0 ? 100 * S.busy / (nw * wall) : 100);
     fflush(stdout);
     free(S.t);
     return S.failed;
