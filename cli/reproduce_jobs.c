@@ -27,11 +27,12 @@
  * for a whole stage to end while there is a run it could train.
  *
  * The parent hands each worker one job at a time, a run or a test, over the
- * worker's own pipe (the rp_spec by value: its strings are the budget's constants or buffers
- * filled before the fork, so the pointers mean the same in the child) and
- * reads the result from another; an end of file there means the worker
- * died. Each run is deterministic for a given --threads and reads only runs
- * that are complete, so the tables come out the same as without workers. */
+ * worker's own pipe (the rp_spec by value: its strings are the budget's
+ * constants or buffers filled before the fork, so the pointers mean the
+ * same in the child) and reads the result from another; an end of file
+ * there means the worker died. Each run is deterministic for a given
+ * --threads and reads only runs that are complete, so the tables come out
+ * the same as without workers. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -62,7 +63,7 @@ typedef struct sched {
     task *t;
     int n, cap;
     int failed;
-    double busy; /* seconds of the workers spent on runs */
+    double busy; /* seconds of the workers spent on jobs */
 } sched;
 
 static int same_dir(const rp_spec *a, const rp_spec *b)
@@ -280,7 +281,8 @@ static int plan_expand(sched *S, plan *P)
     for (int t = 0; P->do2 && b->table2_sets[t]; t++) {
         const char *set = b->table2_sets[t];
         if (P->t2[t] == 0 && !grid_runs(S, set, P->var_root, CAE_MODEL_CAE, b->grid2, 0)) {
-            if (rp_grid_winner(&S->quiet, set, P->var_root, CAE_MODEL_CAE, 1, b->grid2, &P->w1[t], &P->r1[t]) ||
+            if (rp_grid_winner(&S->quiet, set, P->var_root, CAE_MODEL_CAE, 1, b->grid2, &P->w1[t],
+                               &P->r1[t]) ||
                 upper_runs(S, &P->w1[t], 1) || rate_runs(S, P->w1[t]))
                 return 1;
             P->t2[t] = 1;
@@ -310,7 +312,10 @@ static int plan_expand(sched *S, plan *P)
  * (two fine-tunings of one finished encoder may run side by side). */
 static int blocked(const sched *S, int i)
 {
-    if (S->t[i].test) return 0; /* it reads a finished fine-tuning: nobody writes it */
+    /* A test reads a fine-tuning whose rates have all ended: nothing queued
+     * later writes that directory (a covered run is not queued again; Fig.
+     * 3's pretraining-only layers find their pretraining cached). */
+    if (S->t[i].test) return 0;
     for (int j = 0; j < S->n; j++)
         if (S->t[j].state == T_RUNNING && !S->t[j].test && same_dir(&S->t[j].s, &S->t[i].s) &&
             !(S->t[j].pretrained && S->t[i].pretrained))
@@ -346,8 +351,8 @@ typedef struct job {
     int test;
 } job;
 
-/* A worker: one job per job read from `cmd`, its status (0 or 1) written
- * to `res`, until `cmd` ends. */
+/* A worker: each job read from `cmd` done, its status (0 or 1) written to
+ * `res`, until `cmd` ends. */
 static void worker(const rp_ctx *c, int cmd, int res)
 {
     job j;
