@@ -362,6 +362,19 @@ static int table2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
 /* What a budget will train, counted from its fields, and the time that
  * takes at the rates measured on this 2-core machine (examples per second,
  * validation included; docs/REPRODUCE.md): a plan, printed before the run. */
+double rp_train_size(const rp_budget *b, const char *data)
+{
+    if (!strcmp(data, "mnist") || !strcmp(data, "fashion")) return b->limit ? (double)b->limit : 50000;
+    const int rect = !strcmp(data, "rect");
+    return b->small_variations ? (rect ? 20 : 200) : rect ? 1000 : 10000;
+}
+
+int rp_ft_epochs_typical(const rp_budget *b)
+{
+    /* early stopping: the best epoch is typically 15-25 epochs in, then patience */
+    return b->patience && b->patience + 25 < b->ft_epochs ? b->patience + 25 : b->ft_epochs;
+}
+
 static void plan_print(const rp_budget *b, int do1, int do2, int dof, int jobs, const char *out)
 {
     /* A 784-1000 layer at batch 20, validation included, per process, measured
@@ -370,11 +383,10 @@ static void plan_print(const rp_budget *b, int do1, int do2, int dof, int jobs, 
     const double par = jobs < 2 ? 1 : 2, pre_rate = 16e3 * par, ft_rate = 30e3 * par;
     double pre = 0, ft = 0;                        /* examples x (cost relative to 784-1000) */
     int n_pre = 0, n_ft = 0;
-    /* early stopping: the best epoch is typically 15-25 epochs in, then patience */
-    const int ft_ep = b->patience && b->patience + 25 < b->ft_epochs ? b->patience + 25 : b->ft_epochs;
+    const int ft_ep = rp_ft_epochs_typical(b);
     const int n1 = do1 ? 2 : dof ? 1 : 0; /* data sets of Table 1 (the figures: MNIST only) */
     if (n1) {
-        const double n = b->limit ? (double)b->limit : 50000;
+        const double n = rp_train_size(b, "mnist");
         int runs = 0;
         for (int m = 0; m < RP_N_MODELS; m++) {
             const double *v;
@@ -388,8 +400,7 @@ static void plan_print(const rp_budget *b, int do1, int do2, int dof, int jobs, 
     }
     int rot_layers = 0; /* layers of the rot stack already counted */
     for (int i = 0; do2 && b->table2_sets[i]; i++) {
-        const int rect = !strcmp(b->table2_sets[i], "rect");
-        const double n = b->small_variations ? (rect ? 20 : 200) : rect ? 1000 : 10000;
+        const double n = rp_train_size(b, b->table2_sets[i]);
         const double layer = rp_pre_epochs(b, (int64_t)n) * n;
         const double *up;
         const int n_grid_up = rp_grid_upper(&up), n_up = n_grid_up < b->grid_up ? n_grid_up : b->grid_up;

@@ -77,6 +77,11 @@ void rp_ft_dir(const rp_ctx *c, const rp_spec *s, char *buf, size_t len);
 /* Pretraining epochs of a layer trained on n_train examples: pre_epochs, or
  * more when they would show it fewer than pre_examples examples. */
 int rp_pre_epochs(const rp_budget *b, int64_t n_train);
+/* Training examples of a data set under b (before a run loads it), and the
+ * fine-tuning epochs a run typically takes: the plan's and the workers'
+ * estimates. */
+double rp_train_size(const rp_budget *b, const char *data);
+int rp_ft_epochs_typical(const rp_budget *b);
 /* Run (or load from the cache) one spec: pretraining (OUT/runs/NAME/
  * pretrain.ckpt; a stack of n layers trains only its top layer, on the
  * cached run of n-1), then, if s->finetune, fine-tuning at s->ft_lr with

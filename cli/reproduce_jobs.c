@@ -82,6 +82,9 @@ static int covers(const rp_spec *o, const rp_spec *s)
     return same_dir(o, s) && (s->finetune ? o->finetune && o->ft_lr == s->ft_lr : 1);
 }
 
+/* Table 1's data (MNIST, Fashion-MNIST), not a variation of Table 2. */
+static int is_table1(const rp_spec *s) { return !strcmp(s->data, "mnist") || !strcmp(s->data, "fashion"); }
+
 /* Seconds a run is expected to take on one worker: only its order among
  * the queued runs depends on it. `pretrained`: its encoder is complete
  * already (another fine-tuning rate on a winner). The rates are a
@@ -92,12 +95,8 @@ static int covers(const rp_spec *o, const rp_spec *s)
  * one per epoch. */
 static double est_cost(const rp_budget *b, const rp_spec *s, int pretrained)
 {
-    const int t1 = !strcmp(s->data, "mnist") || !strcmp(s->data, "fashion");
-    const int rect = !strcmp(s->data, "rect");
-    const double n = t1 ? (b->limit ? (double)b->limit : 50000)
-                        : b->small_variations ? (rect ? 20 : 200) : rect ? 1000 : 10000;
-    const double above = s->n_layers - 1;
-    const int ft_ep = b->patience && b->patience + 25 < b->ft_epochs ? b->patience + 25 : b->ft_epochs;
+    const double n = rp_train_size(b, s->data), above = s->n_layers - 1;
+    const int ft_ep = rp_ft_epochs_typical(b);
     const double pre = pretrained ? 0 : (1 + 0.8 * above) * rp_pre_epochs(b, (int64_t)n) * n / 16e3;
     const double ft = s->finetune ? (1 + 2.6 * above) * ft_ep * n / 30e3 : 0;
     return pre + ft;
@@ -111,8 +110,7 @@ static double chain_cost(const rp_budget *b, const rp_spec *s, int pretrained)
     const double own = est_cost(b, s, pretrained);
     if (pretrained || !s->finetune) return own;
     const double rates = b->n_ft_lrs > 1 ? est_cost(b, s, 1) : 0;
-    const int t1 = !strcmp(s->data, "mnist") || !strcmp(s->data, "fashion");
-    if (t1 || s->n_layers > 1) return own + rates;
+    if (is_table1(s) || s->n_layers > 1) return own + rates;
     rp_spec up = *s;
     up.n_layers = 2;
     const double cae2 = chain_cost(b, &up, 0);
@@ -122,8 +120,7 @@ static double chain_cost(const rp_budget *b, const rp_spec *s, int pretrained)
 /* Seconds the test error of a chosen row takes (its test set classified). */
 static double test_cost(const rp_budget *b, const rp_spec *s)
 {
-    const int t1 = !strcmp(s->data, "mnist") || !strcmp(s->data, "fashion");
-    const double n = t1 ? 10000 : b->small_variations ? 200 : 50000;
+    const double n = is_table1(s) ? 10000 : b->small_variations ? 200 : 50000;
     return (1 + 2.6 * (s->n_layers - 1)) * n / 100e3;
 }
 
@@ -356,16 +353,14 @@ typedef struct job {
 static void worker(const rp_ctx *c, int cmd, int res)
 {
     job j;
-    int bad = 0;
     while (!read_full(cmd, &j, sizeof j)) {
         rp_result r;
         const int st = j.test ? rp_test(c, &j.s, &r) : rp_run(c, &j.s, &r);
         fflush(stdout);
         fflush(stderr);
-        bad |= st;
         if (write(res, &st, sizeof st) != (ssize_t)sizeof st) break;
     }
-    _exit(bad);
+    _exit(0); /* each job's status went through the pipe */
 }
 
 int rp_prefetch(const rp_ctx *c, const char *data_dir, int do1, int do2, int dof)
