@@ -7,8 +7,9 @@
  * thread for a region. Iterations must be independent. CAEK_PAR_MIN is
  * 4096: at B = 20 on 2 threads the CAE's 20 x 1000 element-wise nodes ran
  * 1.5-1.8x faster split than on one thread (bench/profile, 2026-12-06:
- * sigmoid 11-12 -> 7 us, bce_logits 18-20 -> 11); a team costs a few us. The results do not depend on the split (reductions go through
- * fixed CAEK_CHUNK partial sums).
+ * sigmoid 11-12 -> 7 us, bce_logits 18-20 -> 11); a team costs a few
+ * us. The results do not depend on the split: reductions go through
+ * per-row or fixed CAEK_CHUNK partial sums.
  * CAEK_FOR_ROWS(B, width, nt, body...) does the same for int64_t b over B
  * rows of `width` elements each (no simd: the body loops over its row).
  *
