@@ -260,6 +260,20 @@ void rp_variations_root(const rp_ctx *c, const char *data_dir, char *buf, size_t
         snprintf(buf, len, "%s", data_dir);
 }
 
+/* The recipe manifest records for set `name` (1 when it names none: the
+ * manifests of the first generator); 0 for no manifest. */
+static int manifest_recipe(const char *manifest, const char *name)
+{
+    FILE *mf = fopen(manifest, "r");
+    if (!mf) return 0;
+    char line[256], set[64];
+    int recipe = 1, r;
+    while (fgets(line, sizeof line, mf))
+        if (sscanf(line, "recipe %63s %d", set, &r) == 2 && strcmp(set, name) == 0) recipe = r;
+    fclose(mf);
+    return recipe;
+}
+
 int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_root)
 {
     char vdir[4200], manifest[4400];
@@ -267,12 +281,21 @@ int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_
     snprintf(vdir, sizeof vdir, "%s/variations", var_root);
     snprintf(manifest, sizeof manifest, "%s/MANIFEST.txt", vdir);
     /* Every set the budget uses, not just a manifest: a generation of some
-     * sets (cae data make-variations --only) leaves one too. */
+     * sets (cae data make-variations --only) leaves one too. A set made by
+     * an older recipe (cae_variation_recipe) is made again. */
     int missing = access(manifest, R_OK) != 0;
     for (int i = -1; !missing && (i < 0 || c->b->table2_sets[i]); i++) {
+        const char *set = i < 0 ? "rot" : c->b->table2_sets[i];
         char f[4600]; /* the last file a set's generation writes; rot for Fig. 3 */
-        snprintf(f, sizeof f, "%s/%s/test-labels-idx1-ubyte", vdir, i < 0 ? "rot" : c->b->table2_sets[i]);
+        snprintf(f, sizeof f, "%s/%s/test-labels-idx1-ubyte", vdir, set);
         missing = access(f, R_OK) != 0;
+        const int have = manifest_recipe(manifest, set);
+        const int want = cae_variation_recipe(cae_variation_from_name(set));
+        if (!missing && have != want) {
+            printf("%s: %s was made by recipe %d of the generator, this cae's is %d\n", manifest, set, have,
+                   want);
+            missing = 1;
+        }
     }
     if (!missing) return 0;
     FILE *mf = fopen(manifest, "r");
@@ -283,8 +306,8 @@ int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_
             if (sscanf(line, "seed %llu", &seed) == 1) break;
         fclose(mf);
         if (seed != 1) {
-            fprintf(stderr, "%s: %s: sets are missing and the others were made with seed %llu; cae "
-                            "reproduce uses seed 1: pass another --data-dir\n", c->who, manifest, seed);
+            fprintf(stderr, "%s: %s: sets are missing or outdated and the others were made with seed "
+                            "%llu; cae reproduce uses seed 1: pass another --data-dir\n", c->who, manifest, seed);
             return 1;
         }
     }

@@ -151,7 +151,8 @@ static void pre_vals(rp_result *r, double *v, int to_r)
  * kind, hyper-parameters, layers: the directory) and the thread count
  * (which moves only last bits, docs/DETERMINISM.md): the budget's fields
  * that reach it, where its variations come from (--small sets or the
- * data directory's), the seed, and RP_PROTOCOL, raised when a constant of
+ * data directory's) and their recipe (cae_variation_recipe, from version 2
+ * on), the seed, and RP_PROTOCOL, raised when a constant of
  * the protocol changes, written below or a library default it relies on
  * (cae_train_config_default, cae_layer_config_default, initialisations,
  * metrics). A step whose file holds another recipe, or none, is redone:
@@ -168,15 +169,20 @@ static double hash32(const char *txt)
     return (double)(uint32_t)(h >> 32);
 }
 
-static double recipe_pre(const rp_ctx *c)
+static double recipe_pre(const rp_ctx *c, const rp_spec *s)
 {
     const rp_budget *b = c->b;
     char txt[512];
-    snprintf(txt, sizeof txt,
-             "pre %d|limit %lld|eval %lld|hidden %lld|epochs %d|examples %lld|small %d|seed %llu",
-             (int)RP_PROTOCOL, (long long)b->limit, (long long)b->eval_limit, (long long)b->hidden,
-             b->pre_epochs, (long long)b->pre_examples, b->small_variations,
-             (unsigned long long)c->seed);
+    int n = snprintf(txt, sizeof txt,
+                     "pre %d|limit %lld|eval %lld|hidden %lld|epochs %d|examples %lld|small %d|seed %llu",
+                     (int)RP_PROTOCOL, (long long)b->limit, (long long)b->eval_limit, (long long)b->hidden,
+                     b->pre_epochs, (long long)b->pre_examples, b->small_variations,
+                     (unsigned long long)c->seed);
+    /* A generated set's recipe from its second version on: runs on a set
+     * whose bytes changed are redone, the others' stay cached. */
+    const int v = cae_variation_from_name(s->data);
+    if (v >= 0 && cae_variation_recipe(v) > 1 && n > 0 && (size_t)n < sizeof txt)
+        snprintf(txt + n, sizeof txt - (size_t)n, "|recipe %d", cae_variation_recipe(v));
     return hash32(txt);
 }
 
@@ -184,7 +190,7 @@ static double recipe_ft(const rp_ctx *c, const rp_spec *s)
 {
     const rp_budget *b = c->b;
     char txt[600];
-    snprintf(txt, sizeof txt, "%.10g|ft|lr %.17g|epochs %d|patience %d", recipe_pre(c), s->ft_lr,
+    snprintf(txt, sizeof txt, "%.10g|ft|lr %.17g|epochs %d|patience %d", recipe_pre(c, s), s->ft_lr,
              b->ft_epochs, b->patience);
     return hash32(txt);
 }
@@ -417,7 +423,7 @@ static int pretrain(const rp_ctx *c, const rp_spec *s, const char *name, const c
     r->pre_seconds = cli_now() - t0;
     double v[N_PRE];
     pre_vals(r, v, 0);
-    v[N_PRE - 1] = recipe_pre(c);
+    v[N_PRE - 1] = recipe_pre(c, s);
     snprintf(path, sizeof path, "%s/pretrain.txt", dir);
     if (kv_save(path, N_PRE, pre_keys, v)) {
         fprintf(stderr, "%s: cannot write %s\n", c->who, path);
@@ -532,7 +538,7 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
     r->valid_error = r->test_error = r->test_ci = NAN;
     double v[N_MAX] = {0};
     snprintf(path, sizeof path, "%s/pretrain.txt", dir);
-    const int pre_cached = cached(c, path, N_PRE, pre_keys, v, recipe_pre(c));
+    const int pre_cached = cached(c, path, N_PRE, pre_keys, v, recipe_pre(c, s));
     if (pre_cached) {
         pre_vals(r, v, 1);
     } else {

@@ -123,6 +123,17 @@ check "a partial generation has no rect" test ! -e "$out2/small-data/variations/
 "$cae" reproduce table2 --budget smoke --out "$out2" >"$out/log4" 2>&1
 check "table2 over a partial generation exits 0" test $? -eq 0
 check "the missing sets were generated" test -s "$out2/small-data/variations/rect/test-labels-idx1-ubyte"
+# A set the manifest says an older recipe of the generator made is made
+# again (cae_variation_recipe), with a message naming it.
+man="$out2/small-data/variations/MANIFEST.txt"
+check "the manifest records each set's recipe" grep -q '^recipe basic 1$' "$man"
+sed -i 's/^recipe basic 1$/recipe basic 0/' "$man"
+"$cae" reproduce table2 --budget smoke --out "$out2" >"$out/log4b" 2>&1
+check "table2 over an outdated set exits 0" test $? -eq 0
+check "the outdated set is named" grep -q 'basic was made by recipe 0 of the generator, this cae.s is 1' \
+    "$out/log4b"
+check "the outdated set was made again" grep -q '^recipe basic 1$' "$man"
+check "runs on unchanged bytes stay cached" test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log4b")" -eq 0
 
 # Worker processes fill the same cache: the same tables and checkpoints,
 # bit for bit (same thread count), and a plan that names them.

@@ -209,7 +209,9 @@ START_TEST(rect_labels_match_aspect)
 }
 END_TEST
 
-/* Is the set {v > 127} (or its complement) a filled rectangle of aspect `label`? */
+/* Is the set {v > 127} (or its complement) a filled rectangle of aspect
+ * `label` with rect-img's geometry (sides >= 10, |h - w| >= 5, 196..588
+ * pixels: a quarter to three quarters of the image)? */
 static int class_is_rect(const uint8_t *o, int want_hi, int label)
 {
     int x0 = 28, x1 = -1, y0 = 28, y1 = -1, n = 0;
@@ -222,7 +224,8 @@ static int class_is_rect(const uint8_t *o, int want_hi, int label)
         }
     if (x1 < 0) return 0;
     int h = y1 - y0 + 1, w = x1 - x0 + 1;
-    return n == h * w && (h > w) == label && abs(h - w) >= 3;
+    return n == h * w && (h > w) == label && abs(h - w) >= 5 && h >= 10 && w >= 10 &&
+           n >= NPIX / 4 && n <= 3 * NPIX / 4;
 }
 
 START_TEST(rect_img_inside_and_outside_differ)
@@ -234,7 +237,7 @@ START_TEST(rect_img_inside_and_outside_differ)
     for (int i = 0; i < 500; i++) {
         const uint8_t *o = img + i * NPIX;
         ck_assert_msg(class_is_rect(o, 1, lab[i]) || class_is_rect(o, 0, lab[i]),
-                      "example %d: no patch forms a rectangle of the labelled aspect (label %d)", i, lab[i]);
+                      "example %d: no patch forms a rectangle of the labelled aspect (label %d) and rect-img's size", i, lab[i]);
         tall += lab[i];
     }
     ck_assert_msg(tall > 200 && tall < 300, "unbalanced rect-img labels: %d tall of 500", tall);

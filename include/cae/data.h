@@ -190,6 +190,11 @@ void cae_variation_sizes(cae_variation v, int small, int64_t sizes[3]);
 /* 1 if the set draws MNIST digits, 1 if it needs photographs. */
 int cae_variation_uses_digits(cae_variation v);
 int cae_variation_uses_photos(cae_variation v);
+/* The version of set v's recipe, raised whenever the generator changes the
+ * set's bytes for a given seed (rect-img: 2, the others: 1). The manifest
+ * records it per set, so that files and cached results made by an older
+ * recipe can be recognised. */
+int cae_variation_recipe(cae_variation v);
 
 /* Generate n 28x28 examples into img (n*784 bytes, 0..255) and lab (n).
  * digits: >= n source digits (28x28) for digit sets, example i uses digit i

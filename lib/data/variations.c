@@ -11,8 +11,12 @@
  *    PATCH_TRIES rejections the most varied window seen is used).
  *  - rect: 1-px white outline, height h and width w uniform in [RECT_MIN, 28]
  *    with |h - w| >= RECT_GAP; label 1 = tall (h > w), 0 = wide.
- *  - rect-img: same geometry with RECT_IMG_MIN as the smallest side; inside
- *    the rectangle one photo patch, outside a patch of a different photo.
+ *  - rect-img: sides uniform in [RECT_IMG_MIN, 28] with |h - w| >=
+ *    RECT_IMG_GAP and an area of 25% to 75% of the image (196..588 pixels),
+ *    redrawn until all three hold, as Larochelle et al. (2007) describe the
+ *    set (recipe 2; recipe 1 had smallest side 7, gap 3 and any area);
+ *    inside the rectangle one photo patch, outside a patch of a different
+ *    photo.
  *  - convex: label 1 = convex, 0 = non-convex. A convex region is the
  *    intersection of 3..8 random half-planes around a random centre; a
  *    non-convex one is the union of 2..4 smaller such regions, kept only if
@@ -32,8 +36,11 @@
 #define PATCH_MIN_STD 0.1
 #define PATCH_TRIES 100
 #define RECT_MIN 3
-#define RECT_IMG_MIN 7
 #define RECT_GAP 3
+#define RECT_IMG_MIN 10
+#define RECT_IMG_GAP 5
+#define RECT_IMG_AREA_LO (NPIX / 4)
+#define RECT_IMG_AREA_HI (3 * NPIX / 4)
 #define CONVEX_BINS 10
 #define CONVEX_LO 40
 #define CONVEX_HI 440
@@ -81,6 +88,11 @@ int cae_variation_uses_digits(cae_variation v)
 int cae_variation_uses_photos(cae_variation v)
 {
     return v == CAE_VAR_BG_IMG || v == CAE_VAR_BG_IMG_ROT || v == CAE_VAR_RECT_IMG;
+}
+
+int cae_variation_recipe(cae_variation v)
+{
+    return v == CAE_VAR_RECT_IMG ? 2 : 1; /* rect-img 2: its rectangles' sizes (top of file) */
 }
 
 /* ------------------------------------------------------------- pieces */
@@ -145,13 +157,16 @@ static int photo_patch(cae_rng *r, const cae_photos *ph, int avoid, float *out)
     return best_k;
 }
 
-/* h, w of a tall (label 1) or wide (label 0) rectangle, sides in [lo, 28]. */
-static void rect_dims(cae_rng *r, int lo, int label, int *h, int *w)
+/* h, w of a tall (label 1) or wide (label 0) rectangle of rect (img 0) or
+ * rect-img (img 1): the constants above. */
+static void rect_dims(cae_rng *r, int img, int label, int *h, int *w)
 {
+    const int lo = img ? RECT_IMG_MIN : RECT_MIN, gap = img ? RECT_IMG_GAP : RECT_GAP;
     for (;;) {
         int a = lo + (int)cae_rng_below(r, (uint64_t)(SIDE - lo + 1));
         int b = lo + (int)cae_rng_below(r, (uint64_t)(SIDE - lo + 1));
-        if (abs(a - b) < RECT_GAP) continue;
+        if (abs(a - b) < gap) continue;
+        if (img && (a * b < RECT_IMG_AREA_LO || a * b > RECT_IMG_AREA_HI)) continue;
         int hi_ = a > b ? a : b, lo_ = a > b ? b : a;
         *h = label ? hi_ : lo_;
         *w = label ? lo_ : hi_;
@@ -332,7 +347,7 @@ cae_status cae_variation_generate(cae_variation v, const cae_dataset *digits,
             for (int p = 0; p < NPIX; p++) o[p] = to_byte(dig[p] > bg[p] ? dig[p] : bg[p]);
         } else if (v == CAE_VAR_RECT || v == CAE_VAR_RECT_IMG) {
             int label = (int)cae_rng_below(&r, 2), h, w;
-            rect_dims(&r, v == CAE_VAR_RECT ? RECT_MIN : RECT_IMG_MIN, label, &h, &w);
+            rect_dims(&r, v == CAE_VAR_RECT_IMG, label, &h, &w);
             int y0 = (int)cae_rng_below(&r, (uint64_t)(SIDE - h + 1));
             int x0 = (int)cae_rng_below(&r, (uint64_t)(SIDE - w + 1));
             lab[i] = (uint8_t)label;

@@ -182,13 +182,13 @@ cae_status cae_variations_write(const char *data_dir, const char *out_dir, uint6
     if (!preview) goto nomem;
     memset(preview, 128, (size_t)prow * (size_t)pcol);
     tprintf(&man, "# cae variations benchmark (Larochelle et al. 2007 recipe, see lib/data/variations.c)\n");
-    tprintf(&man, "generator cae-variations-1\nseed %llu\nsmall %d\n", (unsigned long long)seed, small ? 1 : 0);
+    tprintf(&man, "generator cae-variations-2\nseed %llu\nsmall %d\n", (unsigned long long)seed, small ? 1 : 0);
     if (need_digits)
         tprintf(&man, "digits %s/mnist train %lld + t10k %lld, pool permuted by the seed\n", data_dir,
                 (long long)mtrain->n, (long long)mtest->n);
     if (need_photos)
         tprintf(&man, "photos %d from %s/images/MANIFEST.tsv\n", cae_photos_count(photos), data_dir);
-    tprintf(&man, "# set split file examples bytes crc32(file)\n");
+    tprintf(&man, "# recipe set version; set split file examples bytes crc32(file)\n");
     tprintf(&prev, "# sets:");
 
     int row = 0;
@@ -196,6 +196,7 @@ cae_status cae_variations_write(const char *data_dir, const char *out_dir, uint6
         if (!(mask >> v & 1)) continue;
         const char *name = cae_variation_name(v);
         tprintf(&prev, " %s", name);
+        tprintf(&man, "recipe %s %d\n", name, cae_variation_recipe(v));
         free(dir);
         dir = path_of(out_dir, name, NULL);
         if (!dir) goto nomem;
