@@ -56,7 +56,7 @@ static const double ft_lrs[] = {0.1, 0.01};
 static const rp_budget budgets[] = {
     {"smoke", 1000, 1000, 100, 1, 3000, 2, 0, 1, 1, 2, 50, 8, 5, 1, sets_smoke, ft_lrs, 2},
     {"quick", 0, 0, 1000, 8, 200000, 20, 3, 2, 1, 1, 300, 40, 30, 0, sets_all, ft_lrs, 2},
-    {"full", 0, 0, 1000, 25, 500000, 200, 10, 3, 2, 3, 1000, 40, 200, 0, sets_all, ft_lrs, 2},
+    {"full", 0, 0, 1000, 25, 500000, 200, 10, 3, 3, 3, 1000, 40, 200, 0, sets_all, ft_lrs, 2},
 };
 
 /* Table 1 in the paper's order, with its numbers (test error %, SAT %,
