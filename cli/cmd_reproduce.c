@@ -281,8 +281,8 @@ int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_
     snprintf(vdir, sizeof vdir, "%s/variations", var_root);
     snprintf(manifest, sizeof manifest, "%s/MANIFEST.txt", vdir);
     /* Every set the budget uses, not just a manifest: a generation of some
-     * sets (cae data make-variations --only) leaves one too. A set made by
-     * an older recipe (cae_variation_recipe) is made again. */
+     * sets (cae data make-variations --only) leaves one too. When one was
+     * made by an older recipe (cae_variation_recipe), all are made again. */
     int missing = access(manifest, R_OK) != 0;
     for (int i = -1; !missing && (i < 0 || c->b->table2_sets[i]); i++) {
         const char *set = i < 0 ? "rot" : c->b->table2_sets[i];
@@ -306,8 +306,10 @@ int rp_ensure_variations(const rp_ctx *c, const char *data_dir, const char *var_
             if (sscanf(line, "seed %llu", &seed) == 1) break;
         fclose(mf);
         if (seed != 1) {
-            fprintf(stderr, "%s: %s: sets are missing or outdated and the others were made with seed "
-                            "%llu; cae reproduce uses seed 1: pass another --data-dir\n", c->who, manifest, seed);
+            fprintf(stderr,
+                    "%s: %s: sets are missing or outdated and the others were made with seed %llu; "
+                    "cae reproduce uses seed 1: pass another --data-dir\n",
+                    c->who, manifest, seed);
             return 1;
         }
     }

@@ -133,7 +133,9 @@ check "table2 over an outdated set exits 0" test $? -eq 0
 check "the outdated set is named" grep -q 'basic was made by recipe 0 of the generator, this cae.s is 1' \
     "$out/log4b"
 check "the outdated set was made again" grep -q '^recipe basic 1$' "$man"
-check "runs on unchanged bytes stay cached" test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log4b")" -eq 0
+check "runs on unchanged bytes stay cached" \
+    test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log4b")" -eq 0 -a \
+    "$(grep -c ' cached$' "$out/log4b")" -eq "$(grep -c 'fine-tune at' "$out/log4")"
 
 # Worker processes fill the same cache: the same tables and checkpoints,
 # bit for bit (same thread count), and a plan that names them.

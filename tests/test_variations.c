@@ -211,8 +211,8 @@ END_TEST
 
 /* Is the set {v > 127} (or its complement) a filled rectangle of aspect
  * `label` with rect-img's geometry (sides >= 10, |h - w| >= 5, 196..588
- * pixels: a quarter to three quarters of the image)? */
-static int class_is_rect(const uint8_t *o, int want_hi, int label)
+ * pixels: a quarter to three quarters of the image)? Its sides in *h, *w. */
+static int class_is_rect(const uint8_t *o, int want_hi, int label, int *h, int *w)
 {
     int x0 = 28, x1 = -1, y0 = 28, y1 = -1, n = 0;
     for (int p = 0; p < NPIX; p++)
@@ -223,8 +223,8 @@ static int class_is_rect(const uint8_t *o, int want_hi, int label)
             n++;
         }
     if (x1 < 0) return 0;
-    int h = y1 - y0 + 1, w = x1 - x0 + 1;
-    return n == h * w && (h > w) == label && abs(h - w) >= 5 && h >= 10 && w >= 10 &&
+    *h = y1 - y0 + 1, *w = x1 - x0 + 1;
+    return n == *h * *w && (*h > *w) == label && abs(*h - *w) >= 5 && *h >= 10 && *w >= 10 &&
            n >= NPIX / 4 && n <= 3 * NPIX / 4;
 }
 
@@ -233,14 +233,25 @@ START_TEST(rect_img_inside_and_outside_differ)
     cae_photos *ph = split_photos();
     uint8_t *lab;
     uint8_t *img = gen(CAE_VAR_RECT_IMG, NULL, ph, 2, 0, 500, &lab);
-    int tall = 0;
+    int tall = 0, side_lo = 28, gap_lo = 28, area_lo = NPIX, area_hi = 0;
     for (int i = 0; i < 500; i++) {
         const uint8_t *o = img + i * NPIX;
-        ck_assert_msg(class_is_rect(o, 1, lab[i]) || class_is_rect(o, 0, lab[i]),
-                      "example %d: no patch forms a rectangle of the labelled aspect (label %d) and rect-img's size", i, lab[i]);
+        int h, w;
+        ck_assert_msg(class_is_rect(o, 1, lab[i], &h, &w) || class_is_rect(o, 0, lab[i], &h, &w),
+                      "example %d: no patch forms a rectangle of rect-img's size and the labelled "
+                      "aspect (label %d)", i, lab[i]);
+        side_lo = h < side_lo ? h : w < side_lo ? w : side_lo;
+        gap_lo = abs(h - w) < gap_lo ? abs(h - w) : gap_lo;
+        area_lo = h * w < area_lo ? h * w : area_lo;
+        area_hi = h * w > area_hi ? h * w : area_hi;
         tall += lab[i];
     }
     ck_assert_msg(tall > 200 && tall < 300, "unbalanced rect-img labels: %d tall of 500", tall);
+    /* the whole range is drawn: a rectangle that spans the image one way
+     * and is too thin the other would pass above by its complement */
+    ck_assert_msg(side_lo == 10 && gap_lo == 5 && area_lo <= 210 && area_hi >= 570,
+                  "rect-img's range: smallest side %d, gap %d, areas %d..%d", side_lo, gap_lo, area_lo,
+                  area_hi);
     free(img);
     free(lab);
     cae_photos_free(ph);

@@ -213,7 +213,7 @@ int cae_image_is_convex(const uint8_t *img);
 /* Generate the sets selected by mask (bit v = 1 << v; 0 means all) from
  * MNIST in data_dir/mnist and photos in data_dir/images, and write
  * out_dir/NAME/{train,valid,test}-{images-idx3,labels-idx1}-ubyte,
- * out_dir/MANIFEST.txt (seed, sizes, CRC-32s) and out_dir/preview.dat (ten
+ * out_dir/MANIFEST.txt (seed, each set's recipe, sizes, CRC-32s) and out_dir/preview.dat (ten
  * examples of each set as a gnuplot matrix). Every file is written atomically. */
 cae_status cae_variations_write(const char *data_dir, const char *out_dir, uint64_t seed,
                                      int small, unsigned mask, cae_error *err);

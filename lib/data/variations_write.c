@@ -182,7 +182,8 @@ cae_status cae_variations_write(const char *data_dir, const char *out_dir, uint6
     if (!preview) goto nomem;
     memset(preview, 128, (size_t)prow * (size_t)pcol);
     tprintf(&man, "# cae variations benchmark (Larochelle et al. 2007 recipe, see lib/data/variations.c)\n");
-    tprintf(&man, "generator cae-variations-2\nseed %llu\nsmall %d\n", (unsigned long long)seed, small ? 1 : 0);
+    tprintf(&man, "generator cae-variations-2\nseed %llu\nsmall %d\n", (unsigned long long)seed,
+            small ? 1 : 0);
     if (need_digits)
         tprintf(&man, "digits %s/mnist train %lld + t10k %lld, pool permuted by the seed\n", data_dir,
                 (long long)mtrain->n, (long long)mtest->n);
