@@ -35,10 +35,16 @@ void caek_tanh_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
     CAEK_FOR(n, nt, out[i] = tanh(x[i]));
 }
 
+static void tanh_grad(cae_real *dx, const cae_real *dout, const cae_real *out, int64_t n, int nt,
+                      int store)
+{   /* dx, dout, out: n */
+    CAEK_PUT(n, nt, store, dx, dout[i] * (1 - out[i] * out[i]));
+}
+
 void caek_tanh_backward(cae_real *dx, const cae_real *dout,
                         const cae_real *out, int64_t n, int nt)
 {   /* dx, dout, out: n */
-    CAEK_FOR(n, nt, dx[i] += dout[i] * (1 - out[i] * out[i]));
+    tanh_grad(dx, dout, out, n, nt, 0);
 }
 
 void caek_relu_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
@@ -46,10 +52,16 @@ void caek_relu_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
     CAEK_FOR(n, nt, out[i] = x[i] > 0 ? x[i] : 0);
 }
 
+static void relu_grad(cae_real *dx, const cae_real *dout, const cae_real *x, int64_t n, int nt,
+                      int store)
+{   /* dx, dout, x: n */
+    CAEK_PUT(n, nt, store, dx, x[i] > 0 ? dout[i] : 0);
+}
+
 void caek_relu_backward(cae_real *dx, const cae_real *dout,
                         const cae_real *x, int64_t n, int nt)
 {   /* dx, dout, x: n */
-    CAEK_FOR(n, nt, dx[i] += x[i] > 0 ? dout[i] : 0);
+    relu_grad(dx, dout, x, n, nt, 0);
 }
 
 void caek_softplus_forward(cae_real *out, const cae_real *x, int64_t n,
@@ -58,10 +70,16 @@ void caek_softplus_forward(cae_real *out, const cae_real *x, int64_t n,
     CAEK_FOR(n, nt, out[i] = (x[i] > 0 ? x[i] : 0) + cae_vlog1p01(cae_vexp(-fabs(x[i]))));
 }
 
+static void softplus_grad(cae_real *dx, const cae_real *dout, const cae_real *x, int64_t n, int nt,
+                          int store)
+{   /* dx, dout, x: n */
+    CAEK_PUT(n, nt, store, dx, dout[i] * cae_vsigmoid(x[i]));
+}
+
 void caek_softplus_backward(cae_real *dx, const cae_real *dout,
                             const cae_real *x, int64_t n, int nt)
 {   /* dx, dout, x: n */
-    CAEK_FOR(n, nt, dx[i] += dout[i] * cae_vsigmoid(x[i]));
+    softplus_grad(dx, dout, x, n, nt, 0);
 }
 
 void caek_exp_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
@@ -69,10 +87,16 @@ void caek_exp_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
     CAEK_FOR(n, nt, out[i] = cae_vexp(x[i]));
 }
 
+static void exp_grad(cae_real *dx, const cae_real *dout, const cae_real *out, int64_t n, int nt,
+                     int store)
+{   /* dx, dout, out: n */
+    CAEK_PUT(n, nt, store, dx, dout[i] * out[i]);
+}
+
 void caek_exp_backward(cae_real *dx, const cae_real *dout,
                        const cae_real *out, int64_t n, int nt)
 {   /* dx, dout, out: n */
-    CAEK_FOR(n, nt, dx[i] += dout[i] * out[i]);
+    exp_grad(dx, dout, out, n, nt, 0);
 }
 
 void caek_log_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
@@ -80,10 +104,16 @@ void caek_log_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
     CAEK_FOR(n, nt, out[i] = cae_vlog(x[i]));
 }
 
+static void log_grad(cae_real *dx, const cae_real *dout, const cae_real *x, int64_t n, int nt,
+                     int store)
+{   /* dx, dout, x: n */
+    CAEK_PUT(n, nt, store, dx, dout[i] / x[i]);
+}
+
 void caek_log_backward(cae_real *dx, const cae_real *dout, const cae_real *x,
                        int64_t n, int nt)
 {   /* dx, dout, x: n */
-    CAEK_FOR(n, nt, dx[i] += dout[i] / x[i]);
+    log_grad(dx, dout, x, n, nt, 0);
 }
 
 void caek_step_forward(cae_real *out, const cae_real *x, int64_t n, int nt)
@@ -137,7 +167,8 @@ static cae_node *step_tan(cae_graph *g, cae_node *n, cae_node *const *t)
 }
 
 /* One adapter pair per activation; BY is the buffer the derivative is
- * computed from: IN0(n)->data (the input) or n->out.data (the output). */
+ * computed from: IN0(n)->data (the input) or n->out.data (the output).
+ * The backward may store (the first writer of its input's gradient). */
 #define ACTIVATION(op, BY)                                                  \
     static void op##_fwd(cae_node *n)                                       \
     {                                                                       \
@@ -146,8 +177,8 @@ static cae_node *step_tan(cae_graph *g, cae_node *n, cae_node *const *t)
     static void op##_bwd(cae_node *n)                                       \
     {                                                                       \
         if (cae_needs_grad(n->in[0]))                                       \
-            caek_##op##_backward(IN0(n)->grad, n->out.grad, BY, n->out.size, \
-                                 NT(n));                                    \
+            op##_grad(IN0(n)->grad, n->out.grad, BY, n->out.size, NT(n),    \
+                      cae_node_stores(n, 0));                               \
     }                                                                       \
     static const cae_op op##_op = {.name = #op, .n_in = 1, .infer = act_infer, \
                                    .forward = op##_fwd, .backward = op##_bwd, \
@@ -155,20 +186,7 @@ static cae_node *step_tan(cae_graph *g, cae_node *n, cae_node *const *t)
 
 static int act_infer(cae_node *n) { return cae_node_same_shape(n, 0); }
 
-/* sigmoid is written out: its backward may store (first writer). */
-static void sigmoid_fwd(cae_node *n)
-{
-    caek_sigmoid_forward(n->out.data, IN0(n)->data, n->out.size, NT(n));
-}
-static void sigmoid_bwd(cae_node *n)
-{
-    if (cae_needs_grad(n->in[0]))
-        sigmoid_grad(IN0(n)->grad, n->out.grad, n->out.data, n->out.size, NT(n),
-                     cae_node_stores(n, 0));
-}
-static const cae_op sigmoid_op = {.name = "sigmoid", .n_in = 1, .infer = act_infer,
-                                  .forward = sigmoid_fwd, .backward = sigmoid_bwd,
-                                  .tangent = sigmoid_tan};
+ACTIVATION(sigmoid, n->out.data)
 ACTIVATION(tanh, n->out.data)
 ACTIVATION(relu, IN0(n)->data)
 ACTIVATION(softplus, IN0(n)->data)
@@ -190,16 +208,13 @@ static const cae_op step_op = {.name = "step", .n_in = 1, .infer = act_infer, .f
 
 static cae_node *unary(cae_graph *g, const cae_op *op, cae_node *x)
 {
-    return cae_node_new(g, op, (cae_node *[]){x}, NULL);
+    return cae_node_new_builtin(g, op, (cae_node *[]){x}, NULL, NULL, 1u, 0);
 }
 
-cae_node *cae_sigmoid(cae_graph *g, cae_node *x)
-{
-    return cae_node_new_builtin(g, &sigmoid_op, (cae_node *[]){x}, NULL, NULL, 1u, 0);
-}
+cae_node *cae_sigmoid(cae_graph *g, cae_node *x) { return unary(g, &sigmoid_op, x); }
 cae_node *cae_tanh(cae_graph *g, cae_node *x) { return unary(g, &tanh_op, x); }
 cae_node *cae_relu(cae_graph *g, cae_node *x) { return unary(g, &relu_op, x); }
 cae_node *cae_softplus(cae_graph *g, cae_node *x) { return unary(g, &softplus_op, x); }
 cae_node *cae_exp(cae_graph *g, cae_node *x) { return unary(g, &exp_op, x); }
 cae_node *cae_log(cae_graph *g, cae_node *x) { return unary(g, &log_op, x); }
-cae_node *cae_step(cae_graph *g, cae_node *x) { return unary(g, &step_op, x); }
+cae_node *cae_step(cae_graph *g, cae_node *x) { return cae_node_new(g, &step_op, (cae_node *[]){x}, NULL); }

@@ -43,10 +43,13 @@ void caek_sum_forward(cae_real *out, const cae_real *x, int64_t n,
     sum_chunks(out, x, n, part, nt, 0);
 }
 
-void caek_sum_backward(cae_real *dx, cae_real g, int64_t n, int nt)
+/* dx (+)= g; store: = (lib/shared.h). */
+static void sum_grad(cae_real *dx, cae_real g, int64_t n, int nt, int store)
 {   /* dx: n */
-    CAEK_FOR(n, nt, dx[i] += g);
+    CAEK_PUT(n, nt, store, dx, g);
 }
+
+void caek_sum_backward(cae_real *dx, cae_real g, int64_t n, int nt) { sum_grad(dx, g, n, nt, 0); }
 
 void caek_sum_squares_forward(cae_real *out, const cae_real *x, int64_t n,
                               double *part, int nt)
@@ -54,11 +57,16 @@ void caek_sum_squares_forward(cae_real *out, const cae_real *x, int64_t n,
     sum_chunks(out, x, n, part, nt, 1);
 }
 
+static void sumsq_grad(cae_real *dx, const cae_real *x, cae_real g, int64_t n, int nt, int store)
+{   /* dx, x: n */
+    const cae_real g2 = 2 * g;
+    CAEK_PUT(n, nt, store, dx, g2 * x[i]);
+}
+
 void caek_sum_squares_backward(cae_real *dx, const cae_real *x, cae_real g,
                                int64_t n, int nt)
 {   /* dx, x: n */
-    const cae_real g2 = 2 * g;
-    CAEK_FOR(n, nt, dx[i] += g2 * x[i]);
+    sumsq_grad(dx, x, g, n, nt, 0);
 }
 
 void caek_sum_rows_forward(cae_real *out, const cae_real *x, int64_t B,
@@ -119,7 +127,7 @@ static void sum_fwd(cae_node *n)
 static void sum_bwd(cae_node *n)
 {
     if (cae_needs_grad(n->in[0]))
-        caek_sum_backward(IN(n, 0)->grad, n->out.grad[0], IN(n, 0)->size, NT(n));
+        sum_grad(IN(n, 0)->grad, n->out.grad[0], IN(n, 0)->size, NT(n), cae_node_stores(n, 0));
 }
 static void mean_fwd(cae_node *n)
 {
@@ -131,7 +139,7 @@ static void mean_bwd(cae_node *n)
 {
     const int64_t size = IN(n, 0)->size;
     if (cae_needs_grad(n->in[0]) && size > 0)
-        caek_sum_backward(IN(n, 0)->grad, n->out.grad[0] / (cae_real)size, size, NT(n));
+        sum_grad(IN(n, 0)->grad, n->out.grad[0] / (cae_real)size, size, NT(n), cae_node_stores(n, 0));
 }
 
 static void sumsq_fwd(cae_node *n)
@@ -141,7 +149,8 @@ static void sumsq_fwd(cae_node *n)
 static void sumsq_bwd(cae_node *n)
 {
     if (cae_needs_grad(n->in[0]))
-        caek_sum_squares_backward(IN(n, 0)->grad, IN(n, 0)->data, n->out.grad[0], IN(n, 0)->size, NT(n));
+        sumsq_grad(IN(n, 0)->grad, IN(n, 0)->data, n->out.grad[0], IN(n, 0)->size, NT(n),
+                   cae_node_stores(n, 0));
 }
 
 /* sum_rows: B x N -> B; sum_cols: B x N -> N. */
@@ -258,8 +267,15 @@ static cae_node *unary(cae_graph *g, const cae_op *op, cae_node *x)
     return cae_node_new(g, op, (cae_node *[]){x}, NULL);
 }
 
-cae_node *cae_sum(cae_graph *g, cae_node *x) { return unary(g, &sum_op, x); }
-cae_node *cae_mean(cae_graph *g, cae_node *x) { return unary(g, &mean_op, x); }
-cae_node *cae_sum_squares(cae_graph *g, cae_node *x) { return unary(g, &sumsq_op, x); }
+/* Their backwards write the whole input gradient: they may store (the
+ * first writer of its buffer, lib/shared.h), so it is not zeroed first. */
+static cae_node *storing(cae_graph *g, const cae_op *op, cae_node *x)
+{
+    return cae_node_new_builtin(g, op, (cae_node *[]){x}, NULL, NULL, 1u, 0);
+}
+
+cae_node *cae_sum(cae_graph *g, cae_node *x) { return storing(g, &sum_op, x); }
+cae_node *cae_mean(cae_graph *g, cae_node *x) { return storing(g, &mean_op, x); }
+cae_node *cae_sum_squares(cae_graph *g, cae_node *x) { return storing(g, &sumsq_op, x); }
 cae_node *cae_sum_rows(cae_graph *g, cae_node *x) { return unary(g, &sum_rows_op, x); }
 cae_node *cae_sum_cols(cae_graph *g, cae_node *x) { return unary(g, &sum_cols_op, x); }
