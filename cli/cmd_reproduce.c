@@ -111,6 +111,25 @@ int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_
     return 0;
 }
 
+int rp_grid_rates_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
+                         int grid, rp_spec *best, rp_result *bres)
+{
+    const double *vals;
+    int n = rp_grid(kind, &vals);
+    if (grid < n) n = grid;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < c->b->n_ft_lrs; j++) {
+            rp_spec s = {data, data_dir, kind, vals[i], 1, 1, c->b->ft_lrs[j], 0};
+            rp_result r;
+            if (rp_run(c, &s, &r)) return 1;
+            if ((!i && !j) || r.valid_error < bres->valid_error) {
+                *best = s;
+                *bres = r;
+            }
+        }
+    return 0;
+}
+
 rp_spec rp_upper_spec(const rp_ctx *c, const rp_spec *l1, double upper)
 {
     rp_spec s = *l1;
@@ -349,13 +368,13 @@ static int table2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     for (int i = 0; c->b->table2_sets[i]; i++) {
         const char *set = c->b->table2_sets[i];
         printf("table2 on %s:\n", set);
-        /* CAE-2 is chosen greedily: its first layer is CAE-1's grid winner,
-         * its second layer's lambda is searched on top of it. */
+        /* CAE-2 is chosen greedily: its first layer is CAE-1's (lambda,
+         * rate) winner, its second layer's lambda is searched on top of it. */
         rp_spec s1 = {0}, s2 = {0}, w1;
         rp_result r1 = {0}, r2 = {0};
-        int bad = rp_grid_winner(c, set, var_root, CAE_MODEL_CAE, 1, c->b->grid2, &s1, &r1);
+        int bad = rp_grid_rates_winner(c, set, var_root, CAE_MODEL_CAE, c->b->grid2, &s1, &r1);
         w1 = s1;
-        bad = bad || rp_rates_and_test(c, &s1, &r1) || rp_upper_winner(c, &w1, c->b->grid_up, &s2, &r2) ||
+        bad = bad || rp_test(c, &s1, &r1) || rp_upper_winner(c, &w1, c->b->grid_up, &s2, &r2) ||
               rp_rates_and_test(c, &s2, &r2);
         if (bad) {
             fclose(md);
@@ -429,7 +448,7 @@ static void plan_print(const rp_budget *b, int do1, int do2, int dof, int jobs, 
         const double layer = rp_pre_epochs(b, (int64_t)n) * n;
         const double *up;
         const int n_grid_up = rp_grid_upper(&up), n_up = n_grid_up < b->grid_up ? n_grid_up : b->grid_up;
-        const int fts1 = b->grid2 + b->n_ft_lrs - 1, fts2 = n_up + b->n_ft_lrs - 1;
+        const int fts1 = b->grid2 * b->n_ft_lrs, fts2 = n_up + b->n_ft_lrs - 1;
         n_pre += b->grid2 + n_up;
         pre += (b->grid2 + 1.3 * n_up) * layer; /* layer 2 has 1000 inputs */
         n_ft += fts1 + fts2;

@@ -99,6 +99,13 @@ int rp_mkdirs(const char *path);
  * cached). Returns 0 or 1. */
 int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
                    int n_layers, int grid, rp_spec *best, rp_result *bres);
+/* Table 2's CAE-1: every value of the kind's grid (its first `grid`) at
+ * every fine-tuning rate of the budget, the (value, rate) with the lowest
+ * validation error (the first on a tie, values outermost). On the
+ * background sets the first rate diverges, so a value judged there alone
+ * would be chosen by chance (docs/REPRODUCE.md, phase 7). 0 or 1. */
+int rp_grid_rates_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
+                         int grid, rp_spec *best, rp_result *bres);
 /* The 2-layer run on l1's first layer with second-layer value `upper`,
  * fine-tuned at the budget's first learning rate. */
 rp_spec rp_upper_spec(const rp_ctx *c, const rp_spec *l1, double upper);

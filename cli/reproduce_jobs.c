@@ -12,9 +12,11 @@
  *     grids, the CAE-1 grid of each Table 2 set) and Fig. 3's first layer
  *     (pretraining only);
  *   - when a grid is complete, its winner on validation error is chosen and
- *     the other fine-tuning rates on the winner's encoder are queued; for a
- *     Table 2 set also CAE-2's second-layer grid on it, and when that grid
- *     is complete the other rates on its winner;
+ *     the other fine-tuning rates on the winner's encoder are queued;
+ *   - Table 2's CAE-1 grid is fine-tuned at every rate (rp_grid_rates_winner):
+ *     a value's other rates when its run at the first rate has ended; when
+ *     all have, CAE-2's second-layer grid on the (value, rate) winner, and
+ *     when that grid is complete the other rates on its winner;
  *   - Fig. 3's layer k + 1 when the run that trains its layer k has ended;
  *   - when every rate on a winner has ended, the test error of the row the
  *     tables will choose on validation (rp_best_rate): the test set is still
@@ -104,17 +106,16 @@ static double est_cost(const rp_budget *b, const rp_spec *s, int pretrained)
 
 /* The estimated seconds of s and of the longest chain of runs that will
  * wait for it: the other rates on its encoder; for a Table 2 set's CAE-1
- * run, CAE-2 on it and the rates on that. */
+ * run, whose other rates CAE-2 waits for too, those and CAE-2 on it. */
 static double chain_cost(const rp_budget *b, const rp_spec *s, int pretrained)
 {
     const double own = est_cost(b, s, pretrained);
-    if (pretrained || !s->finetune) return own;
-    const double rates = b->n_ft_lrs > 1 ? est_cost(b, s, 1) : 0;
+    if (!s->finetune) return own;
+    const double rates = pretrained || b->n_ft_lrs < 2 ? 0 : est_cost(b, s, 1);
     if (is_table1(s) || s->n_layers > 1) return own + rates;
     rp_spec up = *s;
     up.n_layers = 2;
-    const double cae2 = chain_cost(b, &up, 0);
-    return own + (cae2 > rates ? cae2 : rates);
+    return own + rates + chain_cost(b, &up, 0);
 }
 
 /* Seconds the test error of a chosen row takes (its test set classified). */
@@ -203,6 +204,30 @@ static int grid_runs(sched *S, const char *data, const char *dir, cae_model_kind
     return 0;
 }
 
+/* Table 2's CAE-1 grid at every rate (rp_grid_rates_winner): the other
+ * rates on a value are queued when its run at the first rate has ended
+ * (its encoder then complete); 0 when all have ended, -1 while some have
+ * not, 1 on failure. */
+static int grid_rate_runs(sched *S, const char *data, const char *dir, int grid)
+{
+    const double *v;
+    const int g = rp_grid(CAE_MODEL_CAE, &v);
+    int pending = 0;
+    for (int i = 0; i < g && i < grid; i++) {
+        rp_spec s = grid_spec(S->c->b, data, dir, CAE_MODEL_CAE, v[i]);
+        if (!done(S, &s)) {
+            pending = 1;
+            continue;
+        }
+        for (int j = 1; j < S->c->b->n_ft_lrs; j++) {
+            s.ft_lr = S->c->b->ft_lrs[j];
+            if (push(S, &s, 1)) return 1;
+            pending |= !done(S, &s);
+        }
+    }
+    return pending ? -1 : 0;
+}
+
 /* CAE-2's second-layer grid on w1: queued, or tested as grid_runs. */
 static int upper_runs(sched *S, const rp_spec *w1, int queue)
 {
@@ -277,10 +302,12 @@ static int plan_expand(sched *S, plan *P)
         }
     for (int t = 0; P->do2 && b->table2_sets[t]; t++) {
         const char *set = b->table2_sets[t];
-        if (P->t2[t] == 0 && !grid_runs(S, set, P->var_root, CAE_MODEL_CAE, b->grid2, 0)) {
-            if (rp_grid_winner(&S->quiet, set, P->var_root, CAE_MODEL_CAE, 1, b->grid2, &P->w1[t],
-                               &P->r1[t]) ||
-                upper_runs(S, &P->w1[t], 1) || rate_runs(S, P->w1[t]))
+        const int rated = P->t2[t] == 0 ? grid_rate_runs(S, set, P->var_root, b->grid2) : -1;
+        if (rated > 0) return 1;
+        if (rated == 0) {
+            if (rp_grid_rates_winner(&S->quiet, set, P->var_root, CAE_MODEL_CAE, b->grid2, &P->w1[t],
+                                     &P->r1[t]) ||
+                upper_runs(S, &P->w1[t], 1))
                 return 1;
             P->t2[t] = 1;
         }

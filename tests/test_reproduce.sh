@@ -88,6 +88,19 @@ vb=$(awk '$1 == "valid_error" {print $2}' "$out/runs/basic-cae-0.1-L2-0.03/ft-lr
 want=$(awk -v a="$va" -v b="$vb" 'BEGIN {print (b < a) ? "0.03" : "0.1"}')
 check "basic's CAE-2 chose lambda 2 = $want on validation ($va vs $vb)" \
     test "$(awk -F'\t' '$1 == "basic" {print $12}' "$out/table2.tsv")" = "$want"
+# Table 2's CAE-1 is the (lambda, rate) with the lowest validation error of
+# its grid at every rate (the smoke grid has one lambda; the first rate on a
+# tie), and its test was read for that row only.
+for set in basic rect; do
+    v1=$(awk '$1 == "valid_error" {print $2}' "$out/runs/$set-cae-0.1/ft-lr0.1/result.txt")
+    v2=$(awk '$1 == "valid_error" {print $2}' "$out/runs/$set-cae-0.1/ft-lr0.01/result.txt")
+    want=$(awk -v a="$v1" -v b="$v2" 'BEGIN {print (b < a) ? "0.01" : "0.1"}')
+    check "$set's CAE-1 chose rate $want on validation ($v1 vs $v2)" \
+        test "$(awk -F'\t' -v s="$set" '$1 == s {print $5}' "$out/table2.tsv")" = "$want"
+    check "$set's CAE-1 test read at rate $want only" \
+        test -s "$out/runs/$set-cae-0.1/ft-lr$want/test.txt" -a \
+        "$(find "$out/runs/$set-cae-0.1" -name test.txt | wc -l)" -eq 1
+done
 check "the plan is printed first" test "$(head -1 "$out/log1" | grep -c '^budget smoke: [0-9]* pretrainings')" -eq 1
 
 # A second run trains nothing: every run is cached.
