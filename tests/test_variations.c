@@ -240,7 +240,8 @@ START_TEST(rect_img_inside_and_outside_differ)
         ck_assert_msg(class_is_rect(o, 1, lab[i], &h, &w) || class_is_rect(o, 0, lab[i], &h, &w),
                       "example %d: no patch forms a rectangle of rect-img's size and the labelled "
                       "aspect (label %d)", i, lab[i]);
-        side_lo = h < side_lo ? h : w < side_lo ? w : side_lo;
+        const int side = h < w ? h : w;
+        if (side < side_lo) side_lo = side;
         gap_lo = abs(h - w) < gap_lo ? abs(h - w) : gap_lo;
         area_lo = h * w < area_lo ? h * w : area_lo;
         area_hi = h * w > area_hi ? h * w : area_hi;
