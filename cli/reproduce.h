@@ -26,8 +26,8 @@ typedef struct rp_budget {
     int spectrum;        /* examples behind each spectrum */
     int small_variations;/* Table 2 on the --small generated sets */
     const char *const *table2_sets;
-    const double *ft_lrs; /* fine-tuning learning rates: the grid runs at the */
-    int n_ft_lrs;         /* first, the others on the winner (docs/REPRODUCE.md) */
+    const double *ft_lrs; /* fine-tuning learning rates, each on every grid */
+    int n_ft_lrs;         /* value (rp_grid_rates_winner; docs/REPRODUCE.md) */
 } rp_budget;
 
 /* One run: an n-layer stack of `kind` layers with hyper-parameter `hyper`
@@ -99,13 +99,20 @@ int rp_mkdirs(const char *path);
  * cached). Returns 0 or 1. */
 int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
                    int n_layers, int grid, rp_spec *best, rp_result *bres);
-/* Table 2's CAE-1: every value of the kind's grid (its first `grid`) at
- * every fine-tuning rate of the budget, the (value, rate) with the lowest
- * validation error (the first on a tie, values outermost). On the
- * background sets the first rate diverges, so a value judged there alone
- * would be chosen by chance (docs/REPRODUCE.md, phase 7). 0 or 1. */
+/* The (value, rate) of a kind's grid (its first `grid` values) with the
+ * lowest validation error, searched in three steps: every value at the
+ * budget's first fine-tuning rate; the other rates on that winner; and
+ * every value at each rate that did better than the first on it (the
+ * first on a tie: the first rate's values, then each further rate's, in
+ * grid order). Where the first rate diverges (the background sets,
+ * Fashion-MNIST) a value judged there alone would be chosen by chance;
+ * where it does not (MNIST) no value pays for another rate
+ * (docs/REPRODUCE.md, phase 7). Runs what is not cached. 0 or 1. */
 int rp_grid_rates_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
                          int grid, rp_spec *best, rp_result *bres);
+/* Whether rate j (>= 1) did better than the first on w0 (result r0, at
+ * the first rate): its run is looked up or trained. 0 or 1. */
+int rp_rate_wanted(const rp_ctx *c, const rp_spec *w0, const rp_result *r0, int j, int *wanted);
 /* The 2-layer run on l1's first layer with second-layer value `upper`,
  * fine-tuned at the budget's first learning rate. */
 rp_spec rp_upper_spec(const rp_ctx *c, const rp_spec *l1, double upper);
@@ -119,11 +126,8 @@ int rp_rates_and_test(const rp_ctx *c, rp_spec *best, rp_result *bres);
 /* The same choice without the test: best becomes the (hyper-parameter,
  * rate) with the lowest validation error. 0 or 1. */
 int rp_best_rate(const rp_ctx *c, rp_spec *best, rp_result *bres);
-/* The best of a kind's grid (its first `grid` values) on validation error,
- * fine-tuned at the budget's first learning rate; then the budget's other
- * fine-tuning rates on the winner's pretrained encoder; the test error of
- * the (hyper-parameter, rate) with the lowest validation error only.
- * Runs what is not cached. Returns 0 or 1. */
+/* A model's row: rp_grid_rates_winner, then the test error of that
+ * (hyper-parameter, rate) only. n_layers: 1. Returns 0 or 1. */
 int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
                int n_layers, int grid, rp_spec *best, rp_result *bres);
 

@@ -15,8 +15,9 @@
  *     the other fine-tuning rates on the winner's encoder are queued;
  *   - Table 2's CAE-1 grid is fine-tuned at every rate (rp_grid_rates_winner):
  *     a value's other rates when its run at the first rate has ended; when
- *     all have, CAE-2's second-layer grid on the (value, rate) winner, and
- *     when that grid is complete the other rates on its winner;
+ *     all have, CAE-2's second-layer grid on the (value, rate) winner (on a
+ *     grid of one value, as soon as its first rate has ended), and when that
+ *     grid is complete the other rates on its winner;
  *   - Fig. 3's layer k + 1 when the run that trains its layer k has ended;
  *   - when every rate on a winner has ended, the test error of the row the
  *     tables will choose on validation (rp_best_rate): the test set is still
@@ -165,11 +166,13 @@ enum { MAX_SETS = 32 };
 typedef struct plan {
     const char *data_dir, *var_root;
     int n1, do2, dof;
-    int t1[2][RP_N_MODELS];  /* Table 1: 1 the rates on the grid winner queued, 2 the test */
-    rp_spec t1w[2][RP_N_MODELS];    /* ... the grid winner */
+    int t1[2][RP_N_MODELS];         /* Table 1: the stage of each grid_search */
+    int t1_test[2][RP_N_MODELS];    /* ... its chosen row's test queued */
+    rp_spec t1w[2][RP_N_MODELS];    /* ... the search's winner */
     rp_result t1r[2][RP_N_MODELS];  /* ... its result */
-    int t2[MAX_SETS];        /* Table 2: 0 CAE-1's grid runs, 1 CAE-2's, 2 all queued */
-    int t2_test[MAX_SETS][2]; /* ... CAE-1's and CAE-2's test queued */
+    int t2s[MAX_SETS];        /* Table 2: the stage of CAE-1's grid_search */
+    int t2[MAX_SETS];         /* ... 0 CAE-1 searched, 1 CAE-2's grid queued, 2 all queued */
+    int t2_test[MAX_SETS];    /* ... CAE-2's test queued (CAE-1's with its grid) */
     rp_spec w1[MAX_SETS], w2[MAX_SETS];   /* ... CAE-1's and CAE-2's winners */
     rp_result r1[MAX_SETS], r2[MAX_SETS]; /* ... their results */
     int fig;                /* Fig. 3: the layers of the rot stack queued */
@@ -204,30 +207,6 @@ static int grid_runs(sched *S, const char *data, const char *dir, cae_model_kind
     return 0;
 }
 
-/* Table 2's CAE-1 grid at every rate (rp_grid_rates_winner): the other
- * rates on a value are queued when its run at the first rate has ended
- * (its encoder then complete); 0 when all have ended, -1 while some have
- * not, 1 on failure. */
-static int grid_rate_runs(sched *S, const char *data, const char *dir, int grid)
-{
-    const double *v;
-    const int g = rp_grid(CAE_MODEL_CAE, &v);
-    int pending = 0;
-    for (int i = 0; i < g && i < grid; i++) {
-        rp_spec s = grid_spec(S->c->b, data, dir, CAE_MODEL_CAE, v[i]);
-        if (!done(S, &s)) {
-            pending = 1;
-            continue;
-        }
-        for (int j = 1; j < S->c->b->n_ft_lrs; j++) {
-            s.ft_lr = S->c->b->ft_lrs[j];
-            if (push(S, &s, 1)) return 1;
-            pending |= !done(S, &s);
-        }
-    }
-    return pending ? -1 : 0;
-}
-
 /* CAE-2's second-layer grid on w1: queued, or tested as grid_runs. */
 static int upper_runs(sched *S, const rp_spec *w1, int queue)
 {
@@ -246,6 +225,49 @@ static int rate_runs(sched *S, rp_spec w)
     for (int j = 1; j < S->c->b->n_ft_lrs; j++) {
         w.ft_lr = S->c->b->ft_lrs[j];
         if (push(S, &w, 1)) return 1;
+    }
+    return 0;
+}
+
+/* rp_grid_rates_winner's search, staged: *stage 0, the first rate's grid
+ * (queued by plan_start) is awaited; 1, the other rates on its winner *w
+ * (queued then); 2, every value at each rate that did better than the
+ * first on *w, queued and awaited; 3, *w and *wr are the search's choice.
+ * Returns 0 at stage 3, -1 while runs are awaited, 1 on failure. */
+static int grid_search(sched *S, const char *data, const char *dir, cae_model_kind kind, int grid,
+                       int *stage, rp_spec *w, rp_result *wr)
+{
+    const rp_budget *b = S->c->b;
+    if (*stage == 0) {
+        if (grid_runs(S, data, dir, kind, grid, 0)) return -1;
+        if (rp_grid_winner(&S->quiet, data, dir, kind, 1, grid, w, wr) || rate_runs(S, *w)) return 1;
+        *stage = 1;
+    }
+    if (*stage == 1) {
+        for (int j = 1; j < b->n_ft_lrs; j++) {
+            rp_spec s = *w;
+            s.ft_lr = b->ft_lrs[j];
+            if (!done(S, &s)) return -1;
+        }
+        *stage = 2;
+    }
+    if (*stage == 2) {
+        const double *v;
+        const int g = rp_grid(kind, &v);
+        int pending = 0;
+        for (int j = 1; j < b->n_ft_lrs; j++) {
+            int wanted;
+            if (rp_rate_wanted(&S->quiet, w, wr, j, &wanted)) return 1;
+            for (int i = 0; wanted && i < g && i < grid; i++) {
+                rp_spec s = grid_spec(b, data, dir, kind, v[i]);
+                s.ft_lr = b->ft_lrs[j];
+                if (push(S, &s, 1)) return 1;
+                pending |= !done(S, &s);
+            }
+        }
+        if (pending) return -1;
+        if (rp_grid_rates_winner(&S->quiet, data, dir, kind, grid, w, wr)) return 1;
+        *stage = 3;
     }
     return 0;
 }
@@ -288,27 +310,28 @@ static int plan_expand(sched *S, plan *P)
     const rp_budget *b = S->c->b;
     for (int d = 0; d < P->n1; d++)
         for (int m = 0; m < RP_N_MODELS; m++) {
-            const cae_model_kind kind = rp_paper1[m].kind;
-            if (!P->t1[d][m] && !grid_runs(S, t1_data[d], P->data_dir, kind, b->grid, 0)) {
-                if (rp_grid_winner(&S->quiet, t1_data[d], P->data_dir, kind, 1, b->grid, &P->t1w[d][m],
-                                   &P->t1r[d][m]) ||
-                    rate_runs(S, P->t1w[d][m]))
-                    return 1;
-                P->t1[d][m] = 1;
+            const int r = grid_search(S, t1_data[d], P->data_dir, rp_paper1[m].kind, b->grid, &P->t1[d][m],
+                                      &P->t1w[d][m], &P->t1r[d][m]);
+            if (r > 0) return 1;
+            /* the test of the chosen row, once: every run it was chosen among has ended */
+            if (!r && !P->t1_test[d][m]) {
+                if (push_task(S, &P->t1w[d][m], 1, 1)) return 1;
+                P->t1_test[d][m] = 1;
             }
-            int tested = P->t1[d][m] == 2;
-            if (P->t1[d][m] && test_when_rated(S, P->t1w[d][m], P->t1r[d][m], &tested)) return 1;
-            if (tested) P->t1[d][m] = 2;
         }
     for (int t = 0; P->do2 && b->table2_sets[t]; t++) {
         const char *set = b->table2_sets[t];
-        const int rated = P->t2[t] == 0 ? grid_rate_runs(S, set, P->var_root, b->grid2) : -1;
-        if (rated > 0) return 1;
-        if (rated == 0) {
-            if (rp_grid_rates_winner(&S->quiet, set, P->var_root, CAE_MODEL_CAE, b->grid2, &P->w1[t],
-                                     &P->r1[t]) ||
-                upper_runs(S, &P->w1[t], 1))
-                return 1;
+        const int r = grid_search(S, set, P->var_root, CAE_MODEL_CAE, b->grid2, &P->t2s[t], &P->w1[t], &P->r1[t]);
+        if (r > 0) return 1;
+        if (r < 0 && b->grid2 == 1) {
+            /* One lambda: CAE-2 builds on its encoder whichever rate wins. */
+            const double *v;
+            rp_grid(CAE_MODEL_CAE, &v);
+            const rp_spec l1 = grid_spec(b, set, P->var_root, CAE_MODEL_CAE, v[0]);
+            if (done(S, &l1) && upper_runs(S, &l1, 1)) return 1;
+        }
+        if (!r && P->t2[t] == 0) {
+            if (upper_runs(S, &P->w1[t], 1) || push_task(S, &P->w1[t], 1, 1)) return 1;
             P->t2[t] = 1;
         }
         if (P->t2[t] == 1 && !upper_runs(S, &P->w1[t], 0)) {
@@ -317,8 +340,7 @@ static int plan_expand(sched *S, plan *P)
                 return 1;
             P->t2[t] = 2;
         }
-        if ((P->t2[t] >= 1 && test_when_rated(S, P->w1[t], P->r1[t], &P->t2_test[t][0])) ||
-            (P->t2[t] == 2 && test_when_rated(S, P->w2[t], P->r2[t], &P->t2_test[t][1])))
+        if (P->t2[t] == 2 && test_when_rated(S, P->w2[t], P->r2[t], &P->t2_test[t]))
             return 1;
     }
     while (P->dof && P->fig < 3) {

@@ -170,6 +170,46 @@ for f in $(cd "$out3" && find runs -name '*.ckpt'); do cmp -s "$out3/$f" "$out/$
 check "--jobs 2: every checkpoint identical ($ndiff differ)" test "$ndiff" -eq 0
 check "--jobs 2: as many checkpoints" \
     test "$(cd "$out3" && find runs -name '*.ckpt' | wc -l)" -eq "$(cd "$out" && find runs -name '*.ckpt' | wc -l)"
+# --grid 2: two lambdas for Table 2's CAE-1, searched as rp_grid_rates_winner
+# does: both at rate 0.1, rate 0.01 on the winner, and both at 0.01 when
+# that beat 0.1 on the winner; the row is the lowest validation error of
+# these (the first on a tie: rate 0.1's, then rate 0.01's, lambdas in grid
+# order), the workers choose the same, and the test set is read once.
+out5="$out/grid2"
+"$cae" reproduce table2 --budget smoke --grid 2 --out "$out5" >"$out/log8" 2>&1
+check "--grid 2 exits 0" test $? -eq 0
+vof() { awk '$1 == "valid_error" {print $2}' "$out5/runs/$1/ft-lr$2/result.txt" 2>/dev/null; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a < b)}'; }
+for set in basic rect; do
+    check "--grid 2 pretrained $set's second lambda" test -s "$out5/runs/$set-cae-0.3/pretrain.txt"
+    w=0.1
+    lt "$(vof $set-cae-0.3 0.1)" "$(vof $set-cae-0.1 0.1)" && w=0.3
+    best="$w 0.1" bv=$(vof $set-cae-$w 0.1)
+    check "--grid 2: $set's winner at 0.1 also fine-tuned at 0.01" test -n "$(vof $set-cae-$w 0.01)"
+    if lt "$(vof $set-cae-$w 0.01)" "$bv"; then
+        for l in 0.1 0.3; do
+            v=$(vof $set-cae-$l 0.01)
+            check "--grid 2: $set's lambda $l fine-tuned at 0.01, which beat 0.1" test -n "$v"
+            if lt "$v" "$bv"; then best="$l 0.01" bv=$v; fi
+        done
+    else
+        o=0.1
+        [ $w = 0.1 ] && o=0.3
+        check "--grid 2: $set's lambda $o not fine-tuned at 0.01, which lost" test -z "$(vof $set-cae-$o 0.01)"
+    fi
+    check "--grid 2: $set's CAE-1 row is ($best), its lowest validation error" \
+        test "$(awk -F'\t' -v s="$set" '$1 == s {print $4, $5}' "$out5/table2.tsv")" = "$best"
+    check "--grid 2: $set's CAE-1 test read once" \
+        test "$(find "$out5/runs" -path "*/$set-cae-0.[13]/*" -name test.txt | wc -l)" -eq 1
+done
+"$cae" reproduce table2 --budget smoke --grid 2 --jobs 2 --out "$out5-jobs" >"$out/log9" 2>&1
+check "--grid 2 --jobs 2 exits 0" test $? -eq 0
+check "--grid 2 --jobs 2: the same table2.md" cmp -s "$out5/table2.md" "$out5-jobs/table2.md"
+check "--grid 2 --jobs 2: the tables trained nothing after the workers" \
+    test "$(sed -n '/worker processes: .* in /,$p' "$out/log9" | grep -c -E 'pretrain layer|fine-tune at')" -eq 0
+"$cae" reproduce table2 --budget smoke --grid 5 --out "$out5" 2>"$out/err"
+check "--grid 5 is a usage error" test $? -eq 2
+
 # A run that fails in a worker stops the others from taking new runs and the
 # reproduction with a message naming it, a non-zero exit and no table;
 # nothing hangs.
