@@ -97,6 +97,34 @@ void rp_claim(rp_claims *cl, int ok, const char *fmt, ...)
     ok ? cl->pass++ : cl->fail++;
 }
 
+/* An output file written as DIR/NAME.tmp.PID and renamed to DIR/NAME when
+ * complete: an interrupted or failed run never leaves a half-written table. */
+typedef struct rp_file {
+    FILE *f;
+    char path[4200], tmp[4300];
+} rp_file;
+
+static FILE *rp_file_open(rp_file *o, const char *dir, const char *name)
+{
+    snprintf(o->path, sizeof o->path, "%s/%s", dir, name);
+    snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", o->path, (long)getpid());
+    return o->f = fopen(o->tmp, "w");
+}
+
+/* Close and rename (ok) or close and remove (!ok). 0, or -1 when ok and
+ * the file could not be completed (after saying so). */
+static int rp_file_close(rp_file *o, int ok, const char *who)
+{
+    if (!o->f) return ok ? -1 : 0;
+    const int bad = fclose(o->f) != 0;
+    o->f = NULL;
+    if (ok && !bad && !rename(o->tmp, o->path)) return 0;
+    remove(o->tmp);
+    if (!ok) return 0;
+    fprintf(stderr, "%s: cannot write %s\n", who, o->path);
+    return -1;
+}
+
 int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
                    int n_layers, int grid, rp_spec *best, rp_result *bres)
 {
@@ -227,15 +255,12 @@ static int table1(const rp_ctx *c, const char *data_dir, rp_claims *cl, rp_spec 
             if (rp_best_of(c, datas[d], data_dir, rp_paper1[m].kind, 1, c->b->grid, &best[d][m], &res[d][m]))
                 return 1;
     }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/table1.tsv", c->out);
-    FILE *tsv = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/table1.md", c->out);
-    FILE *md = fopen(path, "w");
+    rp_file ftsv, fmd;
+    FILE *tsv = rp_file_open(&ftsv, c->out, "table1.tsv"), *md = rp_file_open(&fmd, c->out, "table1.md");
     if (!tsv || !md) {
         fprintf(stderr, "%s: cannot write the tables in %s\n", c->who, c->out);
-        if (tsv) fclose(tsv);
-        if (md) fclose(md);
+        rp_file_close(&ftsv, 0, c->who);
+        rp_file_close(&fmd, 0, c->who);
         return 1;
     }
     fprintf(tsv, "data\tmodel\tchosen\tvalid_error\ttest_error\ttest_ci95\tjac_norm\tjac_sqnorm\t"
@@ -247,7 +272,8 @@ static int table1(const rp_ctx *c, const char *data_dir, rp_claims *cl, rp_spec 
             (long long)c->b->hidden, rp_pre_epochs(c->b, c->b->limit ? c->b->limit : 50000),
             c->b->ft_epochs, c->b->patience, c->b->grid);
     for (int j = 0; j < c->b->n_ft_lrs; j++) fprintf(md, "%s%g", j ? ", " : "", c->b->ft_lrs[j]);
-    fprintf(md, "} on the winner's encoder; every choice on validation error, the test set read once per "
+    fprintf(md, "} (every value at the first; the others on the winner, and on every value where one beat "
+                "the first there); every choice on validation error, the test set read once per "
                 "row. Errors in %%, ±95%% interval. ‖J‖ is the mean Frobenius norm of the pretrained "
                 "encoder's Jacobian on the validation set; SAT the fraction of saturated units.\n\n");
     for (int d = 0; d < 2; d++) {
@@ -272,8 +298,7 @@ static int table1(const rp_ctx *c, const char *data_dir, rp_claims *cl, rp_spec 
         }
         fprintf(md, "\n");
     }
-    fclose(tsv);
-    fclose(md);
+    if (rp_file_close(&ftsv, 1, c->who) | rp_file_close(&fmd, 1, c->who)) return 1;
     printf("wrote %s/table1.tsv and table1.md\n", c->out);
     for (int d = 0; d < 2; d++) {
         int jm = 1, sm = 1; /* the best of the other models */
@@ -369,15 +394,12 @@ static int table2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     char var_root[4200];
     rp_variations_root(c, data_dir, var_root, sizeof var_root);
     if (rp_ensure_variations(c, data_dir, var_root)) return 1;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/table2.md", c->out);
-    FILE *md = fopen(path, "w");
-    snprintf(path, sizeof path, "%s/table2.tsv", c->out);
-    FILE *tsv = fopen(path, "w");
+    rp_file fmd, ftsv;
+    FILE *md = rp_file_open(&fmd, c->out, "table2.md"), *tsv = rp_file_open(&ftsv, c->out, "table2.tsv");
     if (!md || !tsv) {
         fprintf(stderr, "%s: cannot write the tables in %s\n", c->who, c->out);
-        if (md) fclose(md);
-        if (tsv) fclose(tsv);
+        rp_file_close(&fmd, 0, c->who);
+        rp_file_close(&ftsv, 0, c->who);
         return 1;
     }
     fprintf(md, "Budget `%s`%s. Test error %% ±95%% interval; the paper's columns beside ours.\n\n"
@@ -399,8 +421,8 @@ static int table2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
         bad = bad || rp_test(c, &s1, &r1) || rp_upper_winner(c, &w1, c->b->grid_up, &s2, &r2) ||
               rp_rates_and_test(c, &s2, &r2);
         if (bad) {
-            fclose(md);
-            fclose(tsv);
+            rp_file_close(&fmd, 0, c->who);
+            rp_file_close(&ftsv, 0, c->who);
             return 1;
         }
         const double *pv = NULL;
@@ -418,8 +440,7 @@ static int table2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
         better += r2.test_error <= r1.test_error;
         total++;
     }
-    fclose(md);
-    fclose(tsv);
+    if (rp_file_close(&fmd, 1, c->who) | rp_file_close(&ftsv, 1, c->who)) return 1;
     printf("wrote %s/table2.tsv and table2.md\n", c->out);
     rp_claim(cl, 2 * better > total, "CAE-2 is at least as good as CAE-1 on %d of %d variation sets", better, total);
     return 0;
@@ -575,9 +596,14 @@ int cmd_reproduce(int argc, char **argv)
     rp_ctx c = {who, out, b, ro.seed, (int)ro.threads, ro.verbose, (int)ro.jobs, 0};
     plan_print(b, do1, do2, dof, (int)ro.jobs, out);
     fflush(stdout);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/claims-%s.md", out, what);
-    rp_claims cl = {fopen(path, "w"), 0, 0};
+    char name[64];
+    snprintf(name, sizeof name, "claims-%s.md", what);
+    rp_file fcl;
+    rp_claims cl = {rp_file_open(&fcl, out, name), 0, 0};
+    if (!cl.f) {
+        fprintf(stderr, "%s: cannot write %s\n", who, fcl.path);
+        return 1;
+    }
     if (cl.f) fprintf(cl.f, "# The paper's qualitative claims, checked on our output (budget %s)\n\n", b->name);
     const double t0 = cli_now();
     rp_spec best[2][RP_N_MODELS];
@@ -585,9 +611,9 @@ int cmd_reproduce(int argc, char **argv)
     if (!rc && do1 && table1(&c, data_dir, &cl, best)) rc = 1;
     if (!rc && do2 && table2(&c, data_dir, &cl)) rc = 1;
     if (!rc && dof && rp_figures(&c, data_dir, &cl)) rc = 1;
-    if (cl.f) fclose(cl.f);
+    if (rp_file_close(&fcl, !rc, who)) rc = 1;
     if (!rc)
         printf("reproduce %s (budget %s) done in %.1f min: %d claim(s) hold, %d do not (%s)\n", what,
-               b->name, (cli_now() - t0) / 60, cl.pass, cl.fail, path);
+               b->name, (cli_now() - t0) / 60, cl.pass, cl.fail, fcl.path);
     return rc;
 }

@@ -221,6 +221,8 @@ rc=$?
 check "--jobs 2 with a failing run exits 1 (rc $rc)" test $rc -eq 1
 check "--jobs 2: the failing run is named" grep -q 'runs/mnist-rbm' "$out/log7"
 check "--jobs 2: no table after a failed run" test ! -e "$out4/table1.md"
+check "--jobs 2: no claims file after a failed run" test ! -e "$out4/claims-table1.md"
+check "--jobs 2: no temporary file left" test -z "$(find "$out4" -maxdepth 1 -name '*.tmp.*')"
 check "--jobs 2: no worker is left behind" \
     test "$(pgrep -f -- "--out $out4" | wc -l)" -eq 0
 "$cae" reproduce table1 --budget smoke --jobs 0 --out "$out3" 2>"$out/err"
