@@ -26,8 +26,8 @@ typedef struct rp_budget {
     int spectrum;        /* examples behind each spectrum */
     int small_variations;/* Table 2 on the --small generated sets */
     const char *const *table2_sets;
-    const double *ft_lrs; /* fine-tuning learning rates, each on every grid */
-    int n_ft_lrs;         /* value (rp_grid_rates_winner; docs/REPRODUCE.md) */
+    const double *ft_lrs; /* fine-tuning learning rates: the first on every grid */
+    int n_ft_lrs;         /* value, the others as rp_grid_rates_winner says */
 } rp_budget;
 
 /* One run: an n-layer stack of `kind` layers with hyper-parameter `hyper`

@@ -11,17 +11,18 @@
  *   - at once, every 1-layer run at the first fine-tuning rate (Table 1's
  *     grids, the CAE-1 grid of each Table 2 set) and Fig. 3's first layer
  *     (pretraining only);
- *   - when a grid is complete, its winner on validation error is chosen and
- *     the other fine-tuning rates on the winner's encoder are queued;
- *   - Table 2's CAE-1 grid is fine-tuned at every rate (rp_grid_rates_winner):
- *     a value's other rates when its run at the first rate has ended; when
- *     all have, CAE-2's second-layer grid on the (value, rate) winner (on a
- *     grid of one value, as soon as its first rate has ended), and when that
+ *   - a 1-layer grid is searched as rp_grid_rates_winner does, in stages
+ *     (grid_search): when the first rate's grid is complete, the other
+ *     rates on its winner; when those have ended, every value at a rate
+ *     that beat the first on the winner; when those have ended, the row;
+ *   - Table 2: CAE-2's second-layer grid on CAE-1's row (on a grid of one
+ *     value, as soon as that value's first rate has ended), and when that
  *     grid is complete the other rates on its winner;
  *   - Fig. 3's layer k + 1 when the run that trains its layer k has ended;
- *   - when every rate on a winner has ended, the test error of the row the
- *     tables will choose on validation (rp_best_rate): the test set is still
- *     read once per chosen row, and the tables find it cached.
+ *   - the test error of each row the tables will choose, when its search
+ *     is over (CAE-2's: when every rate on its winner has ended,
+ *     rp_best_rate): the test set is still read once per chosen row, and
+ *     the tables find it cached.
  * A free worker takes the queued run at the head of the longest chain of
  * runs still to come (its own estimated time plus that of the runs that
  * wait for it: Table 2's CAE-1 runs start early, as CAE-2 waits for them),

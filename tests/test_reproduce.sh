@@ -199,14 +199,25 @@ for set in basic rect; do
     fi
     check "--grid 2: $set's CAE-1 row is ($best), its lowest validation error" \
         test "$(awk -F'\t' -v s="$set" '$1 == s {print $4, $5}' "$out5/table2.tsv")" = "$best"
-    check "--grid 2: $set's CAE-1 test read once" \
-        test "$(find "$out5/runs" -path "*/$set-cae-0.[13]/*" -name test.txt | wc -l)" -eq 1
+    check "--grid 2: $set's CAE-1 test read once, for that row" \
+        test "$(find "$out5/runs" -path "*/$set-cae-0.[13]/*" -name test.txt | wc -l)" -eq 1 -a \
+        -s "$out5/runs/$set-cae-${best% *}/ft-lr${best#* }/test.txt"
 done
 "$cae" reproduce table2 --budget smoke --grid 2 --jobs 2 --out "$out5-jobs" >"$out/log9" 2>&1
 check "--grid 2 --jobs 2 exits 0" test $? -eq 0
-check "--grid 2 --jobs 2: the same table2.md" cmp -s "$out5/table2.md" "$out5-jobs/table2.md"
+check "--grid 2 --jobs 2: the same table2.md and .tsv" \
+    test "$(cmp -s "$out5/table2.md" "$out5-jobs/table2.md"; echo $?)$(cmp -s "$out5/table2.tsv" "$out5-jobs/table2.tsv"; echo $?)" = 00
 check "--grid 2 --jobs 2: the tables trained nothing after the workers" \
     test "$(sed -n '/worker processes: .* in /,$p' "$out/log9" | grep -c -E 'pretrain layer|fine-tune at')" -eq 0
+# Table 1's searches on two values: the workers choose the rows the tables do.
+"$cae" reproduce table1 --budget smoke --grid 2 --out "$out5" >"$out/log10" 2>&1
+check "table1 --grid 2 exits 0" test $? -eq 0
+"$cae" reproduce table1 --budget smoke --grid 2 --jobs 2 --out "$out5-jobs" >"$out/log11" 2>&1
+check "table1 --grid 2 --jobs 2 exits 0" test $? -eq 0
+check "table1 --grid 2 --jobs 2: the same table1.tsv" cmp -s "$out5/table1.tsv" "$out5-jobs/table1.tsv"
+check "table1 --grid 2 --jobs 2: the tables trained nothing after the workers" \
+    test "$(sed -n '/worker processes: .* in /,$p' "$out/log11" | grep -c -E 'pretrain layer|fine-tune at')" -eq 0
+check "table1 --grid 2: the grid is named" grep -q 'grid of 2 value' "$out5/table1.md"
 "$cae" reproduce table2 --budget smoke --grid 5 --out "$out5" 2>"$out/err"
 check "--grid 5 is a usage error" test $? -eq 2
 
