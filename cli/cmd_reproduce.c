@@ -125,14 +125,19 @@ static int rp_file_close(rp_file *o, int ok, const char *who)
     return -1;
 }
 
-int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
-                   int n_layers, int grid, rp_spec *best, rp_result *bres)
+rp_spec rp_grid_spec(const char *data, const char *data_dir, cae_model_kind kind, double v, double lr)
+{
+    return (rp_spec){data, data_dir, kind, v, 1, 1, lr, 0};
+}
+
+int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind, int grid,
+                   rp_spec *best, rp_result *bres)
 {
     const double *vals;
     int n = rp_grid(kind, &vals);
     if (grid < n) n = grid;
     for (int i = 0; i < n; i++) {
-        rp_spec s = {data, data_dir, kind, vals[i], n_layers, 1, c->b->ft_lrs[0], 0};
+        const rp_spec s = rp_grid_spec(data, data_dir, kind, vals[i], c->b->ft_lrs[0]);
         rp_result r;
         if (rp_run(c, &s, &r)) return 1;
         if (!i || r.valid_error < bres->valid_error) {
@@ -158,7 +163,7 @@ int rp_grid_rates_winner(const rp_ctx *c, const char *data, const char *data_dir
 {
     rp_spec w0;
     rp_result r0;
-    if (rp_grid_winner(c, data, data_dir, kind, 1, grid, &w0, &r0)) return 1;
+    if (rp_grid_winner(c, data, data_dir, kind, grid, &w0, &r0)) return 1;
     *best = w0;
     *bres = r0;
     const double *vals;
@@ -168,7 +173,7 @@ int rp_grid_rates_winner(const rp_ctx *c, const char *data, const char *data_dir
         int wanted;
         if (rp_rate_wanted(c, &w0, &r0, j, &wanted)) return 1;
         for (int i = 0; wanted && i < n; i++) {
-            rp_spec s = {data, data_dir, kind, vals[i], 1, 1, c->b->ft_lrs[j], 0};
+            const rp_spec s = rp_grid_spec(data, data_dir, kind, vals[i], c->b->ft_lrs[j]);
             rp_result r;
             if (rp_run(c, &s, &r)) return 1;
             if (r.valid_error < bres->valid_error) {
@@ -228,10 +233,9 @@ int rp_rates_and_test(const rp_ctx *c, rp_spec *best, rp_result *bres)
     return rp_best_rate(c, best, bres) || rp_test(c, best, bres);
 }
 
-int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
-               int n_layers, int grid, rp_spec *best, rp_result *bres)
+int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind, int grid,
+               rp_spec *best, rp_result *bres)
 {
-    (void)n_layers;
     return rp_grid_rates_winner(c, data, data_dir, kind, grid, best, bres) || rp_test(c, best, bres);
 }
 
@@ -252,7 +256,7 @@ static int table1(const rp_ctx *c, const char *data_dir, rp_claims *cl, rp_spec 
     for (int d = 0; d < 2; d++) {
         printf("table1 on %s:\n", datas[d]);
         for (int m = 0; m < RP_N_MODELS; m++)
-            if (rp_best_of(c, datas[d], data_dir, rp_paper1[m].kind, 1, c->b->grid, &best[d][m], &res[d][m]))
+            if (rp_best_of(c, datas[d], data_dir, rp_paper1[m].kind, c->b->grid, &best[d][m], &res[d][m]))
                 return 1;
     }
     rp_file ftsv, fmd;
@@ -608,7 +612,7 @@ int cmd_reproduce(int argc, char **argv)
         fprintf(stderr, "%s: cannot write %s\n", who, fcl.path);
         return 1;
     }
-    if (cl.f) fprintf(cl.f, "# The paper's qualitative claims, checked on our output (budget %s)\n\n", b->name);
+    fprintf(cl.f, "# The paper's qualitative claims, checked on our output (budget %s)\n\n", b->name);
     const double t0 = cli_now();
     rp_spec best[2][RP_N_MODELS];
     if (c.jobs > 1 && rp_prefetch(&c, data_dir, do1, do2, dof)) rc = 1;

@@ -94,11 +94,13 @@ int rp_test(const rp_ctx *c, const rp_spec *s, rp_result *r);
 /* mkdir -p; 0 or -1. */
 int rp_mkdirs(const char *path);
 
-/* The best of a kind's grid (its first `grid` values) on validation error,
- * each fine-tuned at the budget's first learning rate (running what is not
- * cached). Returns 0 or 1. */
-int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
-                   int n_layers, int grid, rp_spec *best, rp_result *bres);
+/* The 1-layer run of a grid value v, fine-tuned at rate lr. */
+rp_spec rp_grid_spec(const char *data, const char *data_dir, cae_model_kind kind, double v, double lr);
+/* The best of a kind's grid (its first `grid` values, 1-layer runs) on
+ * validation error, each fine-tuned at the budget's first learning rate
+ * (running what is not cached). Returns 0 or 1. */
+int rp_grid_winner(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind, int grid,
+                   rp_spec *best, rp_result *bres);
 /* The (value, rate) of a kind's grid (its first `grid` values) with the
  * lowest validation error, searched in three steps: every value at the
  * budget's first fine-tuning rate; the other rates on that winner; and
@@ -127,9 +129,9 @@ int rp_rates_and_test(const rp_ctx *c, rp_spec *best, rp_result *bres);
  * rate) with the lowest validation error. 0 or 1. */
 int rp_best_rate(const rp_ctx *c, rp_spec *best, rp_result *bres);
 /* A model's row: rp_grid_rates_winner, then the test error of that
- * (hyper-parameter, rate) only. n_layers: 1. Returns 0 or 1. */
-int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind,
-               int n_layers, int grid, rp_spec *best, rp_result *bres);
+ * (hyper-parameter, rate) only. Returns 0 or 1. */
+int rp_best_of(const rp_ctx *c, const char *data, const char *data_dir, cae_model_kind kind, int grid,
+               rp_spec *best, rp_result *bres);
 
 /* The paper's Table 1 rows in its order: CAE, DAE-g, RBM, DAE-b, AE+wd, AE. */
 enum { RP_N_MODELS = 6 };

@@ -109,7 +109,7 @@ static int fig1_fig2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     for (int k = 0; k < RP_N_MODELS; k++) {
         rp_spec s;
         rp_result r;
-        if (rp_best_of(c, "mnist", data_dir, rp_paper1[k].kind, 1, c->b->grid, &s, &r) || load_run(c, &s, &m[k]))
+        if (rp_best_of(c, "mnist", data_dir, rp_paper1[k].kind, c->b->grid, &s, &r) || load_run(c, &s, &m[k]))
             goto done;
         names[k] = m[k].name;
         cae_act act = m[k].info.layer[0].act;
@@ -237,7 +237,7 @@ static int training_curves(const rp_ctx *c, const char *data_dir)
 {
     rp_spec s;
     rp_result r;
-    if (rp_best_of(c, "mnist", data_dir, CAE_MODEL_CAE, 1, c->b->grid, &s, &r)) return 1;
+    if (rp_best_of(c, "mnist", data_dir, CAE_MODEL_CAE, c->b->grid, &s, &r)) return 1;
     char name[256], ftdir[4300], in[4400], out[4400], vars[9000];
     rp_run_name(&s, name, sizeof name);
     rp_ft_dir(c, &s, ftdir, sizeof ftdir);

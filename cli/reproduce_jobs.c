@@ -181,12 +181,6 @@ typedef struct plan {
 
 static const char *const t1_data[2] = {"mnist", "fashion"};
 
-static rp_spec grid_spec(const rp_budget *b, const char *data, const char *dir, cae_model_kind kind,
-                         double v)
-{
-    return (rp_spec){data, dir, kind, v, 1, 1, b->ft_lrs[0], 0};
-}
-
 static rp_spec fig_spec(const plan *P, int layers)
 {
     const double *cae_vals;
@@ -202,7 +196,7 @@ static int grid_runs(sched *S, const char *data, const char *dir, cae_model_kind
     const double *v;
     const int g = rp_grid(kind, &v);
     for (int i = 0; i < g && i < grid; i++) {
-        const rp_spec s = grid_spec(S->c->b, data, dir, kind, v[i]);
+        const rp_spec s = rp_grid_spec(data, dir, kind, v[i], S->c->b->ft_lrs[0]);
         if (queue ? push(S, &s, 0) : !done(S, &s)) return 1;
     }
     return 0;
@@ -241,7 +235,7 @@ static int grid_search(sched *S, const char *data, const char *dir, cae_model_ki
     const rp_budget *b = S->c->b;
     if (*stage == 0) {
         if (grid_runs(S, data, dir, kind, grid, 0)) return -1;
-        if (rp_grid_winner(&S->quiet, data, dir, kind, 1, grid, w, wr) || rate_runs(S, *w)) return 1;
+        if (rp_grid_winner(&S->quiet, data, dir, kind, grid, w, wr) || rate_runs(S, *w)) return 1;
         *stage = 1;
     }
     if (*stage == 1) {
@@ -260,8 +254,7 @@ static int grid_search(sched *S, const char *data, const char *dir, cae_model_ki
             int wanted;
             if (rp_rate_wanted(&S->quiet, w, wr, j, &wanted)) return 1;
             for (int i = 0; wanted && i < g && i < grid; i++) {
-                rp_spec s = grid_spec(b, data, dir, kind, v[i]);
-                s.ft_lr = b->ft_lrs[j];
+                const rp_spec s = rp_grid_spec(data, dir, kind, v[i], b->ft_lrs[j]);
                 if (push(S, &s, 1)) return 1;
                 pending |= !done(S, &s);
             }
@@ -328,7 +321,7 @@ static int plan_expand(sched *S, plan *P)
             /* One lambda: CAE-2 builds on its encoder whichever rate wins. */
             const double *v;
             rp_grid(CAE_MODEL_CAE, &v);
-            const rp_spec l1 = grid_spec(b, set, P->var_root, CAE_MODEL_CAE, v[0]);
+            const rp_spec l1 = rp_grid_spec(set, P->var_root, CAE_MODEL_CAE, v[0], b->ft_lrs[0]);
             if (done(S, &l1) && upper_runs(S, &l1, 1)) return 1;
         }
         if (!r && P->t2[t] == 0) {
