@@ -188,6 +188,8 @@ JVP_TEST(softmax_xent, cae_softmax_xent(g, x[0], x[1]), M57(-3, 3, UNIFORM, BATC
          {1, {5}, 0, 7, LABELS, NONE})
 JVP_TEST(sq_error, cae_sq_error(g, x[0], x[1]), M57(-1, 1, UNIFORM, BATCH),
          M57(-1, 1, UNIFORM, BATCH))
+JVP_TEST(free_energy, cae_free_energy(g, x[0], x[1], x[2]), M57(0, 1, UNIFORM, BATCH),
+         {2, {5, 9}, -4, 4, UNIFORM, BATCH}, V7(SHARED))
 JVP_TEST(gaussian_noise, cae_gaussian_noise(g, x[0], (cae_real)0.3), T3(-1, 1, UNIFORM, BATCH))
 JVP_TEST(mask_noise, cae_mask_noise(g, x[0], (cae_real)0.4), T3(-1, 1, UNIFORM, BATCH))
 JVP_TEST(tile, cae_mul(g, cae_tile(g, x[0], 2), cae_tile(g, x[0], 2)), M57(-1, 1, UNIFORM, SHARED))
@@ -289,6 +291,7 @@ int main(void)
     ADD(s, sum), ADD(s, sum_squares), ADD(s, mean), ADD(s, sum_rows), ADD(s, sum_cols);
     ADD(s, sigmoid), ADD(s, tanh), ADD(s, relu), ADD(s, softplus), ADD(s, exp), ADD(s, log);
     ADD(s, step), ADD(s, softmax), ADD(s, bce_logits), ADD(s, softmax_xent), ADD(s, sq_error);
+    ADD(s, free_energy);
     ADD(s, gaussian_noise), ADD(s, mask_noise);
     ADD(s, tile), ADD(s, repeat_rows), ADD(s, reshape);
     ADD(s, matmul), ADD(s, matmul_tb), ADD(s, matmul_ta), ADD(s, affine), ADD(s, affine_tw);

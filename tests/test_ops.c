@@ -116,6 +116,8 @@ GRAD_TEST(softmax_xent, cae_softmax_xent(g, x[0], x[1]), M57(-3, 3, UNIFORM, 2),
           {1, {5}, 0, 7, LABELS, 0})
 GRAD_TEST(sq_error, cae_sq_error(g, x[0], x[1]), M57(-1, 1, UNIFORM, 1),
           M57(-1, 1, UNIFORM, 2))
+GRAD_TEST(free_energy, cae_free_energy(g, x[0], x[1], x[2]), M57(0, 1, UNIFORM, 1),
+          {2, {5, 9}, -4, 4, UNIFORM, 1}, V7(2))
 GRAD_TEST(gaussian_noise, cae_gaussian_noise(g, x[0], (cae_real)0.3), T3(-1, 1, UNIFORM, 1))
 GRAD_TEST(mask_noise, cae_mask_noise(g, x[0], (cae_real)0.4), T3(-1, 1, UNIFORM, 1))
 GRAD_TEST(mul_col, cae_mul_col(g, x[0], x[1]), M57(-1, 1, UNIFORM, 1), {1, {5}, -1, 1, UNIFORM, 2})
@@ -261,7 +263,7 @@ int main(void)
     ADD(s, square), ADD(s, bias_add), ADD(s, mul_row);
     ADD(s, sum), ADD(s, sum_squares), ADD(s, mean), ADD(s, sum_rows), ADD(s, sum_cols);
     ADD(s, sigmoid), ADD(s, tanh), ADD(s, relu), ADD(s, softplus), ADD(s, exp), ADD(s, log);
-    ADD(s, step), ADD(s, bce_logits), ADD(s, softmax_xent), ADD(s, sq_error);
+    ADD(s, step), ADD(s, bce_logits), ADD(s, softmax_xent), ADD(s, sq_error), ADD(s, free_energy);
     ADD(s, gaussian_noise), ADD(s, mask_noise), ADD(s, fan_in), ADD(s, self_mul);
     ADD(s, mul_col), ADD(s, softmax), ADD(s, tile), ADD(s, repeat_rows), ADD(s, reshape);
     add_case(s, "stop_grad", stop_grad_blocks);

@@ -276,6 +276,71 @@ START_TEST(bce_equals_composed)
 }
 END_TEST
 
+/* free_energy (one op, hand-written backward) against the six nodes it
+ * replaces, inside an RBM's CD gap (1/B)(F(v0) - F(v1)) with c shared by
+ * both: the loss to rounding, and every gradient (v0, v1, a0, a1, c) with
+ * the same bits, at 1 and 2 threads (the RBM's checkpoints depend on it).
+ * Then the same through cae_gradcompare. */
+static cae_node *fe_composed(cae_graph *g, cae_node *v, cae_node *a, cae_node *c)
+{
+    cae_node *visible = cae_sum(g, cae_mul_row(g, v, c));
+    cae_node *hidden = cae_sum(g, cae_softplus(g, a));
+    return cae_scale(g, cae_add(g, visible, hidden), -1);
+}
+START_TEST(free_energy_equals_composed)
+{
+    enum { B = 23, D = 41, H = 67 };
+    for (int threads = 1; threads <= 2; threads++) {
+        cae_graph *g[2];
+        cae_node *in[2][5];
+        for (int f = 0; f < 2; f++) {
+            g[f] = cae_graph_new(NULL, B);
+            cae_graph_set_threads(g[f], threads);
+            cae_node **x = in[f];
+            x[0] = cae_input(g[f], "v0", 2, (int64_t[]){B, D});
+            x[1] = cae_input(g[f], "v1", 2, (int64_t[]){B, D});
+            x[2] = cae_input(g[f], "a0", 2, (int64_t[]){B, H});
+            x[3] = cae_input(g[f], "a1", 2, (int64_t[]){B, H});
+            x[4] = cae_input(g[f], "c", 1, (int64_t[]){D});
+            for (int k = 0; k < 5; k++) cae_input_requires_grad(x[k]);
+            cae_node *(*fe)(cae_graph *, cae_node *, cae_node *, cae_node *) =
+                f ? cae_free_energy : fe_composed;
+            cae_node *gap = cae_sub(g[f], fe(g[f], x[0], x[2], x[4]), fe(g[f], x[1], x[3], x[4]));
+            ck_assert_msg(!cae_graph_compile(g[f], cae_scale(g[f], gap, (cae_real)(1.0 / B))), "%s",
+                          cae_graph_error(g[f]));
+        }
+        for (int k = 0; k < 5; k++) {
+            cae_tensor *t = cae_node_value(in[1][k]);
+            if (k < 2) tu_fill_uniform(t->data, t->size, 0, 1, 20 + (uint64_t)k);
+            else tu_fill_uniform(t->data, t->size, k < 4 ? -30 : -1, k < 4 ? 30 : 1, 20 + (uint64_t)k);
+            if (k < 2) /* binary visible units, as an RBM's */
+                for (int64_t i = 0; i < t->size; i++) t->data[i] = t->data[i] < 0.5 ? 0 : 1;
+            memcpy(cae_node_value(in[0][k])->data, t->data, (size_t)t->size * sizeof *t->data);
+        }
+        cae_real loss[2];
+        for (int f = 0; f < 2; f++) {
+            cae_graph_forward(g[f]);
+            cae_graph_backward(g[f]);
+            loss[f] = cae_node_value(cae_graph_loss(g[f]))->data[0];
+        }
+        ck_assert_msg(fabs((double)loss[1] - (double)loss[0]) <= 1e-5 * fabs((double)loss[0]),
+                      "free energy gap %.9g fused, %.9g composed", (double)loss[1], (double)loss[0]);
+        static const char *const names[5] = {"v0", "v1", "a0", "a1", "c"};
+        for (int k = 0; k < 5; k++) {
+            const cae_tensor *t0 = cae_node_value(in[0][k]), *t1 = cae_node_value(in[1][k]);
+            for (int64_t i = 0; i < t0->size; i++)
+                ck_assert_msg(!memcmp(&t0->grad[i], &t1->grad[i], sizeof t0->grad[i]),
+                              "%d thread(s): d/d%s[%lld] %.9g fused, %.9g composed", threads,
+                              names[k], (long long)i, (double)t1->grad[i], (double)t0->grad[i]);
+        }
+        cae_ck_gradcompare_opts(g[1], g[0], &(cae_gradcompare_opts){.inputs = CAE_INPUTS_CALLER},
+                                CAE_CK_TOL_COMPARE);
+        cae_graph_free(g[0]);
+        cae_graph_free(g[1]);
+    }
+}
+END_TEST
+
 /* softmax_xent with logits of +-1000 (exp overflows without the shift). */
 START_TEST(softmax_values)
 {
@@ -577,6 +642,7 @@ int main(void)
     tcase_add_test(tc, loss_values);
     tcase_add_test(tc, bce_kept_p_same_bits);
     tcase_add_test(tc, bce_equals_composed);
+    tcase_add_test(tc, free_energy_equals_composed);
     tcase_add_test(tc, softmax_values);
     suite_add_tcase(s, tc);
     /* A death test needs its own process: only when Check forks. */

@@ -119,6 +119,13 @@ cae_node *cae_gibbs(cae_graph *g, cae_node *v, cae_node *W, cae_node *b, cae_nod
  * product fewer. */
 cae_node *cae_gibbs_pre(cae_graph *g, cae_node *a, cae_node *W, cae_node *b, cae_node *c, int k,
                         cae_tensor *chain, cae_tensor *steps);
+/* A binary RBM's free energy summed over the batch, a scalar:
+ * sum_b F(v_b) = -sum_b v_b . c - sum_{b,j} softplus(a_bj), from v (B x D),
+ * its hidden pre-activation a = v W + b (B x H) and the visible bias c (D
+ * values). One node for the six of its composition (mul_row, sum,
+ * softplus, sum, add, scale), with the same gradients bit for bit:
+ * d/da = -sigmoid(a), d/dv = -c, d/dc = -sum_b v_b (times the output's). */
+cae_node *cae_free_energy(cae_graph *g, cae_node *v, cae_node *a, cae_node *c);
 
 #ifdef __cplusplus
 }

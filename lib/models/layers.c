@@ -172,16 +172,6 @@ cae_node *cae_weight_decay(cae_graph *g, cae_node *W, double wd)
     return cae_scale(g, cae_sum_squares(g, W), (cae_real)wd);
 }
 
-/* The RBM's free energy summed over the batch, from v and its hidden
- * pre-activation a = v W + b:
- * sum_b F(v_b) = -sum_b v_b . c - sum_{b,j} softplus(a_bj). */
-static cae_node *free_energy_sum(cae_graph *g, cae_node *v, cae_node *a, cae_node *c)
-{
-    cae_node *visible = cae_sum(g, cae_mul_row(g, v, c));
-    cae_node *hidden = cae_sum(g, cae_softplus(g, a));
-    return cae_scale(g, cae_add(g, visible, hidden), -1);
-}
-
 int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_config *c,
                     cae_node *x, int eval, cae_tensor *chain, cae_tensor *steps,
                     cae_layer_nodes *out)
@@ -202,8 +192,8 @@ int cae_layer_build(cae_graph *g, cae_params *p, int layer, const cae_layer_conf
                        : cae_gibbs_pre(g, out->a, W, b, cb, c->cd_k, chain, steps);
         out->h = cae_sigmoid(g, out->a); /* on the tape only if used */
         cae_node *ak = cae_affine(g, out->vk, W, b, 0);
-        cae_node *gap = cae_sub(g, free_energy_sum(g, x, out->a, cb),
-                                free_energy_sum(g, out->vk, ak, cb));
+        cae_node *gap = cae_sub(g, cae_free_energy(g, x, out->a, cb),
+                                cae_free_energy(g, out->vk, ak, cb));
         out->recon = cae_scale(g, gap, (cae_real)(1.0 / (double)B));
         out->loss = out->recon;
         if (c->wd > 0) out->loss = cae_add(g, out->loss, cae_weight_decay(g, W, c->wd));
