@@ -28,6 +28,8 @@ typedef struct rp_budget {
     const char *const *table2_sets;
     const double *ft_lrs; /* fine-tuning learning rates: the first on every grid */
     int n_ft_lrs;         /* value, the others as rp_grid_rates_winner says */
+    int64_t hidden2;      /* units of the first layer on the variations (Table 2, and
+                             Fig. 3's stack, which shares rot's runs); 0: hidden */
 } rp_budget;
 
 /* One run: an n-layer stack of `kind` layers with hyper-parameter `hyper`
@@ -70,6 +72,9 @@ int rp_grid(cae_model_kind kind, const double **values);
 int rp_grid_upper(const double **values);
 /* The hyper-parameter of layer k (1-based) of s. */
 double rp_layer_hyper(const rp_spec *s, int k);
+/* The units of layer k (1-based) of s under b: hidden2 for a first layer on
+ * a variation set when b sets it, else hidden. */
+int64_t rp_layer_units(const rp_budget *b, const rp_spec *s, int k);
 /* runs/<data>-<kind>[-<hyper>][-L<n>[-<upper>]] (upper when it differs) */
 void rp_run_name(const rp_spec *s, char *buf, size_t len);
 /* OUT/runs/NAME/ft-lrX: one fine-tuning of a run. */

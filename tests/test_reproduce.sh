@@ -221,6 +221,29 @@ check "table1 --grid 2: the grid is named" grep -q 'grid of 2 value' "$out5/tabl
 "$cae" reproduce table2 --budget smoke --grid 5 --out "$out5" 2>"$out/err"
 check "--grid 5 is a usage error" test $? -eq 2
 
+# --hidden2: the first layer on the variations gets its own units, the
+# second keeps the budget's (smoke: 100); a cached run of the budget's width
+# is redone, saying why, and the numbers move.
+out6="$out/hidden2"
+mkdir -p "$out6" && cp -r "$out/runs" "$out6/runs"
+"$cae" reproduce table2 --budget smoke --hidden2 60 --out "$out6" >"$out/log12" 2>&1
+check "--hidden2 60 exits 0" test $? -eq 0
+"$cae" export --model "$out6/runs/basic-cae-0.1-L2/pretrain.ckpt" --npy "$out/npy-h" >/dev/null 2>&1
+check "--hidden2 60: CAE-2's first layer has 60 units" grep -a -q "'shape': (784, 60)" "$out/npy-h/L1.W.npy"
+check "--hidden2 60: its second layer keeps the budget's 100" grep -a -q "'shape': (60, 100)" "$out/npy-h/L2.W.npy"
+check "--hidden2 60: every Table 2 pretraining redone (3 layers on each of 2 sets)" \
+    test "$(grep -c 'pretrain layer' "$out/log12")" -eq 6
+check "--hidden2 60: no fine-tuning taken from the cache" test "$(grep -c 'lr 0.*cached' "$out/log12")" -eq 0
+check "--hidden2 60: says why, for each first layer" \
+    test "$(grep -c -E 'runs/(basic|rect)-cae-0.1/pretrain.txt: made by another budget' "$out/log12")" -eq 2
+check "--hidden2 60: table2.md names the units" grep -q 'first layers of 60 units (the second of 100)' "$out6/table2.md"
+check "--hidden2 60 moved Table 2's numbers" test "$(cmp -s "$out/table2.tsv" "$out6/table2.tsv"; echo $?)" = 1
+"$cae" reproduce table2 --budget smoke --hidden2 60 --out "$out6" >"$out/log13" 2>&1
+check "--hidden2 60 again trains nothing" \
+    test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log13")" -eq 0 -a "$(grep -c cached "$out/log13")" -gt 0
+"$cae" reproduce table2 --budget smoke --hidden2 0 --out "$out6" 2>"$out/err"
+check "--hidden2 0 is a usage error" test $? -eq 2
+
 # A run that fails in a worker stops the others from taking new runs and the
 # reproduction with a message naming it, a non-zero exit and no table;
 # nothing hangs.
