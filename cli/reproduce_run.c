@@ -222,8 +222,8 @@ static int cached(const rp_ctx *c, const char *path, int n, const char *const *k
     }
     if (v[n - 1] == want) return 1;
     if (!c->quiet)
-        printf("  %s: made by another budget, seed or protocol (recipe %.0f, this run's %.0f): "
-               "redone\n",
+        printf("  %s: made by another budget, seed, --hidden2 or protocol (recipe %.0f, this run's "
+               "%.0f): redone\n",
                path, v[n - 1], want);
     remove(path);
     return 0;

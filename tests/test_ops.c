@@ -118,6 +118,19 @@ GRAD_TEST(sq_error, cae_sq_error(g, x[0], x[1]), M57(-1, 1, UNIFORM, 1),
           M57(-1, 1, UNIFORM, 2))
 GRAD_TEST(free_energy, cae_free_energy(g, x[0], x[1], x[2]), M57(0, 1, UNIFORM, 1),
           {2, {5, 9}, -4, 4, UNIFORM, 1}, V7(2))
+/* The same where each input has another writer, made after it (one
+ * statement each: argument order is unspecified), so it runs first in
+ * backward and the op adds to all three gradients instead of storing. */
+static cae_node *fe_fan_in(cae_graph *g, cae_node *const *x)
+{
+    cae_node *f = cae_free_energy(g, x[0], x[1], x[2]);
+    cae_node *s0 = cae_sum_squares(g, x[0]);
+    cae_node *s1 = cae_sum_squares(g, x[1]);
+    cae_node *s2 = cae_sum_squares(g, x[2]);
+    return cae_add(g, cae_add(g, f, s0), cae_add(g, s1, s2));
+}
+GRAD_TEST(free_energy_fan_in, fe_fan_in(g, x), M57(0, 1, UNIFORM, 1), {2, {5, 9}, -4, 4, UNIFORM, 1},
+          V7(2))
 GRAD_TEST(gaussian_noise, cae_gaussian_noise(g, x[0], (cae_real)0.3), T3(-1, 1, UNIFORM, 1))
 GRAD_TEST(mask_noise, cae_mask_noise(g, x[0], (cae_real)0.4), T3(-1, 1, UNIFORM, 1))
 GRAD_TEST(mul_col, cae_mul_col(g, x[0], x[1]), M57(-1, 1, UNIFORM, 1), {1, {5}, -1, 1, UNIFORM, 2})
@@ -264,6 +277,7 @@ int main(void)
     ADD(s, sum), ADD(s, sum_squares), ADD(s, mean), ADD(s, sum_rows), ADD(s, sum_cols);
     ADD(s, sigmoid), ADD(s, tanh), ADD(s, relu), ADD(s, softplus), ADD(s, exp), ADD(s, log);
     ADD(s, step), ADD(s, bce_logits), ADD(s, softmax_xent), ADD(s, sq_error), ADD(s, free_energy);
+    ADD(s, free_energy_fan_in);
     ADD(s, gaussian_noise), ADD(s, mask_noise), ADD(s, fan_in), ADD(s, self_mul);
     ADD(s, mul_col), ADD(s, softmax), ADD(s, tile), ADD(s, repeat_rows), ADD(s, reshape);
     add_case(s, "stop_grad", stop_grad_blocks);

@@ -241,6 +241,11 @@ check "--hidden2 60 moved Table 2's numbers" test "$(cmp -s "$out/table2.tsv" "$
 "$cae" reproduce table2 --budget smoke --hidden2 60 --out "$out6" >"$out/log13" 2>&1
 check "--hidden2 60 again trains nothing" \
     test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log13")" -eq 0 -a "$(grep -c cached "$out/log13")" -gt 0
+out7="$out/hidden2-same"
+mkdir -p "$out7" && cp -r "$out/runs" "$out7/runs"
+"$cae" reproduce table2 --budget smoke --hidden2 100 --out "$out7" >"$out/log14" 2>&1
+check "--hidden2 100, the smoke budget's own width, keeps the cache" \
+    test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log14")" -eq 0 -a "$(grep -c cached "$out/log14")" -gt 0
 "$cae" reproduce table2 --budget smoke --hidden2 0 --out "$out6" 2>"$out/err"
 check "--hidden2 0 is a usage error" test $? -eq 2
 
@@ -281,7 +286,7 @@ check "another seed uses no cached step" test "$(grep -c cached "$out/log7")" -e
 check "another seed redoes the 12 pretrainings" test "$(grep -c 'pretrain layer' "$out/log7")" -eq 12
 check "another seed redoes the 24 fine-tunings" test "$(grep -c 'fine-tune at' "$out/log7")" -eq 24
 check "another seed says why" \
-    test "$(grep -c 'runs/mnist-ae/pretrain.txt: made by another budget, seed or protocol' "$out/log7")" -eq 1
+    test "$(grep -c 'runs/mnist-ae/pretrain.txt: made by another budget, seed, --hidden2 or protocol' "$out/log7")" -eq 1
 check "another seed trained another encoder (its |J| moved)" \
     test "$(grep jac_norm "$out/runs/mnist-ae/pretrain.txt")" != "$(grep jac_norm "$out/mnist-ae-seed1/pretrain.txt")"
 # A fine-tuning whose recipe was changed (as by another patience) is redone

@@ -123,7 +123,7 @@ static void fe_bwd(cae_node *n)
     const int nt = NT(n);
     if (a->grad) {
         const cae_real *sig = sig_of(n);
-        CAE_ASSERT(sig, "free_energy: a has a gradient but the plan kept no sigmoid(a)");
+        CAE_ASSERT(sig || B * H == 0, "free_energy: a has a gradient but the plan kept no sigmoid(a)");
         CAEK_PUT(B * H, nt, cae_node_stores(n, 1), a->grad, s * sig[i]);
     }
     if (v->grad) {
@@ -134,7 +134,7 @@ static void fe_bwd(cae_node *n)
             cae_real *d = dv + b * D;
             if (store) {
                 _Pragma("omp simd")
-                for (int64_t j = 0; j < D; j++) d[j] = s * cv[j];
+                for (int64_t j = 0; j < D; j++) d[j] = 0 + s * cv[j]; /* +0 where it is 0 */
             } else {
                 _Pragma("omp simd")
                 for (int64_t j = 0; j < D; j++) d[j] += s * cv[j];
