@@ -512,14 +512,13 @@ static void plan_print(const rp_budget *b, int do1, int do2, int dof, int jobs, 
         const int dense = !strncmp(set, "bg-", 3) || !strcmp(set, "rect-img");
         const int fts1 = dense ? b->grid2 * b->n_ft_lrs : b->grid2 + b->n_ft_lrs - 1,
                   fts2 = n_up + b->n_ft_lrs - 1;
-        /* cost relative to a 784-h layer: the first layer u1 / h of it, the
-         * second (u1 inputs) u1 / 784, CAE-2's classifier u1 / h (1 + h / 784) */
-        const rp_spec s1 = {.data = set, .n_layers = 1};
-        const double u1 = (double)rp_layer_units(b, &s1, 1), h = (double)b->hidden;
+        /* cost relative to a 784-h layer: the first layer w of it, the second
+         * (w h inputs) w h / 784, CAE-2's classifier w (1 + h / 784) */
+        const double w = rp_layer1_scale(b, set), h = (double)b->hidden;
         n_pre += b->grid2 + n_up;
-        pre += (b->grid2 * u1 / h + n_up * u1 / 784) * layer;
+        pre += (b->grid2 + n_up * h / 784) * w * layer;
         n_ft += fts1 + fts2;
-        ft += (fts1 + (1 + h / 784) * fts2) * u1 / h * ft_ep * n;
+        ft += (fts1 + (1 + h / 784) * fts2) * w * ft_ep * n;
         /* Fig. 3 stacks on rot's lambda 0.1 at every layer: Table 2 trains
          * its first layer, and its second too when the first-layer grid has
          * one value (then CAE-1's winner is 0.1, and 0.1 is the first lambda 2). */
@@ -527,10 +526,9 @@ static void plan_print(const rp_budget *b, int do1, int do2, int dof, int jobs, 
     }
     if (dof) { /* Fig. 3: a stack of 3 on rot, on top of what Table 2 trained */
         const double n = b->small_variations ? 200 : 10000;
-        const rp_spec rot = {.data = "rot", .n_layers = 1};
-        const double u1 = (double)rp_layer_units(b, &rot, 1), h = (double)b->hidden;
+        const double w = rp_layer1_scale(b, "rot"), h = (double)b->hidden;
         for (int l = rot_layers + 1; l <= 3; l++, n_pre++)
-            pre += (l == 1 ? u1 / h : (l == 2 ? u1 : h) / 784) * rp_pre_epochs(b, (int64_t)n) * n;
+            pre += (l == 1 ? w : l == 2 ? w * h / 784 : h / 784) * rp_pre_epochs(b, (int64_t)n) * n;
     }
     const double secs = pre / pre_rate + ft / ft_rate + (dof ? b->points * 0.2 + b->spectrum * 0.5 : 0);
     printf("budget %s: %d pretrainings (%.1f M examples), %d fine-tunings (about %.1f M examples);\n"

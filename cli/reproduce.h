@@ -72,9 +72,12 @@ int rp_grid(cae_model_kind kind, const double **values);
 int rp_grid_upper(const double **values);
 /* The hyper-parameter of layer k (1-based) of s. */
 double rp_layer_hyper(const rp_spec *s, int k);
-/* The units of layer k (1-based) of s under b: hidden2 for a first layer on
- * a variation set when b sets it, else hidden. */
-int64_t rp_layer_units(const rp_budget *b, const rp_spec *s, int k);
+/* The units of layer k (1-based) of a stack on data under b: hidden2 for a
+ * first layer on a variation set when b sets it, else hidden. */
+int64_t rp_layer_units(const rp_budget *b, const char *data, int k);
+/* A first layer's units on data over the budget's: what a run's cost scales
+ * by (the layer above reads its codes). */
+double rp_layer1_scale(const rp_budget *b, const char *data);
 /* runs/<data>-<kind>[-<hyper>][-L<n>[-<upper>]] (upper when it differs) */
 void rp_run_name(const rp_spec *s, char *buf, size_t len);
 /* OUT/runs/NAME/ft-lrX: one fine-tuning of a run. */

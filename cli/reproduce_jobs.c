@@ -101,11 +101,10 @@ static int is_table1(const rp_spec *s) { return !strcmp(s->data, "mnist") || !st
 static double est_cost(const rp_budget *b, const rp_spec *s, int pretrained)
 {
     const double n = rp_train_size(b, s->data), above = s->n_layers - 1;
-    const double wide = (double)rp_layer_units(b, s, 1) / (double)b->hidden;
     const int ft_ep = rp_ft_epochs_typical(b);
     const double pre = pretrained ? 0 : (1 + 0.8 * above) * rp_pre_epochs(b, (int64_t)n) * n / 16e3;
     const double ft = s->finetune ? (1 + 2.6 * above) * ft_ep * n / 30e3 : 0;
-    return wide * (pre + ft);
+    return rp_layer1_scale(b, s->data) * (pre + ft);
 }
 
 /* The estimated seconds of s and of the longest chain of runs that will
@@ -126,7 +125,7 @@ static double chain_cost(const rp_budget *b, const rp_spec *s, int pretrained)
 static double test_cost(const rp_budget *b, const rp_spec *s)
 {
     const double n = is_table1(s) ? 10000 : b->small_variations ? 200 : 50000;
-    return (double)rp_layer_units(b, s, 1) / (double)b->hidden * (1 + 2.6 * (s->n_layers - 1)) * n / 100e3;
+    return rp_layer1_scale(b, s->data) * (1 + 2.6 * (s->n_layers - 1)) * n / 100e3;
 }
 
 /* Queue s (test: its test error) unless a task covers it already. 0, or 1

@@ -40,9 +40,14 @@ int rp_grid_upper(const double **values)
 
 double rp_layer_hyper(const rp_spec *s, int k) { return k > 1 && s->upper > 0 ? s->upper : s->hyper; }
 
-int64_t rp_layer_units(const rp_budget *b, const rp_spec *s, int k)
+int64_t rp_layer_units(const rp_budget *b, const char *data, int k)
 {
-    return k == 1 && b->hidden2 > 0 && cae_variation_from_name(s->data) >= 0 ? b->hidden2 : b->hidden;
+    return k == 1 && b->hidden2 > 0 && cae_variation_from_name(data) >= 0 ? b->hidden2 : b->hidden;
+}
+
+double rp_layer1_scale(const rp_budget *b, const char *data)
+{
+    return (double)rp_layer_units(b, data, 1) / (double)b->hidden;
 }
 
 const char *rp_hyper_name(cae_model_kind kind)
@@ -191,7 +196,7 @@ static double recipe_pre(const rp_ctx *c, const rp_spec *s)
     /* A first layer of other units than the others' (--hidden2): every
      * layer's numbers depend on it; a run of the budget's width keeps the
      * recipe it always had. */
-    const int64_t u1 = rp_layer_units(b, s, 1);
+    const int64_t u1 = rp_layer_units(b, s->data, 1);
     if (u1 != b->hidden && n > 0 && (size_t)n < sizeof txt)
         snprintf(txt + n, sizeof txt - (size_t)n, "|units1 %lld", (long long)u1);
     return hash32(txt);
@@ -286,7 +291,7 @@ static void write_log(const rp_ctx *c, const char *dir, const char *file, const 
 
 static void layer_config(const rp_ctx *c, const rp_spec *s, int k, int64_t n_in, cae_layer_config *lc)
 {
-    cae_layer_config_default(lc, s->kind, n_in, rp_layer_units(c->b, s, k));
+    cae_layer_config_default(lc, s->kind, n_in, rp_layer_units(c->b, s->data, k));
     const double h = rp_layer_hyper(s, k);
     switch (s->kind) {
     case CAE_MODEL_AE_WD: lc->wd = h; break;

@@ -67,7 +67,7 @@ void caek_relu_backward(cae_real *dx, const cae_real *dout,
 void caek_softplus_forward(cae_real *out, const cae_real *x, int64_t n,
                            int nt)
 {   /* out, x: n */
-    CAEK_FOR(n, nt, out[i] = (x[i] > 0 ? x[i] : 0) + cae_vlog1p01(cae_vexp(-fabs(x[i]))));
+    CAEK_FOR(n, nt, out[i] = cae_vsoftplus_e(x[i], cae_vexp(-fabs(x[i]))));
 }
 
 static void softplus_grad(cae_real *dx, const cae_real *dout, const cae_real *x, int64_t n, int nt,

@@ -104,13 +104,14 @@ static inline int cae_ops_vector(cae_node *n, int64_t len)
     return 0;
 }
 
-/* Column reduction: acc[j] += sum_b y[b,j] (x == NULL) or
- * sum_b y[b,j] x[b,j]; y, x B x N, acc N; with store, acc[j] = the sum
- * (acc's old values never read). Threads own column blocks, so each acc[j]
- * is summed by one thread in row order (deterministic). */
-static inline void cae_ops_col_acc(cae_real *acc, const cae_real *y,
-                                   const cae_real *x, int64_t B, int64_t N,
-                                   int nt, int store)
+/* Column reduction: acc[j] += sum_b y[b,j] (x == NULL), sum_b y[b,j] x[b,j],
+ * or (y == NULL) sum_b s x[b,j]; y, x B x N, acc N; with store, acc[j] = the
+ * sum (acc's old values never read). Threads own column blocks, so each
+ * acc[j] is summed by one thread in row order (deterministic). A constant
+ * y of s gives the bits of s x, as y x does. */
+static inline void cae_ops_col_acc_s(cae_real *acc, const cae_real *y, cae_real s,
+                                     const cae_real *x, int64_t B, int64_t N, int nt,
+                                     int store)
 {
     const int64_t nblk = (N + CAEK_COLS - 1) / CAEK_COLS;
     CAEK_FOR_ROWS(nblk, B * CAEK_COLS, nt, {
@@ -119,17 +120,46 @@ static inline void cae_ops_col_acc(cae_real *acc, const cae_real *y,
         if (store)
             for (int64_t j = j0; j < j1; j++) acc[j] = 0;
         for (int64_t r = 0; r < B; r++) {
-            const cae_real *yr = y + r * N;
-            if (x) {
-                const cae_real *xr = x + r * N;
+            const cae_real *yr = y ? y + r * N : NULL, *xr = x ? x + r * N : NULL;
+            if (yr && xr) {
                 _Pragma("omp simd")
                 for (int64_t j = j0; j < j1; j++) acc[j] += yr[j] * xr[j];
-            } else {
+            } else if (yr) {
                 _Pragma("omp simd")
                 for (int64_t j = j0; j < j1; j++) acc[j] += yr[j];
+            } else {
+                _Pragma("omp simd")
+                for (int64_t j = j0; j < j1; j++) acc[j] += s * xr[j];
             }
         }
     });
+}
+static inline void cae_ops_col_acc(cae_real *acc, const cae_real *y,
+                                   const cae_real *x, int64_t B, int64_t N,
+                                   int nt, int store)
+{
+    cae_ops_col_acc_s(acc, y, 0, x, B, N, nt, store);
+}
+
+/* A loss-like op's scratch: one double per row of input 0 (its B rows),
+ * then, when input i gets a gradient in this graph, a copy of input i's
+ * size the forward fills for the backward (plan: cae_ops_plan_kept; the
+ * copy, or NULL without one: cae_ops_kept). */
+static inline size_t cae_ops_kept_offset(const cae_node *n)
+{
+    return cae_round_up((size_t)n->in[0]->out.shape[0] * sizeof(double), CAE_ALIGN);
+}
+static inline int cae_ops_plan_kept(cae_node *n, int i)
+{
+    n->scratch_bytes = cae_ops_kept_offset(n);
+    if (cae_needs_grad(n) && cae_needs_grad(n->in[i]))
+        n->scratch_bytes += (size_t)n->in[i]->out.size * sizeof(cae_real);
+    return 0;
+}
+static inline cae_real *cae_ops_kept(const cae_node *n)
+{
+    const size_t off = cae_ops_kept_offset(n);
+    return n->scratch_bytes > off ? (cae_real *)((char *)n->scratch + off) : NULL;
 }
 
 /* Forward mode: the total of each direction's block of tangent t (the

@@ -11,9 +11,10 @@
  *   d/da = s sigmoid(a)      d/dv = s c (every row)      d/dc = s sum_b v_b
  * sigmoid(a) comes from the forward's e^-|a|, kept in scratch when a gets a
  * gradient, so the backward is one scaled copy. Each gradient has the bits
- * of the composed nodes' (the same expressions in the same order: dc summed
- * over rows in order, as cae_ops_col_acc does); the value may differ from
- * theirs in its last bits (the sums are grouped otherwise). */
+ * of the composed nodes' (the same expressions in the same order: dc is
+ * summed over rows in order by cae_ops_col_acc_s, mul_row's by
+ * cae_ops_col_acc, one loop); the value may differ from theirs in its last
+ * bits (the sums are grouped otherwise). */
 #include <tgmath.h>
 
 #include "cae/op.h"
@@ -39,28 +40,7 @@ static int fe_infer(cae_node *n)
 
 /* scratch: B row sums (double), then sigmoid(a) (B x H) when a gets a
  * gradient. */
-static size_t sig_offset(const cae_node *n)
-{
-    return cae_round_up((size_t)IN(n, 0)->shape[0] * sizeof(double), CAE_ALIGN);
-}
-static int fe_plan(cae_node *n)
-{
-    n->scratch_bytes = sig_offset(n);
-    if (cae_needs_grad(n) && cae_needs_grad(n->in[1]))
-        n->scratch_bytes += (size_t)IN(n, 1)->size * sizeof(cae_real);
-    return 0;
-}
-static cae_real *sig_of(const cae_node *n)
-{
-    const size_t off = sig_offset(n);
-    return n->scratch_bytes > off ? (cae_real *)((char *)n->scratch + off) : NULL;
-}
-
-/* softplus(x) from e = e^-|x|: caek_softplus_forward's expression. */
-static inline cae_real softplus_e(cae_real x, cae_real e)
-{
-    return (x > 0 ? x : 0) + cae_vlog1p01(e);
-}
+static int fe_plan(cae_node *n) { return cae_ops_plan_kept(n, 1); }
 
 enum { LANES = 16 };
 
@@ -70,7 +50,7 @@ static void fe_fwd(cae_node *n)
     const cae_real *c = IN(n, 2)->data;
     const int64_t B = v->shape[0], D = v->shape[1], H = a->shape[1];
     double *part = n->scratch;
-    cae_real *sig = sig_of(n);
+    cae_real *sig = cae_ops_kept(n);
     CAEK_FOR_ROWS(B, D + H, NT(n), {
         const cae_real *vr = v->data + b * D, *ar = a->data + b * H;
         cae_real *sr = sig ? sig + b * H : NULL;
@@ -90,7 +70,7 @@ static void fe_fwd(cae_node *n)
                 for (int k = 0; k < LANES; k++) {
                     const cae_real x = ar[j + k], e = cae_vexp(-fabs(x));
                     sr[j + k] = cae_vsigmoid_e(x, e);
-                    hid[k] += softplus_e(x, e);
+                    hid[k] += cae_vsoftplus_e(x, e);
                 }
             }
         } else {
@@ -98,14 +78,14 @@ static void fe_fwd(cae_node *n)
                 _Pragma("omp simd")
                 for (int k = 0; k < LANES; k++) {
                     const cae_real x = ar[j + k];
-                    hid[k] += softplus_e(x, cae_vexp(-fabs(x)));
+                    hid[k] += cae_vsoftplus_e(x, cae_vexp(-fabs(x)));
                 }
             }
         }
         for (; j < H; j++) {
             const cae_real x = ar[j], e = cae_vexp(-fabs(x));
             if (sr) sr[j] = cae_vsigmoid_e(x, e);
-            s += (double)softplus_e(x, e);
+            s += (double)cae_vsoftplus_e(x, e);
         }
         for (int k = 0; k < LANES; k++) s += (double)vis[k] + (double)hid[k];
         part[b] = s;
@@ -122,7 +102,7 @@ static void fe_bwd(cae_node *n)
     const cae_real s = -n->out.grad[0];
     const int nt = NT(n);
     if (a->grad) {
-        const cae_real *sig = sig_of(n);
+        const cae_real *sig = cae_ops_kept(n);
         CAE_ASSERT(sig || B * H == 0, "free_energy: a has a gradient but the plan kept no sigmoid(a)");
         CAEK_PUT(B * H, nt, cae_node_stores(n, 1), a->grad, s * sig[i]);
     }
@@ -141,22 +121,8 @@ static void fe_bwd(cae_node *n)
             }
         });
     }
-    if (c->grad) { /* dc[j] (+)= sum_b s v[b,j], rows in order (cae_ops_col_acc) */
-        cae_real *acc = c->grad;
-        const cae_real *x = v->data;
-        const int store = cae_node_stores(n, 2);
-        const int64_t nblk = (D + CAEK_COLS - 1) / CAEK_COLS;
-        CAEK_FOR_ROWS(nblk, B * CAEK_COLS, nt, {
-            const int64_t j0 = b * CAEK_COLS, j1 = j0 + CAEK_COLS < D ? j0 + CAEK_COLS : D;
-            if (store)
-                for (int64_t j = j0; j < j1; j++) acc[j] = 0;
-            for (int64_t r = 0; r < B; r++) {
-                const cae_real *xr = x + r * D;
-                _Pragma("omp simd")
-                for (int64_t j = j0; j < j1; j++) acc[j] += s * xr[j];
-            }
-        });
-    }
+    if (c->grad) /* dc[j] (+)= sum_b s v[b,j], rows in order */
+        cae_ops_col_acc_s(c->grad, NULL, s, v->data, B, D, nt, cae_node_stores(n, 2));
 }
 
 /* -(sum_b v_b' . c + sum_b v_b . c' + sum sigmoid(a) a'); c's tangent, a

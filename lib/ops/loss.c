@@ -184,23 +184,9 @@ static int rows_plan(cae_node *n)
     n->scratch_bytes = (size_t)IN(n, 0)->shape[0] * sizeof(double);
     return 0;
 }
-static size_t bce_p_offset(const cae_node *n)
-{
-    return cae_round_up((size_t)IN(n, 0)->shape[0] * sizeof(double), CAE_ALIGN);
-}
-static int bce_plan(cae_node *n)
-{
-    n->scratch_bytes = bce_p_offset(n);
-    if (cae_needs_grad(n) && cae_needs_grad(n->in[0]))
-        n->scratch_bytes += (size_t)IN(n, 0)->size * sizeof(cae_real);
-    return 0;
-}
+static int bce_plan(cae_node *n) { return cae_ops_plan_kept(n, 0); }
 /* p, when the plan made room for it. */
-static cae_real *bce_p(const cae_node *n)
-{
-    const size_t off = bce_p_offset(n);
-    return n->scratch_bytes > off ? (cae_real *)((char *)n->scratch + off) : NULL;
-}
+static cae_real *bce_p(const cae_node *n) { return cae_ops_kept(n); }
 static void bce_fwd(cae_node *n)
 {
     cae_real *p = bce_p(n);

@@ -152,6 +152,12 @@ static inline cae_real cae_vsigmoid_e(cae_real x, cae_real e)
     return (x >= 0 ? 1 : e) / (1 + e);
 }
 
+/* softplus(x) = log(1 + e^x) from e = e^-|x|: finite for any finite x. */
+static inline cae_real cae_vsoftplus_e(cae_real x, cae_real e)
+{
+    return (x > 0 ? x : 0) + cae_vlog1p01(e);
+}
+
 static inline cae_real cae_vsigmoid(cae_real x)
 {
     return cae_vsigmoid_e(x, cae_vexp(x < 0 ? x : -x)); /* e^-|x| */
