@@ -198,7 +198,6 @@ static int fig3(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     cae_error err;
     rp_variations_root(c, data_dir, var_root, sizeof var_root);
     if (rp_ensure_variations(c, data_dir, var_root)) return 1;
-    printf("figure 3 (a stack of 3 CAEs pretrained on rot):\n");
     const double *vals;
     rp_grid(CAE_MODEL_CAE, &vals);
     rp_spec s = {"rot", var_root, CAE_MODEL_CAE, vals[0], 3, 0, 0, 0};
@@ -217,11 +216,16 @@ static int fig3(const rp_ctx *c, const char *data_dir, rp_claims *cl)
             fprintf(stderr, "%s: %s\n", c->who, err.msg);
             goto done;
         }
+    /* The widths, since --hidden2 gives the first layer its own. */
+    char widths[96], title[160];
+    snprintf(widths, sizeof widths, "%lld-%lld-%lld-%lld", (long long)m.info.layer[0].n_in,
+             (long long)m.info.layer[0].n_hidden, (long long)m.info.layer[1].n_hidden,
+             (long long)m.info.layer[2].n_hidden);
+    printf("figure 3 (a stack of 3 CAEs pretrained on rot, %s):\n", widths);
+    snprintf(title, sizeof title, "Fig. 3: contraction through 1, 2, 3 stacked CAEs on rot (%s)", widths);
     double first[3], avg[3];
     snprintf(prefix, sizeof prefix, "%s/figures/fig3-depth", c->out);
-    if (curves(c, net, names, 3, sp->valid, sp->train, prefix,
-               "Fig. 3: contraction through 1, 2, 3 stacked CAEs on rot", first, avg))
-        goto done;
+    if (curves(c, net, names, 3, sp->valid, sp->train, prefix, title, first, avg)) goto done;
     rp_claim(cl, avg[2] < avg[0],
              "Fig. 3: deeper is more contractive (mean ratio over the radii: %.3f, %.3f, %.3f for 1, 2, 3 layers)",
              avg[0], avg[1], avg[2]);

@@ -47,6 +47,8 @@ done
 check "fig1 has the six models" \
     test "$(grep -v '^#' "$out/figures/fig1-contraction.dat" | head -1 | wc -w)" -eq 13
 check "training curves drawn" test -s "$out/figures/training-pretrain.png"
+check "Fig. 3 names its stack's widths" \
+    grep -q 'figure 3 (a stack of 3 CAEs pretrained on rot, 784-100-100-100)' "$out/log1"
 
 # The protocol. Pretraining counts examples: the smoke budget's 3 000 are 3
 # epochs of the 1 000 MNIST examples (one row per epoch in the log).
