@@ -198,6 +198,11 @@ static int fig3(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     cae_error err;
     rp_variations_root(c, data_dir, var_root, sizeof var_root);
     if (rp_ensure_variations(c, data_dir, var_root)) return 1;
+    /* The widths (28 x 28 inputs), since --hidden2 gives the first layer its own. */
+    char widths[96], title[160];
+    snprintf(widths, sizeof widths, "784-%lld-%lld-%lld", (long long)rp_layer_units(c->b, "rot", 1),
+             (long long)rp_layer_units(c->b, "rot", 2), (long long)rp_layer_units(c->b, "rot", 3));
+    printf("figure 3 (a stack of 3 CAEs pretrained on rot, %s):\n", widths);
     const double *vals;
     rp_grid(CAE_MODEL_CAE, &vals);
     rp_spec s = {"rot", var_root, CAE_MODEL_CAE, vals[0], 3, 0, 0, 0};
@@ -216,12 +221,6 @@ static int fig3(const rp_ctx *c, const char *data_dir, rp_claims *cl)
             fprintf(stderr, "%s: %s\n", c->who, err.msg);
             goto done;
         }
-    /* The widths, since --hidden2 gives the first layer its own. */
-    char widths[96], title[160];
-    snprintf(widths, sizeof widths, "%lld-%lld-%lld-%lld", (long long)m.info.layer[0].n_in,
-             (long long)m.info.layer[0].n_hidden, (long long)m.info.layer[1].n_hidden,
-             (long long)m.info.layer[2].n_hidden);
-    printf("figure 3 (a stack of 3 CAEs pretrained on rot, %s):\n", widths);
     snprintf(title, sizeof title, "Fig. 3: contraction through 1, 2, 3 stacked CAEs on rot (%s)", widths);
     double first[3], avg[3];
     snprintf(prefix, sizeof prefix, "%s/figures/fig3-depth", c->out);
