@@ -414,9 +414,10 @@ static int table2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
         return 1;
     }
     char units[96] = "";
-    if (c->b->hidden2 > 0 && c->b->hidden2 != c->b->hidden)
-        snprintf(units, sizeof units, ", first layers of %lld units (the second of %lld)",
-                 (long long)c->b->hidden2, (long long)c->b->hidden);
+    const int64_t u1 = rp_layer_units(c->b, c->b->table2_sets[0], 1);
+    if (u1 != c->b->hidden)
+        snprintf(units, sizeof units, ", first layers of %lld units (the second of %lld)", (long long)u1,
+                 (long long)c->b->hidden);
     fprintf(md, "Budget `%s`%s%s. Test error %% ±95%% interval; the paper's columns beside ours.\n\n"
                 "| data set | CAE-1 (ours) | CAE-2 (ours) | paper CAE-1 | paper CAE-2 | SVM_rbf | SAE-3 | RBM-3 | DAE-b-3 |\n"
                 "|---|---|---|---|---|---|---|---|---|\n",

@@ -250,6 +250,17 @@ check "--hidden2 100, the smoke budget's own width, keeps the cache" \
     test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log14")" -eq 0 -a "$(grep -c cached "$out/log14")" -gt 0
 "$cae" reproduce table2 --budget smoke --hidden2 0 --out "$out6" 2>"$out/err"
 check "--hidden2 0 is a usage error" test $? -eq 2
+# The full budget's own first layers on the variations are 2000 units wide:
+# its plan (printed before anything loads; an empty data directory ends the
+# run there) is --hidden2 2000's, not --hidden2 1000's.
+mkdir -p "$out/empty"
+for h in "" 2000 1000; do
+    "$cae" reproduce table2 --budget full ${h:+--hidden2 $h} --data-dir "$out/empty" --out "$out/full$h" \
+        >"$out/plan$h" 2>&1
+done
+check "the full budget's plan is its 2000-unit one" cmp -s <(head -1 "$out/plan") <(head -1 "$out/plan2000")
+check "--hidden2 1000 changes the full budget's plan" \
+    test "$(head -1 "$out/plan" | cmp -s - <(head -1 "$out/plan1000"); echo $?)" = 1
 
 # A run that fails in a worker stops the others from taking new runs and the
 # reproduction with a message naming it, a non-zero exit and no table;
