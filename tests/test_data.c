@@ -343,6 +343,15 @@ START_TEST(dataset_load_and_mismatch)
     for (int i = 0; i < 12; i++) ck_assert_int_eq(d->x8[i], 20 * i);
     cae_dataset *v = cae_dataset_view(d, 1, 2);
     ck_assert(v && v->n == 2 && v->x == NULL && v->x8 == d->x8 + 4 && v->y[0] == 1 && !v->owns);
+    /* concat: bytes + bytes stay bytes, in order, labels after labels */
+    cae_dataset *v0 = cae_dataset_view(d, 0, 1), *v2 = cae_dataset_view(d, 2, 1);
+    cae_dataset *cat = cae_dataset_concat(v2, v0);
+    ck_assert(cat && cat->owns && cat->n == 2 && cat->dim == 4 && cat->rows == 2 && !cat->x);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(cat->x8[i], 20 * (i + 8));
+        ck_assert_int_eq(cat->x8[4 + i], 20 * i);
+    }
+    ck_assert(cat->y[0] == 2 && cat->y[1] == 0 && cat->n_classes == 3);
     const cae_real *vx = cae_dataset_reals(v); /* the view converts only its rows */
     ck_assert(vx != NULL && vx == v->x && d->x == NULL);
     for (int i = 0; i < 8; i++)
@@ -357,6 +366,22 @@ START_TEST(dataset_load_and_mismatch)
     ck_assert(rows2[3] == dx[11]);
     ck_assert_int_eq(d->y[2], 2);
     ck_assert(cae_dataset_view(d, 2, 2) == NULL);
+
+    /* reals + bytes: reals, each byte as byte / 255 */
+    cae_dataset *cat2 = cae_dataset_concat(v, cat); /* v holds reals (converted above) */
+    ck_assert(cat2 && cat2->n == 4 && cat2->x && !cat2->x8);
+    for (int i = 0; i < 8; i++) ck_assert(cat2->x[i] == vx[i]);
+    for (int i = 0; i < 4; i++)
+        ck_assert(cat2->x[8 + i] == (cae_real)((20 * (i + 8)) * (1.0 / 255.0)));
+    ck_assert(cat2->y[0] == 1 && cat2->y[1] == 2 && cat2->y[2] == 2 && cat2->y[3] == 0);
+    cae_dataset other = *d; /* another width: refused */
+    other.dim = 3;
+    ck_assert(cae_dataset_concat(d, &other) == NULL);
+    ck_assert(cae_dataset_concat(d, NULL) == NULL);
+    cae_dataset_free(cat2);
+    cae_dataset_free(cat);
+    cae_dataset_free(v2);
+    cae_dataset_free(v0);
     cae_dataset_free(v);
     cae_dataset_free(d);
 

@@ -79,6 +79,49 @@ cae_dataset *cae_dataset_view(const cae_dataset *d, int64_t begin, int64_t count
     return v;
 }
 
+cae_dataset *cae_dataset_concat(const cae_dataset *a, const cae_dataset *b)
+{
+    if (!a || !b || a->dim != b->dim || (!a->x && !a->x8) || (!b->x && !b->x8)) return NULL;
+    int64_t n, count, bytes;
+    if (a->n < 0 || b->n < 0 || __builtin_add_overflow(a->n, b->n, &n) ||
+        !cae_data_mul(n, a->dim, &count))
+        return NULL;
+    const int as_bytes = !a->x && !b->x;
+    if (!cae_data_mul(count, as_bytes ? 1 : (int64_t)sizeof(cae_real), &bytes) ||
+        bytes > cae_data_mem_budget())
+        return NULL;
+    cae_dataset *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    *d = *a;
+    d->n = n;
+    d->owns = 1;
+    d->x_converted = 0;
+    d->x = NULL;
+    d->x8 = NULL;
+    d->y = NULL;
+    d->n_classes = a->n_classes > b->n_classes ? a->n_classes : b->n_classes;
+    if (as_bytes) {
+        uint8_t *x8 = malloc(count > 0 ? (size_t)count : 1);
+        if (!x8) goto fail;
+        memcpy(x8, a->x8, (size_t)(a->n * a->dim));
+        memcpy(x8 + a->n * a->dim, b->x8, (size_t)(b->n * b->dim));
+        d->x8 = x8;
+    } else {
+        if (!(d->x = alloc_reals(count))) goto fail;
+        cae_dataset_copy_rows(a, 0, a->n, d->x);
+        cae_dataset_copy_rows(b, 0, b->n, d->x + a->n * a->dim);
+    }
+    if (a->y && b->y) {
+        if (!(d->y = malloc((size_t)(n > 0 ? n : 1) * sizeof *d->y))) goto fail;
+        memcpy(d->y, a->y, (size_t)a->n * sizeof *d->y);
+        memcpy(d->y + a->n, b->y, (size_t)b->n * sizeof *d->y);
+    }
+    return d;
+fail:
+    cae_dataset_free(d);
+    return NULL;
+}
+
 static int is_integer_type(int t)
 {
     return t == CAE_IDX_U8 || t == CAE_IDX_I8 || t == CAE_IDX_I16 || t == CAE_IDX_I32;
