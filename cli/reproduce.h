@@ -30,6 +30,9 @@ typedef struct rp_budget {
     int n_ft_lrs;         /* value, the others as rp_grid_rates_winner says */
     int64_t hidden2;      /* units of the first layer on the variations (Table 2, and
                              Fig. 3's stack, which shares rot's runs); 0: hidden */
+    int refit;            /* the test error of a chosen row is its refit's: the row's
+                             fine-tuning redone on train + valid for the epochs it
+                             kept (rp_test) */
 } rp_budget;
 
 /* One run: an n-layer stack of `kind` layers with hyper-parameter `hyper`
@@ -90,6 +93,10 @@ int rp_pre_epochs(const rp_budget *b, int64_t n_train);
  * estimates. */
 double rp_train_size(const rp_budget *b, const char *data);
 int rp_ft_epochs_typical(const rp_budget *b);
+/* Examples x epochs of a refit on data (rp_test) as the plan estimates it:
+ * train + valid for the epochs a fine-tuning typically keeps; 0 when the
+ * budget does not refit. */
+double rp_refit_examples(const rp_budget *b, const char *data);
 /* Run (or load from the cache) one spec: pretraining (OUT/runs/NAME/
  * pretrain.ckpt; a stack of n layers trains only its top layer, on the
  * cached run of n-1), then, if s->finetune, fine-tuning at s->ft_lr with
@@ -97,7 +104,8 @@ int rp_ft_epochs_typical(const rp_budget *b);
  * 0, or 1 after printing the reason. */
 int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r);
 /* The test error of a fine-tuned run (cached in its ft-lrX/test.txt): read
- * once per chosen model. 0 or 1. */
+ * once per chosen model. When the budget refits, that of the run's refit
+ * (ft-lrX/refit/: trained first if not cached, test.txt). 0 or 1. */
 int rp_test(const rp_ctx *c, const rp_spec *s, rp_result *r);
 /* mkdir -p; 0 or -1. */
 int rp_mkdirs(const char *path);

@@ -121,11 +121,13 @@ static double chain_cost(const rp_budget *b, const rp_spec *s, int pretrained)
     return own + rates + chain_cost(b, &up, 0);
 }
 
-/* Seconds the test error of a chosen row takes (its test set classified). */
+/* Seconds the test error of a chosen row takes (its refit when the budget
+ * refits, then its test set classified). */
 static double test_cost(const rp_budget *b, const rp_spec *s)
 {
     const double n = is_table1(s) ? 10000 : b->small_variations ? 200 : 50000;
-    return rp_layer1_scale(b, s->data) * (1 + 2.6 * (s->n_layers - 1)) * n / 100e3;
+    return rp_layer1_scale(b, s->data) * (1 + 2.6 * (s->n_layers - 1)) *
+           (n / 100e3 + rp_refit_examples(b, s->data) / 30e3);
 }
 
 /* Queue s (test: its test error) unless a task covers it already. 0, or 1

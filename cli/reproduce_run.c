@@ -119,7 +119,7 @@ static int kv_load(const char *path, int n, const char *const *keys, double *val
 
 static int kv_save(const char *path, int n, const char *const *keys, const double *vals)
 {
-    char tmp[4500];
+    char tmp[4600];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) return -1;
@@ -138,8 +138,12 @@ static const char *const pre_keys[] = {"jac_norm", "jac_sqnorm",       "jac_entr
 enum { N_PRE = 8, N_FT = 4, N_TEST = 2, N_MAX = 8 };
 /* NAME/ft-lrX/result.txt: a fine-tuning (validation only), and its recipe. */
 static const char *const ft_keys[] = {"valid_error", "epochs_ft", "finetune_seconds", "recipe"};
-/* NAME/ft-lrX/test.txt: the test set, read once, for a chosen model only. */
+/* NAME/ft-lrX/test.txt: the test set, read once, for a chosen model only
+ * (in NAME/ft-lrX/refit/ when the budget refits the chosen rows). */
 static const char *const test_keys[] = {"test_error", "test_ci"};
+/* NAME/ft-lrX/refit/result.txt: the refit of a chosen row, and its recipe. */
+enum { N_REFIT = 3 };
+static const char *const refit_keys[] = {"epochs", "refit_seconds", "recipe"};
 
 static void pre_vals(rp_result *r, double *v, int to_r)
 {
@@ -208,6 +212,14 @@ static double recipe_ft(const rp_ctx *c, const rp_spec *s)
     char txt[600];
     snprintf(txt, sizeof txt, "%.10g|ft|lr %.17g|epochs %d|patience %d", recipe_pre(c, s), s->ft_lr,
              b->ft_epochs, b->patience);
+    return hash32(txt);
+}
+
+/* A refit's recipe: the fine-tuning's, and the epochs it runs. */
+static double recipe_refit(const rp_ctx *c, const rp_spec *s, int epochs)
+{
+    char txt[600];
+    snprintf(txt, sizeof txt, "%.10g|refit on train + valid|epochs %d", recipe_ft(c, s), epochs);
     return hash32(txt);
 }
 
@@ -459,35 +471,42 @@ done:
     return rc;
 }
 
-/* Fine-tune NAME/pretrain.ckpt at s->ft_lr with early stopping on the
- * validation set: NAME/ft-lrX/{mlp.ckpt, finetune.dat, result.txt}. */
-static int finetune(const rp_ctx *c, const rp_spec *s, const char *name, const char *dir,
-                    const char *ftdir, rp_result *r)
+/* What was read off a fine-tuning that is redone: its test error, its
+ * refit and the refit's test error. */
+static void forget_tests(const char *ftdir)
 {
-    char path[4400];
+    static const char *const files[] = {"test.txt", "refit/result.txt", "refit/test.txt"};
+    char path[4500];
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/%s", ftdir, files[k]);
+        remove(path);
+    }
+}
+
+/* Train a classifier from NAME/pretrain.ckpt (its layers, a fresh output
+ * layer) at s->ft_lr with momentum 0.9 on train (its first `limit`
+ * examples; 0: all) for at most `epochs`, keeping the epoch with the lowest
+ * error on valid when patience > 0, else the last: outdir/{mlp.ckpt,
+ * finetune.dat}. *valid_error: the kept epoch's (NaN without valid). */
+static int fit_mlp(const rp_ctx *c, const rp_spec *s, const char *name, const char *outdir,
+                   const cae_dataset *train, int64_t limit, const cae_dataset *valid, int epochs,
+                   int patience, int *epochs_run, double *valid_error)
+{
+    char path[4500];
     cae_error err;
-    const rp_budget *b = c->b;
     cae_params *p = NULL;
     cae_model_info info;
-    cae_dataset *valid = NULL;
     cae_task *task = NULL;
     log_ctx *lg = calloc(1, sizeof *lg);
     int rc = 1;
-    snprintf(path, sizeof path, "%s/pretrain.ckpt", dir);
+    snprintf(path, sizeof path, "%s/runs/%s/pretrain.ckpt", c->out, name);
     if (!lg || cli_load_checkpoint(c->who, "--out", path, &info, &p)) goto done;
-    cae_splits *sp = splits_for(c, s);
-    if (!sp || eval_views(c, sp, &valid, NULL)) goto done;
-    if (rp_mkdirs(ftdir)) {
-        fprintf(stderr, "%s: cannot create %s: %s\n", c->who, ftdir, strerror(errno));
+    if (rp_mkdirs(outdir)) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", c->who, outdir, strerror(errno));
         goto done;
     }
-    snprintf(path, sizeof path, "%s/test.txt", ftdir); /* of a classifier this replaces */
-    remove(path);
     lg->verbose = c->verbose;
-    printf("  %-28s fine-tune at lr %-5g%s", name, s->ft_lr, c->verbose || c->jobs > 1 ? "\n" : "");
-    fflush(stdout);
-    const double t0 = cli_now();
-    info.n_classes = sp->train->n_classes > 1 ? sp->train->n_classes : 2;
+    info.n_classes = train->n_classes > 1 ? train->n_classes : 2;
     cae_mlp_config mlp;
     cae_model_info_mlp(&info, &mlp);
     if (cae_mlp_params(p, &mlp, c->seed, &err) ||
@@ -497,52 +516,71 @@ static int finetune(const rp_ctx *c, const rp_spec *s, const char *name, const c
     }
     cae_train_config tc;
     cae_train_config_default(&tc);
-    tc.epochs = b->ft_epochs;
+    tc.epochs = epochs;
     tc.lr = s->ft_lr;
     tc.momentum = 0.9; /* plain SGD at 0.1 is far from converged in a short budget */
-    tc.limit = b->limit;
+    tc.limit = limit;
     tc.seed = c->seed + 99;
-    tc.patience = b->patience;
+    tc.patience = patience;
     lg->what = "finetune";
     cae_train_hooks hooks = {.on_epoch = on_epoch, .ctx = lg};
     cae_train_result tr_res;
-    if (cae_train(task, sp->train, valid, &tc, &hooks, &tr_res, &err)) {
+    if (cae_train(task, train, valid, &tc, &hooks, &tr_res, &err)) {
         fprintf(stderr, "%s: %s fine-tuning: %s\n", c->who, name, err.msg);
         goto done;
     }
-    write_log(c, ftdir, "finetune.dat", lg, "valid_error");
-    r->valid_error = tr_res.best_valid_metric;
-    r->epochs_ft = tr_res.epochs_run;
-    if (b->patience == 0 || tr_res.best_epoch == 0) { /* no early stopping: the last epoch */
+    write_log(c, outdir, "finetune.dat", lg, "valid_error");
+    *valid_error = valid ? tr_res.best_valid_metric : NAN;
+    *epochs_run = tr_res.epochs_run;
+    if (valid && (patience == 0 || tr_res.best_epoch == 0)) { /* no early stopping: the last epoch */
         double loss;
-        cae_task_evaluate(task, valid, &loss, &r->valid_error);
+        cae_task_evaluate(task, valid, &loss, valid_error);
     }
     info.kind = CAE_MODEL_MLP;
     info.lr = tc.lr;
     info.momentum = tc.momentum;
     info.epochs_done = tr_res.epochs_run;
-    snprintf(path, sizeof path, "%s/mlp.ckpt", ftdir);
+    snprintf(path, sizeof path, "%s/mlp.ckpt", outdir);
     if (cae_checkpoint_save(path, &info, p, NULL, &err) != CAE_OK) {
         fprintf(stderr, "%s: %s\n", c->who, err.msg);
         goto done;
     }
+    rc = 0;
+done:
+    cae_task_free(task);
+    cae_params_free(p);
+    free(lg);
+    return rc;
+}
+
+/* Fine-tune NAME/pretrain.ckpt at s->ft_lr with early stopping on the
+ * validation set: NAME/ft-lrX/{mlp.ckpt, finetune.dat, result.txt}. */
+static int finetune(const rp_ctx *c, const rp_spec *s, const char *name, const char *ftdir,
+                    rp_result *r)
+{
+    char path[4400];
+    cae_dataset *valid = NULL;
+    cae_splits *sp = splits_for(c, s);
+    if (!sp || eval_views(c, sp, &valid, NULL)) return 1;
+    forget_tests(ftdir); /* of a classifier this replaces */
+    printf("  %-28s fine-tune at lr %-5g%s", name, s->ft_lr, c->verbose || c->jobs > 1 ? "\n" : "");
+    fflush(stdout);
+    const double t0 = cli_now();
+    int rc = fit_mlp(c, s, name, ftdir, sp->train, c->b->limit, valid, c->b->ft_epochs, c->b->patience,
+                     &r->epochs_ft, &r->valid_error);
+    cae_dataset_free(valid);
+    if (rc) return 1;
     r->ft_seconds = cli_now() - t0;
     const double v[N_FT] = {r->valid_error, r->epochs_ft, r->ft_seconds, recipe_ft(c, s)};
     snprintf(path, sizeof path, "%s/result.txt", ftdir);
     if (kv_save(path, N_FT, ft_keys, v)) {
         fprintf(stderr, "%s: cannot write %s\n", c->who, path);
-        goto done;
+        return 1;
     }
     if (c->verbose || c->jobs > 1) printf("  %-28s lr %-5g", name, s->ft_lr);
     printf(" valid %6.2f%%  (%d epochs, %.0f s)\n", 100 * r->valid_error, r->epochs_ft, r->ft_seconds);
     fflush(stdout);
-    rc = 0;
-done:
-    cae_task_free(task);
-    cae_dataset_free(valid);
-    cae_params_free(p);
-    free(lg);
-    return rc;
+    return 0;
 }
 
 int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
@@ -570,8 +608,7 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
             rp_ft_dir(c, &f, ftdir, sizeof ftdir);
             snprintf(path, sizeof path, "%s/result.txt", ftdir);
             remove(path);
-            snprintf(path, sizeof path, "%s/test.txt", ftdir);
-            remove(path);
+            forget_tests(ftdir);
         }
         /* Every deeper stack built on it, at every upper value: a cached
          * deeper layer is used without looking at the layers below. */
@@ -602,17 +639,100 @@ int rp_run(const rp_ctx *c, const rp_spec *s, rp_result *r)
         if (!c->quiet) printf("  %-28s lr %-5g cached\n", name, s->ft_lr);
         return 0;
     }
-    return finetune(c, s, name, dir, ftdir, r);
+    return finetune(c, s, name, ftdir, r);
+}
+
+/* The epoch whose parameters a fine-tuning kept, from its log (ftdir/
+ * finetune.dat: epoch, objective, validation error): the first with the
+ * lowest validation error, as cae_train keeps it, or the last when the
+ * budget stops no run early. 0 when the log cannot be read. */
+static int kept_epoch(const rp_budget *b, const char *ftdir)
+{
+    char path[4500], line[256];
+    snprintf(path, sizeof path, "%s/finetune.dat", ftdir);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int best = 0, last = 0;
+    double best_v = INFINITY;
+    while (fgets(line, sizeof line, f)) {
+        int e;
+        double obj, v;
+        if (sscanf(line, "%d %lf %lf", &e, &obj, &v) != 3 || e != last + 1) continue;
+        last = e;
+        if (v < best_v) {
+            best_v = v;
+            best = e;
+        }
+    }
+    fclose(f);
+    return b->patience ? best : last;
+}
+
+/* Refit a chosen row: fine-tune NAME/pretrain.ckpt again as the chosen run
+ * was (the same seeds, rate and momentum), on its training examples and the
+ * validation examples together, for the epochs the chosen run kept, with
+ * nothing to stop it early: NAME/ft-lrX/refit/{mlp.ckpt, finetune.dat,
+ * result.txt}. */
+static int refit(const rp_ctx *c, const rp_spec *s, const char *name, const char *rdir, int epochs,
+                 double recipe)
+{
+    char path[4500];
+    cae_dataset *valid = NULL, *train = NULL, *both = NULL;
+    int rc = 1, run;
+    double none;
+    cae_splits *sp = splits_for(c, s);
+    if (!sp || eval_views(c, sp, &valid, NULL)) return 1;
+    const int64_t n = c->b->limit && c->b->limit < sp->train->n ? c->b->limit : sp->train->n;
+    if (!(train = cae_dataset_view(sp->train, 0, n)) || !(both = cae_dataset_concat(train, valid))) {
+        fprintf(stderr, "%s: %s refit: out of memory\n", c->who, name);
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/test.txt", rdir); /* of a refit this replaces */
+    remove(path);
+    printf("  %-28s refit at lr %-5g%s", name, s->ft_lr, c->verbose || c->jobs > 1 ? "\n" : "");
+    fflush(stdout);
+    const double t0 = cli_now();
+    if (fit_mlp(c, s, name, rdir, both, 0, NULL, epochs, 0, &run, &none)) goto done;
+    const double secs = cli_now() - t0, v[N_REFIT] = {epochs, secs, recipe};
+    snprintf(path, sizeof path, "%s/result.txt", rdir);
+    if (kv_save(path, N_REFIT, refit_keys, v)) {
+        fprintf(stderr, "%s: cannot write %s\n", c->who, path);
+        goto done;
+    }
+    if (c->verbose || c->jobs > 1) printf("  %-28s lr %-5g refit", name, s->ft_lr);
+    printf(" on %lld training + validation examples  (%d epochs, %.0f s)\n", (long long)both->n, epochs,
+           secs);
+    fflush(stdout);
+    rc = 0;
+done:
+    cae_dataset_free(both);
+    cae_dataset_free(train);
+    cae_dataset_free(valid);
+    return rc;
 }
 
 int rp_test(const rp_ctx *c, const rp_spec *s, rp_result *r)
 {
-    char name[256], ftdir[4300], path[4400];
+    char name[256], ftdir[4300], tdir[4400], path[4500];
     cae_error err;
     rp_run_name(s, name, sizeof name);
     rp_ft_dir(c, s, ftdir, sizeof ftdir);
-    snprintf(path, sizeof path, "%s/test.txt", ftdir);
-    double v[N_TEST] = {0};
+    /* the model tested: the chosen run's, or its refit */
+    snprintf(tdir, sizeof tdir, "%s%s", ftdir, c->b->refit ? "/refit" : "");
+    double v[N_MAX] = {0};
+    int epochs = 0;
+    if (c->b->refit) { /* the refit first: its test error goes when it is redone */
+        if (!(epochs = kept_epoch(c->b, ftdir))) {
+            fprintf(stderr, "%s: %s/finetune.dat: cannot read the epoch the fine-tuning kept\n", c->who,
+                    ftdir);
+            return 1;
+        }
+        const double recipe = recipe_refit(c, s, epochs);
+        snprintf(path, sizeof path, "%s/result.txt", tdir);
+        if (!cached(c, path, N_REFIT, refit_keys, v, recipe) && refit(c, s, name, tdir, epochs, recipe))
+            return 1;
+    }
+    snprintf(path, sizeof path, "%s/test.txt", tdir);
     if (!kv_load(path, N_TEST, test_keys, v)) {
         r->test_error = v[0];
         r->test_ci = v[1];
@@ -623,7 +743,7 @@ int rp_test(const rp_ctx *c, const rp_spec *s, rp_result *r)
     cae_dataset *valid = NULL, *test = NULL;
     cae_task *task = NULL;
     int rc = 1;
-    snprintf(path, sizeof path, "%s/mlp.ckpt", ftdir);
+    snprintf(path, sizeof path, "%s/mlp.ckpt", tdir);
     if (cli_load_checkpoint(c->who, "--out", path, &info, &p)) goto done;
     cae_splits *sp = splits_for(c, s);
     if (!sp || eval_views(c, sp, &valid, &test)) goto done;
@@ -639,13 +759,17 @@ int rp_test(const rp_ctx *c, const rp_spec *s, rp_result *r)
     }
     v[0] = r->test_error;
     v[1] = r->test_ci;
-    snprintf(path, sizeof path, "%s/test.txt", ftdir);
+    snprintf(path, sizeof path, "%s/test.txt", tdir);
     if (kv_save(path, N_TEST, test_keys, v)) {
         fprintf(stderr, "%s: cannot write %s\n", c->who, path);
         goto done;
     }
-    printf("  %-28s lr %-5g chosen on validation: test %6.2f%% +- %.2f\n", name, s->ft_lr,
-           100 * r->test_error, 100 * r->test_ci);
+    if (epochs)
+        printf("  %-28s lr %-5g chosen on validation, refit (%d epochs): test %6.2f%% +- %.2f\n", name,
+               s->ft_lr, epochs, 100 * r->test_error, 100 * r->test_ci);
+    else
+        printf("  %-28s lr %-5g chosen on validation: test %6.2f%% +- %.2f\n", name, s->ft_lr,
+               100 * r->test_error, 100 * r->test_ci);
     fflush(stdout);
     rc = 0;
 done:

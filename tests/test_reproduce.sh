@@ -58,8 +58,9 @@ check "pretraining ran 3 epochs of 1000 examples" \
 # encoder: 12 models x 2 rates in Table 1; in Table 2, per set, CAE-1 at 2
 # rates and CAE-2's two second-layer lambdas at lr 0.1 plus lr 0.01 on the
 # winner; each fine-tuning keeps its classifier.
-check "34 fine-tunings" test "$(find "$out/runs" -path '*/ft-lr*/result.txt' | wc -l)" -eq 34
-check "every fine-tuning kept its classifier" test "$(find "$out/runs" -path '*/ft-lr*/mlp.ckpt' | wc -l)" -eq 34
+check "34 fine-tunings" test "$(find "$out/runs" -path '*/ft-lr*/result.txt' ! -path '*/refit/*' | wc -l)" -eq 34
+check "every fine-tuning kept its classifier" \
+    test "$(find "$out/runs" -path '*/ft-lr*/mlp.ckpt' ! -path '*/refit/*' | wc -l)" -eq 34
 check "both rates fine-tuned the MNIST CAE" test -s "$out/runs/mnist-cae-0.1/ft-lr0.01/finetune.dat"
 check "the two rates trained differently" \
     test "$(cmp -s "$out/runs/mnist-cae-0.1/ft-lr0.1/finetune.dat" "$out/runs/mnist-cae-0.1/ft-lr0.01/finetune.dat"; echo $?)" = 1
@@ -100,16 +101,50 @@ for set in basic rect; do
     check "$set's CAE-1 chose rate $want on validation ($v1 vs $v2)" \
         test "$(awk -F'\t' -v s="$set" '$1 == s {print $5}' "$out/table2.tsv")" = "$want"
     check "$set's CAE-1 test read at rate $want only" \
-        test -s "$out/runs/$set-cae-0.1/ft-lr$want/test.txt" -a \
+        test -s "$out/runs/$set-cae-0.1/ft-lr$want/refit/test.txt" -a \
         "$(find "$out/runs/$set-cae-0.1" -name test.txt | wc -l)" -eq 1
 done
 check "the plan is printed first" test "$(head -1 "$out/log1" | grep -c '^budget smoke: [0-9]* pretrainings')" -eq 1
+# The smoke budget (as the full one) tests each chosen row's refit: its
+# fine-tuning redone on the training and validation examples together (the
+# smoke budget's 1 000 + 1 000) for the epochs it kept (all: no early
+# stopping here), and not the chosen run itself.
+lr1=$(awk -F'\t' '$1 == "mnist" && $2 == "cae" {sub(/.*lr=/, "", $3); print $3}' "$out/table1.tsv")
+ft1="$out/runs/mnist-cae-0.1/ft-lr$lr1"
+check "the MNIST CAE's refit kept a classifier, its log and its test error" \
+    test -s "$ft1/refit/mlp.ckpt" -a -s "$ft1/refit/finetune.dat" -a -s "$ft1/refit/test.txt"
+check "the refit trained on the 1000 training and 1000 validation examples" \
+    grep -q "mnist-cae-0.1 .*refit.* on 2000 training + validation examples" "$out/log1"
+check "the refit ran the epochs its fine-tuning kept" test "$(grep -v '^#' "$ft1/refit/finetune.dat" | wc -l)" \
+    -eq "$(grep -v '^#' "$ft1/finetune.dat" | wc -l)" -a "$(grep -v '^#' "$ft1/finetune.dat" | wc -l)" -gt 1
+check "the refit is another classifier than the chosen run's" \
+    test "$(cmp -s "$ft1/mlp.ckpt" "$ft1/refit/mlp.ckpt"; echo $?)" = 1
+check "the chosen run's own test error was not read" test ! -e "$ft1/test.txt"
+check "table1 shows the refit's test error" test "$(awk -F'\t' '$1 == "mnist" && $2 == "cae" {print $5}' \
+    "$out/table1.tsv")" = "$(awk '$1 == "test_error" {printf "%.4f", 100 * $2}' "$ft1/refit/test.txt")"
+check "table1.md says the test errors are the refits'" grep -q 'refit: fine-tuned again' "$out/table1.md"
 
-# A second run trains nothing: every run is cached.
+# A second run trains nothing: every run is cached. It removes the temporary
+# files a killed run left (of a process that is gone), not a live one's.
+touch "$out/claims-all.md.tmp.2147483646" "$out/runs/mnist-ae/result.txt.tmp.2147483646" \
+    "$out/table1.md.tmp.$$"
 "$cae" reproduce table1 --budget smoke --out "$out" >"$out/log2" 2>&1
 check "rerun exits 0" test $? -eq 0
+check "a dead run's temporary files are removed" \
+    test ! -e "$out/claims-all.md.tmp.2147483646" -a ! -e "$out/runs/mnist-ae/result.txt.tmp.2147483646"
+check "... and said so" grep -q "removed 2 temporary file(s) an interrupted run left in" "$out/log2"
+check "a live process's temporary file is kept" test -e "$out/table1.md.tmp.$$"
+rm -f "$out/table1.md.tmp.$$"
 check "rerun uses the cache" test "$(grep -c cached "$out/log2")" -eq 24
-check "rerun trains nothing" test "$(grep -c -E 'pretrain layer|fine-tune at' "$out/log2")" -eq 0
+check "rerun trains nothing" test "$(grep -c -E 'pretrain layer|fine-tune at|refit at' "$out/log2")" -eq 0
+# A refit whose result is missing is redone, nothing else, to the same classifier.
+cp "$ft1/refit/mlp.ckpt" "$out/refit-before.ckpt"
+rm "$ft1/refit/result.txt"
+"$cae" reproduce table1 --budget smoke --out "$out" >"$out/log2b" 2>&1
+check "a missing refit is redone (rc $?), nothing else" \
+    test "$(grep -c -E 'pretrain layer|fine-tune at|refit at' "$out/log2b")" -eq 1 -a \
+    "$(grep -c 'mnist-cae-0.1 .*refit at' "$out/log2b")" -eq 1
+check "the redone refit is the same classifier" cmp -s "$out/refit-before.ckpt" "$ft1/refit/mlp.ckpt"
 # An interrupted fine-tuning (its result missing) is redone, nothing else,
 # to the same validation error.
 ft="$out/runs/mnist-cae-0.1/ft-lr0.01"
@@ -159,11 +194,11 @@ out3="$out/jobs"
 check "--jobs 2 exits 0" test $? -eq 0
 check "--jobs 2 used workers" grep -q '^2 worker processes: ' "$out/log6"
 check "--jobs 2: the workers trained everything the tables and figures use" \
-    test "$(awk '/^table1 on /{t = 1} t && /pretrain layer|fine-tune at/' "$out/log6" | wc -l)" -eq 0
+    test "$(awk '/^table1 on /{t = 1} t && /pretrain layer|fine-tune at|refit at/' "$out/log6" | wc -l)" -eq 0
 check "--jobs 2: the workers took every test error the tables show" \
-    test "$(awk '/^table1 on /{t = 1} t && /chosen on validation: test/' "$out/log6" | wc -l)" -eq 0
+    test "$(awk '/^table1 on /{t = 1} t && /chosen on validation.*: test/' "$out/log6" | wc -l)" -eq 0
 check "--jobs 2: the workers took the 16 test errors, one per chosen model" \
-    test "$(grep -c 'chosen on validation: test' "$out/log6")" -eq 16
+    test "$(grep -c 'chosen on validation, refit ([0-9]* epochs): test' "$out/log6")" -eq 16
 check "--jobs 2: 16 test files, as without workers" test "$(find "$out3/runs" -name test.txt | wc -l)" -eq 16
 check "--jobs 2: the same table1.md" cmp -s "$out/table1.md" "$out3/table1.md"
 check "--jobs 2: the same table2.md" cmp -s "$out/table2.md" "$out3/table2.md"
@@ -203,7 +238,7 @@ for set in basic rect; do
         test "$(awk -F'\t' -v s="$set" '$1 == s {print $4, $5}' "$out5/table2.tsv")" = "$best"
     check "--grid 2: $set's CAE-1 test read once, for that row" \
         test "$(find "$out5/runs" -path "*/$set-cae-0.[13]/*" -name test.txt | wc -l)" -eq 1 -a \
-        -s "$out5/runs/$set-cae-${best% *}/ft-lr${best#* }/test.txt"
+        -s "$out5/runs/$set-cae-${best% *}/ft-lr${best#* }/refit/test.txt"
 done
 "$cae" reproduce table2 --budget smoke --grid 2 --jobs 2 --out "$out5-jobs" >"$out/log9" 2>&1
 check "--grid 2 --jobs 2 exits 0" test $? -eq 0
