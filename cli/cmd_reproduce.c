@@ -2,14 +2,17 @@
  * the paper's experiments end to end, with its numbers beside ours and its
  * qualitative claims checked on our output. */
 #define _XOPEN_SOURCE 700
+#include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cae/analysis.h"
@@ -71,7 +74,7 @@ static const double ft_lrs[] = {0.1, 0.01};
  * tests each chosen row's refit on train + valid (phase 11; smoke too, so
  * that the tests run it); quick tests the chosen runs themselves. */
 static const rp_budget budgets[] = {
-    {"smoke", 1000, 1000, 100, 1, 3000, 2, 0, 1, 1, 2, 50, 8, 5, 1, sets_smoke, ft_lrs, 2, 0, 1},
+    {"smoke", 1000, 1000, 100, 1, 3000, 3, 2, 1, 1, 2, 50, 8, 5, 1, sets_smoke, ft_lrs, 2, 0, 1},
     {"quick", 0, 0, 1000, 8, 200000, 20, 3, 2, 1, 1, 300, 40, 30, 0, sets_all, ft_lrs, 2, 0, 0},
     {"full", 0, 0, 1000, 25, 500000, 200, 10, 3, 3, 3, 1000, 40, 200, 0, sets_all, ft_lrs, 2, 2000, 1},
 };
@@ -491,7 +494,11 @@ int rp_ft_epochs_typical(const rp_budget *b)
 double rp_refit_examples(const rp_budget *b, const char *data)
 {
     if (!b->refit) return 0;
-    const double n = rp_train_size(b, data), nv = b->eval_limit && b->eval_limit < n / 5 ? b->eval_limit : n / 5;
+    const int v = cae_variation_from_name(data);
+    int64_t sizes[3] = {0, 10000, 0}; /* MNIST, Fashion-MNIST: 10 000 validation examples */
+    if (v >= 0) cae_variation_sizes((cae_variation)v, b->small_variations, sizes);
+    const double n = rp_train_size(b, data),
+                 nv = b->eval_limit && b->eval_limit < sizes[1] ? (double)b->eval_limit : (double)sizes[1];
     const int kept = rp_ft_epochs_typical(b) - b->patience;
     return (n + nv) * (kept > 1 ? kept : 1);
 }
@@ -620,25 +627,56 @@ static int reproduce_parse_opts(int argc, char **argv, rp_opts *r)
 }
 
 /* The temporary files (NAME.tmp.PID, written then renamed) that a killed
- * run left in the output tree: those of a process that is gone. */
-static int swept;
-static int sweep_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+ * run left where a reproduction writes: DIR, DIR/figures, DIR/runs/NAME,
+ * its ft-lrX and their refit. Only files of a process that is gone and at
+ * least a minute old (a run on another machine sharing DIR has renamed its
+ * file by then); nothing else, no other directory, no symbolic link. */
+enum { AT_OUT, AT_RUNS, AT_RUN, AT_FT, AT_LEAF };
+/* The level of subdirectory nm of a directory at `level`, or -1: not swept. */
+static int sweep_child(int level, const char *nm)
 {
-    (void)st;
-    const char *base = path + ftw->base, *t = strstr(base, ".tmp.");
-    if (flag != FTW_F || !t) return 0;
-    char *end;
-    const long pid = strtol(t + 5, &end, 10);
-    if (*end || pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) return 0;
-    swept += remove(path) == 0;
-    return 0;
+    switch (level) {
+    case AT_OUT: return !strcmp(nm, "runs") ? AT_RUNS : !strcmp(nm, "figures") ? AT_LEAF : -1;
+    case AT_RUNS: return AT_RUN;
+    case AT_RUN: return !strncmp(nm, "ft-lr", 5) ? AT_FT : -1;
+    case AT_FT: return !strcmp(nm, "refit") ? AT_LEAF : -1;
+    default: return -1;
+    }
+}
+
+static int sweep_dir(const char *dir, int level, time_t now)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[4200];
+        struct stat st;
+        if (e->d_name[0] == '.' || snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path ||
+            lstat(path, &st))
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            const int sub = sweep_child(level, e->d_name);
+            if (sub >= 0) n += sweep_dir(path, sub, now);
+            continue;
+        }
+        const char *t = strstr(e->d_name, ".tmp.");
+        char *end;
+        const long pid = t ? strtol(t + 5, &end, 10) : 0;
+        if (!S_ISREG(st.st_mode) || pid <= 0 || *end || pid > INT_MAX || pid == (long)getpid() ||
+            now - st.st_mtime < 60 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        n += remove(path) == 0;
+    }
+    closedir(d);
+    return n;
 }
 
 static void sweep_stale(const char *out)
 {
-    swept = 0;
-    if (nftw(out, sweep_one, 16, FTW_PHYS) == 0 && swept)
-        printf("removed %d temporary file(s) an interrupted run left in %s\n", swept, out);
+    const int n = sweep_dir(out, AT_OUT, time(NULL));
+    if (n) printf("removed %d temporary file(s) an interrupted run left in %s\n", n, out);
 }
 
 int cmd_reproduce_parse(int argc, char **argv)

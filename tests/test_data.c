@@ -378,6 +378,9 @@ START_TEST(dataset_load_and_mismatch)
     other.dim = 3;
     ck_assert(cae_dataset_concat(d, &other) == NULL);
     ck_assert(cae_dataset_concat(d, NULL) == NULL);
+    other = *d; /* labels on one side only: refused, not silently dropped */
+    other.y = NULL;
+    ck_assert(cae_dataset_concat(d, &other) == NULL && cae_dataset_concat(&other, d) == NULL);
     cae_dataset_free(cat2);
     cae_dataset_free(cat);
     cae_dataset_free(v2);

@@ -107,16 +107,28 @@ done
 check "the plan is printed first" test "$(head -1 "$out/log1" | grep -c '^budget smoke: [0-9]* pretrainings')" -eq 1
 # The smoke budget (as the full one) tests each chosen row's refit: its
 # fine-tuning redone on the training and validation examples together (the
-# smoke budget's 1 000 + 1 000) for the epochs it kept (all: no early
-# stopping here), and not the chosen run itself.
+# smoke budget's 1 000 + 1 000) for the epochs it kept (its best of 3: the
+# first with the lowest validation error), and not the chosen run itself.
 lr1=$(awk -F'\t' '$1 == "mnist" && $2 == "cae" {sub(/.*lr=/, "", $3); print $3}' "$out/table1.tsv")
 ft1="$out/runs/mnist-cae-0.1/ft-lr$lr1"
 check "the MNIST CAE's refit kept a classifier, its log and its test error" \
     test -s "$ft1/refit/mlp.ckpt" -a -s "$ft1/refit/finetune.dat" -a -s "$ft1/refit/test.txt"
 check "the refit trained on the 1000 training and 1000 validation examples" \
     grep -q "mnist-cae-0.1 .*refit.* on 2000 training + validation examples" "$out/log1"
-check "the refit ran the epochs its fine-tuning kept" test "$(grep -v '^#' "$ft1/refit/finetune.dat" | wc -l)" \
-    -eq "$(grep -v '^#' "$ft1/finetune.dat" | wc -l)" -a "$(grep -v '^#' "$ft1/finetune.dat" | wc -l)" -gt 1
+kept() { # the first epoch with the lowest validation error of a finetune.dat
+    awk '$1 ~ /^[0-9]+$/ && (best == "" || $3 < best) {best = $3; e = $1} END {print e}' "$1"
+}
+bad=0 short=0 refits=0
+for r in $(find "$out/runs" -type d -name refit); do
+    refits=$((refits + 1))
+    k=$(kept "$r/../finetune.dat")
+    [ "$(grep -c '^[0-9]' "$r/finetune.dat")" = "$k" ] || bad=$((bad + 1))
+    [ "$k" -lt 3 ] && short=$((short + 1))
+done
+check "every refit ($refits) ran the epochs its fine-tuning kept ($short of them fewer than 3)" \
+    test "$refits" -eq 16 -a "$bad" -eq 0
+check "refit results record those epochs" \
+    test "$(awk '$1 == "epochs" {print $2}' "$ft1/refit/result.txt")" = "$(kept "$ft1/finetune.dat")"
 check "the refit is another classifier than the chosen run's" \
     test "$(cmp -s "$ft1/mlp.ckpt" "$ft1/refit/mlp.ckpt"; echo $?)" = 1
 check "the chosen run's own test error was not read" test ! -e "$ft1/test.txt"
@@ -126,25 +138,45 @@ check "table1.md says the test errors are the refits'" grep -q 'refit: fine-tune
 
 # A second run trains nothing: every run is cached. It removes the temporary
 # files a killed run left (of a process that is gone), not a live one's.
-touch "$out/claims-all.md.tmp.2147483646" "$out/runs/mnist-ae/result.txt.tmp.2147483646" \
-    "$out/table1.md.tmp.$$"
+# Only in the directories it writes, only of a minute or more ago.
+touch -d '2 minutes ago' "$out/claims-all.md.tmp.2147483646" "$out/runs/mnist-ae/result.txt.tmp.2147483646" \
+    "$out/table1.md.tmp.$$" "$out/figures/x.tmp.2147483646" "$ft1/refit/mlp.ckpt.tmp.2147483646"
+mkdir -p "$out/mine"
+touch -d '2 minutes ago' "$out/mine/notes.tmp.2147483646"
+touch "$out/table2.md.tmp.2147483646"
 "$cae" reproduce table1 --budget smoke --out "$out" >"$out/log2" 2>&1
 check "rerun exits 0" test $? -eq 0
 check "a dead run's temporary files are removed" \
-    test ! -e "$out/claims-all.md.tmp.2147483646" -a ! -e "$out/runs/mnist-ae/result.txt.tmp.2147483646"
-check "... and said so" grep -q "removed 2 temporary file(s) an interrupted run left in" "$out/log2"
+    test ! -e "$out/claims-all.md.tmp.2147483646" -a ! -e "$out/runs/mnist-ae/result.txt.tmp.2147483646" \
+    -a ! -e "$out/figures/x.tmp.2147483646" -a ! -e "$ft1/refit/mlp.ckpt.tmp.2147483646"
+check "... and said so" grep -q "removed 4 temporary file(s) an interrupted run left in" "$out/log2"
 check "a live process's temporary file is kept" test -e "$out/table1.md.tmp.$$"
-rm -f "$out/table1.md.tmp.$$"
+check "a file in a directory reproduce does not write is kept" test -e "$out/mine/notes.tmp.2147483646"
+check "a file of less than a minute ago is kept" test -e "$out/table2.md.tmp.2147483646"
+rm -rf "$out/table1.md.tmp.$$" "$out/mine" "$out/table2.md.tmp.2147483646"
 check "rerun uses the cache" test "$(grep -c cached "$out/log2")" -eq 24
 check "rerun trains nothing" test "$(grep -c -E 'pretrain layer|fine-tune at|refit at' "$out/log2")" -eq 0
 # A refit whose result is missing is redone, nothing else, to the same classifier.
 cp "$ft1/refit/mlp.ckpt" "$out/refit-before.ckpt"
 rm "$ft1/refit/result.txt"
 "$cae" reproduce table1 --budget smoke --out "$out" >"$out/log2b" 2>&1
-check "a missing refit is redone (rc $?), nothing else" \
+check "a missing refit's rerun exits 0" test $? -eq 0
+check "a missing refit is redone, nothing else" \
     test "$(grep -c -E 'pretrain layer|fine-tune at|refit at' "$out/log2b")" -eq 1 -a \
     "$(grep -c 'mnist-cae-0.1 .*refit at' "$out/log2b")" -eq 1
 check "the redone refit is the same classifier" cmp -s "$out/refit-before.ckpt" "$ft1/refit/mlp.ckpt"
+# The epochs it runs are the kept epoch's: the first with the lowest validation
+# error. A log edited so that epochs 1 and 2 tie below epoch 3 asks for one
+# epoch, and the refit, whose recipe names its epochs, is redone with one.
+cp "$ft1/finetune.dat" "$out/ft-kept.dat"
+awk '$1 ~ /^[0-9]+$/ {$3 = ($1 <= 2) ? 0.01 : 0.5} {print}' "$out/ft-kept.dat" >"$ft1/finetune.dat"
+"$cae" reproduce table1 --budget smoke --out "$out" >"$out/log2c" 2>&1
+check "a refit of another epoch count exits 0" test $? -eq 0
+check "... is redone" test "$(grep -c 'mnist-cae-0.1 .*refit at' "$out/log2c")" -eq 1
+check "... for the first of the tied epochs" test "$(grep -c '^[0-9]' "$ft1/refit/finetune.dat")" -eq 1 -a \
+    "$(awk '$1 == "epochs" {print $2}' "$ft1/refit/result.txt")" = 1
+check "... and its test error is read again" grep -q 'mnist-cae-0.1 .*refit (1 epochs): test' "$out/log2c"
+mv "$out/ft-kept.dat" "$ft1/finetune.dat" # the next run refits it as it was
 # An interrupted fine-tuning (its result missing) is redone, nothing else,
 # to the same validation error.
 ft="$out/runs/mnist-cae-0.1/ft-lr0.01"

@@ -117,10 +117,10 @@ void cae_dataset_copy_rows(const cae_dataset *d, int64_t begin, int64_t count, c
 /* A non-owning view of rows [begin, begin+count) of d; d must outlive it. */
 cae_dataset *cae_dataset_view(const cae_dataset *d, int64_t begin, int64_t count);
 /* A new set holding a's examples then b's (copies; neither is kept): the
- * training set of a refit on train + valid. a and b need the same dim; the
- * result keeps bytes when both hold bytes, else reals (a byte read as
- * byte / 255, as cae_dataset_reals does), a's image shape, labels when both
- * have them, and n_classes the larger of the two. NULL when they do not
+ * training set of a refit on train + valid. a and b need the same dim and
+ * both labels or neither; the result keeps bytes when both hold bytes,
+ * else reals (a byte read as byte / 255, as cae_dataset_reals does), a's
+ * image shape, and n_classes the larger of the two. NULL when they do not
  * match or out of memory. */
 cae_dataset *cae_dataset_concat(const cae_dataset *a, const cae_dataset *b);
 void cae_dataset_free(cae_dataset *d);

@@ -75,13 +75,14 @@ cae_dataset *cae_dataset_view(const cae_dataset *d, int64_t begin, int64_t count
     v->n = count;
     v->x = d->x ? d->x + begin * d->dim : NULL;
     v->x8 = d->x8 ? d->x8 + begin * d->dim : NULL;
-    v->y = d->y + begin;
+    v->y = d->y ? d->y + begin : NULL;
     return v;
 }
 
 cae_dataset *cae_dataset_concat(const cae_dataset *a, const cae_dataset *b)
 {
-    if (!a || !b || a->dim != b->dim || (!a->x && !a->x8) || (!b->x && !b->x8)) return NULL;
+    if (!a || !b || a->dim != b->dim || (!a->x && !a->x8) || (!b->x && !b->x8) || !a->y != !b->y)
+        return NULL;
     int64_t n, count, bytes;
     if (a->n < 0 || b->n < 0 || __builtin_add_overflow(a->n, b->n, &n) ||
         !cae_data_mul(n, a->dim, &count))
@@ -111,7 +112,7 @@ cae_dataset *cae_dataset_concat(const cae_dataset *a, const cae_dataset *b)
         cae_dataset_copy_rows(a, 0, a->n, d->x);
         cae_dataset_copy_rows(b, 0, b->n, d->x + a->n * a->dim);
     }
-    if (a->y && b->y) {
+    if (a->y) {
         if (!(d->y = malloc((size_t)(n > 0 ? n : 1) * sizeof *d->y))) goto fail;
         memcpy(d->y, a->y, (size_t)a->n * sizeof *d->y);
         memcpy(d->y + a->n, b->y, (size_t)b->n * sizeof *d->y);
