@@ -81,6 +81,10 @@ static const rp_budget budgets[] = {
     {"full", 0, 0, 1000, 25, 500000, 200, 10, 3, 3, 3, 1000, 40, 200, 0, sets_all, ft_lrs, 2, 2000, 1},
 };
 
+/* What the tables' test errors are of, where the budget refits. */
+static const char refit_clause[] = ", on the chosen run refit: fine-tuned again on the training and "
+                                   "validation examples together for the epochs it kept";
+
 /* Table 1 in the paper's order, with its numbers (test error %, SAT %,
  * CIFAR-bw test error %; NaN where the paper has none). */
 const rp_paper_row rp_paper1[RP_N_MODELS] = {
@@ -298,8 +302,7 @@ static int table1(const rp_ctx *c, const char *data_dir, rp_claims *cl, rp_spec 
                 "the first there); every choice on validation error, the test set read once per "
                 "row%s. Errors in %%, ±95%% interval. ‖J‖ is the mean Frobenius norm of the pretrained "
                 "encoder's Jacobian on the validation set; SAT the fraction of saturated units.\n\n",
-            c->b->refit ? ", on the chosen run refit: fine-tuned again on the training and validation "
-                          "examples together for the epochs it kept" : "");
+            c->b->refit ? refit_clause : "");
     for (int d = 0; d < 2; d++) {
         fprintf(md, "| %s | chosen | valid err | test err | ‖J‖_F | ‖J‖²_F/(d_x d_h) | SAT | paper %s | paper SAT |\n",
                 d ? "Fashion-MNIST" : "MNIST", d ? "CIFAR-bw err" : "test err");
@@ -435,8 +438,7 @@ static int table2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
                 "| data set | CAE-1 (ours) | CAE-2 (ours) | paper CAE-1 | paper CAE-2 | SVM_rbf | SAE-3 | RBM-3 | DAE-b-3 |\n"
                 "|---|---|---|---|---|---|---|---|---|\n",
             c->b->name, c->b->small_variations ? " on the small generated sets" : "", units,
-            c->b->refit ? ", of each chosen run refit on the training and validation examples together "
-                          "for the epochs it kept" : "");
+            c->b->refit ? refit_clause : "");
     fprintf(tsv, "data\tcae1_test\tcae1_ci\tcae1_chosen\tcae1_lr\tcae2_test\tcae2_ci\tcae2_chosen\tcae2_lr\t"
                  "paper_cae1\tpaper_cae2\tcae2_upper\n");
     int better = 0, total = 0;
