@@ -60,6 +60,9 @@ static const char *reproduce_usage =
     "                  CAE-2, Fig. 3's stack on rot) in place of the budget's (smoke\n"
     "                  100, quick 1000, full 2000); the layers above keep the budget's.\n"
     "                  Its runs are redone when N changes\n"
+    "  --refit         test each chosen row's refit on train + valid (the full and\n"
+    "  --no-refit      smoke budgets' way), or the chosen run itself (quick's), in\n"
+    "                  place of the budget's; both kinds of test error stay cached\n"
     "  --verbose       print every epoch\n";
 
 static const char *const sets_all[] = {"basic", "rot", "bg-rand", "bg-img", "bg-img-rot", "rect",
@@ -577,8 +580,8 @@ typedef struct rp_opts {
     long long threads, jobs;
     unsigned long long seed;
     long long grid, hidden2;
-    int verbose;
-    rp_budget b; /* the budget named, with --grid applied */
+    int verbose, refit, no_refit;
+    rp_budget b; /* the budget named, with --grid, --hidden2 and --(no-)refit applied */
 } rp_opts;
 
 /* Every check that needs no file: CLI_PARSE_RUN, or the exit status. */
@@ -611,6 +614,7 @@ static int reproduce_parse_opts(int argc, char **argv, rp_opts *r)
         {"--seed", CLI_U64, &r->seed, 0, 0, 0, 0},         {"--verbose", CLI_FLAG, &r->verbose, 0, 0, 0, 0},
         {"--jobs", CLI_INT, &r->jobs, 1, 64, 0, 0},         {"--grid", CLI_INT, &r->grid, 1, 4, 0, 0},
         {"--hidden2", CLI_INT, &r->hidden2, 1, 100000, 0, 0},
+        {"--refit", CLI_FLAG, &r->refit, 0, 0, 0, 0},       {"--no-refit", CLI_FLAG, &r->no_refit, 0, 0, 0, 0},
     };
     const int n = (int)(sizeof o / sizeof o[0]);
     int rc = cli_parse(who, reproduce_usage, argc - 1, argv + 1, o, n);
@@ -627,6 +631,11 @@ static int reproduce_parse_opts(int argc, char **argv, rp_opts *r)
     r->b = *b;
     if (r->grid > 0) r->b.grid = r->b.grid2 = (int)r->grid;
     if (r->hidden2 > 0) r->b.hidden2 = r->hidden2;
+    if (r->refit && r->no_refit) {
+        fprintf(stderr, "%s: --refit and --no-refit contradict each other: give one\n", who);
+        return 2;
+    }
+    if (r->refit || r->no_refit) r->b.refit = r->refit;
     return CLI_PARSE_RUN;
 }
 

@@ -194,6 +194,34 @@ rm "$out/runs/mnist-ae/pretrain.txt"
 check "a redone pretraining exits 0" test $? -eq 0
 check "a redone pretraining redoes its fine-tunings" \
     test "$(grep -c -E 'mnist-ae  *(pretrain layer|fine-tune at)' "$out/log5")" -eq 3
+# --no-refit tests the chosen runs themselves, as the quick budget does: no
+# refit trained or read, each chosen run's own test error in the table, its
+# test set read once; the refits stay cached for the runs that use them.
+cp "$out/table1.md" "$out/table1-refit.md"
+"$cae" reproduce table1 --budget smoke --no-refit --out "$out" >"$out/log7" 2>&1
+check "--no-refit exits 0" test $? -eq 0
+plan_ft() { head -1 "$1" | sed 's/.* pretrainings ([^)]*), \([0-9]*\) fine-tunings.*/\1/'; }
+check "--no-refit: the plan counts the 12 refits fewer" \
+    test "$(plan_ft "$out/log5")" -eq $(($(plan_ft "$out/log7") + 12))
+check "--no-refit trains nothing" test "$(grep -c -E 'pretrain layer|fine-tune at|refit at' "$out/log7")" -eq 0
+check "--no-refit reads the test set of the 12 chosen runs" \
+    test "$(grep -c 'chosen on validation: test' "$out/log7")" -eq 12 -a \
+    "$(grep -c 'refit (' "$out/log7")" -eq 0
+check "--no-refit: table1 shows the chosen run's own test error" \
+    test "$(awk -F'\t' '$1 == "mnist" && $2 == "cae" {print $5}' "$out/table1.tsv")" = \
+    "$(awk '$1 == "test_error" {printf "%.4f", 100 * $2}' "$ft1/test.txt")"
+check "--no-refit: the chosen run's test error differs from its refit's" \
+    test "$(cmp -s "$ft1/test.txt" "$ft1/refit/test.txt"; echo $?)" = 1
+check "--no-refit: table1.md does not speak of a refit" test "$(grep -c 'refit' "$out/table1.md")" -eq 0
+"$cae" reproduce table1 --budget smoke --no-refit --out "$out" >"$out/log7b" 2>&1
+check "--no-refit again: no test set read" test "$(grep -c 'chosen on validation' "$out/log7b")" -eq 0
+"$cae" reproduce table1 --budget smoke --refit --out "$out" >"$out/log7c" 2>&1
+check "--refit: back to the refits, nothing trained, no test set read" \
+    test "$(grep -c -E 'pretrain layer|fine-tune at|refit at|chosen on validation' "$out/log7c")" -eq 0
+check "... and the same table1.md as before --no-refit" cmp -s "$out/table1-refit.md" "$out/table1.md"
+"$cae" reproduce table1 --budget smoke --refit --no-refit --out "$out" >"$out/log7d" 2>"$out/err"
+check "--refit with --no-refit exits 2" test $? -eq 2
+check "... saying they contradict" grep -q -- '--refit and --no-refit contradict each other' "$out/err"
 
 # Variations generated in part (a manifest, but not every set Table 2 needs)
 # are completed, not trusted.
