@@ -63,6 +63,9 @@ static const char *reproduce_usage =
     "  --refit         test each chosen row's refit on train + valid (the full and\n"
     "  --no-refit      smoke budgets' way), or the chosen run itself (quick's), in\n"
     "                  place of the budget's; both kinds of test error stay cached\n"
+    "  --plan          print the plan (runs, examples, the products' floating-point\n"
+    "                  operations, the expected time) and exit: nothing is trained,\n"
+    "                  read or written, and --out may be left out\n"
     "  --verbose       print every epoch\n";
 
 static const char *const sets_all[] = {"basic", "rot", "bg-rand", "bg-img", "bg-img-rot", "rect",
@@ -568,10 +571,22 @@ static void plan_print(const rp_budget *b, int do1, int do2, int dof, int jobs, 
             pre += (l == 1 ? w : l == 2 ? w * h / 784 : h / 784) * rp_pre_epochs(b, (int64_t)n) * n;
     }
     const double secs = pre / pre_rate + ft / ft_rate + (dof ? b->points * 0.2 + b->spectrum * 0.5 : 0);
+    /* The products of one example through a 784-h layer (the unit the
+     * counts above are in): pretraining's five (h = x W, the reconstruction
+     * h W^T, the gradient through W, the two halves of W's gradient),
+     * fine-tuning's two (x W and W's gradient; the input needs none) and
+     * the h-10 softmax layer's three. */
+    const double h = (double)b->hidden, pre_flop = 5 * 2.0 * 784 * h,
+                 ft_flop = 2 * 2.0 * 784 * h + 3 * 2.0 * h * 10;
+    const double tflop = (pre * pre_flop + ft * ft_flop) / 1e12;
+    char tf[32];
+    snprintf(tf, sizeof tf, tflop >= 10 ? "%.0f" : "%.2g", tflop);
     printf("budget %s: %d pretrainings (%.1f M examples), %d fine-tunings (about %.1f M examples);\n"
-           "about %.0f minutes on 2 quiet cores (--jobs %d). Every run is kept in %s/runs: an interrupted\n"
-           "reproduction resumes where it stopped.\n",
-           b->name, n_pre, pre / 1e6, n_ft, ft / 1e6, secs / 60, jobs, out);
+           "their products %s TFLOP (%.0f minutes on 2 cores at 100 GFLOP/s each);\n"
+           "about %.0f minutes on 2 quiet cores (--jobs %d).\n",
+           b->name, n_pre, pre / 1e6, n_ft, ft / 1e6, tf, tflop * 1e12 / 200e9 / 60, secs / 60, jobs);
+    if (out)
+        printf("Every run is kept in %s/runs: an interrupted reproduction resumes where it stopped.\n", out);
 }
 
 typedef struct rp_opts {
@@ -580,7 +595,7 @@ typedef struct rp_opts {
     long long threads, jobs;
     unsigned long long seed;
     long long grid, hidden2;
-    int verbose, refit, no_refit;
+    int verbose, refit, no_refit, plan;
     rp_budget b; /* the budget named, with --grid, --hidden2 and --(no-)refit applied */
 } rp_opts;
 
@@ -615,11 +630,13 @@ static int reproduce_parse_opts(int argc, char **argv, rp_opts *r)
         {"--jobs", CLI_INT, &r->jobs, 1, 64, 0, 0},         {"--grid", CLI_INT, &r->grid, 1, 4, 0, 0},
         {"--hidden2", CLI_INT, &r->hidden2, 1, 100000, 0, 0},
         {"--refit", CLI_FLAG, &r->refit, 0, 0, 0, 0},       {"--no-refit", CLI_FLAG, &r->no_refit, 0, 0, 0, 0},
+        {"--plan", CLI_FLAG, &r->plan, 0, 0, 0, 0},
     };
     const int n = (int)(sizeof o / sizeof o[0]);
     int rc = cli_parse(who, reproduce_usage, argc - 1, argv + 1, o, n);
     if (rc != CLI_PARSE_RUN) return rc;
-    if ((rc = cli_require(who, cli_opt_get(o, n, "--budget"))) || (rc = cli_require(who, cli_opt_get(o, n, "--out"))))
+    if ((rc = cli_require(who, cli_opt_get(o, n, "--budget"))) ||
+        (!r->plan && (rc = cli_require(who, cli_opt_get(o, n, "--out")))))
         return rc;
     const rp_budget *b = NULL;
     for (size_t i = 0; i < sizeof budgets / sizeof budgets[0]; i++)
@@ -708,6 +725,10 @@ int cmd_reproduce(int argc, char **argv)
     const rp_budget *b = &ro.b;
     const char *out = ro.out, *data_dir = ro.data_dir, *what = ro.what;
     const int do1 = ro.do1, do2 = ro.do2, dof = ro.dof;
+    if (ro.plan) {
+        plan_print(b, do1, do2, dof, (int)ro.jobs, NULL);
+        return 0;
+    }
     if (rp_mkdirs(out)) {
         fprintf(stderr, "%s: cannot create --out %s\n", who, out);
         return 1;

@@ -105,6 +105,16 @@ for set in basic rect; do
         "$(find "$out/runs/$set-cae-0.1" -name test.txt | wc -l)" -eq 1
 done
 check "the plan is printed first" test "$(head -1 "$out/log1" | grep -c '^budget smoke: [0-9]* pretrainings')" -eq 1
+# --plan prints the same plan and stops: nothing trained, read or written.
+"$cae" reproduce all --budget smoke --plan --out "$out/planned" >"$out/plan" 2>&1
+check "--plan exits 0" test $? -eq 0
+check "--plan prints the run's plan" test "$(head -2 "$out/plan")" = "$(head -2 "$out/log1")"
+check "--plan counts the products' operations" grep -q '^their products 0.0[0-9]* TFLOP' "$out/plan"
+check "--plan writes nothing" test ! -e "$out/planned"
+check "--plan needs no --out" "$cae" reproduce table2 --budget full --plan >/dev/null 2>&1
+check "--plan: --hidden2 1000 plans fewer operations than full's 2000" test \
+    "$("$cae" reproduce table2 --budget full --plan --hidden2 1000 | awk '/^their products/ {print $3}')" -lt \
+    "$("$cae" reproduce table2 --budget full --plan | awk '/^their products/ {print $3}')"
 # The smoke budget (as the full one) tests each chosen row's refit: its
 # fine-tuning redone on the training and validation examples together (the
 # smoke budget's 1 000 + 1 000) for the epochs it kept (its best of 3: the
