@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "cae/analysis.h"
 #include "cli_common.h"
 #include "commands.h"
@@ -460,6 +462,7 @@ static int an_run(const an_opts *o)
             printf("%-20s ratio %.4g at r = %g, largest %.4g at r = %g, %.4g at r = %g\n", c[k].name, mean[0],
                    radii[0], mean[peak], radii[peak], mean[o->n_radii - 1], radii[o->n_radii - 1]);
         } else {
+            if (o->threads > 0) omp_set_num_threads((int)o->threads); /* the spectrum's, LAPACK's */
             if (cae_jacobian_spectrum(mm->p, c[k].depth, act, split, n_x, mean, sd, &nv, &err)) {
                 fprintf(stderr, "%s: --model %s: %s\n", who, o->model[c[k].model], err.msg);
                 rc = 1;

@@ -54,7 +54,9 @@ cae_status cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t see
 
 /* Singular values of the Jacobian of layers 1..n_layers at the first
  * n_examples examples of d: mean and sd (each min(inputs, outputs) values,
- * the count written to *n_values). */
+ * the count written to *n_values). Runs on OpenMP's thread count
+ * (omp_set_num_threads, OMP_NUM_THREADS), LAPACK's SVD included when
+ * LAPACKE is OpenBLAS's. */
 cae_status cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act, const cae_dataset *d,
                           int64_t n_examples, double *mean, double *sd, int64_t *n_values,
                           cae_error *err);

@@ -253,7 +253,7 @@ cae_status cae_jacobian_spectrum(cae_params *p, int n_layers, const cae_act *act
         rc = cae_error_set(err, e2.status, "spectrum: %s", e2.msg);
         goto done;
     }
-    if (!(lapack = cae_lapack_open("spectrum", CAE_LAPACKE("gesdd"), (void **)&gesdd, err))) {
+    if (!(lapack = cae_lapack_open("spectrum", CAE_LAPACKE("gesdd"), 0, (void **)&gesdd, err))) {
         rc = err ? err->status : CAE_ERR_IO;
         goto done;
     }

@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 #include <lapacke.h>
+#include <omp.h>
 
 #include "cae/graph.h"
 
@@ -22,8 +23,10 @@ typedef lapack_int (*cae_syev_fn)(int layout, char jobz, char uplo, lapack_int n
                                   lapack_int lda, cae_real *w);
 
 /* The library's handle with *fn = its routine `sym` (CAE_LAPACKE("syev")),
- * or NULL with err set ("WHO: ..."); release with dlclose. */
-static inline void *cae_lapack_open(const char *who, const char *sym, void **fn, cae_error *err)
+ * or NULL with err set ("WHO: ..."); release with dlclose. Its routines
+ * run on `threads` threads when it is OpenBLAS's (0: OpenMP's count). */
+static inline void *cae_lapack_open(const char *who, const char *sym, int threads, void **fn,
+                                    cae_error *err)
 {
     static const char *const names[] = {"liblapacke.so.3", "liblapacke.so"};
     void *h = NULL;
@@ -34,6 +37,10 @@ static inline void *cae_lapack_open(const char *who, const char *sym, void **fn,
                       who, dlerror());
         return NULL;
     }
+    /* OpenBLAS sizes its pool to the cores when it loads: have it use the
+     * caller's threads. */
+    void (*set_threads)(int) = (void (*)(int))dlsym(h, "openblas_set_num_threads");
+    if (set_threads) set_threads(threads > 0 ? threads : omp_get_max_threads());
     *fn = dlsym(h, sym);
     if (!*fn) {
         cae_error_set(err, CAE_ERR_ARG, "%s: liblapacke.so.3 has no %s", who, sym);

@@ -166,7 +166,7 @@ cae_status cae_tangents(cae_params *p, int depth, const cae_act *act, const cae_
     cae_status rc = jtj_build(&j, p, depth, act, R, k, c->threads, err);
     if (rc) return rc;
     cae_syev_fn syev = NULL;
-    void *lapack = cae_lapack_open("tangents", CAE_LAPACKE("syev"), (void **)&syev, err);
+    void *lapack = cae_lapack_open("tangents", CAE_LAPACKE("syev"), c->threads, (void **)&syev, err);
     cae_real *X = cae_alloc_reals((size_t)(R * D)), *Q = cae_node_value(j.q)->data;
     cae_real *T = cae_alloc_reals((size_t)(k * k)), *w = cae_alloc_reals((size_t)k);
     cae_real *vrow = cae_alloc_reals((size_t)D);
