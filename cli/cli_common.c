@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <omp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +79,11 @@ int cli_parse(const char *who, const char *usage, int argc, char **argv, cli_opt
         }
     }
     return CLI_PARSE_RUN;
+}
+
+void cli_use_threads(long long threads)
+{
+    if (threads > 0) omp_set_num_threads((int)threads);
 }
 
 cli_opt *cli_opt_get(cli_opt *opts, int n, const char *name)

@@ -39,6 +39,10 @@ typedef struct cli_opt {
  * after a usage error (reason on stderr). Positional arguments are
  * rejected. No side effects besides the printing and *dst / given. */
 int cli_parse(const char *who, const char *usage, int argc, char **argv, cli_opt *opts, int n);
+/* --threads T (T > 0) for the whole command: OpenMP's thread count, which
+ * the library's regions that take no count of their own use (the distance
+ * sample, the spectrum, LAPACK's SVD); 0 leaves OpenMP's default. */
+void cli_use_threads(long long threads);
 /* The option named name in opts (asserts it exists). */
 cli_opt *cli_opt_get(cli_opt *opts, int n, const char *name);
 /* 2 (after "WHO: missing required option NAME") if opt was not given. */

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
-
 #include "cae/analysis.h"
 #include "cli_common.h"
 #include "commands.h"
@@ -462,7 +460,6 @@ static int an_run(const an_opts *o)
             printf("%-20s ratio %.4g at r = %g, largest %.4g at r = %g, %.4g at r = %g\n", c[k].name, mean[0],
                    radii[0], mean[peak], radii[peak], mean[o->n_radii - 1], radii[o->n_radii - 1]);
         } else {
-            if (o->threads > 0) omp_set_num_threads((int)o->threads); /* the spectrum's, LAPACK's */
             if (cae_jacobian_spectrum(mm->p, c[k].depth, act, split, n_x, mean, sd, &nv, &err)) {
                 fprintf(stderr, "%s: --model %s: %s\n", who, o->model[c[k].model], err.msg);
                 rc = 1;
@@ -530,5 +527,7 @@ int cmd_analyze(int argc, char **argv)
 {
     an_opts o;
     const int rc = an_parse_opts(argc, argv, &o);
-    return rc == CLI_PARSE_RUN ? an_run(&o) : rc;
+    if (rc != CLI_PARSE_RUN) return rc;
+    cli_use_threads(o.threads);
+    return an_run(&o);
 }

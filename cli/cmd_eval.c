@@ -96,6 +96,7 @@ int cmd_eval(int argc, char **argv)
     eval_opts eo;
     int rc = eval_parse_opts(argc, argv, &eo);
     if (rc != CLI_PARSE_RUN) return rc;
+    cli_use_threads(eo.threads);
     const char *model = eo.model, *data = eo.data, *data_dir = eo.data_dir, *split = eo.split;
     const long long max_jac = eo.max_jac, limit = eo.limit, threads = eo.threads;
     const int json = eo.json;

@@ -223,6 +223,7 @@ static int finetune_run(cli_dist *dist, int argc, char **argv)
     finetune_opts fo;
     int rc = finetune_parse_opts(argc, argv, &fo), agreed = 0;
     if (rc != CLI_PARSE_RUN) return cli_dist_agree(dist, rc); /* the setup's one agreement */
+    cli_use_threads(fo.threads);
     cli_dist_set_timeout(dist, fo.mpi_timeout);
     const int writes = cli_dist_rank(dist) == 0; /* rank 0 writes the files */
     const char *init = fo.init, *data = fo.data, *data_dir = fo.data_dir, *out = fo.out;

@@ -128,6 +128,7 @@ int cmd_parzen(int argc, char **argv)
     parzen_opts po;
     int rc = parzen_parse_opts(argc, argv, &po);
     if (rc != CLI_PARSE_RUN) return rc;
+    cli_use_threads(po.threads);
     cae_npy a = {0};
     cae_splits *s = NULL;
     cae_error err;

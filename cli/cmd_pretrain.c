@@ -333,6 +333,7 @@ static int pretrain_run(cli_dist *dist, int argc, char **argv)
     pretrain_opts po;
     int rc = pretrain_parse_opts(argc, argv, &po), agreed = 0;
     if (rc != CLI_PARSE_RUN) return cli_dist_agree(dist, rc); /* the setup's one agreement */
+    cli_use_threads(po.threads);
     cli_dist_set_timeout(dist, po.mpi_timeout);
     const char *data = po.data, *on = po.on, *out = po.out;
     const long long limit = po.limit, threads = po.threads, batch = po.batch, epochs = po.epochs;

@@ -723,6 +723,7 @@ int cmd_reproduce(int argc, char **argv)
     rp_opts ro;
     int rc = reproduce_parse_opts(argc, argv, &ro);
     if (rc != CLI_PARSE_RUN) return rc;
+    cli_use_threads(ro.threads);
     rc = 0;
     const rp_budget *b = &ro.b;
     const char *out = ro.out, *data_dir = ro.data_dir, *what = ro.what;

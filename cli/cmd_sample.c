@@ -112,6 +112,7 @@ int cmd_sample(int argc, char **argv)
     sample_opts so;
     int rc = sample_parse_opts(argc, argv, &so);
     if (rc != CLI_PARSE_RUN) return rc;
+    cli_use_threads(so.threads);
     cae_model_info info;
     cae_params *p = NULL, *out = NULL;
     cae_splits *s = NULL;

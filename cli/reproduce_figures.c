@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
-
 #include "cae/analysis.h"
 #include "cae/checkpoint.h"
 #include "cli_common.h"
@@ -144,7 +142,6 @@ static int fig1_fig2(const rp_ctx *c, const char *data_dir, rp_claims *cl)
     int64_t got = 0;
     for (int k = 0; k < RP_N_MODELS; k++) {
         cae_act act = m[k].info.layer[0].act;
-        if (c->threads > 0) omp_set_num_threads(c->threads); /* the spectrum's, LAPACK's */
         if (cae_jacobian_spectrum(m[k].p, 1, &act, sp->valid, c->b->spectrum, mean, sd, &got, &err)) {
             fprintf(stderr, "%s: %s\n", c->who, err.msg);
             free(table);

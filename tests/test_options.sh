@@ -73,25 +73,8 @@ else:  # maxdiff
 EOF
 }
 json_field() { sed -n "s/.*\"$1\":\([-0-9.eE+]*\).*/\1/p" "$T/out"; }
-# threads_max COMMAND...: the most threads the process ran at once (polled
-# every 2 ms, with builtins only: a sleeping read on a fifo nobody writes).
-mkfifo "$T/never"
-exec 9<>"$T/never"
-threads_max() {
-    "$@" >/dev/null 2>&1 &
-    local pid=$! max=0 k v
-    while kill -0 "$pid" 2>/dev/null; do
-        while read -r k v; do
-            if [ "$k" = Threads: ]; then
-                [ "$v" -gt "$max" ] && max=$v
-                break
-            fi
-        done <"/proc/$pid/status" 2>/dev/null
-        read -r -t 0.002 -u 9
-    done
-    wait "$pid"
-    echo "$max"
-}
+# threads_max COMMAND...: the most threads the process ran at once.
+. "$(dirname "$0")/threads.sh"
 # threads_used NAME COMMAND...: --threads 2 runs two threads at once, 1 one.
 threads_used() {
     local name=$1
@@ -244,8 +227,7 @@ S=(analyze spectrum --model "$T/cae.ckpt" --threads 1)
 cae "${S[@]}" --examples 5 --out "$T/s5"
 cae "${S[@]}" --examples 9 --out "$T/s9"
 check "analyze spectrum --examples 5 vs 9: other spectra" test "$(rows "$T/s5.dat")" != "$(rows "$T/s9.dat")"
-threads_used "analyze contraction" analyze contraction --model "$T/th.ckpt" --points 300 --distances 0 \
-    --out "$T/th-c"
+threads_used "analyze contraction" analyze contraction --model "$T/th.ckpt" --points 300 --out "$T/th-c"
 # The spectrum's Jacobians and its SVDs (OpenBLAS's pool, sized to the cores
 # when LAPACKE loads, then told the threads given).
 threads_used "analyze spectrum" analyze spectrum --model "$T/th.ckpt" --examples 100 --out "$T/th-s"

@@ -229,27 +229,27 @@ check "a redone pretraining redoes its fine-tunings" \
 # refit trained or read, each chosen run's own test error in the table, its
 # test set read once; the refits stay cached for the runs that use them.
 cp "$out/table1.md" "$out/table1-refit.md"
-"$cae" reproduce table1 --budget smoke --no-refit --out "$out" >"$out/log7" 2>&1
+"$cae" reproduce table1 --budget smoke --no-refit --out "$out" >"$out/lognr" 2>&1
 check "--no-refit exits 0" test $? -eq 0
 check "--no-refit: the plan counts the 12 refits fewer" \
-    test "$(plan_ft "$out/log5")" -eq $(($(plan_ft "$out/log7") + 12))
-check "--no-refit trains nothing" test "$(grep -c -E 'pretrain layer|fine-tune at|refit at' "$out/log7")" -eq 0
+    test "$(plan_ft "$out/log5")" -eq $(($(plan_ft "$out/lognr") + 12))
+check "--no-refit trains nothing" test "$(grep -c -E 'pretrain layer|fine-tune at|refit at' "$out/lognr")" -eq 0
 check "--no-refit reads the test set of the 12 chosen runs" \
-    test "$(grep -c 'chosen on validation: test' "$out/log7")" -eq 12 -a \
-    "$(grep -c 'refit (' "$out/log7")" -eq 0
+    test "$(grep -c 'chosen on validation: test' "$out/lognr")" -eq 12 -a \
+    "$(grep -c 'refit (' "$out/lognr")" -eq 0
 check "--no-refit: table1 shows the chosen run's own test error" \
     test "$(awk -F'\t' '$1 == "mnist" && $2 == "cae" {print $5}' "$out/table1.tsv")" = \
     "$(awk '$1 == "test_error" {printf "%.4f", 100 * $2}' "$ft1/test.txt")"
 check "--no-refit: table1.md does not speak of a refit" test "$(grep -c 'refit' "$out/table1.md")" -eq 0
-"$cae" reproduce table1 --budget smoke --no-refit --out "$out" >"$out/log7b" 2>&1
+"$cae" reproduce table1 --budget smoke --no-refit --out "$out" >"$out/lognrb" 2>&1
 check "--no-refit again exits 0" test $? -eq 0
-check "... and writes table1" grep -q 'wrote .*table1.tsv' "$out/log7b"
-check "--no-refit again: no test set read" test "$(grep -c 'chosen on validation' "$out/log7b")" -eq 0
-"$cae" reproduce table1 --budget smoke --refit --out "$out" >"$out/log7c" 2>&1
+check "... and writes table1" grep -q 'wrote .*table1.tsv' "$out/lognrb"
+check "--no-refit again: no test set read" test "$(grep -c 'chosen on validation' "$out/lognrb")" -eq 0
+"$cae" reproduce table1 --budget smoke --refit --out "$out" >"$out/lognrc" 2>&1
 check "--refit: back to the refits, nothing trained, no test set read" \
-    test "$(grep -c -E 'pretrain layer|fine-tune at|refit at|chosen on validation' "$out/log7c")" -eq 0
+    test "$(grep -c -E 'pretrain layer|fine-tune at|refit at|chosen on validation' "$out/lognrc")" -eq 0
 check "... and the same table1.md as before --no-refit" cmp -s "$out/table1-refit.md" "$out/table1.md"
-"$cae" reproduce table1 --budget smoke --refit --no-refit --out "$out" >"$out/log7d" 2>"$out/err"
+"$cae" reproduce table1 --budget smoke --refit --no-refit --out "$out" >"$out/lognrd" 2>"$out/err"
 check "--refit with --no-refit exits 2" test $? -eq 2
 check "... saying they contradict" grep -q -- '--refit and --no-refit contradict each other' "$out/err"
 
@@ -260,9 +260,12 @@ mkdir -p "$out2/small-data"
 "$cae" data make-variations --small --only basic --out "$out2/small-data/variations" >/dev/null 2>&1
 check "a partial generation left a manifest" test -s "$out2/small-data/variations/MANIFEST.txt"
 check "a partial generation has no rect" test ! -e "$out2/small-data/variations/rect"
-"$cae" reproduce table2 --budget smoke --out "$out2" >"$out/log4" 2>&1
+"$cae" reproduce table2 --budget smoke --verbose --out "$out2" >"$out/log4" 2>&1
 check "table2 over a partial generation exits 0" test $? -eq 0
 check "the missing sets were generated" test -s "$out2/small-data/variations/rect/test-labels-idx1-ubyte"
+check "--verbose prints every epoch of every run" \
+    test "$(grep -c '^    .* epoch  *[0-9]*/[0-9]*  objective' "$out/log4")" -gt "$(grep -c 'fine-tune at' "$out/log4")"
+check "without --verbose, no epoch lines" test "$(grep -c ' epoch  *[0-9]*/[0-9]*  objective' "$out/log1")" -eq 0
 # A set the manifest says an older recipe of the generator made is made
 # again (cae_variation_recipe), with a message naming it.
 man="$out2/small-data/variations/MANIFEST.txt"
@@ -383,6 +386,7 @@ for h in "" 2000 1000; do
     "$cae" reproduce table2 --budget full ${h:+--hidden2 $h} --data-dir "$out/empty" --out "$out/full$h" \
         >"$out/plan$h" 2>&1
 done
+check "--data-dir: the data is looked for where it says" grep -q "$out/empty" "$out/plan"
 check "the full budget's plan is its 2000-unit one" cmp -s <(head -1 "$out/plan") <(head -1 "$out/plan2000")
 check "--hidden2 1000 changes the full budget's plan" \
     test "$(head -1 "$out/plan" | cmp -s - <(head -1 "$out/plan1000"); echo $?)" = 1
@@ -414,6 +418,15 @@ check "bad budget is a usage error" test $? -eq 2
 check "bad budget is named" grep -q "huge" "$out/err"
 "$cae" reproduce table1 --out "$out" 2>"$out/err"
 check "missing budget is a usage error" test $? -eq 2
+
+# --threads: the figures (cached runs, curves, spectra and their SVDs) run
+# on the threads given.
+T=$out
+. "$(dirname "$0")/threads.sh"
+one=$(threads_max "$cae" reproduce figures --budget smoke --out "$out" --threads 1)
+two=$(threads_max "$cae" reproduce figures --budget smoke --out "$out" --threads 2)
+check "--threads 2: the figures run more threads at once ($two) than with --threads 1 ($one)" \
+    test "$two" -ge 2 -a "$two" -gt "$one"
 
 # A directory made with another seed (or budget) is not reused: every step
 # is redone, with a line naming why, and the numbers follow the new seed.
