@@ -458,6 +458,19 @@ static int pretrain_run(cli_dist *dist, int argc, char **argv)
     printf("pretrain %s layer %d (%s) on %s: %lld examples, batch %lld, lr %g, %lld epoch%s\n",
            cae_model_kind_name(lc.kind), layer, cli_describe_stack(&info, desc, sizeof desc), data,
            (long long)examples, batch, lr, epochs, epochs == 1 ? "" : "s");
+    if (lc.kind == CAE_MODEL_CAE) { /* which penalty runs, as the options chose it */
+        printf("penalty: lambda %g x ||J||_F^2", lc.lambda);
+        if (lc.probes > 0)
+            printf(", estimated from %d %s probe%s per example%s", lc.probes,
+                   lc.probe_kind == CAE_PROBE_RADEMACHER ? "rademacher" : "gaussian", lc.probes == 1 ? "" : "s",
+                   lc.end_to_end ? ", of the whole encoder" : "");
+        else
+            printf(", exact, %s", lc.composed ? "composed from primitive ops" : "one fused op");
+        if (lc.gamma > 0)
+            printf("; + gamma %g x E||J(x) - J(x~)||_F^2, x~ = x + N(0, %g^2), %d corruption%s", lc.gamma,
+                   lc.sigma, lc.corruptions, lc.corruptions == 1 ? "" : "s");
+        printf("\n");
+    }
     if (resuming) printf("resuming %s after epoch %d\n", out, first_epoch);
     cli_dist_describe(dist, threads, batch);
     fflush(stdout);

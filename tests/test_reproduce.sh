@@ -386,7 +386,7 @@ for h in "" 2000 1000; do
     "$cae" reproduce table2 --budget full ${h:+--hidden2 $h} --data-dir "$out/empty" --out "$out/full$h" \
         >"$out/plan$h" 2>&1
 done
-check "--data-dir: the data is looked for where it says" grep -q "$out/empty" "$out/plan"
+check "--data-dir: the data is looked for where it says" grep -qF "$out/empty" "$out/plan"
 check "the full budget's plan is its 2000-unit one" cmp -s <(head -1 "$out/plan") <(head -1 "$out/plan2000")
 check "--hidden2 1000 changes the full budget's plan" \
     test "$(head -1 "$out/plan" | cmp -s - <(head -1 "$out/plan1000"); echo $?)" = 1

@@ -5,7 +5,7 @@
 mkfifo "$T/never"
 exec 9<>"$T/never"
 threads_max() {
-    "$@" >/dev/null 2>&1 &
+    "$@" 9<&- >/dev/null 2>&1 &
     local pid=$! max=0 k v
     while kill -0 "$pid" 2>/dev/null; do
         while read -r k v; do
@@ -13,9 +13,9 @@ threads_max() {
                 [ "$v" -gt "$max" ] && max=$v
                 break
             fi
-        done <"/proc/$pid/status" 2>/dev/null
+        done 2>/dev/null <"/proc/$pid/status"
         read -r -t 0.002 -u 9
     done
-    wait "$pid"
+    wait "$pid" || echo "threads_max: $1 exited $?" >&2
     echo "$max"
 }

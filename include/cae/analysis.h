@@ -48,7 +48,8 @@ cae_status cae_contraction_curve(cae_encoder_net *e, const cae_dataset *d, int64
                           const double *radii, int n_radii, uint64_t seed, double *mean,
                           double *sd, cae_error *err);
 
-/* Distances over all pairs of `sample` examples drawn from d with seed. */
+/* Distances over all pairs of `sample` examples drawn from d with seed, on
+ * OpenMP's thread count (the result does not depend on it). */
 cae_status cae_distance_stats(const cae_dataset *d, int64_t sample, uint64_t seed, double *min,
                        double *median, double *max, cae_error *err);
 

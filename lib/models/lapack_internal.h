@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <lapacke.h>
 #include <omp.h>
+#include <stdlib.h>
 
 #include "cae/graph.h"
 
@@ -37,10 +38,16 @@ static inline void *cae_lapack_open(const char *who, const char *sym, int thread
                       who, dlerror());
         return NULL;
     }
-    /* OpenBLAS sizes its pool to the cores when it loads: have it use the
-     * caller's threads. */
-    void (*set_threads)(int) = (void (*)(int))dlsym(h, "openblas_set_num_threads");
-    if (set_threads) set_threads(threads > 0 ? threads : omp_get_max_threads());
+    /* OpenBLAS runs on as many threads as the cores unless told: have it
+     * use the caller's (0: OpenMP's count, unless OPENBLAS_NUM_THREADS says).
+     * Its OpenMP build sets OpenMP's count too: the caller's is put back. */
+    void (*set_threads)(int);
+    *(void **)&set_threads = dlsym(h, "openblas_set_num_threads");
+    if (set_threads && (threads > 0 || !getenv("OPENBLAS_NUM_THREADS"))) {
+        const int omp = omp_get_max_threads();
+        set_threads(threads > 0 ? threads : omp);
+        omp_set_num_threads(omp);
+    }
     *fn = dlsym(h, sym);
     if (!*fn) {
         cae_error_set(err, CAE_ERR_ARG, "%s: liblapacke.so.3 has no %s", who, sym);
