@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <omp.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <omp.h>
 
 #include "cli_common.h"
 #include "commands.h"
